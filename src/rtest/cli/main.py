@@ -1,0 +1,170 @@
+"""The `rtest` command. The only place an RtestError becomes coloured text and an exit code."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import click
+import typer
+from rich.console import Console
+
+from rtest import __version__
+from rtest.cli import render
+from rtest.cli.common import (
+    ConfigOpt,
+    DagOpt,
+    ExampleOpt,
+    FormatOpt,
+    ImageMapOpt,
+    InputOpt,
+    InterfacesOpt,
+    SourceRootOpt,
+    SpecOpt,
+    WorkdirOpt,
+    select_pipeline,
+)
+from rtest.errors import RtestError
+
+app = typer.Typer(
+    name="rtest",
+    help="Run a SageMaker pipeline's real scripts locally, in SageMaker-shaped containers, in DAG order.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+out = Console()
+err = Console(stderr=True)
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"rtest {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[Optional[bool], typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")] = None,
+) -> None:
+    """rtest: find a pipeline's path typos and missing env vars in seconds, locally."""
+
+
+def _check_format(fmt: str) -> str:
+    if fmt not in ("text", "json"):
+        raise typer.BadParameter(f"'{fmt}' is not a format; use text or json.", param_hint="--format")
+    return fmt
+
+
+@app.command()
+def discover(
+    dag: DagOpt = None,
+    config: ConfigOpt = None,
+    interfaces: InterfacesOpt = None,
+    source_root: SourceRootOpt = None,
+    example: ExampleOpt = False,
+    fmt: FormatOpt = "text",
+    workdir: WorkdirOpt = Path(".rtest"),
+) -> None:
+    """List the DAG nodes that run a script, and every skipped node with its reason."""
+    _check_format(fmt)
+    chosen = select_pipeline(
+        dag=dag, config=config, interfaces=interfaces, source_root=source_root, example=example, workdir=workdir, generate_example_data=False
+    )
+    if fmt == "json":
+        print(render.dumps(render.discovery_json(chosen.inputs)))
+    else:
+        render.print_discovery(out, chosen.inputs)
+
+
+@app.command()
+def requirements(
+    node: Annotated[str, typer.Argument(help="The DAG node whose script to describe.")],
+    dag: DagOpt = None,
+    config: ConfigOpt = None,
+    interfaces: InterfacesOpt = None,
+    source_root: SourceRootOpt = None,
+    example: ExampleOpt = False,
+    spec: SpecOpt = None,
+    inputs: InputOpt = None,
+    fmt: FormatOpt = "text",
+    workdir: WorkdirOpt = Path(".rtest"),
+) -> None:
+    """Show one script's inputs, outputs, env vars and arguments, each with its source."""
+    _check_format(fmt)
+    from rtest.factory import InteractiveRuntimeTestingFactory
+
+    chosen = select_pipeline(
+        dag=dag, config=config, interfaces=interfaces, source_root=source_root, example=example, spec=spec, input_flags=inputs, workdir=workdir
+    )
+    factory = InteractiveRuntimeTestingFactory.from_inputs(chosen.inputs, chosen.user, workspace_dir=workdir)
+    try:
+        needs = factory.get_script_testing_requirements(node)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="NODE") from exc
+    if fmt == "json":
+        print(render.dumps(needs))
+    else:
+        render.print_requirements(out, needs)
+
+
+@app.command()
+def plan(
+    dag: DagOpt = None,
+    config: ConfigOpt = None,
+    interfaces: InterfacesOpt = None,
+    source_root: SourceRootOpt = None,
+    example: ExampleOpt = False,
+    spec: SpecOpt = None,
+    inputs: InputOpt = None,
+    image_map: ImageMapOpt = None,
+    fmt: FormatOpt = "text",
+    workdir: WorkdirOpt = Path(".rtest"),
+) -> None:
+    """Show every execution spec and wire, without running anything. Fails if the plan is incomplete."""
+    _check_format(fmt)
+    from rtest.plan.builder import build_plan
+
+    chosen = select_pipeline(
+        dag=dag, config=config, interfaces=interfaces, source_root=source_root, example=example,
+        spec=spec, input_flags=inputs, image_flags=image_map, workdir=workdir,
+    )
+    built = build_plan(chosen.inputs, chosen.user)
+    if fmt == "json":
+        print(render.dumps(render.plan_json(built)))
+    else:
+        render.print_plan(out, built)
+
+
+def _mount_subcommands() -> None:
+    from rtest.cli.sandbox import sandbox_app
+
+    app.add_typer(sandbox_app, name="sandbox")
+
+
+_mount_subcommands()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: usage errors and RtestErrors exit with one sentence, never a traceback."""
+    try:
+        result = typer.main.get_command(app).main(args=argv, prog_name="rtest", standalone_mode=False)
+    except (typer.Abort, click.exceptions.Abort):
+        err.print("[red]Aborted.[/]")
+        return _exit(130)
+    except (typer.exceptions.TyperException, click.ClickException) as exc:  # typer vendors its own click
+        exc.show(file=sys.stderr)
+        return _exit(exc.exit_code)
+    except RtestError as exc:
+        err.print(f"[bold red]Error:[/] {exc}", highlight=False, soft_wrap=True)
+        return _exit(exc.exit_code)
+    return _exit(result if isinstance(result, int) else 0)
+
+
+def _exit(code: int) -> int:
+    sys.exit(code)
+
+
+if __name__ == "__main__":
+    main()

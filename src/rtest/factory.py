@@ -1,0 +1,205 @@
+"""InteractiveRuntimeTestingFactory: the Python API for configuring and running a pipeline's scripts.
+
+It asks only for what no config can know (sample data for source inputs),
+validates each answer at once, and runs the same engine as `rtest sandbox run`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from rtest.plan.builder import PipelineInputs, Problem, draft_plan, load_pipeline_inputs, plan_problems, require_complete
+from rtest.plan.model import PipelineTestingSpec, ScriptExecutionSpec
+from rtest.plan.userspec import ScriptOverrides, UserSpec, load_user_spec, save_user_spec
+
+
+class InteractiveRuntimeTestingFactory:
+    def __init__(
+        self,
+        dag: Any,
+        config_path: Path | str,
+        *,
+        interface_dirs: list[Path | str] | None = None,
+        source_root: Path | str | None = None,
+        workspace_dir: Path | str = ".rtest",
+        user_spec: UserSpec | None = None,
+    ) -> None:
+        inputs = load_pipeline_inputs(dag, config_path, interface_dirs, source_root)
+        self._setup(inputs, user_spec or UserSpec(), Path(workspace_dir))
+
+    @classmethod
+    def from_inputs(cls, inputs: PipelineInputs, user_spec: UserSpec | None = None, *, workspace_dir: Path | str = ".rtest") -> InteractiveRuntimeTestingFactory:
+        """Build from pipeline inputs already loaded (the CLI's path)."""
+        factory = cls.__new__(cls)
+        factory._setup(inputs, user_spec or UserSpec(), Path(workspace_dir))
+        return factory
+
+    def _setup(self, inputs: PipelineInputs, user: UserSpec, workspace_dir: Path) -> None:
+        self.workspace_dir = workspace_dir
+        self._inputs = inputs
+        self._user = user
+        self._manual: set[str] = set(user.scripts)
+        self._set_plan(draft_plan(inputs, user))
+        self._auto = {n for n in self._plan.scripts if n not in self._manual and not self._problems_of(n)}
+
+    # ---- what is there and what is missing -----------------------------------------
+    @property
+    def plan(self) -> PipelineTestingSpec:
+        return self._plan
+
+    def get_scripts_requiring_testing(self) -> list[str]:
+        return list(self._plan.scripts)
+
+    def get_skipped_nodes(self) -> dict[str, str]:
+        return dict(self._plan.skipped)
+
+    def get_pending_script_configurations(self) -> list[str]:
+        return [node for node in self._plan.scripts if self._problems_of(node)]
+
+    def get_script_testing_requirements(self, name: str) -> dict[str, Any]:
+        spec = self._spec(name)
+        fed = {w.target_input: w for w in self._plan.wires_into(name)}
+        return {
+            "node": name,
+            "script_name": spec.script_name,
+            "step_type": spec.step_type,
+            "job_kind": spec.job_kind,
+            "script_path": str(spec.script_path),
+            "expected_inputs": [
+                {
+                    "name": item.name,
+                    "container_path": item.container_path,
+                    "required": item.required,
+                    "current_path": item.host_path.value if item.host_path else None,
+                    "source": "user" if item.host_path else (f"wire:{fed[item.name].describe()}" if item.name in fed else None),
+                }
+                for item in spec.inputs.values()
+            ],
+            "expected_outputs": [
+                {"name": o.name, "container_path": o.container_path, "current_path": o.export_to} for o in spec.outputs.values()
+            ],
+            "environment_variables": [
+                {"name": var, "default_value": v.value, "source": v.describe(), "required": var in spec.required_environment}
+                for var, v in spec.environment.items()
+            ],
+            "job_arguments": [
+                {"name": a.flag, "default_value": a.value.value if a.value else None, "source": a.value.describe() if a.value else None, "required": a.required}
+                for a in spec.job_arguments
+            ],
+            "hyperparameters": {k: {"value": v.value, "source": v.describe()} for k, v in spec.hyperparameters.items()},
+            "instance_type": spec.instance_type.value,
+            "image": spec.image.value,
+            "missing": [p.message for p in self._problems_of(name)],
+        }
+
+    # ---- configuring -------------------------------------------------------------------
+    def configure_script_testing(
+        self,
+        name: str,
+        expected_inputs: dict[str, str | Path] | None = None,
+        expected_outputs: dict[str, str | Path] | None = None,
+        environment_variables: dict[str, Any] | None = None,
+        job_arguments: dict[str, Any] | None = None,
+        hyperparameters: dict[str, Any] | None = None,
+        image: str | None = None,
+    ) -> ScriptExecutionSpec:
+        """Apply the user's values to one script and validate at once; nothing changes if they are wrong."""
+        self._spec(name)
+        overrides = ScriptOverrides(
+            inputs={k: str(Path(v).expanduser().resolve()) for k, v in (expected_inputs or {}).items()},
+            outputs={k: str(Path(v).expanduser().resolve()) for k, v in (expected_outputs or {}).items()},
+            environment=dict(environment_variables or {}),
+            job_arguments=dict(job_arguments or {}),
+            hyperparameters=dict(hyperparameters or {}),
+            image=image,
+        )
+        candidate = self._user.merged_with(UserSpec(scripts={name: overrides}))
+        try:
+            plan = draft_plan(self._inputs, candidate)
+        except Exception as exc:  # a PlanError reads well as a ValueError for API users
+            raise ValueError(str(exc)) from exc
+        problems = [p for p in plan_problems(plan) if p.node == name]
+        if problems:
+            listing = "; ".join(p.message for p in problems)
+            raise ValueError(f"Configuration of script '{name}' is incomplete: {listing}.")
+        self._user = candidate
+        self._set_plan(plan)
+        self._manual.add(name)
+        self._auto.discard(name)
+        return plan.scripts[name]
+
+    def get_testing_factory_summary(self) -> dict[str, Any]:
+        pending = self.get_pending_script_configurations()
+        return {
+            "total_scripts": len(self._plan.scripts),
+            "auto_configured": sorted(self._auto),
+            "manually_configured": sorted(self._manual),
+            "pending": pending,
+            "ready_to_execute": not pending,
+            "skipped_nodes": dict(self._plan.skipped),
+            "wires": [w.describe() for w in self._plan.wires],
+            "notes": list(self._plan.notes),
+        }
+
+    # ---- saving and running -----------------------------------------------------------------
+    def save_spec(self, path: Path | str) -> Path:
+        """Write everything configured so far, plus where the pipeline lives, so it can run again."""
+        spec = self._user.model_copy(deep=True)
+        inputs = self._inputs
+        origin = inputs.dag.origin
+        spec.pipeline.dag = origin if not origin.startswith("<") else None
+        spec.pipeline.config = str(inputs.config.path)
+        registry = inputs.interfaces
+        spec.pipeline.interfaces = sorted({str(registry.source_of(t).parent) for t in registry.step_types()})
+        spec.pipeline.source_root = str(inputs.source_root)
+        return save_user_spec(spec, path)
+
+    @classmethod
+    def from_spec(cls, path: Path | str, *, dag: Any = None, workspace_dir: Path | str = ".rtest") -> InteractiveRuntimeTestingFactory:
+        spec = load_user_spec(path)
+        where = spec.pipeline
+        if (dag or where.dag) is None or where.config is None:
+            raise ValueError(f"Spec file {path} names no pipeline.dag or pipeline.config; pass dag= or add them to the file.")
+        return cls(dag or where.dag, where.config, interface_dirs=where.interfaces or None, source_root=where.source_root, workspace_dir=workspace_dir, user_spec=spec)
+
+    load_spec = from_spec
+
+    def complete_plan(self) -> PipelineTestingSpec:
+        return require_complete(self._plan)
+
+    def execute_dag_guided_testing(self, **run_options: Any) -> dict[str, Any]:
+        """Run every script in containers, in DAG order; see ``rtest.run.engine.run_pipeline`` for options."""
+        from rtest.run.engine import run_pipeline
+
+        report = run_pipeline(self.complete_plan(), workdir=self.workspace_dir, **run_options)
+        return {
+            "pipeline_success": report.pipeline_success,
+            "script_results": {node: result.model_dump(mode="json") for node, result in report.steps.items()},
+            "execution_order": report.execution_order,
+            "run_id": report.run_id,
+            "run_dir": report.run_dir,
+            "interactive_factory_info": {
+                "total_scripts": len(self._plan.scripts),
+                "manually_configured": len(self._manual),
+                "auto_configured": len(self._auto),
+                "script_configurations": {node: self.get_script_testing_requirements(node) for node in self._plan.scripts},
+            },
+        }
+
+    # ---- internals ---------------------------------------------------------------------
+    def _spec(self, name: str) -> ScriptExecutionSpec:
+        if name not in self._plan.scripts:
+            valid = ", ".join(sorted(self._plan.scripts)) or "none"
+            skipped = f" ('{name}' is skipped: {self._plan.skipped[name]})" if name in self._plan.skipped else ""
+            raise ValueError(f"Script '{name}' not found in validated scripts{skipped}. Valid scripts: {valid}.")
+        return self._plan.scripts[name]
+
+    def _set_plan(self, plan: PipelineTestingSpec) -> None:
+        self._plan = plan
+        self._problems: dict[str, list[Problem]] = {}
+        for problem in plan_problems(plan):
+            self._problems.setdefault(problem.node, []).append(problem)
+
+    def _problems_of(self, node: str) -> list[Problem]:
+        return self._problems.get(node, [])

@@ -1,0 +1,138 @@
+"""Which DAG nodes really run a script of the user's, and why the others don't.
+
+A node is a script to test only when it has a config, its interface (where one
+is known) says Processing or Training, it names an entry point, and that file
+exists. An entry-point field alone is no proof: registration steps carry
+``inference_entry_point`` and run nothing of the user's in a job.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rtest.errors import DiscoveryError
+from rtest.inputs.config import PipelineConfig, StepConfig
+from rtest.inputs.dag import PipelineDAG
+from rtest.inputs.interfaces import InterfaceRegistry, StepInterface
+from rtest.plan.model import JobKind
+
+RUNNABLE_STEP_TYPES = ("Processing", "Training")
+ENTRY_POINT_FIELDS = ("processing_entry_point", "training_entry_point", "script_path", "inference_entry_point")
+SOURCE_DIR_FIELDS = ("portable_processing_source_dir", "processing_source_dir", "source_dir", "portable_source_dir")
+
+
+@dataclass(frozen=True)
+class DiscoveredScript:
+    node: str
+    step_type: str
+    config: StepConfig
+    interface: StepInterface | None
+    interface_file: Path | None
+    job_kind: JobKind
+    entry_point_field: str
+    entry_point: str  # relative to source_dir
+    source_dir: Path
+
+    @property
+    def script_path(self) -> Path:
+        return self.source_dir / self.entry_point
+
+    @property
+    def script_name(self) -> str:
+        return Path(self.entry_point).stem
+
+
+@dataclass
+class Discovery:
+    scripts: dict[str, DiscoveredScript] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)
+
+
+def discover(dag: PipelineDAG, config: PipelineConfig, interfaces: InterfaceRegistry, source_root: Path) -> Discovery:
+    """Sort every DAG node into a script to test or a skipped node with its reason."""
+    found = Discovery()
+    missing: list[str] = []
+    for node in dag.nodes:
+        step_config = config.step_config(node)
+        if step_config is None:
+            found.skipped[node] = f"no config: {config.path.name} has no configuration.specific entry for it"
+            continue
+        interface = interfaces.get(step_config.step_type)
+        reason = _skip_reason(step_config, interface, interfaces)
+        if reason:
+            found.skipped[node] = reason
+            continue
+        entry_field, entry_point = step_config.entry_point()
+        located = _locate_script(step_config, entry_point, source_root)
+        if isinstance(located, list):
+            searched = ", ".join(str(p) for p in located)
+            missing.append(f"node '{node}' names {entry_field}='{entry_point}' but no such file exists (searched: {searched})")
+            continue
+        source_dir, relative_entry = located
+        found.scripts[node] = DiscoveredScript(
+            node=node,
+            step_type=step_config.step_type,
+            config=step_config,
+            interface=interface,
+            interface_file=interfaces.source_of(interface.step_type) if interface else None,
+            job_kind=_job_kind(interface, entry_field),
+            entry_point_field=entry_field,
+            entry_point=relative_entry,
+            source_dir=source_dir,
+        )
+    if missing:
+        raise DiscoveryError(
+            "Script not found: " + "; ".join(missing) + ".",
+            hint="Fix the path in the config, or point --source-root at the project folder the config's paths are relative to.",
+        )
+    return found
+
+
+def _skip_reason(step_config: StepConfig, interface: StepInterface | None, interfaces: InterfaceRegistry) -> str | None:
+    if interface is not None and not interface.runs_script:
+        job_type = interface.registry.sagemaker_step_type
+        where = interfaces.source_of(interface.step_type)
+        if job_type.lower() in (t.lower() for t in RUNNABLE_STEP_TYPES):
+            return f"its interface ({where.name}) declares no script contract"
+        return f"not a Processing or Training job: its interface ({where.name}) says SageMaker step type '{job_type}'"
+    entry = step_config.entry_point()
+    if entry is None:
+        return "no entry point: its config sets none of " + ", ".join(ENTRY_POINT_FIELDS)
+    if interface is None and entry[0] == "inference_entry_point":
+        # Without an interface, an inference handler alone means a model/registration step.
+        return "not a Processing or Training job: it names only an inference_entry_point, which runs at serving time"
+    return None
+
+
+def _job_kind(interface: StepInterface | None, entry_field: str) -> JobKind:
+    if interface is not None:
+        return interface.job_kind
+    return "training" if entry_field == "training_entry_point" else "processing"
+
+
+def _locate_script(step_config: StepConfig, entry_point: str, source_root: Path) -> tuple[Path, str] | list[Path]:
+    """Return (source folder, entry point relative to it), or the paths searched."""
+    entry = Path(entry_point)
+    if entry.is_absolute():
+        return (entry.parent, entry.name) if entry.is_file() else [entry]
+    candidates = _source_dir_candidates(step_config, source_root)
+    for folder in candidates:
+        if (folder / entry).is_file():
+            return folder, entry_point
+    return [folder / entry for folder in candidates]
+
+
+def _source_dir_candidates(step_config: StepConfig, source_root: Path) -> list[Path]:
+    folders: list[Path] = []
+    for field_name in SOURCE_DIR_FIELDS:
+        value = step_config.get(field_name)
+        if value:
+            folder = Path(value)
+            folders.append(folder if folder.is_absolute() else source_root / folder)
+    folders.append(source_root)
+    unique: list[Path] = []
+    for folder in folders:
+        if folder not in unique:
+            unique.append(folder)
+    return unique

@@ -1,0 +1,176 @@
+"""The plan: everything a runner needs to execute a pipeline's scripts.
+
+A plan is pure data (pydantic), saved and reloaded as JSON. Every value a
+script will see records where it came from, so a user can tell why it is what
+it is.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Any, Literal
+
+import networkx as nx
+from pydantic import BaseModel, ConfigDict, Field
+
+JobKind = Literal["processing", "training"]
+
+
+class Source(str, Enum):
+    INTERFACE = "interface"  # the step interface's default
+    CONFIG = "config"  # a field of the pipeline config (see Sourced.field)
+    USER = "user"  # factory API, spec file or CLI flag
+    WIRE = "wire"  # an upstream step's output, along a DAG edge
+    SCRIPT_SCAN = "script_scan"  # a /opt/ml literal found in the script
+    BUILTIN = "builtin"  # rtest's own default
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class Sourced(BaseModel):
+    """A value plus where it came from."""
+
+    model_config = ConfigDict(frozen=True)
+
+    value: Any
+    source: Source
+    field: str | None = None  # the config field, interface key or flag it came from
+
+    def describe(self) -> str:
+        return f"{self.source.value}:{self.field}" if self.field else self.source.value
+
+
+class InputSpec(BaseModel):
+    name: str
+    container_path: str
+    required: bool = True
+    # A host path the user supplied; None when an upstream wire feeds it or it is optional.
+    host_path: Sourced | None = None
+
+
+class OutputSpec(BaseModel):
+    name: str
+    container_path: str
+    export_to: str | None = None  # a host folder the user wants the output copied to after the run
+
+
+class JobArgument(BaseModel):
+    flag: str
+    value: Sourced | None = None  # None: a bare flag, or a field the config lacks
+    required: bool = True
+
+    def argv(self) -> list[str]:
+        if self.value is None or self.value.value is None:
+            return [self.flag]
+        return [self.flag, str(self.value.value)]
+
+
+class ScriptExecutionSpec(BaseModel):
+    """How one DAG node's script runs: the one thing a runner needs per step."""
+
+    node: str
+    step_type: str
+    job_kind: JobKind
+    script_name: str  # entry point without .py, e.g. "preprocess"
+    entry_point: str  # relative to source_dir, e.g. "preprocess.py"
+    source_dir: Path  # absolute host folder holding the entry point
+    interface_file: Path | None = None  # None: inputs/outputs came from a script scan or the user
+    inputs: dict[str, InputSpec] = Field(default_factory=dict)
+    outputs: dict[str, OutputSpec] = Field(default_factory=dict)
+    environment: dict[str, Sourced] = Field(default_factory=dict)
+    required_environment: list[str] = Field(default_factory=list)  # the interface's required env vars
+    job_arguments: list[JobArgument] = Field(default_factory=list)
+    hyperparameters: dict[str, Sourced] = Field(default_factory=dict)
+    instance_type: Sourced
+    instance_count: int = 1
+    framework: Sourced  # image kind, e.g. "sklearn", "xgboost", "python"
+    framework_version: Sourced
+    image: Sourced
+    max_runtime_s: Sourced | None = None
+    network_isolation: Sourced | None = None  # True: no network (the sandbox default)
+
+    @property
+    def script_path(self) -> Path:
+        return self.source_dir / self.entry_point
+
+    def argv(self) -> list[str]:
+        return [part for arg in self.job_arguments for part in arg.argv()]
+
+    def env(self) -> dict[str, str]:
+        return {name: _env_text(v.value) for name, v in self.environment.items() if v.value is not None}
+
+    def hyperparameter_values(self) -> dict[str, Any]:
+        return {name: v.value for name, v in self.hyperparameters.items()}
+
+
+def _env_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (dict, list)):
+        import json
+
+        return json.dumps(value, sort_keys=True, separators=(",", ":"))
+    return str(value)
+
+
+MatchKind = Literal["name", "alias", "semantic"]
+
+
+class Wire(BaseModel):
+    """An upstream output feeding a downstream input along a DAG edge."""
+
+    source_node: str
+    source_output: str
+    target_node: str
+    target_input: str
+    match: MatchKind
+    score: float | None = None  # semantic matches only
+
+    def describe(self) -> str:
+        how = self.match if self.score is None else f"{self.match} {self.score:.2f}"
+        return f"{self.source_node}.{self.source_output} -> {self.target_node}.{self.target_input} ({how})"
+
+
+class PipelineTestingSpec(BaseModel):
+    """The whole plan: specs per script node, wires, and what was skipped and why."""
+
+    dag_nodes: list[str]
+    dag_edges: list[tuple[str, str]]
+    scripts: dict[str, ScriptExecutionSpec]
+    skipped: dict[str, str] = Field(default_factory=dict)
+    wires: list[Wire] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list)  # weak or unmatched wiring, reported not guessed
+    config_path: Path | None = None
+    source_root: Path | None = None
+
+    def script_graph(self) -> nx.DiGraph:
+        """Script nodes only; an edge wherever a script reaches another directly or through skipped nodes."""
+        full = nx.DiGraph()
+        full.add_nodes_from(self.dag_nodes)
+        full.add_edges_from(self.dag_edges)
+        graph = nx.DiGraph()
+        graph.add_nodes_from(self.scripts)
+        for node in self.scripts:
+            frontier, seen = list(full.predecessors(node)), set()
+            while frontier:  # walk up through skipped nodes only, stopping at the first scripts
+                parent = frontier.pop()
+                if parent in seen:
+                    continue
+                seen.add(parent)
+                if parent in self.scripts:
+                    graph.add_edge(parent, node)
+                else:
+                    frontier.extend(full.predecessors(parent))
+        return graph
+
+    def execution_order(self) -> list[str]:
+        order = {node: i for i, node in enumerate(self.dag_nodes)}
+        return list(nx.lexicographical_topological_sort(self.script_graph(), key=order.__getitem__))
+
+    def wires_into(self, node: str) -> list[Wire]:
+        return [w for w in self.wires if w.target_node == node]
+
+    def wires_from(self, node: str) -> list[Wire]:
+        return [w for w in self.wires if w.source_node == node]

@@ -1,0 +1,181 @@
+"""Config + interface -> one node's ScriptExecutionSpec, every value with its source."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rtest.catalog import default_image, normalize_kind
+from rtest.plan.discovery import DiscoveredScript
+from rtest.plan.model import InputSpec, JobArgument, OutputSpec, ScriptExecutionSpec, Source, Sourced
+from rtest.plan.scan import scan_script_paths
+
+# Env vars whose config field is not simply the lower-cased name.
+ENV_FIELD_MAPPINGS = {
+    "LABEL_FIELD": "label_name",
+    "TRAIN_RATIO": "train_ratio",
+    "TEST_VAL_RATIO": "test_val_ratio",
+    "FRAMEWORK_VERSION": "framework_version",
+    "PYTHON_VERSION": "py_version",
+    "PROCESSING_FRAMEWORK_VERSION": "processing_framework_version",
+}
+DEFAULT_INSTANCE_TYPE = "ml.m5.xlarge"
+MAX_RUNTIME_FIELDS = ("max_runtime_in_seconds", "max_runtime_seconds", "max_runtime")
+
+
+def resolve_spec(found: DiscoveredScript, image_map: dict[tuple[str, str], str] | None = None) -> ScriptExecutionSpec:
+    kind, version = _framework(found)
+    return ScriptExecutionSpec(
+        node=found.node,
+        step_type=found.step_type,
+        job_kind=found.job_kind,
+        script_name=found.script_name,
+        entry_point=found.entry_point,
+        source_dir=found.source_dir.resolve(),
+        interface_file=found.interface_file,
+        inputs=_inputs(found),
+        outputs=_outputs(found),
+        environment=_environment(found),
+        required_environment=list(found.interface.contract.env_vars.required) if found.interface and found.interface.contract else [],
+        job_arguments=_job_arguments(found),
+        hyperparameters=_hyperparameters(found),
+        instance_type=_instance_type(found),
+        instance_count=int(found.config.get(f"{found.job_kind}_instance_count") or 1),
+        framework=kind,
+        framework_version=version,
+        image=_image(kind.value, version.value, image_map or {}),
+        max_runtime_s=_max_runtime(found),
+        network_isolation=_network_isolation(found),
+    )
+
+
+def config_value(found: DiscoveredScript, field: str) -> Sourced | None:
+    value = found.config.get(field)
+    return None if value is None else Sourced(value=value, source=Source.CONFIG, field=field)
+
+
+def _inputs(found: DiscoveredScript) -> dict[str, InputSpec]:
+    contract = found.interface.contract if found.interface else None
+    if contract is not None:
+        return {n: InputSpec(name=n, container_path=d.path, required=d.required) for n, d in contract.inputs.items()}
+    scanned = scan_script_paths(found.script_path, found.job_kind)
+    return {n: InputSpec(name=n, container_path=p, required=True) for n, p in scanned.inputs.items()}
+
+
+def _outputs(found: DiscoveredScript) -> dict[str, OutputSpec]:
+    contract = found.interface.contract if found.interface else None
+    if contract is not None:
+        return {n: OutputSpec(name=n, container_path=d.path) for n, d in contract.outputs.items()}
+    scanned = scan_script_paths(found.script_path, found.job_kind)
+    return {n: OutputSpec(name=n, container_path=p) for n, p in scanned.outputs.items()}
+
+
+def _environment(found: DiscoveredScript) -> dict[str, Sourced]:
+    """Interface defaults, overlaid by config values. A required var with no value maps to None."""
+    contract = found.interface.contract if found.interface else None
+    env: dict[str, Sourced] = {}
+    if contract is None:
+        # No interface: pass the well-known fields the config does carry.
+        names: list[str] = [name for name, field in ENV_FIELD_MAPPINGS.items() if found.config.has(field)]
+        optional: dict[str, Any] = {}
+    else:
+        names = list(contract.env_vars.required) + list(contract.env_vars.optional)
+        optional = contract.env_vars.optional
+    for name in names:
+        from_config = _env_from_config(found, name)
+        if from_config is not None:
+            env[name] = from_config
+        elif optional.get(name) is not None:
+            env[name] = Sourced(value=str(optional[name]), source=Source.INTERFACE, field=f"env_vars.optional.{name}")
+        elif contract is not None and name in contract.env_vars.required:
+            env[name] = Sourced(value=None, source=Source.INTERFACE, field=f"env_vars.required.{name}")
+    return env
+
+
+def _env_from_config(found: DiscoveredScript, name: str) -> Sourced | None:
+    for field in (name.lower(), ENV_FIELD_MAPPINGS.get(name)):
+        if field and found.config.has(field) and not isinstance(found.config.get(field), (dict, list)):
+            return config_value(found, field)
+    return None
+
+
+def _job_arguments(found: DiscoveredScript) -> list[JobArgument]:
+    contract = found.interface.contract if found.interface else None
+    if contract is None:
+        return []
+    arguments = []
+    for decl in contract.job_arguments:
+        value = config_value(found, decl.source) if decl.source else None
+        if value is None and decl.default is not None:
+            value = Sourced(value=decl.default, source=Source.INTERFACE, field=f"job_arguments.{decl.flag}")
+        arguments.append(JobArgument(flag=decl.flag, value=value, required=decl.required and decl.source is not None))
+    return arguments
+
+
+def _hyperparameters(found: DiscoveredScript) -> dict[str, Sourced]:
+    if found.job_kind != "training":
+        return {}
+    values = found.config.get("hyperparameters") or {}
+    return {
+        key: Sourced(value=value, source=Source.CONFIG, field=f"hyperparameters.{key}")
+        for key, value in values.items()
+        if value is not None
+    }
+
+
+def _instance_type(found: DiscoveredScript) -> Sourced:
+    if found.job_kind == "training":
+        fields = ["training_instance_type"]
+    else:
+        large = bool(found.config.get("use_large_processing_instance"))
+        sized = ["processing_instance_type_large", "processing_instance_type_small"]
+        fields = ["processing_instance_type", *(sized if large else reversed(sized))]
+    for field in [*fields, "instance_type"]:
+        if found.config.get(field):
+            return config_value(found, field)
+    return Sourced(value=DEFAULT_INSTANCE_TYPE, source=Source.BUILTIN)
+
+
+def _framework(found: DiscoveredScript) -> tuple[Sourced, Sourced]:
+    compute = found.interface.compute if found.interface else None
+    if compute is not None:
+        kind = Sourced(value=normalize_kind(compute.kind), source=Source.INTERFACE, field="compute.kind")
+    else:
+        kind = Sourced(value="python", source=Source.BUILTIN)
+    version_fields = [compute.framework_version_field] if compute and compute.framework_version_field else []
+    if kind.value == "sklearn" and found.job_kind == "processing":
+        version_fields.append("processing_framework_version")
+    if kind.value != "python":
+        version_fields.append("framework_version")
+    for field in version_fields:
+        value = config_value(found, field)
+        if value is not None:
+            return kind, Sourced(value=str(value.value), source=Source.CONFIG, field=field)
+    if compute is not None and compute.framework_version:
+        return kind, Sourced(value=str(compute.framework_version), source=Source.INTERFACE, field="compute.framework_version")
+    return kind, Sourced(value="3" if kind.value == "python" else None, source=Source.BUILTIN)
+
+
+def _image(kind: str, version: str | None, image_map: dict[tuple[str, str], str]) -> Sourced:
+    mapped = image_map.get((kind, version or ""))
+    if mapped:
+        return Sourced(value=mapped, source=Source.USER, field=f"image_map.{kind}:{version}")
+    return Sourced(value=default_image(kind, version), source=Source.BUILTIN)
+
+
+def _max_runtime(found: DiscoveredScript) -> Sourced | None:
+    for field in MAX_RUNTIME_FIELDS:
+        value = config_value(found, field)
+        if value is not None:
+            return Sourced(value=float(value.value), source=Source.CONFIG, field=field)
+    interface = found.interface
+    if interface is not None and interface.max_runtime_in_seconds:
+        return Sourced(value=float(interface.max_runtime_in_seconds), source=Source.INTERFACE, field="max_runtime_in_seconds")
+    return None
+
+
+def _network_isolation(found: DiscoveredScript) -> Sourced | None:
+    for field in ("enable_network_isolation", "network_isolation"):
+        value = config_value(found, field)
+        if value is not None:
+            return Sourced(value=bool(value.value), source=Source.CONFIG, field=field)
+    return None

@@ -1,0 +1,129 @@
+"""What the user supplies: a spec file (YAML/JSON) and CLI flags, in one model.
+
+Relative paths in a spec file resolve against the spec file's folder, so a
+saved spec runs again from anywhere.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from rtest.errors import PlanError, SpecFileError
+
+
+class ScriptOverrides(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    inputs: dict[str, str] = Field(default_factory=dict)  # logical name -> host path
+    outputs: dict[str, str] = Field(default_factory=dict)  # logical name -> host folder to export to
+    environment: dict[str, Any] = Field(default_factory=dict)
+    job_arguments: dict[str, Any] = Field(default_factory=dict)  # flag -> value
+    hyperparameters: dict[str, Any] = Field(default_factory=dict)
+    image: str | None = None
+    timeout_s: float | None = None
+
+
+class PipelineLocation(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    dag: str | None = None
+    config: str | None = None
+    interfaces: list[str] = Field(default_factory=list)
+    source_root: str | None = None
+
+
+class UserSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    version: int = 1
+    pipeline: PipelineLocation = Field(default_factory=PipelineLocation)
+    image_map: dict[str, str] = Field(default_factory=dict)  # "KIND:VERSION" -> image
+    scripts: dict[str, ScriptOverrides] = Field(default_factory=dict)
+
+    def for_node(self, node: str) -> ScriptOverrides:
+        return self.scripts.setdefault(node, ScriptOverrides())
+
+    def merged_with(self, other: UserSpec) -> UserSpec:
+        """``other`` wins (CLI flags over the spec file), field by field."""
+        merged = self.model_copy(deep=True)
+        merged.image_map.update(other.image_map)
+        for node, overrides in other.scripts.items():
+            mine = merged.for_node(node)
+            for field in ("inputs", "outputs", "environment", "job_arguments", "hyperparameters"):
+                getattr(mine, field).update(getattr(overrides, field))
+            mine.image = overrides.image or mine.image
+            mine.timeout_s = overrides.timeout_s or mine.timeout_s
+        return merged
+
+
+def load_user_spec(path: Path | str) -> UserSpec:
+    path = Path(path)
+    if not path.is_file():
+        raise SpecFileError(f"Spec file not found: {path}")
+    text = path.read_text(encoding="utf-8")
+    try:
+        raw = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except json.JSONDecodeError as exc:
+        raise SpecFileError(f"Spec file {path} is not valid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}.") from exc
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise SpecFileError(f"Spec file {path} is not valid YAML{where}: {getattr(exc, 'problem', exc)}.") from exc
+    try:
+        spec = UserSpec.model_validate(raw or {})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"])
+        raise SpecFileError(f"Spec file {path}: field {field}: {first['msg']}.") from exc
+    return _absolutize(spec, path.resolve().parent)
+
+
+def save_user_spec(spec: UserSpec, path: Path | str) -> Path:
+    path = Path(path)
+    data = spec.model_dump(mode="json", exclude_defaults=False)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(data, indent=2) if path.suffix == ".json" else yaml.safe_dump(data, sort_keys=False)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def _absolutize(spec: UserSpec, base: Path) -> UserSpec:
+    def absolute(value: str | None) -> str | None:
+        return None if value is None else str((base / Path(value).expanduser()).resolve())
+
+    location = spec.pipeline
+    location.dag = absolute(location.dag) if location.dag and ":" not in location.dag else location.dag
+    location.config = absolute(location.config)
+    location.source_root = absolute(location.source_root)
+    location.interfaces = [absolute(d) for d in location.interfaces]
+    for overrides in spec.scripts.values():
+        overrides.inputs = {k: absolute(v) for k, v in overrides.inputs.items()}
+        overrides.outputs = {k: absolute(v) for k, v in overrides.outputs.items()}
+    return spec
+
+
+def parse_input_flags(flags: list[str] | None) -> UserSpec:
+    """``--input NODE.NAME=PATH`` flags as a UserSpec."""
+    spec = UserSpec()
+    for flag in flags or []:
+        key, sep, value = flag.partition("=")
+        node, dot, name = key.rpartition(".")
+        if not sep or not dot or not node or not name or not value:
+            raise PlanError(f"--input '{flag}' is not of the form NODE.NAME=PATH; write it like --input Preprocess_training.DATA=./data.")
+        spec.for_node(node.strip()).inputs[name.strip()] = str(Path(value.strip()).expanduser().resolve())
+    return spec
+
+
+def parse_image_flags(flags: list[str] | None) -> dict[str, str]:
+    mapping: dict[str, str] = {}
+    for flag in flags or []:
+        key, sep, image = flag.partition("=")
+        if not sep:
+            raise PlanError(f"--image-map '{flag}' has no '='; write it as KIND:VERSION=IMAGE.")
+        mapping[key.strip()] = image.strip()
+    return mapping

@@ -1,0 +1,215 @@
+"""Docker backend: launches, waits for and terminates ONE container at a time.
+
+It never sees the DAG. The runner hands it a ``StepLaunch`` and gets back a
+``StepExit``. Success is never inferred: the exit code and logs are read from
+the stopped container first, and only then is the container removed (no
+auto-remove, which loses the exit code when the container vanishes first).
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import docker
+import structlog
+from docker.errors import APIError, DockerException, ImageNotFound, NotFound
+from requests.exceptions import ConnectionError as RequestsConnectionError
+from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponential
+
+from rtest.errors import EngineUnavailableError, ImageNotFoundError
+from rtest.run.model import StepExit, StepLaunch
+
+log = structlog.get_logger("rtest.docker")
+
+LABEL_RUN_ID = "rtest.run-id"
+LABEL_NODE = "rtest.node"
+LABEL_MANAGED = "rtest.managed"
+
+ENGINE_HINT = (
+    "Start Docker (for example `sudo systemctl start docker`, or `sudo dockerd &` where there is no"
+    " service manager) and check that `docker info` answers, then run rtest again."
+)
+
+
+def _is_transient(exc: BaseException) -> bool:
+    """Engine hiccups worth retrying: 5xx answers and dropped connections, not 4xx."""
+    if isinstance(exc, NotFound):
+        return False
+    if isinstance(exc, APIError):
+        return exc.status_code is not None and exc.status_code >= 500
+    return isinstance(exc, RequestsConnectionError)
+
+
+# Only idempotent calls go through this: inspect, start, stop, kill, remove, list.
+_retry_idempotent = retry(
+    retry=retry_if_exception(_is_transient),
+    stop=stop_after_attempt(4),
+    wait=wait_exponential(multiplier=0.2, max=2),
+    reraise=True,
+)
+
+
+@dataclass
+class ContainerHandle:
+    id: str
+    name: str
+    launch: StepLaunch
+
+
+class DockerBackend:
+    """One step at a time: prepare (create), start, wait, collect, remove."""
+
+    def __init__(self, client: docker.DockerClient | None = None) -> None:
+        try:
+            self.client = client or docker.from_env(max_pool_size=32)
+            self.client.ping()
+        except (DockerException, RequestsConnectionError) as exc:
+            raise EngineUnavailableError(f"No container engine answers ({_first_line(exc)}).", hint=ENGINE_HINT) from exc
+        self.api = self.client.api
+
+    # ---- images -------------------------------------------------------------------
+    def image_id(self, ref: str) -> str:
+        try:
+            return self.api.inspect_image(ref)["Id"]
+        except ImageNotFound as exc:
+            from rtest.imagebuild import missing_image_message
+
+            raise ImageNotFoundError(missing_image_message(ref)) from exc
+
+    # ---- one container ------------------------------------------------------------
+    def prepare(self, launch: StepLaunch) -> ContainerHandle:
+        """Create the container without starting it, so its start costs little later."""
+        host_config = self.api.create_host_config(
+            binds={str(m.host): {"bind": m.container, "mode": "ro" if m.read_only else "rw"} for m in launch.mounts},
+            network_mode=launch.network,
+            nano_cpus=launch.nano_cpus,
+            mem_limit=launch.mem_limit_bytes,
+            memswap_limit=launch.mem_limit_bytes,  # equal to mem_limit: no swap, so OOM is OOM
+            pids_limit=launch.pids_limit,
+            cap_drop=["ALL"],
+            security_opt=["no-new-privileges"],
+            privileged=False,
+            init=True,  # reaps zombies and forwards SIGTERM to the script
+        )
+        try:
+            created = self.api.create_container(
+                image=launch.image,
+                command=launch.command,
+                environment=launch.environment,
+                labels={LABEL_MANAGED: "1", **launch.labels},
+                user=launch.user,
+                working_dir=launch.working_dir,
+                host_config=host_config,
+                name=launch.name,
+                network_disabled=launch.network == "none",
+            )
+        except ImageNotFound as exc:
+            from rtest.imagebuild import missing_image_message
+
+            raise ImageNotFoundError(missing_image_message(launch.image)) from exc
+        return ContainerHandle(id=created["Id"], name=launch.name, launch=launch)
+
+    def run(self, handle: ContainerHandle, log_path: Path, cancel: threading.Event) -> StepExit:
+        """Start a prepared container, wait for it (timeout, cancel), read what it left, remove it."""
+        launch = handle.launch
+        started = time.monotonic()
+        try:
+            _retry_idempotent(self.api.start)(handle.id)
+        except (APIError, RequestsConnectionError) as exc:
+            self.remove(handle)
+            return StepExit(exit_code=None, engine_error=f"the engine could not start the container: {_first_line(exc)}")
+        outcome = self._wait(handle, launch.timeout_s, cancel)
+        exit_info = self._collect(handle, outcome, log_path, time.monotonic() - started)
+        self.remove(handle)
+        return exit_info
+
+    def _wait(self, handle: ContainerHandle, timeout_s: float | None, cancel: threading.Event) -> dict:
+        """Wait in a helper thread so a timeout or Ctrl-C can interrupt the blocking call."""
+        answers: queue.Queue = queue.Queue(maxsize=1)
+
+        def blocking_wait() -> None:
+            try:
+                answers.put({"status": self.api.wait(handle.id, timeout=None)["StatusCode"]})
+            except Exception as exc:  # the engine went away or dropped the connection
+                answers.put({"error": exc})
+
+        threading.Thread(target=blocking_wait, name=f"wait-{handle.name}", daemon=True).start()
+        deadline = None if not timeout_s else time.monotonic() + timeout_s
+        outcome: dict = {}
+        while True:
+            try:
+                return {**answers.get(timeout=0.2), **outcome}
+            except queue.Empty:
+                pass
+            if not outcome and cancel.is_set():
+                outcome["cancelled"] = True
+                self.terminate(handle)
+            elif not outcome and deadline is not None and time.monotonic() > deadline:
+                outcome["timed_out"] = True
+                self.terminate(handle)
+
+    def _collect(self, handle: ContainerHandle, outcome: dict, log_path: Path, duration_s: float) -> StepExit:
+        if "error" in outcome:
+            reason = f"lost contact with the container engine while the step ran: {_first_line(outcome['error'])}"
+            return StepExit(exit_code=None, engine_error=reason, duration_s=duration_s)
+        state: dict = {}
+        try:
+            state = _retry_idempotent(self.api.inspect_container)(handle.id)["State"]
+            self._append_engine_logs(handle, log_path)
+        except (APIError, RequestsConnectionError) as exc:
+            return StepExit(exit_code=outcome.get("status"), engine_error=_first_line(exc), duration_s=duration_s)
+        return StepExit(
+            exit_code=state.get("ExitCode", outcome.get("status")),
+            oom_killed=bool(state.get("OOMKilled")),
+            timed_out=bool(outcome.get("timed_out")),
+            cancelled=bool(outcome.get("cancelled")),
+            duration_s=duration_s,
+        )
+
+    def _append_engine_logs(self, handle: ContainerHandle, log_path: Path) -> None:
+        """The script's own output goes straight to the log file; this adds what came before it."""
+        with log_path.open("ab") as sink:
+            for chunk in self.api.logs(handle.id, stdout=True, stderr=True, stream=True, follow=False):
+                sink.write(chunk)
+
+    def terminate(self, handle: ContainerHandle) -> None:
+        """SIGTERM, a grace period, then SIGKILL (the engine's stop does exactly that)."""
+        grace = int(max(1, handle.launch.stop_grace_s))
+        try:
+            _retry_idempotent(self.api.stop)(handle.id, timeout=grace)
+        except NotFound:
+            pass
+        except (APIError, RequestsConnectionError) as exc:
+            log.warning("stop failed", container=handle.name, error=_first_line(exc))
+
+    def remove(self, handle: ContainerHandle) -> None:
+        try:
+            _retry_idempotent(self.api.remove_container)(handle.id, force=True, v=True)
+        except NotFound:
+            pass
+        except (APIError, RequestsConnectionError) as exc:
+            log.warning("remove failed", container=handle.name, error=_first_line(exc))
+
+    # ---- clean-up by label ----------------------------------------------------------
+    def remove_labelled(self, run_id: str | None = None) -> list[str]:
+        """Remove every container rtest created (of one run, or of all runs)."""
+        label = f"{LABEL_RUN_ID}={run_id}" if run_id else LABEL_MANAGED
+        found = _retry_idempotent(self.api.containers)(all=True, filters={"label": label})
+        removed = []
+        for container in found:
+            name = container["Names"][0].lstrip("/") if container.get("Names") else container["Id"][:12]
+            try:
+                _retry_idempotent(self.api.remove_container)(container["Id"], force=True, v=True)
+                removed.append(name)
+            except NotFound:
+                pass
+        return removed
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0][:300]

@@ -1,0 +1,106 @@
+"""The runner owns ordering, concurrency, skipping after failure and cancellation.
+
+It walks the plan's script graph, runs every ready step on a worker thread (at
+most ``jobs`` at once), and creates the containers of steps about to become
+ready ahead of time, since their mounts are known in advance. Each step itself
+is carried out by ``StepExecutor``; the backend it uses sees one container only.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from typing import Callable
+
+import networkx as nx
+import structlog
+
+from rtest.plan.model import PipelineTestingSpec
+from rtest.run.model import StepResult, StepStatus
+from rtest.run.step import StepExecutor
+
+log = structlog.get_logger("rtest.runner")
+
+EventSink = Callable[[str, StepStatus, "StepResult | None"], None]
+
+
+@dataclass
+class _State:
+    results: dict[str, StepResult]
+    running: dict[Future, str]
+    started: set[str]
+
+
+class Runner:
+    def __init__(self, plan: PipelineTestingSpec, executor: StepExecutor, *, jobs: int, on_event: EventSink | None = None) -> None:
+        self.plan = plan
+        self.graph: nx.DiGraph = plan.script_graph()
+        self.order = plan.execution_order()
+        self.executor = executor
+        self.jobs = max(1, jobs)
+        self.on_event = on_event or (lambda node, status, result: None)
+
+    def run(self, cancel: threading.Event) -> dict[str, StepResult]:
+        state = _State(results={}, running={}, started=set())
+        with ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="rtest-step") as pool:
+            while True:
+                if not cancel.is_set():
+                    self._submit_ready(pool, state, cancel)
+                    self._prepare_upcoming(state)
+                if not state.running:
+                    break
+                done, _ = wait(list(state.running), timeout=0.5, return_when=FIRST_COMPLETED)
+                for future in done:
+                    self._finish(state, state.running.pop(future), future)
+        self._close_unstarted(state, cancel)
+        return {node: state.results[node] for node in self.order}
+
+    def _submit_ready(self, pool: ThreadPoolExecutor, state: _State, cancel: threading.Event) -> None:
+        for node in self.order:
+            if len(state.running) >= self.jobs:
+                return
+            if node in state.started or node in state.results:
+                continue
+            parents = list(self.graph.predecessors(node))
+            if all(p in state.results and state.results[p].status.ok for p in parents):
+                state.started.add(node)
+                self.on_event(node, StepStatus.RUNNING, None)
+                upstream = {p: state.results[p] for p in parents}
+                state.running[pool.submit(self.executor.execute, node, upstream, cancel)] = node
+
+    def _prepare_upcoming(self, state: _State) -> None:
+        """Create containers for steps whose parents are all running or done, so their start is cheap."""
+        for node in self.order:
+            if node in state.started or node in state.results:
+                continue
+            parents = list(self.graph.predecessors(node))
+            if parents and all(p in state.started for p in parents) and not any(
+                p in state.results and not state.results[p].status.ok for p in parents
+            ):
+                self.executor.prepare_ahead(node)
+
+    def _finish(self, state: _State, node: str, future: Future) -> None:
+        try:
+            result = future.result()
+        except Exception as exc:  # a bug or infrastructure fault in one step must not hang the rest
+            log.exception("step crashed", node=node)
+            result = StepResult(node=node, status=StepStatus.FAILED, failure_reason=f"rtest internal error: {exc}")
+        state.results[node] = result
+        self.on_event(node, result.status, result)
+        if not result.status.ok:
+            for downstream in nx.descendants(self.graph, node):
+                if downstream not in state.results and downstream not in state.started:
+                    reason = f"upstream step {node} {result.status.value}"
+                    state.results[downstream] = StepResult(node=downstream, status=StepStatus.UPSTREAM_FAILED, failure_reason=reason)
+                    self.executor.discard_prepared(downstream)
+                    self.on_event(downstream, StepStatus.UPSTREAM_FAILED, state.results[downstream])
+
+    def _close_unstarted(self, state: _State, cancel: threading.Event) -> None:
+        for node in self.order:
+            if node not in state.results:
+                reason = "cancelled before it started" if cancel.is_set() else "never became ready"
+                state.results[node] = StepResult(node=node, status=StepStatus.CANCELLED, failure_reason=reason, ended_at=time.time())
+                self.executor.discard_prepared(node)
+                self.on_event(node, StepStatus.CANCELLED, state.results[node])

@@ -1,0 +1,133 @@
+"""`rtest sandbox run` and the factory's run, in real containers."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from pipelines import write_python_pipeline
+from rtest import InteractiveRuntimeTestingFactory
+from rtest.run.docker_backend import LABEL_MANAGED
+
+pytestmark = pytest.mark.docker
+
+READ_WRITE = """
+import os, pathlib, sys
+src = pathlib.Path('/opt/ml/processing/input/data')
+out = pathlib.Path('/opt/ml/processing/output/result')
+text = ''.join(p.read_text() for p in sorted(src.iterdir()) if p.is_file())
+(src / 'scribble.txt').write_text('scripts may write into their inputs')
+(out / 'result.txt').write_text(os.environ.get('TAG', '') + text)
+"""
+CRASH = """
+import sys
+def load(path):
+    raise ValueError('column is_fraud missing from ' + path)
+load('/opt/ml/processing/input/data/train.csv')
+"""
+CONSUME = """
+import pathlib
+text = (pathlib.Path('/opt/ml/processing/input/result') / 'result.txt').read_text()
+(pathlib.Path('/opt/ml/processing/output/final') / 'final.txt').write_text(text.upper())
+"""
+
+
+def rtest_containers(docker_client) -> list:
+    return docker_client.containers.list(all=True, filters={"label": LABEL_MANAGED})
+
+
+def _branchy(root: Path, crash: bool) -> dict[str, Path]:
+    step = lambda script, ins, outs: {"script": script, "inputs": ins, "outputs": outs}  # noqa: E731
+    steps = {
+        "A": step(CRASH if crash else READ_WRITE, {"DATA": "/opt/ml/processing/input/data"}, {"result": "/opt/ml/processing/output/result"}),
+        "B": step(CONSUME, {"result": "/opt/ml/processing/input/result"}, {"final": "/opt/ml/processing/output/final"}),
+        "C": step(READ_WRITE, {"DATA": "/opt/ml/processing/input/data"}, {"result": "/opt/ml/processing/output/result"}),
+    }
+    return write_python_pipeline(root, steps, [("A", "B")])
+
+
+def _run_cli(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "rtest.cli.main", "sandbox", "run", *args], capture_output=True, text=True, cwd=cwd, timeout=900)
+
+
+def _digest(folder: Path) -> str:
+    return hashlib.sha256(b"".join(p.read_bytes() + p.name.encode() for p in sorted(folder.rglob("*")) if p.is_file())).hexdigest()
+
+
+def test_crash_fails_step_skips_consumers_runs_other_branch(tmp_path, docker_client):
+    p = _branchy(tmp_path / "pipe", crash=True)
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "train.csv").write_text("a,is_fraud\n1,0\n")
+    before = _digest(data)
+    result = _run_cli(["--dag", str(p["dag"]), "--config", str(p["config"]), "--input", f"A.DATA={data}",
+                       "--input", f"C.DATA={data}", "--workdir", str(tmp_path / "wd"), "--no-cache"], tmp_path)
+    assert result.returncode == 1, result.stdout + result.stderr
+    report = json.loads(next((tmp_path / "wd" / "runs").glob("*/report.json")).read_text())
+    steps = report["steps"]
+    assert report["pipeline_success"] is False
+    assert steps["A"]["status"] == "failed" and steps["A"]["exit_code"] == 1
+    assert "Traceback (most recent call last)" in steps["A"]["failure_reason"]
+    assert "ValueError: column is_fraud missing from /opt/ml/processing/input/data/train.csv" in steps["A"]["failure_reason"]
+    assert steps["B"]["status"] == "upstream_failed" and steps["C"]["status"] == "succeeded"
+    assert "ValueError" in result.stdout  # the summary shows the reason and the log tail
+    assert _digest(data) == before and not (data / "scribble.txt").exists()
+    assert rtest_containers(docker_client) == []
+
+
+def test_outputs_flow_downstream_and_report_is_complete(tmp_path, docker_client):
+    p = _branchy(tmp_path / "pipe", crash=False)
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "rows.csv").write_text("x\n")
+    result = _run_cli(["--dag", str(p["dag"]), "--config", str(p["config"]), "--input", f"A.DATA={data}",
+                       "--input", f"C.DATA={data}", "--workdir", str(tmp_path / "wd")], tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = json.loads(next((tmp_path / "wd" / "runs").glob("*/report.json")).read_text())
+    final = Path(report["steps"]["B"]["outputs"]["final"]) / "final.txt"
+    assert final.read_text() == "X\n"
+    for node, step in report["steps"].items():
+        assert set(step) >= {"status", "exit_code", "duration_s", "image", "outputs", "log_path", "failure_reason"}
+        assert step["image"] == "rtest/sagemaker-base:py3" and Path(step["log_path"]).is_file()
+    assert rtest_containers(docker_client) == []
+
+
+def test_example_end_to_end_through_the_cli(tmp_path, docker_client):
+    result = _run_cli(["--example", "--workdir", str(tmp_path / "wd"), "--no-cache"], tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = json.loads(next((tmp_path / "wd" / "runs").glob("*/report.json")).read_text())
+    assert report["pipeline_success"] and all(s["status"] == "succeeded" for s in report["steps"].values())
+    assert any("Regist" in n for n in report["skipped_nodes"]) and any(n.startswith("DataLoading") for n in report["skipped_nodes"])
+    run_dir = Path(report["run_dir"])
+    consumers = [n for n in report["steps"] if n != "Train" and any((run_dir / n / "input").rglob("model.tar.gz"))]
+    assert len(consumers) >= 3, consumers  # evaluation, packaging and payload got the packed model
+    archive = next((run_dir / consumers[0] / "input").rglob("model.tar.gz"))
+    with tarfile.open(archive) as tar:
+        assert tar.getnames()
+    assert rtest_containers(docker_client) == []
+
+
+def test_factory_runs_the_same_engine(tmp_path, docker_client):
+    p = _branchy(tmp_path / "pipe", crash=False)
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "rows.csv").write_text("y\n")
+    factory = InteractiveRuntimeTestingFactory(p["dag"], p["config"], workspace_dir=tmp_path / "wd")
+    assert factory.get_pending_script_configurations() == ["A", "C"]
+    factory.configure_script_testing("A", expected_inputs={"DATA": data}, environment_variables={"TAG": "t:"})
+    factory.configure_script_testing("C", expected_inputs={"DATA": data}, expected_outputs={"result": tmp_path / "exported"})
+    outcome = factory.execute_dag_guided_testing()
+    assert outcome["pipeline_success"] is True
+    assert outcome["execution_order"] == ["A", "C", "B"] or outcome["execution_order"][0] == "A"
+    info = outcome["interactive_factory_info"]
+    assert (info["total_scripts"], info["manually_configured"], info["auto_configured"]) == (3, 2, 1)
+    assert set(info["script_configurations"]) == {"A", "B", "C"}
+    assert outcome["script_results"]["B"]["status"] == "succeeded"
+    assert (tmp_path / "exported" / "result.txt").read_text() == "y\n"
+    assert rtest_containers(docker_client) == []
