@@ -309,7 +309,7 @@ def test_function_that_raises(dag_module):
 
 def test_function_returning_the_wrong_thing(dag_module):
     assert dag_error("userpipe.dags:build_number") == (
-        "DAG from userpipe.dags:build_number returned a int, not a DAG; use a JSON/YAML file, a networkx DiGraph, "
+        "DAG from userpipe.dags:build_number returned an int, not a DAG; use a JSON/YAML file, a networkx DiGraph, "
         "a dict or an object with 'nodes' and 'edges'."
     )
 

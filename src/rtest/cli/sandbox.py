@@ -44,6 +44,7 @@ def run(
     network: Annotated[Optional[str], typer.Option("--network", help="Container network; default none (no network), e.g. bridge.")] = None,
     no_limits: Annotated[bool, typer.Option("--no-limits", help="No CPU/memory limits from the instance type.")] = False,
     timeout: Annotated[Optional[float], typer.Option("--timeout", min=1, help="Max runtime of every step, in seconds.")] = None,
+    memory: Annotated[Optional[str], typer.Option("--memory", help="Memory limit of every step, e.g. 512m or 2g (overrides the instance type).")] = None,
     model_folder: Annotated[bool, typer.Option("--model-folder", help="Pass /opt/ml/model on as a folder, not model.tar.gz.")] = False,
     junit: Annotated[Optional[Path], typer.Option("--junit", help="Also write JUnit XML here.")] = None,
     log_format: Annotated[str, typer.Option("--log-format", help="text or json (for machines).")] = "text",
@@ -67,7 +68,7 @@ def run(
         with LiveStatus(out, plan.execution_order()) as live:
             report = run_pipeline(
                 plan, workdir=workdir, jobs=jobs, use_cache=not no_cache, network=network, limits=not no_limits,
-                timeout_s=timeout, pack_model=not model_folder, on_event=live.event, cancel=cancel, junit_path=junit,
+                timeout_s=timeout, memory_bytes=_parse_size(memory), pack_model=not model_folder, on_event=live.event, cancel=cancel, junit_path=junit,
             )
     finally:
         restore()
@@ -78,6 +79,17 @@ def run(
         out.print("[magenta]Interrupted: running containers were stopped and removed.[/]")
         return 130
     return 0 if report.pipeline_success else 1
+
+
+def _parse_size(text: str | None) -> int | None:
+    if not text:
+        return None
+    units = {"k": 2**10, "m": 2**20, "g": 2**30}
+    number, unit = (text[:-1], text[-1].lower()) if text[-1].lower() in units else (text, "")
+    try:
+        return int(float(number) * units.get(unit, 1))
+    except ValueError:
+        raise typer.BadParameter(f"'{text}' is not a size; write it like 512m or 2g.", param_hint="--memory") from None
 
 
 def _trap_signals(cancel: threading.Event):

@@ -89,7 +89,7 @@ def load_pipeline_config(path: Path | str) -> PipelineConfig:
     for node, raw in specific.items():
         if not isinstance(raw, dict):
             raise ConfigError(
-                f"Configuration file {given}: configuration.specific.{node} is a {type(raw).__name__}, not an object; "
+                f"Configuration file {given}: configuration.specific.{node} is {_kind_of(raw)}, not an object; "
                 "give each step an object of its fields."
             )
         model_type = declared_types.get(node) or raw.get(MODEL_TYPE_KEY)
@@ -139,14 +139,14 @@ def _read_json(path: Path) -> Any:
 
 def _section(parent: Any, key: str, path: Path, where: str, *, required: bool = True) -> dict[str, Any]:
     if not isinstance(parent, Mapping):
-        raise ConfigError(f"Configuration file {path} holds a {type(parent).__name__}, not an object; {_EXPECTED}.")
+        raise ConfigError(f"Configuration file {path} holds {_kind_of(parent)}, not an object; {_EXPECTED}.")
     value = parent.get(key)
     if value is None:
         if required:
             raise ConfigError(f"Configuration file {path} has no '{key}' section {where}; {_EXPECTED}.")
         return {}
     if not isinstance(value, dict):
-        raise ConfigError(f"Configuration file {path}: section '{key}' {where} is a {type(value).__name__}, not an object.")
+        raise ConfigError(f"Configuration file {path}: section '{key}' {where} is {_kind_of(value)}, not an object.")
     return value
 
 
@@ -161,3 +161,9 @@ def _step_type(node: str, config_class: str | None, fields: Mapping[str, Any]) -
         if node.lower().endswith(suffix.lower()) and len(node) > len(suffix):
             return node[: -len(suffix)]
     return node
+
+
+def _kind_of(value: object) -> str:
+    """'a list', 'an int': the type of a wrong value, for a sentence."""
+    name = type(value).__name__
+    return f"{'an' if name[0] in 'aeiou' else 'a'} {name}"

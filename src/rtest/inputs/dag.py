@@ -50,11 +50,11 @@ def load_dag(source: Any) -> PipelineDAG:
     if isinstance(source, PipelineDAG):
         return source
     if isinstance(source, Path):
-        return _from_file(source)
+        return _from_file(source.expanduser())
     if isinstance(source, str):
         if _MODULE_FUNCTION.match(source) and not Path(source).exists():
             return _from_object(_call_module_function(source), source, f"DAG from {source}")
-        return _from_file(Path(source))
+        return _from_file(Path(source).expanduser())
     return _from_object(source, "<object>", "The DAG object")
 
 
@@ -67,7 +67,7 @@ def _from_file(path: Path) -> PipelineDAG:
         raise DagError(f"DAG file {path} cannot be read: {exc}.") from exc
     data = _parse(text, path)
     if not isinstance(data, Mapping):
-        found = "empty" if data is None else f"a {type(data).__name__}"
+        found = "empty" if data is None else _kind_of(data)
         raise DagError(f"DAG file {path} is {found}; it must be a mapping with 'nodes' and 'edges'.")
     return _from_mapping(data, str(path.resolve()), f"DAG {path}")
 
@@ -135,7 +135,7 @@ def _from_object(obj: Any, origin: str, label: str) -> PipelineDAG:
         return _build(_as_list(nodes, "nodes", label), _as_list(edges, "edges", label), origin, label)
     what = "returned" if origin != "<object>" else "is"
     raise DagError(
-        f"{label} {what} a {type(obj).__name__}, not a DAG; use a JSON/YAML file, a networkx DiGraph, "
+        f"{label} {what} {_kind_of(obj)}, not a DAG; use a JSON/YAML file, a networkx DiGraph, "
         "a dict or an object with 'nodes' and 'edges'."
     )
 
@@ -208,3 +208,9 @@ def _check_acyclic(graph: nx.DiGraph, label: str) -> None:
         return
     path = " -> ".join([str(u) for u, _ in cycle] + [str(cycle[0][0])])
     raise DagError(f"{label} has a cycle: {path}; remove one of these edges.")
+
+
+def _kind_of(value: object) -> str:
+    """'a list', 'an int': the type of a wrong value, for a sentence."""
+    name = type(value).__name__
+    return f"{'an' if name[0] in 'aeiou' else 'a'} {name}"

@@ -205,7 +205,7 @@ def _interface_files(folder: Path) -> list[Path]:
 def load_interface_file(path: Path) -> StepInterface:
     data = _read(path)
     if not isinstance(data, dict):
-        found = "empty" if data is None else f"a {type(data).__name__}"
+        found = "empty" if data is None else _kind_of(data)
         raise InterfaceError(f"Interface file {path} is {found}; it must be a mapping with step_type, registry, contract and spec.")
     try:
         return StepInterface.model_validate(data)
@@ -267,3 +267,9 @@ def _without_none(annotation: Any) -> Any:
     if get_origin(annotation) in (Union, UnionType):
         return next(arg for arg in get_args(annotation) if arg is not type(None))
     return annotation
+
+
+def _kind_of(value: object) -> str:
+    """'a list', 'an int': the type of a wrong value, for a sentence."""
+    name = type(value).__name__
+    return f"{'an' if name[0] in 'aeiou' else 'a'} {name}"

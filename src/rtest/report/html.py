@@ -34,8 +34,9 @@ h4 { font-size: 13px; margin: 14px 0 4px; color: #57606a; text-transform: upperc
         font-weight: 600; white-space: nowrap; }
 .counts .chip { margin-right: 6px; }
 .muted { color: #6e7781; }
+svg.dag { display: block; margin: 8px auto 0; }
 svg text { font-family: system-ui, "DejaVu Sans", sans-serif; }
-.node-name { font-size: 12.5px; font-weight: 600; fill: #1f2328; } .node-status { font-size: 11px; }
+.node-name { font-size: 12px; font-weight: 600; fill: #1f2328; } .node-status { font-size: 11px; }
 .dag-node a:hover rect { stroke-width: 3; }
 .tick { font-size: 11px; fill: #6e7781; } .bar-label { font-size: 12px; fill: #1f2328; }
 .bar-time { font-size: 11.5px; fill: #57606a; }
@@ -46,13 +47,15 @@ details.step:target { outline: 2px solid #3b6fd0; }
 .step-body { padding: 0 14px 12px; border-top: 1px solid #eaeef2; }
 table { border-collapse: collapse; } th, td { text-align: left; vertical-align: top; padding: 3px 10px 3px 0; }
 table.facts th { color: #57606a; font-weight: 500; width: 130px; padding-top: 6px; }
-table.facts td { padding-top: 6px; word-break: break-all; } td.reason { color: #cc3333; font-weight: 600; }
-table.grid { width: 100%; font-size: 13px; }
+table.facts td { padding-top: 6px; overflow-wrap: anywhere; } td.reason { color: #cc3333; font-weight: 600; }
+table.grid { width: 100%; font-size: 13px; table-layout: fixed; }
 table.grid th { border-bottom: 1px solid #d8dee4; color: #57606a; font-weight: 600; }
 table.grid td { border-bottom: 1px solid #f0f2f4; font-family: ui-monospace, "DejaVu Sans Mono", monospace;
-                font-size: 12.5px; word-break: break-all; }
-pre.log { background: #0f1720; color: #d8dee4; padding: 10px 12px; border-radius: 6px; overflow: auto;
-          max-height: 420px; font-size: 12px; line-height: 1.35; white-space: pre-wrap; word-break: break-all; }
+                font-size: 12.5px; overflow-wrap: anywhere; }
+div.log { display: flex; flex-direction: column-reverse; overflow: auto; max-height: 420px;
+          background: #0f1720; border-radius: 6px; }
+div.log pre { margin: 0; padding: 10px 12px; color: #d8dee4; font-size: 12px; line-height: 1.35;
+              white-space: pre-wrap; overflow-wrap: anywhere; }
 .legend .chip { margin: 0 6px 4px 0; }
 """
 

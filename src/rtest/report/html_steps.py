@@ -148,7 +148,7 @@ def _sourced_rows(values: dict[str, Sourced]) -> list[list[str]]:
 def _table(title: str, headers: list[str], rows: list[list[str]]) -> str:
     if not rows:
         return ""
-    head = "".join(f"<th>{escape(h)}</th>" for h in headers)
+    head = "".join(f'<th style="width:{w}%">{escape(h)}</th>' for h, w in zip(headers, (22, 33, 45)))
     body = "".join("<tr>" + "".join(f"<td>{escape(cell)}</td>" for cell in row) + "</tr>" for row in rows)
     return f'<h4>{escape(title)}</h4><table class="grid"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
@@ -160,7 +160,9 @@ def _log_block(result: StepResult, tail_lines: int, budget: list[int]) -> str:
     budget[0] -= len(tail.encode("utf-8", errors="replace"))
     if not tail:
         return '<p class="muted">The log is empty or missing.</p>'
-    return f'<h4>Last {tail_lines} log lines</h4><pre class="log">{escape(tail)}</pre>'
+    shown = tail.count("\n") + 1
+    # column-reverse makes the box open scrolled to the bottom, where the error is, without JS.
+    return f'<h4>Last {shown} log lines</h4><div class="log"><pre>{escape(tail)}</pre></div>'
 
 
 def _bytes(count: int) -> str:

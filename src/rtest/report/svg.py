@@ -1,8 +1,7 @@
 """Inline SVG for report.html: the DAG coloured by status, and a timeline of steps.
 
-Plain string building, no layout engine: layers come from
-networkx.topological_generations, and wide layers wrap onto extra rows so the
-drawing stays a readable width even with hundreds of parallel nodes.
+Plain string building; the geometry comes from dag_layout, so this module only
+decides how things look.
 """
 
 from __future__ import annotations
@@ -10,8 +9,7 @@ from __future__ import annotations
 import math
 from html import escape
 
-import networkx as nx
-
+from rtest.report.dag_layout import BOX_H, BOX_W, layout_dag
 from rtest.run.model import StepResult
 
 # status -> (fill, stroke, label); "skipped" and "not_run" are report-only states.
@@ -27,10 +25,7 @@ STATUS_STYLE: dict[str, tuple[str, str, str]] = {
     "skipped": ("#f4f4f5", "#b4b8bf", "skipped (no script)"),
 }
 
-BOX_W, BOX_H = 190, 44
-GAP_X, ROW_GAP, LAYER_GAP, MARGIN = 26, 18, 54, 16
-MAX_PER_ROW = 6  # wider layers wrap, keeping the SVG within a normal page width
-LABEL_CHARS = 26
+LABEL_CHARS = 33
 
 
 def short(text: str, limit: int) -> str:
@@ -41,74 +36,46 @@ def dag_svg(nodes: list[str], edges: list[tuple[str, str]], statuses: dict[str, 
     """The DAG, top to bottom; ``anchors`` maps a node to the page anchor of its section."""
     if not nodes:
         return '<p class="muted">The DAG has no nodes.</p>'
-    positions, width, height = _layout(nodes, edges)
+    layout = layout_dag(nodes, edges)
+    width, height = round(layout.width), round(layout.height)
     parts = [
         f'<svg class="dag" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
         f'viewBox="0 0 {width} {height}" role="img" aria-label="pipeline DAG">',
         '<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" '
         'orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#7b8494"/></marker></defs>',
     ]
-    parts += [_edge(positions[a], positions[b]) for a, b in edges if a in positions and b in positions]
-    parts += [_node_box(node, positions[node], statuses.get(node, "not_run"), anchors.get(node)) for node in nodes]
+    parts += [_edge(points) for _, _, points in layout.routes]
+    parts += [_node_box(node, layout.boxes[node], statuses.get(node, "not_run"), anchors.get(node)) for node in nodes]
     parts.append("</svg>")
     return "\n".join(parts)
 
 
-def _layout(nodes: list[str], edges: list[tuple[str, str]]) -> tuple[dict[str, tuple[int, int]], int, int]:
-    graph = nx.DiGraph()
-    graph.add_nodes_from(nodes)
-    graph.add_edges_from(edges)
-    rank = {node: i for i, node in enumerate(nodes)}
-    try:
-        layers = [sorted(layer, key=rank.get) for layer in nx.topological_generations(graph)]
-    except nx.NetworkXUnfeasible:  # a cyclic DAG never reaches a run, but a report must still render
-        layers = [list(nodes)]
-    columns = min(MAX_PER_ROW, max(len(layer) for layer in layers))
-    width = 2 * MARGIN + columns * BOX_W + (columns - 1) * GAP_X
-    positions: dict[str, tuple[int, int]] = {}
-    slot: dict[str, float] = {}
-    y = MARGIN
-    for layer in layers:
-        # Barycentre ordering: sit each node under its parents to cut down edge crossings.
-        layer.sort(key=lambda n: (_mean(slot[p] for p in graph.predecessors(n) if p in slot), rank.get(n, 0)))
-        for start in range(0, len(layer), MAX_PER_ROW):
-            row = layer[start : start + MAX_PER_ROW]
-            row_width = len(row) * BOX_W + (len(row) - 1) * GAP_X
-            x0 = (width - row_width) // 2
-            for i, node in enumerate(row):
-                positions[node] = (x0 + i * (BOX_W + GAP_X), y)
-                slot[node] = x0 + i * (BOX_W + GAP_X)
-            y += BOX_H + ROW_GAP
-        y += LAYER_GAP - ROW_GAP
-    return positions, width, y - LAYER_GAP + MARGIN
-
-
-def _mean(values) -> float:
-    items = list(values)
-    return sum(items) / len(items) if items else -1.0
-
-
-def _edge(source: tuple[int, int], target: tuple[int, int]) -> str:
-    x1, y1 = source[0] + BOX_W / 2, source[1] + BOX_H
-    x2, y2 = target[0] + BOX_W / 2, target[1] - 2
-    bend = max(20.0, (y2 - y1) / 2)
+def _edge(points: list[tuple[float, float]]) -> str:
+    (x, y), path = points[0], [f"M{points[0][0]:.0f},{points[0][1]:.0f}"]
+    for x2, y2 in points[1:]:
+        if x2 == x:  # straight down through a waypoint's slot
+            path.append(f"L{x2:.0f},{y2:.0f}")
+        else:
+            bend = max(12.0, (y2 - y) / 2)
+            path.append(f"C{x:.0f},{y + bend:.0f} {x2:.0f},{y2 - bend:.0f} {x2:.0f},{y2:.0f}")
+        x, y = x2, y2
     return (
-        f'<path class="edge" d="M{x1:.0f},{y1:.0f} C{x1:.0f},{y1 + bend:.0f} {x2:.0f},{y2 - bend:.0f} '
-        f'{x2:.0f},{y2:.0f}" fill="none" stroke="#7b8494" stroke-width="1.4" marker-end="url(#arrow)"/>'
+        f'<path class="edge" d="{" ".join(path)}" fill="none" stroke="#7b8494" stroke-width="1.4" '
+        'marker-end="url(#arrow)"/>'
     )
 
 
-def _node_box(node: str, position: tuple[int, int], status: str, anchor: str | None) -> str:
+def _node_box(node: str, position: tuple[float, float], status: str, anchor: str | None) -> str:
     fill, stroke, label = STATUS_STYLE.get(status, STATUS_STYLE["not_run"])
     x, y = position
     dash = ' stroke-dasharray="5 4"' if status in ("skipped", "not_run", "pending") else ""
     body = (
         f"<title>{escape(node)}: {escape(label)}</title>"
-        f'<rect x="{x}" y="{y}" width="{BOX_W}" height="{BOX_H}" rx="7" fill="{fill}" stroke="{stroke}" '
+        f'<rect x="{x:.0f}" y="{y:.0f}" width="{BOX_W}" height="{BOX_H}" rx="7" fill="{fill}" stroke="{stroke}" '
         f'stroke-width="1.8"{dash}/>'
-        f'<text x="{x + BOX_W / 2:.0f}" y="{y + 19}" text-anchor="middle" class="node-name">'
+        f'<text x="{x + BOX_W / 2:.0f}" y="{y + 19:.0f}" text-anchor="middle" class="node-name">'
         f"{escape(short(node, LABEL_CHARS))}</text>"
-        f'<text x="{x + BOX_W / 2:.0f}" y="{y + 35}" text-anchor="middle" class="node-status" '
+        f'<text x="{x + BOX_W / 2:.0f}" y="{y + 35:.0f}" text-anchor="middle" class="node-status" '
         f'fill="{stroke}">{escape(label)}</text>'
     )
     if anchor:
@@ -116,7 +83,7 @@ def _node_box(node: str, position: tuple[int, int], status: str, anchor: str | N
     return f'<g class="dag-node" data-node="{escape(node)}" data-status="{escape(status)}">{body}</g>'
 
 
-LABEL_W, CHART_W, DURATION_W, ROW_H = 210, 820, 90, 22
+LABEL_W, CHART_W, DURATION_W, ROW_H = 240, 790, 90, 22
 
 
 def timeline_svg(results: list[StepResult], run_start: float | None) -> str:
@@ -144,7 +111,7 @@ def timeline_svg(results: list[StepResult], run_start: float | None) -> str:
             f'<g class="bar" data-node="{escape(result.node)}"><title>{escape(result.node)}: {escape(label)}, '
             f"{format_duration(result.duration_s)}</title>"
             f'<text x="{LABEL_W - 8}" y="{y + 15}" text-anchor="end" class="bar-label">'
-            f"{escape(short(result.node, 30))}</text>"
+            f"{escape(short(result.node, 34))}</text>"
             f'<rect x="{x:.1f}" y="{y + 3}" width="{bar:.1f}" height="{ROW_H - 6}" rx="3" fill="{stroke}" '
             f'fill-opacity="0.85"/>'
             f'<text x="{LABEL_W + CHART_W + 8}" y="{y + 15}" class="bar-time">'
@@ -183,7 +150,7 @@ def format_duration(seconds: float | None) -> str:
     if 0 < seconds < 1:
         return f"{seconds * 1000:.0f} ms"
     if seconds < 60:
-        return f"{seconds:.1f} s" if seconds < 10 and seconds != int(seconds) else f"{seconds:.0f} s"
+        return f"{seconds:.0f} s" if seconds == int(seconds) else f"{seconds:.1f} s"
     minutes, secs = divmod(int(round(seconds)), 60)
     if minutes < 60:
         return f"{minutes} m {secs:02d} s"

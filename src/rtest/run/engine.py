@@ -42,6 +42,7 @@ def run_pipeline(
     network: str | None = None,
     limits: bool = True,
     timeout_s: float | None = None,
+    memory_bytes: int | None = None,
     pack_model: bool = True,
     stop_grace_s: float = 10.0,
     on_event: EventSink | None = None,
@@ -59,7 +60,7 @@ def run_pipeline(
     run_dir.mkdir(parents=True, exist_ok=True)
     images = {spec.image.value for spec in plan.scripts.values()}
     image_ids = {ref: backend.image_id(ref) for ref in sorted(images)}  # a missing image stops us before any step
-    options = RunOptions(network=network, limits=limits, timeout_s=timeout_s, pack_model=pack_model,
+    options = RunOptions(network=network, limits=limits, timeout_s=timeout_s, memory_bytes=memory_bytes, pack_model=pack_model,
                          user=invoking_user(), stop_grace_s=stop_grace_s)
     ctx = RunContext(run_id=run_id, run_dir=run_dir, options=options, image_ids=image_ids)
     cache = StepCache(workdir / "cache") if use_cache else None

@@ -5,14 +5,14 @@ from __future__ import annotations
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from rtest.plan.model import PipelineTestingSpec, ScriptExecutionSpec
 from rtest.run import layout
 from rtest.run.cache import StepCache, step_key, tree_digest
 from rtest.run.docker_backend import ContainerHandle, DockerBackend
-from rtest.run.limits import limits_for
+from rtest.run.limits import ResourceLimits, limits_for
 from rtest.run.model import StepExit, StepLaunch, StepResult, StepStatus
 from rtest.run.staging import MODEL_CONTAINER_PATH, export_output, pack_model, stage_copy
 
@@ -22,6 +22,7 @@ class RunOptions:
     network: str | None = None  # None: "none" unless the config turns isolation off
     limits: bool = True
     timeout_s: float | None = None  # overrides every step's max runtime
+    memory_bytes: int | None = None  # overrides the instance type's memory limit
     pack_model: bool = True
     user: str | None = None  # "uid:gid" the containers run as
     stop_grace_s: float = 10.0
@@ -81,10 +82,16 @@ class StepExecutor:
         timeout = options.timeout_s or (spec.max_runtime_s.value if spec.max_runtime_s else None)
         launch = layout.build_launch(
             spec, folders, run_id=self.ctx.run_id, image=spec.image.value, executor_dir=layout.executor_dir(),
-            user=options.user, network=self._network(spec), limits=limits_for(spec.instance_type.value, enabled=options.limits),
+            user=options.user, network=self._network(spec), limits=self._limits(spec),
             timeout_s=timeout,
         )
         return launch.model_copy(update={"stop_grace_s": options.stop_grace_s})
+
+    def _limits(self, spec: ScriptExecutionSpec):
+        limits = limits_for(spec.instance_type.value, enabled=self.ctx.options.limits)
+        if self.ctx.options.memory_bytes:
+            limits = replace(limits, mem_bytes=self.ctx.options.memory_bytes) if limits else ResourceLimits(None, self.ctx.options.memory_bytes)
+        return limits
 
     def _network(self, spec: ScriptExecutionSpec) -> str:
         if self.ctx.options.network:
@@ -161,8 +168,8 @@ class StepExecutor:
             return StepStatus.FAILED, (f"timed out after {timeout:g} s (max runtime); the container got SIGTERM, "
                                        f"then SIGKILL after a {self.ctx.options.stop_grace_s:g} s grace period")
         if exit_info.oom_killed:
-            limits = limits_for(spec.instance_type.value, enabled=self.ctx.options.limits)
-            limit = f"{limits.mem_bytes / 2**30:.1f} GiB" if limits and limits.mem_bytes else "the host's"
+            limits = self._limits(spec)
+            limit = _size(limits.mem_bytes) if limits and limits.mem_bytes else "the host's"
             return StepStatus.FAILED, (f"out of memory: the kernel killed the script at the {limit} memory limit of "
                                        f"{spec.instance_type.value}; choose a larger instance type or pass --no-limits")
         if exit_info.exit_code == 0:
@@ -184,3 +191,7 @@ class StepExecutor:
         for name, item in spec.outputs.items():
             if item.export_to and name in outputs:
                 export_output(outputs[name], Path(item.export_to))
+
+
+def _size(nbytes: int) -> str:
+    return f"{nbytes / 2**30:.1f} GiB" if nbytes >= 2**30 else f"{nbytes / 2**20:.0f} MiB"

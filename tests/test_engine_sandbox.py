@@ -1,0 +1,219 @@
+"""The run engine's promises (issue 4), each checked with real containers."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from pipelines import write_python_pipeline
+from rtest.plan.builder import build_plan, load_pipeline_inputs
+from rtest.plan.userspec import parse_input_flags
+from rtest.run.docker_backend import LABEL_MANAGED
+from rtest.run.engine import run_pipeline
+
+pytestmark = pytest.mark.docker
+
+OUT = "/opt/ml/processing/output/out"
+
+
+def _plan(p: dict[str, Path], inputs: list[str] | None = None):
+    return build_plan(load_pipeline_inputs(p["dag"], p["config"], [p["interfaces"]]), parse_input_flags(inputs))
+
+
+def _single(root: Path, script: str, **extra) -> dict[str, Path]:
+    return write_python_pipeline(root, {"S": {"script": script, "outputs": {"out": OUT}, **extra}}, [])
+
+
+def _left_behind(docker_client) -> list:
+    return docker_client.containers.list(all=True, filters={"label": LABEL_MANAGED})
+
+
+def test_hung_step_is_killed_at_its_timeout(tmp_path, docker_client):
+    p = _single(tmp_path / "p", "import time\nprint('working', flush=True)\ntime.sleep(600)\n", config={"max_runtime_in_seconds": 2})
+    started = time.monotonic()
+    report = run_pipeline(_plan(p), workdir=tmp_path / "wd", stop_grace_s=1, html=False)
+    took = time.monotonic() - started
+    step = report.steps["S"]
+    assert step.status.value == "failed" and "timed out after 2 s" in step.failure_reason
+    assert took < 30 and _left_behind(docker_client) == []
+    assert "working" in Path(step.log_path).read_text()
+
+
+def test_sigterm_reaches_the_script_before_the_kill(tmp_path, docker_client):
+    script = (
+        "import signal, sys, time, pathlib\n"
+        f"def bye(*a):\n    (pathlib.Path('{OUT}') / 'term.txt').write_text('got SIGTERM')\n    sys.exit(143)\n"
+        "signal.signal(signal.SIGTERM, bye)\ntime.sleep(600)\n"
+    )
+    p = _single(tmp_path / "p", script)
+    report = run_pipeline(_plan(p), workdir=tmp_path / "wd", timeout_s=2, stop_grace_s=5, html=False)
+    run_dir = Path(report.run_dir)
+    assert report.steps["S"].status.value == "failed"
+    assert (run_dir / "S" / "output" / "out" / "term.txt").read_text() == "got SIGTERM"
+
+
+def test_oom_is_reported_with_the_limit(tmp_path, docker_client):
+    script = "blocks = []\nwhile True:\n    blocks.append(bytearray(64 * 1024 * 1024))\n"
+    p = _single(tmp_path / "p", script)
+    report = run_pipeline(_plan(p), workdir=tmp_path / "wd", memory_bytes=256 * 2**20, html=False)
+    reason = report.steps["S"].failure_reason
+    assert report.steps["S"].status.value == "failed"
+    assert "out of memory" in reason and "256 MiB" in reason, reason
+
+
+def test_step_sees_only_loopback_by_default(tmp_path, docker_client):
+    script = f"import os, pathlib\n(pathlib.Path('{OUT}') / 'nics.txt').write_text(','.join(sorted(os.listdir('/sys/class/net'))))\n"
+    p = _single(tmp_path / "p", script)
+    closed = run_pipeline(_plan(p), workdir=tmp_path / "wd", use_cache=False, html=False)
+    assert (Path(closed.steps["S"].outputs["out"]) / "nics.txt").read_text() == "lo"
+    opened = run_pipeline(_plan(p), workdir=tmp_path / "wd", use_cache=False, network="bridge", html=False)
+    assert "eth0" in (Path(opened.steps["S"].outputs["out"]) / "nics.txt").read_text()
+
+
+def test_code_is_read_only_and_container_unprivileged(tmp_path, docker_client):
+    script = (
+        "import os, pathlib\nout = pathlib.Path('" + OUT + "')\n"
+        "try:\n    open('/opt/ml/processing/input/code/new.py', 'w')\n    ro = 'writable'\nexcept OSError:\n    ro = 'read-only'\n"
+        "status = open('/proc/self/status').read()\ncap = [l for l in status.splitlines() if l.startswith('CapEff')][0].split()[1]\n"
+        "(out / 'r.txt').write_text(ro + ' ' + cap)\n"
+    )
+    p = _single(tmp_path / "p", script)
+    report = run_pipeline(_plan(p), workdir=tmp_path / "wd", html=False)
+    assert (Path(report.steps["S"].outputs["out"]) / "r.txt").read_text() == "read-only 0000000000000000"
+
+
+def _as_user(uid: int, gid: int, docker_gid: int, plan, workdir: str, queue) -> None:
+    os.setgroups([docker_gid])
+    os.setgid(gid)
+    os.setuid(uid)
+    report = run_pipeline(plan, workdir=workdir, html=False)
+    queue.put(report.model_dump(mode="json"))
+
+
+def test_outputs_belong_to_a_non_root_invoking_user(docker_client):
+    import grp
+
+    import rtest.report.json_report  # noqa: F401 - imported before dropping privileges
+    root = Path(tempfile.mkdtemp(prefix="rtest-uid-"))
+    root.chmod(0o755)
+    try:
+        script = f"import pathlib\nd = pathlib.Path('{OUT}') / 'nested'\nd.mkdir()\n(d / 'file.txt').write_text('mine')\n"
+        p = _single(root / "p", script)
+        workdir = root / "wd"
+        workdir.mkdir()
+        os.chown(workdir, 4242, 4242)
+        plan = _plan(p)
+        queue = multiprocessing.get_context("fork").Queue()
+        child = multiprocessing.get_context("fork").Process(
+            target=_as_user, args=(4242, 4242, grp.getgrnam("docker").gr_gid, plan, str(workdir), queue))
+        child.start()
+        report = queue.get(timeout=300)
+        child.join(30)
+        assert report["steps"]["S"]["status"] == "succeeded", report
+        produced = [Path(report["run_dir"]) / "S", *Path(report["run_dir"], "S").rglob("*")]
+        owners = {(f.stat().st_uid, f.stat().st_gid) for f in produced}
+        assert owners == {(4242, 4242)}, owners
+    finally:
+        subprocess.run(["rm", "-rf", str(root)], check=False)
+
+
+def _branches(root: Path, seconds: float) -> dict[str, Path]:
+    script = f"import time, pathlib\ntime.sleep({seconds})\n(pathlib.Path('{OUT}') / 'done').write_text('ok')\n"
+    steps = {name: {"script": script, "outputs": {"out": OUT}} for name in ("Left", "Right")}
+    return write_python_pipeline(root, steps, [])
+
+
+def test_independent_branches_overlap_in_time(tmp_path, docker_client):
+    report = run_pipeline(_plan(_branches(tmp_path / "p", 2)), workdir=tmp_path / "wd", jobs=2, use_cache=False, html=False)
+    left, right = report.steps["Left"], report.steps["Right"]
+    assert left.status.value == right.status.value == "succeeded"
+    assert max(left.started_at, right.started_at) < min(left.ended_at, right.ended_at)
+    one_at_a_time = run_pipeline(_plan(_branches(tmp_path / "p", 2)), workdir=tmp_path / "wd", jobs=1, use_cache=False, html=False)
+    first, second = sorted(one_at_a_time.steps.values(), key=lambda r: r.started_at)
+    assert second.started_at >= first.ended_at - 0.05
+
+
+def _chain(root: Path, a_text: str) -> dict[str, Path]:
+    copy = "import pathlib, shutil\nshutil.copytree('/opt/ml/processing/input/x', '" + OUT + "', dirs_exist_ok=True)\n"
+    write = f"import pathlib\n(pathlib.Path('{OUT}') / 'a.txt').write_text({a_text!r})\n"
+    steps = {
+        "A": {"script": write, "outputs": {"out": OUT}, "aliases": {"out": ["x"]}},
+        "B": {"script": copy, "inputs": {"x": "/opt/ml/processing/input/x"}, "outputs": {"out": OUT}},
+        "C": {"script": write, "outputs": {"out": OUT}},
+    }
+    return write_python_pipeline(root, steps, [("A", "B")])
+
+
+def test_cache_hits_and_reruns_only_the_edited_step_and_its_consumers(tmp_path, docker_client):
+    p = _chain(tmp_path / "p", "one")
+    statuses = lambda report: {n: r.status.value for n, r in report.steps.items()}  # noqa: E731
+    first = run_pipeline(_plan(p), workdir=tmp_path / "wd", html=False)
+    assert statuses(first) == {"A": "succeeded", "B": "succeeded", "C": "succeeded"}
+    second = run_pipeline(_plan(p), workdir=tmp_path / "wd", html=False)
+    assert statuses(second) == {"A": "cached", "B": "cached", "C": "cached"}
+    assert (Path(second.steps["B"].outputs["out"]) / "a.txt").read_text() == "one"
+    (p["src"] / "A" / "main.py").write_text((p["src"] / "A" / "main.py").read_text().replace("'one'", "'two'"))
+    third = run_pipeline(_plan(p), workdir=tmp_path / "wd", html=False)
+    assert statuses(third) == {"A": "succeeded", "B": "succeeded", "C": "cached"}
+    assert (Path(third.steps["B"].outputs["out"]) / "a.txt").read_text() == "two"
+    no_cache = run_pipeline(_plan(p), workdir=tmp_path / "wd", use_cache=False, html=False)
+    assert set(statuses(no_cache).values()) == {"succeeded"}
+
+
+def test_half_written_cache_entry_is_not_a_hit(tmp_path, docker_client):
+    p = _chain(tmp_path / "p", "one")
+    first = run_pipeline(_plan(p), workdir=tmp_path / "wd", html=False)
+    entry = tmp_path / "wd" / "cache" / first.steps["C"].cache_key
+    (entry / "meta.json").unlink()  # as if the run died before the entry was complete
+    again = run_pipeline(_plan(p), workdir=tmp_path / "wd", html=False)
+    assert again.steps["C"].status.value == "succeeded" and again.steps["A"].status.value == "cached"
+
+
+def test_ctrl_c_stops_removes_containers_and_exits_130(tmp_path, docker_client):
+    p = _branches(tmp_path / "p", 300)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rtest.cli.main", "sandbox", "run", "--dag", str(p["dag"]), "--config", str(p["config"]),
+         "--workdir", str(tmp_path / "wd"), "--junit", str(tmp_path / "junit.xml")],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and len(docker_client.containers.list(filters={"label": LABEL_MANAGED})) < 2:
+        time.sleep(0.2)
+    assert len(docker_client.containers.list(filters={"label": LABEL_MANAGED})) == 2
+    proc.send_signal(signal.SIGINT)
+    output, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 130, output
+    assert _left_behind(docker_client) == []
+    report = json.loads(next((tmp_path / "wd" / "runs").glob("*/report.json")).read_text())
+    assert {s["status"] for s in report["steps"].values()} == {"cancelled"} and report["interrupted"] is True
+    suite = ET.parse(tmp_path / "junit.xml").getroot()
+    assert suite.iter("testcase") is not None
+
+
+def test_clean_removes_what_a_crashed_run_left(tmp_path, docker_client):
+    image = "rtest/sagemaker-base:py3"
+    docker_client.containers.create(image, ["true"], labels={LABEL_MANAGED: "1", "rtest.run-id": "crashed", "rtest.node": "X"})
+    result = subprocess.run([sys.executable, "-m", "rtest.cli.main", "sandbox", "clean"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0 and "Removed 1 container" in result.stdout
+    assert _left_behind(docker_client) == []
+
+
+def test_junit_file_parses_with_one_case_per_step(tmp_path, docker_client):
+    p = _chain(tmp_path / "p", "one")
+    (p["src"] / "A" / "main.py").write_text("raise SystemExit('boom: bad input')\n")
+    run_pipeline(_plan(p), workdir=tmp_path / "wd", junit_path=tmp_path / "junit.xml")
+    root = ET.parse(tmp_path / "junit.xml").getroot()
+    cases = {c.get("name"): c for c in root.iter("testcase")}
+    assert set(cases) == {"A", "B", "C"}
+    assert cases["A"].find("failure") is not None and "boom: bad input" in ET.tostring(cases["A"], encoding="unicode")
+    assert cases["B"].find("skipped") is not None and cases["C"].find("failure") is None
