@@ -467,7 +467,7 @@ def test_example_scripts_run_in_their_images_chained_by_hand(docker_client, tmp_
     assert {"xgboost-model", "feature_columns.json"} <= {p.name for p in model_dir.iterdir()}
     saved_hps = json.loads((model_dir / "hyperparameters.json").read_text())
     assert saved_hps["max_depth"] == 4 and saved_hps["full_field_list"][-1] == LABEL_FIELD
-    assert json.loads((train_output / "metrics.json").read_text())["test"]["auc"] > 0.7
+    assert json.loads((train_output / "metrics.json").read_text())["test"]["auc"] > 0.75
     packed_model = pack_model(model_dir, box.folder("model_packed"))
 
     # Evaluate on calibration data (xgboost image), from model.tar.gz and from the unpacked folder.
@@ -480,18 +480,21 @@ def test_example_scripts_run_in_their_images_chained_by_hand(docker_client, tmp_
                              {"/opt/ml/processing/output/eval": outputs[0],
                               "/opt/ml/processing/output/metrics": outputs[1]}, label_env), "ModelEvaluation")
     metrics = json.loads((metrics_out / "metrics.json").read_text())
-    assert metrics["rows"] == 1000 and metrics["auc_roc"] > 0.7
+    assert metrics["rows"] == 1000 and metrics["auc_roc"] > 0.75
     assert (eval_out / "eval_predictions.csv").read_bytes() == (tmp_path / "run/eval2/out/eval_predictions.csv").read_bytes()
 
-    # Calibrate (sklearn image).
-    calibration_out = box.folder("calibration/out")
-    check(box.processing(SKLEARN_IMAGE, "model_calibration.py", ["--job_type", "calibration"],
-                         {"/opt/ml/processing/input/eval_data": eval_out},
-                         {"/opt/ml/processing/output/calibration": calibration_out},
-                         {**label_env, "SCORE_FIELD": "prob_class_1", "CALIBRATION_METHOD": "isotonic"}), "Calibration")
-    table = json.loads((calibration_out / "calibration_model.json").read_text())
-    values = table["calibrated_values"]
-    assert len(values) == len(table["score_knots"]) > 1 and values == sorted(values)
+    # Calibrate (sklearn image), with each method; the isotonic table feeds Package.
+    for method in ("percentile", "isotonic"):
+        calibration_out = box.folder(f"calibration_{method}/out")
+        check(box.processing(SKLEARN_IMAGE, "model_calibration.py", ["--job_type", "calibration"],
+                             {"/opt/ml/processing/input/eval_data": eval_out},
+                             {"/opt/ml/processing/output/calibration": calibration_out},
+                             {**label_env, "SCORE_FIELD": "prob_class_1", "CALIBRATION_METHOD": method}), method)
+        table = json.loads((calibration_out / "calibration_model.json").read_text())
+        values = table["calibrated_values"]
+        assert table["method"] == method
+        assert len(values) == len(table["score_knots"]) > 1 and values == sorted(values)
+        assert table["score_knots"] == sorted(table["score_knots"])
 
     # Package and Payload (base image: stdlib only).
     package_out, payload_out = box.folder("package/out"), box.folder("payload/out")
@@ -519,3 +522,10 @@ def test_example_scripts_fail_loudly_on_bad_input(docker_client, tmp_path: Path)
     code, logs = box.processing(BASE_IMAGE, "payload.py", [], {"/opt/ml/processing/input/model": box.folder("empty")},
                                 {"/opt/ml/processing/output": box.folder("payload")}, {})
     assert code != 0 and "model.tar.gz" in logs
+    meta = box.folder("train_meta")
+    code, logs = box.run(XGBOOST_IMAGE, ["/opt/ml/code/train.py", "--label_name", LABEL_FIELD],
+                         [(TRAINING_DIR, "/opt/ml/code", "ro"), (box.folder("no_data"), "/opt/ml/input/data/train", "ro"),
+                          (meta, "/opt/ml/output", "rw"), (box.folder("model"), "/opt/ml/model", "rw")],
+                         {"SM_CHANNEL_TRAIN": "/opt/ml/input/data/train"})
+    assert code != 0 and "Training failed" in logs
+    assert (meta / "failure").read_text().startswith("FileNotFoundError: Channel 'train' has no .csv/.tsv files")

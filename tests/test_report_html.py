@@ -21,6 +21,7 @@ from rtest.plan.model import (
     Sourced,
     Wire,
 )
+from rtest.report.dag_layout import BOX_H, BOX_W, layout_dag
 from rtest.report.html import write_report_html
 from rtest.run.model import RunReport, StepResult, StepStatus
 
@@ -166,6 +167,24 @@ def test_thousand_nodes_stay_reasonable(tmp_path: Path) -> None:
     assert len(page) < 3_000_000
     widths = [int(w) for w in re.findall(r'<svg class="dag"[^>]* width="(\d+)"', page)]
     assert widths and max(widths) < 1400  # wide layers wrap instead of growing sideways
+
+
+def test_layout_keeps_boxes_apart_and_routes_long_edges_around_them(tmp_path: Path) -> None:
+    plan = _plan(tmp_path)
+    layout = layout_dag(plan.dag_nodes, plan.dag_edges)
+    boxes = list(layout.boxes.items())
+    for i, (a, (ax, ay)) in enumerate(boxes):
+        for b, (bx, by) in boxes[i + 1 :]:
+            assert abs(ax - bx) >= BOX_W or abs(ay - by) >= BOX_H, (a, b)
+        assert 0 <= ax and ax + BOX_W <= layout.width and 0 <= ay and ay + BOX_H <= layout.height
+    long_edge = [points for a, b, points in layout.routes
+                 if (a, b) == ("TabularPreprocessing_calibration", "XGBoostModelEval_calibration")]
+    assert len(long_edge) == 1 and len(long_edge[0]) == 4  # it spans a layer, so it got a waypoint
+    (x, top), (_, bottom) = long_edge[0][1:3]
+    for node, (bx, by) in layout.boxes.items():  # the straight stretch through that layer misses every box
+        assert not (bx <= x <= bx + BOX_W and by < bottom and top < by + BOX_H), node
+    for a, b, points in layout.routes:  # every edge leaves its source's bottom and enters its target's top
+        assert points[0][1] == layout.boxes[a][1] + BOX_H and points[-1][1] < layout.boxes[b][1]
 
 
 # ---- a real browser render -------------------------------------------------------------------------------

@@ -114,14 +114,14 @@ def _transaction(rng: random.Random, txn_id: int) -> list[str]:
     distance = rng.expovariate(1 / 25)
     merchant = rng.choice(sorted(_MERCHANT_RISK))
     log_odds = (
-        -2.7
-        + 1.3 * math.log(amount / avg_amount)
-        + 0.8 * failed_logins
-        + 0.25 * velocity
-        - 0.0005 * account_age
-        + (0.8 if hour < 5 else 0.0)
-        + (0.6 if distance > 60 else 0.0)
-        + _MERCHANT_RISK[merchant]
+        -3.6
+        + 2.0 * math.log(amount / avg_amount)
+        + 1.2 * failed_logins
+        + 0.35 * velocity
+        - 0.0007 * account_age
+        + (1.2 if hour < 5 else 0.0)
+        + (0.9 if distance > 60 else 0.0)
+        + 1.5 * _MERCHANT_RISK[merchant]
     )
     is_fraud = int(rng.random() < 1 / (1 + math.exp(-log_odds)))
     # About 1% of distances are missing, as real feeds have gaps the model must tolerate.

@@ -6,8 +6,6 @@ may be loaded from anywhere else.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections import Counter
 from datetime import datetime, timezone
 from html import escape
@@ -15,6 +13,7 @@ from pathlib import Path
 
 from rtest.plan.model import PipelineTestingSpec
 from rtest.report.html_steps import status_chip, step_sections
+from rtest.report.json_report import write_text_atomically
 from rtest.report.svg import STATUS_STYLE, dag_svg, format_duration, timeline_svg
 from rtest.run.model import RunReport
 
@@ -63,16 +62,7 @@ div.log pre { margin: 0; padding: 10px 12px; color: #d8dee4; font-size: 12px; li
 def write_report_html(report: RunReport, plan: PipelineTestingSpec, path: Path) -> Path:
     """Write the HTML report for ``report`` (run against ``plan``) to ``path``; returns ``path``."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(render_report_html(report, plan))
-        os.chmod(tmp_name, 0o644)
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+    write_text_atomically(path, render_report_html(report, plan))
     return path
 
 

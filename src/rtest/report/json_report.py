@@ -61,13 +61,14 @@ def _step_to_dict(result: StepResult) -> dict[str, Any]:
 def write_report_json(report: RunReport, path: Path) -> Path:
     """Write ``report`` to ``path`` atomically: readers see the old file or the new one, never half."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     text = json.dumps(report_to_dict(report), indent=2, sort_keys=False) + "\n"
-    _write_atomically(path, text)
+    write_text_atomically(path, text)
     return path
 
 
-def _write_atomically(path: Path, text: str) -> None:
+def write_text_atomically(path: Path, text: str) -> None:
+    """Readers (a CI job, a browser) see the old file or the new one, never half of one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     # The temp file lives in the target folder so os.replace never crosses filesystems.
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:

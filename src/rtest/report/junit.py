@@ -23,6 +23,7 @@ import xml.etree.ElementTree as ET
 from datetime import datetime, timezone
 from pathlib import Path
 
+from rtest.report.json_report import write_text_atomically
 from rtest.report.logtail import log_tail, strip_ansi
 from rtest.run.model import RunReport, StepResult, StepStatus
 
@@ -134,10 +135,8 @@ def _timestamp(epoch: float | None) -> str:
 
 
 def _write_tree(root: ET.Element, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
     tree = ET.ElementTree(root)
     ET.indent(tree)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tree.write(tmp, encoding="utf-8", xml_declaration=True)
-    tmp.replace(path)  # CI may pick the file up at any time; never let it see half
+    text = ET.tostring(root, encoding="unicode", xml_declaration=True)
+    write_text_atomically(path, text + "\n")  # CI may pick the file up at any moment
     return path

@@ -67,11 +67,15 @@ def load_hyperparameters(argv: list[str]) -> dict:
     return hps
 
 
-def feature_lists(hps: dict, columns: list[str]) -> tuple[list[str], list[str]]:
+def feature_lists(hps: dict, train: pd.DataFrame) -> tuple[list[str], list[str]]:
+    columns = list(train.columns)
     numeric, categorical = as_list(hps.get("tab_field_list")), as_list(hps.get("cat_field_list"))
     if not numeric and not categorical:
+        # No explicit lists: every field but label and id, text columns treated as categorical.
         skip = {hps["label_name"], hps.get("id_name")}
-        numeric = [c for c in as_list(hps.get("full_field_list")) or columns if c not in skip]
+        fields = [c for c in as_list(hps.get("full_field_list")) or columns if c not in skip and c in columns]
+        categorical = [c for c in fields if train[c].dtype == object]
+        numeric = [c for c in fields if c not in categorical]
     missing = [c for c in numeric + categorical if c not in columns]
     if missing:
         raise ValueError(f"Feature columns {missing} are not in the training data columns {columns}")
@@ -135,7 +139,7 @@ def auc(labels: np.ndarray, scores: np.ndarray) -> float:
 def train(hps: dict, model_dir: Path, output_dir: Path) -> dict:
     label = hps["label_name"]
     frames = {"train": read_channel("train", True), "val": read_channel("val", False), "test": read_channel("test", False)}
-    numeric, categorical = feature_lists(hps, list(frames["train"].columns))
+    numeric, categorical = feature_lists(hps, frames["train"])
     tables = risk_tables(frames["train"], categorical, label)
     features = numeric + categorical
     matrices = {
@@ -181,4 +185,4 @@ if __name__ == "__main__":
     except Exception as exc:
         logger.exception("Training failed")
         write_failure(exc)
-        raise
+        sys.exit(1)

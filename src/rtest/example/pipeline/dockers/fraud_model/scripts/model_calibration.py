@@ -109,4 +109,4 @@ if __name__ == "__main__":
         main(args.job_type)
     except Exception:
         logger.exception("Model calibration failed")
-        raise
+        sys.exit(1)

@@ -146,4 +146,4 @@ if __name__ == "__main__":
         main(args.job_type)
     except Exception:
         logger.exception("Model evaluation failed")
-        raise
+        sys.exit(1)

@@ -94,4 +94,4 @@ if __name__ == "__main__":
         package(Path(MODEL_DIR), Path(CALIBRATION_DIR), Path(__file__).resolve().parent, Path(OUTPUT_DIR))
     except Exception:
         logger.exception("Packaging failed")
-        raise
+        sys.exit(1)

@@ -98,4 +98,4 @@ if __name__ == "__main__":
         )
     except Exception:
         logger.exception("Payload generation failed")
-        raise
+        sys.exit(1)

@@ -124,4 +124,4 @@ if __name__ == "__main__":
         main(args.job_type)
     except Exception:
         logger.exception("Preprocessing failed")
-        raise
+        sys.exit(1)
