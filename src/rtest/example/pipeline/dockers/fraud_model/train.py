@@ -73,8 +73,8 @@ def feature_lists(hps: dict, train: pd.DataFrame) -> tuple[list[str], list[str]]
     if not numeric and not categorical:
         # No explicit lists: every field but label and id, text columns treated as categorical.
         skip = {hps["label_name"], hps.get("id_name")}
-        fields = [c for c in as_list(hps.get("full_field_list")) or columns if c not in skip and c in columns]
-        categorical = [c for c in fields if train[c].dtype == object]
+        fields = [c for c in as_list(hps.get("full_field_list")) or columns if c not in skip]
+        categorical = [c for c in fields if c in columns and train[c].dtype == object]
         numeric = [c for c in fields if c not in categorical]
     missing = [c for c in numeric + categorical if c not in columns]
     if missing:
