@@ -13,7 +13,6 @@ import pytest
 
 from pipelines import write_python_pipeline
 from rtest import InteractiveRuntimeTestingFactory
-from rtest.run.docker_backend import LABEL_MANAGED
 
 pytestmark = pytest.mark.docker
 
@@ -38,8 +37,8 @@ text = (pathlib.Path('/opt/ml/processing/input/result') / 'result.txt').read_tex
 """
 
 
-def rtest_containers(docker_client) -> list:
-    return docker_client.containers.list(all=True, filters={"label": LABEL_MANAGED})
+def rtest_containers(docker_client, run_id: str) -> list:
+    return docker_client.containers.list(all=True, filters={"label": f"rtest.run-id={run_id}"})
 
 
 def _branchy(root: Path, crash: bool) -> dict[str, Path]:
@@ -78,7 +77,7 @@ def test_crash_fails_step_skips_consumers_runs_other_branch(tmp_path, docker_cli
     assert steps["B"]["status"] == "upstream_failed" and steps["C"]["status"] == "succeeded"
     assert "ValueError" in result.stdout  # the summary shows the reason and the log tail
     assert _digest(data) == before and not (data / "scribble.txt").exists()
-    assert rtest_containers(docker_client) == []
+    assert rtest_containers(docker_client, report["run_id"]) == []
 
 
 def test_outputs_flow_downstream_and_report_is_complete(tmp_path, docker_client):
@@ -95,7 +94,7 @@ def test_outputs_flow_downstream_and_report_is_complete(tmp_path, docker_client)
     for node, step in report["steps"].items():
         assert set(step) >= {"status", "exit_code", "duration_s", "image", "outputs", "log_path", "failure_reason"}
         assert step["image"] == "rtest/sagemaker-base:py3" and Path(step["log_path"]).is_file()
-    assert rtest_containers(docker_client) == []
+    assert rtest_containers(docker_client, report["run_id"]) == []
 
 
 def test_example_end_to_end_through_the_cli(tmp_path, docker_client):
@@ -110,7 +109,7 @@ def test_example_end_to_end_through_the_cli(tmp_path, docker_client):
     archive = next((run_dir / consumers[0] / "input").rglob("model.tar.gz"))
     with tarfile.open(archive) as tar:
         assert tar.getnames()
-    assert rtest_containers(docker_client) == []
+    assert rtest_containers(docker_client, report["run_id"]) == []
 
 
 def test_factory_runs_the_same_engine(tmp_path, docker_client):
@@ -130,4 +129,4 @@ def test_factory_runs_the_same_engine(tmp_path, docker_client):
     assert set(info["script_configurations"]) == {"A", "B", "C"}
     assert outcome["script_results"]["B"]["status"] == "succeeded"
     assert (tmp_path / "exported" / "result.txt").read_text() == "y\n"
-    assert rtest_containers(docker_client) == []
+    assert rtest_containers(docker_client, outcome["run_id"]) == []

@@ -9,8 +9,10 @@ only the wheels that image needs.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -32,8 +34,12 @@ CONTEXT_WHEELHOUSE = "/tmp/rtest-wheels"
 WHEEL_TARGET = ["--python-version", "3.9", "--implementation", "cp",
                 "--platform", "manylinux2014_x86_64", "--only-binary=:all:"]
 BUILD_COMMAND = "rtest sandbox images build"
+# Label prefix (one key per images/ folder, so labels a child inherits from the base never
+# match) holding a digest of the Dockerfile + requirements.txt the image was built from.
+RECIPE_LABEL = "rtest.recipe"
 
 Log = Callable[[str], None]
+ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
 def images_root() -> Path:
@@ -104,7 +110,7 @@ def build_images(names: Iterable[str] | None = None, *, offline: bool | None = N
     """Build the catalog images (base first); returns the tags built now (existing ones are skipped)."""
     client = client or _connect()
     tags = select_images(names)
-    todo = [tag for tag in tags if force or not image_exists(client, tag)]
+    todo = [tag for tag in tags if force or needs_build(client, tag, log)]
     for tag in sorted(set(tags) - set(todo), key=tags.index):
         log(f"{tag} exists; skipping (use --force to rebuild)")
     if todo and todo[0] != BASE_IMAGE and not image_exists(client, BASE_IMAGE):
@@ -123,6 +129,33 @@ def build_images(names: Iterable[str] | None = None, *, offline: bool | None = N
         base = (OFFLINE_BASE_IMAGE if offline else PUBLIC_BASE_IMAGE) if tag == BASE_IMAGE else BASE_IMAGE
         _timed(log, f"image {tag}", lambda: _build_one(client, tag, folder, base, wheels.get(folder), cache_dir, log))
     return todo
+
+
+def recipe_digest(folder: str) -> str:
+    recipe = images_root() / folder
+    digest = hashlib.sha256()
+    for name in ("Dockerfile", "requirements.txt"):
+        digest.update((recipe / name).read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def recipe_label(folder: str) -> dict[str, str]:
+    return {f"{RECIPE_LABEL}.{folder}": recipe_digest(folder)}
+
+
+def needs_build(client, tag: str, log: Log) -> bool:
+    """Missing, or built by rtest from a recipe that has since changed (images built by hand are kept)."""
+    import docker.errors
+
+    try:
+        labels = client.images.get(tag).labels or {}
+    except docker.errors.ImageNotFound:
+        return True
+    built_from = labels.get(f"{RECIPE_LABEL}.{IMAGE_DIRS[tag]}")
+    if built_from is not None and built_from != recipe_digest(IMAGE_DIRS[tag]):
+        log(f"{tag} was built from an older recipe; rebuilding")
+        return True
+    return False
 
 
 def _connect():
@@ -282,23 +315,24 @@ def _build_one(client, tag: str, folder: str, base: str, wheels: list[Path] | No
     source = images_root() / folder
     log(f"building {tag} from {source / 'Dockerfile'} (BASE_IMAGE={base})")
     if wheels is None:
-        _stream_build(client, str(source), tag, build_args(base, offline=False), log)
+        _stream_build(client, str(source), tag, build_args(base, offline=False), log, recipe_label(folder))
         return
     cache_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=cache_dir, prefix="context-") as scratch:
         context = stage_context(source, wheels, Path(scratch) / folder)
-        _stream_build(client, str(context), tag, build_args(base, offline=True), log)
+        _stream_build(client, str(context), tag, build_args(base, offline=True), log, recipe_label(folder))
 
 
-def _stream_build(client, context: str, tag: str, buildargs: dict[str, str], log: Log) -> None:
+def _stream_build(client, context: str, tag: str, buildargs: dict[str, str], log: Log,
+                  labels: dict[str, str] | None = None) -> None:
     import docker.errors
 
     try:
-        for chunk in client.api.build(path=context, tag=tag, buildargs=buildargs, rm=True,
+        for chunk in client.api.build(path=context, tag=tag, buildargs=buildargs, rm=True, labels=labels,
                                       forcerm=True, pull=False, decode=True):
             if "error" in chunk:
                 raise ImageError(f"Building {tag} failed: {chunk['error'].strip()}; see the build log above.")
-            line = chunk.get("stream", "").rstrip()
+            line = ANSI_ESCAPE.sub("", chunk.get("stream", "")).rstrip()
             if line:
                 log(f"  {line}")
     except docker.errors.APIError as exc:

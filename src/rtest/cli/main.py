@@ -6,7 +6,6 @@ import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
-import click
 import typer
 from rich.console import Console
 
@@ -150,15 +149,18 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point: usage errors and RtestErrors exit with one sentence, never a traceback."""
     try:
         result = typer.main.get_command(app).main(args=argv, prog_name="rtest", standalone_mode=False)
-    except (typer.Abort, click.exceptions.Abort):
-        err.print("[red]Aborted.[/]")
-        return _exit(130)
-    except (typer.exceptions.TyperException, click.ClickException) as exc:  # typer vendors its own click
-        exc.show(file=sys.stderr)
-        return _exit(exc.exit_code)
     except RtestError as exc:
         err.print(f"[bold red]Error:[/] {exc}", highlight=False, soft_wrap=True)
         return _exit(exc.exit_code)
+    except Exception as exc:
+        # Usage errors: typer raises its vendored click's exceptions, older typers click's own.
+        if type(exc).__name__ == "Abort":
+            err.print("[red]Aborted.[/]")
+            return _exit(130)
+        if hasattr(exc, "show") and hasattr(exc, "exit_code"):
+            exc.show(file=sys.stderr)
+            return _exit(exc.exit_code)
+        raise
     return _exit(result if isinstance(result, int) else 0)
 
 

@@ -43,6 +43,7 @@ def report_to_dict(report: RunReport) -> dict[str, Any]:
     """The documented report.json shape of ``report``."""
     return {
         "run_id": report.run_id,
+        "run_dir": report.run_dir,
         "pipeline_success": report.pipeline_success,
         "steps": {node: _step_to_dict(result) for node, result in report.steps.items()},
         "skipped_nodes": dict(report.skipped_nodes),
