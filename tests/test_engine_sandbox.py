@@ -149,7 +149,7 @@ def _chain(root: Path, a_text: str) -> dict[str, Path]:
     steps = {
         "A": {"script": write, "outputs": {"out": OUT}, "aliases": {"out": ["x"]}},
         "B": {"script": copy, "inputs": {"x": "/opt/ml/processing/input/x"}, "outputs": {"out": OUT}},
-        "C": {"script": write, "outputs": {"out": OUT}},
+        "C": {"script": write.replace(repr(a_text), repr("c")), "outputs": {"out": OUT}},
     }
     return write_python_pipeline(root, steps, [("A", "B")])
 

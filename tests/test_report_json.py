@@ -49,7 +49,7 @@ def test_report_json_has_exactly_the_documented_shape(tmp_path: Path) -> None:
     path = write_report_json(_report(), tmp_path / "run" / "report.json")
     data = json.loads(path.read_text())
     assert list(data) == [
-        "run_id", "pipeline_success", "steps", "skipped_nodes", "execution_order", "started_at", "duration_s",
+        "run_id", "run_dir", "pipeline_success", "steps", "skipped_nodes", "execution_order", "started_at", "duration_s",
         "interrupted",
     ]
     assert set(data["steps"]["prep"]) == set(STEP_FIELDS) == {
