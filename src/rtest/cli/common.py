@@ -53,7 +53,7 @@ def select_pipeline(
     if example:
         from rtest.example import example_paths, generate_example_inputs
 
-        paths = example_paths()
+        paths = example_paths(copy_to=Path(workdir) / "example" if generate_example_data else None)
         dag, config = dag or str(paths.dag), config or paths.config
         interfaces = interfaces or [paths.interfaces]
         source_root = source_root or paths.source_root

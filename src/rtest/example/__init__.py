@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import math
 import random
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,8 +56,16 @@ def example_dir() -> Path:
     return Path(__file__).resolve().parent / "pipeline"
 
 
-def example_paths() -> ExamplePaths:
+def example_paths(copy_to: Path | None = None) -> ExamplePaths:
+    """Paths of the example; with ``copy_to``, of a fresh copy there.
+
+    Runs use a copy under the workdir: the container engine must see the scripts at a host
+    path, which an installed package inside `docker compose run` does not have.
+    """
     root = example_dir()
+    if copy_to is not None:
+        shutil.copytree(root, copy_to, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__"))
+        root = Path(copy_to).resolve()
     return ExamplePaths(
         dag=root / "dag.json",
         config=root / "config.json",

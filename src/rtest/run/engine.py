@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import threading
 import time
 from datetime import datetime, timezone
@@ -15,6 +16,7 @@ from pathlib import Path
 import structlog
 
 from rtest.plan.model import PipelineTestingSpec
+from rtest.run import layout
 from rtest.run.cache import StepCache
 from rtest.run.docker_backend import DockerBackend
 from rtest.run.model import RunReport, StepStatus
@@ -62,7 +64,7 @@ def run_pipeline(
     image_ids = {ref: backend.image_id(ref) for ref in sorted(images)}  # a missing image stops us before any step
     options = RunOptions(network=network, limits=limits, timeout_s=timeout_s, memory_bytes=memory_bytes, pack_model=pack_model,
                          user=invoking_user(), stop_grace_s=stop_grace_s)
-    ctx = RunContext(run_id=run_id, run_dir=run_dir, options=options, image_ids=image_ids)
+    ctx = RunContext(run_id=run_id, run_dir=run_dir, options=options, image_ids=image_ids, executor_dir=_copy_executor(run_dir))
     cache = StepCache(workdir / "cache") if use_cache else None
     executor = StepExecutor(plan, backend, ctx, cache)
     cancel = cancel or threading.Event()
@@ -87,6 +89,13 @@ def run_pipeline(
     write_reports(report, plan, run_dir, junit_path=junit_path, html=html)
     log.info("run finished", run_id=run_id, success=report.pipeline_success, duration_s=report.duration_s)
     return report
+
+
+def _copy_executor(run_dir: Path) -> Path:
+    """Mount the bootstrap from the run folder: a host path even when rtest itself runs in a container."""
+    target = run_dir / ".executor"
+    shutil.copytree(layout.executor_dir(), target, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__", "*.md"))
+    return target
 
 
 def write_reports(report: RunReport, plan: PipelineTestingSpec, run_dir: Path, *, junit_path=None, html: bool = True) -> None:

@@ -34,6 +34,7 @@ class RunContext:
     run_dir: Path
     options: RunOptions
     image_ids: dict[str, str] = field(default_factory=dict)  # image ref -> id, checked before the run
+    executor_dir: Path | None = None  # the bootstrap, copied under the run folder
 
 
 class StepExecutor:
@@ -81,7 +82,7 @@ class StepExecutor:
         options = self.ctx.options
         timeout = options.timeout_s or (spec.max_runtime_s.value if spec.max_runtime_s else None)
         launch = layout.build_launch(
-            spec, folders, run_id=self.ctx.run_id, image=spec.image.value, executor_dir=layout.executor_dir(),
+            spec, folders, run_id=self.ctx.run_id, image=spec.image.value, executor_dir=self.ctx.executor_dir or layout.executor_dir(),
             user=options.user, network=self._network(spec), limits=self._limits(spec),
             timeout_s=timeout,
         )
