@@ -75,9 +75,9 @@ def summary(report: RunReport, tails: dict[str, str]) -> Group:
             "" if result.exit_code is None else str(result.exit_code),
             reason[-1] if reason else "",
         )
-    for node, why in report.skipped_nodes.items():
-        table.add_row(node, Text("skipped", style="dim"), "", "", why)
     parts: list = [table]
+    for node, why in report.skipped_nodes.items():
+        parts.append(Text(f"skipped {node}: {why}", style="dim"))
     for node, tail in tails.items():
         parts.append(Panel(Text(tail), title=f"{node}: last lines of its log", border_style="red", title_align="left"))
     return Group(*parts)

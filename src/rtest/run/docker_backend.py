@@ -196,9 +196,18 @@ class DockerBackend:
 
     # ---- clean-up by label ----------------------------------------------------------
     def remove_labelled(self, run_id: str | None = None) -> list[str]:
-        """Remove every container rtest created (of one run, or of all runs)."""
+        """Remove every container rtest created (of one run, or of all runs).
+
+        Runs in run_pipeline's clean-up, so an engine that went away must not raise
+        here: that would lose the report of the steps that did run.
+        """
         label = f"{LABEL_RUN_ID}={run_id}" if run_id else LABEL_MANAGED
-        found = _retry_idempotent(self.api.containers)(all=True, filters={"label": label})
+        try:
+            found = _retry_idempotent(self.api.containers)(all=True, filters={"label": label})
+        except (APIError, RequestsConnectionError) as exc:
+            log.warning("cannot list containers to remove; run `rtest sandbox clean` once the engine answers",
+                        label=label, error=_first_line(exc))
+            return []
         removed = []
         for container in found:
             name = container["Names"][0].lstrip("/") if container.get("Names") else container["Id"][:12]
@@ -207,6 +216,8 @@ class DockerBackend:
                 removed.append(name)
             except NotFound:
                 pass
+            except (APIError, RequestsConnectionError) as exc:
+                log.warning("remove failed", container=name, error=_first_line(exc))
         return removed
 
 
