@@ -130,3 +130,51 @@ def test_factory_runs_the_same_engine(tmp_path, docker_client):
     assert outcome["script_results"]["B"]["status"] == "succeeded"
     assert (tmp_path / "exported" / "result.txt").read_text() == "y\n"
     assert rtest_containers(docker_client, outcome["run_id"]) == []
+
+
+def test_missing_image_stops_the_run_before_any_step(tmp_path, docker_client):
+    p = _branchy(tmp_path / "pipe", crash=False)
+    data = tmp_path / "data"
+    data.mkdir()
+    result = _run_cli(["--dag", str(p["dag"]), "--config", str(p["config"]), "--input", f"A.DATA={data}", "--input", f"C.DATA={data}",
+                       "--image-map", "python:3=rtest/no-such-image:1", "--workdir", str(tmp_path / "wd")], tmp_path)
+    assert result.returncode == 2, result.stdout + result.stderr
+    message = " ".join(result.stderr.split())
+    assert "Image rtest/no-such-image:1 is not in the local Docker engine" in message and "--image-map" in message
+    assert "Traceback" not in message and not list((tmp_path / "wd" / "runs").glob("*/A/log.txt"))
+
+
+TRAIN = """
+import json, os, pathlib
+model = pathlib.Path(os.environ['SM_MODEL_DIR'])
+(model / 'weights.json').write_text(json.dumps({'depth': os.environ['SM_HP_MAX_DEPTH']}))
+"""
+USE_MODEL = """
+import os, pathlib, tarfile
+src = pathlib.Path('/opt/ml/processing/input/model_input')
+out = pathlib.Path('/opt/ml/processing/output/seen')
+(out / 'listing.txt').write_text(','.join(sorted(p.name for p in src.iterdir())))
+"""
+
+
+@pytest.mark.parametrize("pack", [True, False])
+def test_training_model_reaches_consumers_packed_or_as_a_folder(tmp_path, docker_client, pack):
+    from rtest.plan.builder import build_plan, load_pipeline_inputs
+    from rtest.run.engine import run_pipeline
+
+    steps = {
+        "Fit": {"script": TRAIN, "kind": "training", "outputs": {"model_output": "/opt/ml/model"},
+                "aliases": {"model_output": ["model_input"]}, "config": {"hyperparameters": {"max_depth": 3}}},
+        "Use": {"script": USE_MODEL, "inputs": {"model_input": "/opt/ml/processing/input/model_input"},
+                "outputs": {"seen": "/opt/ml/processing/output/seen"}},
+    }
+    p = write_python_pipeline(tmp_path / "pipe", steps, [("Fit", "Use")])
+    plan = build_plan(load_pipeline_inputs(p["dag"], p["config"], [p["interfaces"]]))
+    report = run_pipeline(plan, workdir=tmp_path / "wd", pack_model=pack, html=False)
+    assert report.pipeline_success, report.steps["Fit"].failure_reason
+    listing = (Path(report.steps["Use"].outputs["seen"]) / "listing.txt").read_text()
+    assert listing == ("model.tar.gz" if pack else "weights.json")
+    if pack:
+        with tarfile.open(Path(report.steps["Fit"].outputs["model_output"]) / "model.tar.gz") as tar:
+            assert tar.getnames() == ["weights.json"]
+            assert tar.extractfile("weights.json").read() == b'{"depth": "3"}'
