@@ -46,6 +46,10 @@ class SpecFileError(RtestError):
     """A user spec file (YAML/JSON) is malformed."""
 
 
+class ReportError(RtestError):
+    """A report file cannot be read back."""
+
+
 class ImageError(RtestError):
     """An image is missing or cannot be built."""
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from rtest.errors import RtestError
+from rtest.errors import ReportError
 from rtest.run.model import RunReport, StepResult
 
 REPORT_FILE_NAME = "report.json"
@@ -34,9 +34,6 @@ STEP_FIELDS = (
     "cache_key",
 )
 
-
-class ReportError(RtestError):
-    """A report file cannot be read back."""
 
 
 def report_to_dict(report: RunReport) -> dict[str, Any]:

@@ -71,8 +71,13 @@ class Runner:
                 state.running[pool.submit(self.executor.execute, node, upstream, cancel)] = node
 
     def _prepare_upcoming(self, state: _State) -> None:
-        """Create containers for steps whose parents are all running or done, so their start is cheap."""
+        """Create containers for steps whose parents are all running or done, so their start is cheap.
+
+        At most ``jobs`` wait created at a time: enough to hide creation, not a wide DAG's worth.
+        """
         for node in self.order:
+            if self.executor.prepared_count() >= self.jobs:
+                return
             if node in state.started or node in state.results:
                 continue
             parents = list(self.graph.predecessors(node))

@@ -51,6 +51,10 @@ class StepExecutor:
             if node not in self._prepared:
                 self._prepared[node] = self._prep_pool.submit(self._create, node)
 
+    def prepared_count(self) -> int:
+        with self._lock:
+            return len(self._prepared)
+
     def discard_prepared(self, node: str) -> None:
         with self._lock:
             future = self._prepared.pop(node, None)
