@@ -166,3 +166,17 @@ def test_plan_round_trips_through_json(pipeline):
     plan = draft_plan(_inputs(pipeline))
     again = type(plan).model_validate_json(plan.model_dump_json())
     assert again.execution_order() == plan.execution_order() and again.wires == plan.wires
+
+
+def test_clashing_or_relative_container_paths_are_plan_problems(tmp_path):
+    import yaml
+
+    p = write_pipeline(tmp_path)
+    iface_path = p["interfaces"] / "evaluate.step.yaml"
+    iface = yaml.safe_load(iface_path.read_text())
+    iface["contract"]["inputs"]["baseline"]["path"] = "/opt/ml/processing/input/model/"
+    iface["contract"]["outputs"]["metrics"]["path"] = "metrics"
+    iface_path.write_text(yaml.safe_dump(iface))
+    messages = [pr.message for pr in plan_problems(draft_plan(_inputs(p))) if pr.node == "Evaluate"]
+    assert any("share the container path /opt/ml/processing/input/model" in m for m in messages)
+    assert any("relative container path 'metrics'" in m for m in messages)

@@ -82,6 +82,7 @@ def plan_problems(plan: PipelineTestingSpec) -> list[Problem]:
                 problems.append(Problem(node, f"inputs.{name}", f"{node}.{name}: path does not exist: {item.host_path.value}"))
             elif item.required and item.host_path is None and (node, name) not in fed:
                 problems.append(Problem(node, f"inputs.{name}", f"{node}.{name} ({item.container_path}) has no upstream script and no path"))
+        problems += _path_problems(spec)
         for var, value in spec.environment.items():
             if value.value is None:
                 problems.append(Problem(node, f"environment.{var}", f"{node}: required environment variable {var} has no value in the config"))
@@ -89,6 +90,20 @@ def plan_problems(plan: PipelineTestingSpec) -> list[Problem]:
             if arg.required and arg.value is None:
                 problems.append(Problem(node, f"job_arguments.{arg.flag}", f"{node}: job argument {arg.flag} has no value in the config"))
     return problems
+
+
+def _path_problems(spec: ScriptExecutionSpec) -> list[Problem]:
+    """Container paths that would make the container fail to start: relative, or two at one place."""
+    found: list[Problem] = []
+    seen: dict[str, str] = {}
+    items = [(f"input {n}", i.container_path) for n, i in spec.inputs.items()] + [(f"output {n}", o.container_path) for n, o in spec.outputs.items()]
+    for label, path in items:
+        if not path.startswith("/"):
+            found.append(Problem(spec.node, label, f"{spec.node}: {label} has the relative container path '{path}'; make it absolute in the interface"))
+        elif path.rstrip("/") in seen:
+            found.append(Problem(spec.node, label, f"{spec.node}: {label} and {seen[path.rstrip('/')]} share the container path {path}"))
+        seen[path.rstrip("/")] = label
+    return found
 
 
 def require_complete(plan: PipelineTestingSpec) -> PipelineTestingSpec:

@@ -17,6 +17,7 @@ from typing import Callable
 import networkx as nx
 import structlog
 
+from rtest.errors import RtestError
 from rtest.plan.model import PipelineTestingSpec
 from rtest.run.model import StepResult, StepStatus
 from rtest.run.step import StepExecutor
@@ -89,6 +90,8 @@ class Runner:
     def _finish(self, state: _State, node: str, future: Future) -> None:
         try:
             result = future.result()
+        except RtestError as exc:  # e.g. a mount the engine cannot make: the user can fix it
+            result = StepResult(node=node, status=StepStatus.FAILED, failure_reason=str(exc))
         except Exception as exc:  # a bug or infrastructure fault in one step must not hang the rest
             log.exception("step crashed", node=node)
             result = StepResult(node=node, status=StepStatus.FAILED, failure_reason=f"rtest internal error: {exc}")
