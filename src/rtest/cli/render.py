@@ -50,7 +50,7 @@ def print_requirements(console: Console, requirements: dict[str, Any]) -> None:
                   f" on {requirements['instance_type']} in {requirements['image']}")
     table = Table(show_header=True)
     for column in ("kind", "name", "value / path", "source", "required"):
-        table.add_column(column)
+        table.add_column(column, overflow="fold")
     for item in requirements["expected_inputs"]:
         table.add_row("input", item["name"], f"{item['container_path']} <- {item['current_path'] or '-'}", item["source"] or "-", _yes(item["required"]))
     for item in requirements["expected_outputs"]:
@@ -75,7 +75,7 @@ def plan_json(plan: PipelineTestingSpec) -> dict[str, Any]:
 
 def print_plan(console: Console, plan: PipelineTestingSpec) -> None:
     for node in plan.execution_order():
-        _print_spec(console, plan.scripts[node])
+        _print_spec(console, plan.scripts[node], {w.target_input: w for w in plan.wires_into(node)})
     if plan.wires:
         console.print("[bold]Wires[/]")
         for wire in plan.wires:
@@ -86,11 +86,16 @@ def print_plan(console: Console, plan: PipelineTestingSpec) -> None:
         console.print(f"[dim]skipped {node}: {reason}[/]")
 
 
-def _print_spec(console: Console, spec: ScriptExecutionSpec) -> None:
+def _print_spec(console: Console, spec: ScriptExecutionSpec, wires: dict) -> None:
     console.print(f"[bold cyan]{spec.node}[/] {spec.job_kind} {spec.entry_point} image={spec.image.value} ({spec.image.describe()})"
                   f" instance={spec.instance_type.value} ({spec.instance_type.describe()})")
     for item in spec.inputs.values():
-        where = item.host_path.value if item.host_path else "(wired or optional)"
+        if item.host_path:
+            where = f"{item.host_path.value} (user)"
+        elif item.name in wires:
+            where = f"{wires[item.name].source_node}.{wires[item.name].source_output} ({wires[item.name].match})"
+        else:
+            where = "(optional, not supplied)"
         console.print(f"  in  {item.name}: {item.container_path} <- {where}")
     for item in spec.outputs.values():
         console.print(f"  out {item.name}: {item.container_path}")
