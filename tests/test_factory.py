@@ -77,3 +77,18 @@ def test_dag_may_be_a_digraph(pipeline, tmp_path):
     graph = nx.DiGraph([("Preprocess_training", "Train"), ("Train", "Evaluate")])
     factory = InteractiveRuntimeTestingFactory(graph, pipeline["config"], interface_dirs=[pipeline["interfaces"]])
     assert factory.get_scripts_requiring_testing() == ["Preprocess_training", "Train", "Evaluate"]
+
+
+def test_saved_spec_drives_the_cli_alone(factory, pipeline, tmp_path, capsys):
+    import json
+
+    from rtest.cli.main import main
+
+    factory.configure_script_testing("Preprocess_training", expected_inputs={"DATA": pipeline["data"]})
+    factory.configure_script_testing("Preprocess_calibration", expected_inputs={"DATA": pipeline["data"]})
+    saved = factory.save_spec(tmp_path / "elsewhere" / "rtest-spec.yaml")
+    with pytest.raises(SystemExit) as exited:
+        main(["plan", "--spec", str(saved), "--format", "json", "--workdir", str(tmp_path / "wd")])
+    assert exited.value.code == 0
+    plan = json.loads(capsys.readouterr().out)
+    assert plan["problems"] == [] and plan["scripts"]["Preprocess_training"]["inputs"]["DATA"]["host_path"]["source"] == "user"
