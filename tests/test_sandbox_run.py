@@ -86,8 +86,10 @@ def test_outputs_flow_downstream_and_report_is_complete(tmp_path, docker_client)
     data.mkdir()
     (data / "rows.csv").write_text("x\n")
     result = _run_cli(["--dag", str(p["dag"]), "--config", str(p["config"]), "--input", f"A.DATA={data}",
-                       "--input", f"C.DATA={data}", "--workdir", str(tmp_path / "wd")], tmp_path)
+                       "--input", f"C.DATA={data}", "--workdir", str(tmp_path / "wd"), "--log-format", "json"], tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
+    events = [json.loads(line) for line in result.stderr.splitlines() if line.strip()]  # every log line is JSON
+    assert {(e["event"], e.get("node")) for e in events} >= {("step finished", "A"), ("step finished", "B"), ("run finished", None)}
     report = json.loads(next((tmp_path / "wd" / "runs").glob("*/report.json")).read_text())
     final = Path(report["steps"]["B"]["outputs"]["final"]) / "final.txt"
     assert final.read_text() == "X\n"

@@ -67,6 +67,7 @@ class Runner:
             parents = list(self.graph.predecessors(node))
             if all(p in state.results and state.results[p].status.ok for p in parents):
                 state.started.add(node)
+                log.info("step started", node=node)
                 self.on_event(node, StepStatus.RUNNING, None)
                 upstream = {p: state.results[p] for p in parents}
                 state.running[pool.submit(self.executor.execute, node, upstream, cancel)] = node
@@ -96,6 +97,8 @@ class Runner:
             log.exception("step crashed", node=node)
             result = StepResult(node=node, status=StepStatus.FAILED, failure_reason=f"rtest internal error: {exc}")
         state.results[node] = result
+        log.info("step finished", node=node, status=result.status.value, exit_code=result.exit_code,
+                 duration_s=result.duration_s, reason=(result.failure_reason or "").strip().splitlines()[-1:] or None)
         self.on_event(node, result.status, result)
         if not result.status.ok:
             for downstream in nx.descendants(self.graph, node):
