@@ -152,6 +152,9 @@ def main(argv: list[str] | None = None) -> int:
     except RtestError as exc:
         err.print(f"[bold red]Error:[/] {exc}", highlight=False, soft_wrap=True)
         return _exit(exc.exit_code)
+    except KeyboardInterrupt:  # before a run started: nothing to stop or remove
+        err.print("[red]Interrupted.[/]")
+        return _exit(130)
     except Exception as exc:
         # Usage errors: typer raises its vendored click's exceptions, older typers click's own.
         if type(exc).__name__ == "Abort":
