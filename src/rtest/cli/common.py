@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
 from rtest.errors import PlanError
-from rtest.plan.builder import PipelineInputs, load_pipeline_inputs
-from rtest.plan.userspec import UserSpec, load_user_spec, parse_image_flags, parse_input_flags
+
+if TYPE_CHECKING:  # the planning stack loads only when a command runs, so --help and --version stay quick
+    from rtest.plan.builder import PipelineInputs
+    from rtest.plan.userspec import UserSpec
 
 DagOpt = Annotated[Optional[str], typer.Option("--dag", help="DAG file (JSON/YAML) or module:function.")]
 ConfigOpt = Annotated[Optional[Path], typer.Option("--config", help="Pipeline config JSON.")]
@@ -48,6 +50,9 @@ def select_pipeline(
     generate_example_data: bool = True,
 ) -> Selection:
     """Resolve which pipeline the flags name (explicit flags > spec file > --example) and the user's overrides."""
+    from rtest.plan.builder import load_pipeline_inputs
+    from rtest.plan.userspec import UserSpec, load_user_spec, parse_image_flags, parse_input_flags
+
     user = load_user_spec(spec) if spec else UserSpec()
     where = user.pipeline
     if example:

@@ -10,7 +10,6 @@ import typer
 from rich.console import Console
 
 from rtest import __version__
-from rtest.cli import render
 from rtest.cli.common import (
     ConfigOpt,
     DagOpt,
@@ -67,6 +66,8 @@ def discover(
     workdir: WorkdirOpt = Path(".rtest"),
 ) -> None:
     """List the DAG nodes that run a script, and every skipped node with its reason."""
+    from rtest.cli import render
+
     _check_format(fmt)
     chosen = select_pipeline(
         dag=dag, config=config, interfaces=interfaces, source_root=source_root, example=example, workdir=workdir, generate_example_data=False
@@ -91,6 +92,7 @@ def requirements(
     workdir: WorkdirOpt = Path(".rtest"),
 ) -> None:
     """Show one script's inputs, outputs, env vars and arguments, each with its source."""
+    from rtest.cli import render
     _check_format(fmt)
     from rtest.factory import InteractiveRuntimeTestingFactory
 
@@ -122,6 +124,7 @@ def plan(
     workdir: WorkdirOpt = Path(".rtest"),
 ) -> None:
     """Show every execution spec and wire, without running anything. Fails if the plan is incomplete."""
+    from rtest.cli import render
     _check_format(fmt)
     from rtest.plan.builder import build_plan
 

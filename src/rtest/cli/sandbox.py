@@ -22,7 +22,6 @@ from rtest.cli.common import (
     WorkdirOpt,
     select_pipeline,
 )
-from rtest.cli.progress import LiveStatus, summary
 
 sandbox_app = typer.Typer(help="Run scripts in SageMaker-like containers.", no_args_is_help=True)
 out = Console()
@@ -51,6 +50,7 @@ def run(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log what the engine does.")] = False,
 ) -> int:
     """Run every script of the pipeline in containers, in DAG order, and report per step."""
+    from rtest.cli.progress import LiveStatus, summary
     from rtest.logs import configure_logging
     from rtest.plan.builder import build_plan
     from rtest.report.logtail import log_tail
