@@ -64,14 +64,24 @@ def example_paths(copy_to: Path | None = None) -> ExamplePaths:
     """
     root = example_dir()
     if copy_to is not None:
-        shutil.copytree(root, copy_to, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__"))
-        root = Path(copy_to).resolve()
+        root = _fresh_copy(root, Path(copy_to))
     return ExamplePaths(
         dag=root / "dag.json",
         config=root / "config.json",
         interfaces=root / "interfaces",
         source_root=root,
     )
+
+
+def _fresh_copy(source: Path, target: Path) -> Path:
+    """Copy the example once per rtest version; a copy of this version is reused, edits and all."""
+    from rtest import __version__
+
+    stamp = target / ".rtest-example-version"
+    if not (stamp.is_file() and stamp.read_text() == __version__):
+        shutil.copytree(source, target, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__"))
+        stamp.write_text(__version__)
+    return target.resolve()
 
 
 def generate_example_inputs(target_dir: Path, *, rows: int = 2000, seed: int = 7) -> dict[str, Path]:
