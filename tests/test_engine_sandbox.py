@@ -217,3 +217,19 @@ def test_junit_file_parses_with_one_case_per_step(tmp_path, docker_client):
     assert set(cases) == {"A", "B", "C"}
     assert cases["A"].find("failure") is not None and "boom: bad input" in ET.tostring(cases["A"], encoding="unicode")
     assert cases["B"].find("skipped") is not None and cases["C"].find("failure") is None
+
+
+def test_an_unfed_optional_input_does_not_exist_in_the_container(tmp_path, docker_client):
+    script = (f"import os, pathlib\n(pathlib.Path('{OUT}') / 'seen.txt').write_text("
+              "str(os.path.exists('/opt/ml/processing/input/signature')))\n")
+    p = write_python_pipeline(tmp_path / "p", {"S": {"script": script, "outputs": {"out": OUT}}}, [])
+    iface = p["interfaces"] / "S.step.yaml"
+    iface.write_text(iface.read_text().replace("inputs: {}", "inputs:\n    signature: {path: /opt/ml/processing/input/signature, required: false}"))
+    plan = _plan(p)
+    assert "signature" in plan.scripts["S"].inputs
+    report = run_pipeline(plan, workdir=tmp_path / "wd", html=False)
+    assert (Path(report.steps["S"].outputs["out"]) / "seen.txt").read_text() == "False"
+    given = tmp_path / "sig"
+    given.mkdir()
+    report = run_pipeline(_plan(p, [f"S.signature={given}"]), workdir=tmp_path / "wd", html=False)
+    assert (Path(report.steps["S"].outputs["out"]) / "seen.txt").read_text() == "True"

@@ -79,8 +79,17 @@ class StepExecutor:
                 pass
         return self._create(node)
 
-    def launch_for(self, node: str) -> StepLaunch:
+    def spec_for(self, node: str) -> ScriptExecutionSpec:
+        """The node's spec without optional inputs nobody feeds: on SageMaker their folder does not exist."""
         spec = self.plan.scripts[node]
+        wired = {w.target_input for w in self.plan.wires_into(node)}
+        unfed = [n for n, i in spec.inputs.items() if not i.required and i.host_path is None and n not in wired]
+        if not unfed:
+            return spec
+        return spec.model_copy(update={"inputs": {n: i for n, i in spec.inputs.items() if n not in unfed}})
+
+    def launch_for(self, node: str) -> StepLaunch:
+        spec = self.spec_for(node)
         folders = layout.step_folders(self.ctx.run_dir, node)
         layout.prepare_step_folders(spec, folders)
         options = self.ctx.options
@@ -106,7 +115,7 @@ class StepExecutor:
 
     # ---- one step ------------------------------------------------------------------------
     def execute(self, node: str, upstream: dict[str, StepResult], cancel: threading.Event) -> StepResult:
-        spec = self.plan.scripts[node]
+        spec = self.spec_for(node)
         folders = layout.step_folders(self.ctx.run_dir, node)
         started = time.time()
         layout.prepare_step_folders(spec, folders)
