@@ -62,6 +62,8 @@ def run(
         spec=spec, input_flags=inputs, image_flags=image_map, workdir=workdir,
     )
     plan = build_plan(chosen.inputs, chosen.user)
+    for note in plan.notes:  # weak or missing wiring: worth knowing before minutes of running
+        out.print(f"[yellow]note:[/] {note}", highlight=False)
     cancel = threading.Event()
     restore = _trap_signals(cancel)
     try:
