@@ -46,7 +46,7 @@ def bench_chain(steps: int, tmp: Path) -> None:
     docker = lambda extra: [subprocess.run(["docker", "run", "--rm", *extra, BASE_IMAGE, "python3", "-c", "pass"], check=True)  # noqa: E731
                             for _ in range(steps)]
     rows = []
-    for attempt in range(2):
+    for _ in range(2):
         bare = _timed(lambda: docker([]))
         bare_none = _timed(lambda: docker(["--network", "none"]))
         ours = _timed(lambda: run_pipeline(plan, workdir=tmp / "wd", use_cache=False, html=False))

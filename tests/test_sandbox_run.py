@@ -93,7 +93,7 @@ def test_outputs_flow_downstream_and_report_is_complete(tmp_path, docker_client)
     report = json.loads(next((tmp_path / "wd" / "runs").glob("*/report.json")).read_text())
     final = Path(report["steps"]["B"]["outputs"]["final"]) / "final.txt"
     assert final.read_text() == "X\n"
-    for node, step in report["steps"].items():
+    for step in report["steps"].values():
         assert set(step) >= {"status", "exit_code", "duration_s", "image", "outputs", "log_path", "failure_reason"}
         assert step["image"] == "rtest/sagemaker-base:py3" and Path(step["log_path"]).is_file()
     assert rtest_containers(docker_client, report["run_id"]) == []
