@@ -183,7 +183,7 @@ def test_ctrl_c_stops_removes_containers_and_exits_130(tmp_path, docker_client):
     p = _branches(tmp_path / "p", 300)
     proc = subprocess.Popen(
         [sys.executable, "-m", "rtest.cli.main", "sandbox", "run", "--dag", str(p["dag"]), "--config", str(p["config"]),
-         "--workdir", str(tmp_path / "wd"), "--junit", str(tmp_path / "junit.xml")],
+         "--workdir", str(tmp_path / "wd"), "--junit", str(tmp_path / "junit.xml"), "--jobs", "2"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
     deadline = time.monotonic() + 120
