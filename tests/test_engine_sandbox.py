@@ -196,8 +196,9 @@ def test_ctrl_c_stops_removes_containers_and_exits_130(tmp_path, docker_client):
     report = json.loads(next((tmp_path / "wd" / "runs").glob("*/report.json")).read_text())
     assert _left_behind(docker_client, report["run_id"]) == []
     assert {s["status"] for s in report["steps"].values()} == {"cancelled"} and report["interrupted"] is True
-    suite = ET.parse(tmp_path / "junit.xml").getroot()
-    assert suite.iter("testcase") is not None
+    cases = list(ET.parse(tmp_path / "junit.xml").getroot().iter("testcase"))
+    assert sorted(c.get("name") for c in cases) == ["Left", "Right"]
+    assert all(c.find("error") is not None for c in cases)  # interrupted mid-run: an error, never a silent pass
 
 
 def test_clean_removes_what_a_crashed_run_left(tmp_path, docker_client):
