@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -18,7 +19,7 @@ import pytest
 from pipelines import write_python_pipeline
 from rtest.plan.builder import build_plan, load_pipeline_inputs
 from rtest.plan.userspec import parse_input_flags
-from rtest.run.docker_backend import LABEL_MANAGED
+from rtest.run.docker_backend import LABEL_MANAGED, LABEL_NODE
 from rtest.run.engine import run_pipeline
 
 pytestmark = pytest.mark.docker
@@ -38,6 +39,7 @@ def _left_behind(docker_client, run_id: str) -> list:
     return docker_client.containers.list(all=True, filters={"label": f"rtest.run-id={run_id}"})
 
 
+@pytest.mark.timeout(120)  # a broken timeout must fail, not wait out the script's 600 s
 def test_hung_step_is_killed_at_its_timeout(tmp_path, docker_client):
     p = _single(tmp_path / "p", "import time\nprint('working', flush=True)\ntime.sleep(600)\n", config={"max_runtime_in_seconds": 2})
     started = time.monotonic()
@@ -84,12 +86,13 @@ def test_code_is_read_only_and_container_unprivileged(tmp_path, docker_client):
     script = (
         "import os, pathlib\nout = pathlib.Path('" + OUT + "')\n"
         "try:\n    open('/opt/ml/processing/input/code/new.py', 'w')\n    ro = 'writable'\nexcept OSError:\n    ro = 'read-only'\n"
-        "status = open('/proc/self/status').read()\ncap = [l for l in status.splitlines() if l.startswith('CapEff')][0].split()[1]\n"
-        "(out / 'r.txt').write_text(ro + ' ' + cap)\n"
+        "status = dict(l.split(':', 1) for l in open('/proc/self/status').read().splitlines() if ':' in l)\n"
+        "(out / 'r.txt').write_text(' '.join([ro, status['CapEff'].strip(), status['NoNewPrivs'].strip()]))\n"
     )
     p = _single(tmp_path / "p", script)
     report = run_pipeline(_plan(p), workdir=tmp_path / "wd", html=False)
-    assert (Path(report.steps["S"].outputs["out"]) / "r.txt").read_text() == "read-only 0000000000000000"
+    # no capabilities, and setuid binaries cannot regain any (no-new-privileges)
+    assert (Path(report.steps["S"].outputs["out"]) / "r.txt").read_text() == "read-only 0000000000000000 1"
 
 
 def _as_user(uid: int, gid: int, docker_gid: int, plan, workdir: str, queue) -> None:
@@ -127,9 +130,9 @@ def test_outputs_belong_to_a_non_root_invoking_user(docker_client):
         subprocess.run(["rm", "-rf", str(root)], check=False)
 
 
-def _branches(root: Path, seconds: float) -> dict[str, Path]:
+def _branches(root: Path, seconds: float, names: tuple[str, str] = ("Left", "Right")) -> dict[str, Path]:
     script = f"import time, pathlib\ntime.sleep({seconds})\n(pathlib.Path('{OUT}') / 'done').write_text('ok')\n"
-    steps = {name: {"script": script, "outputs": {"out": OUT}} for name in ("Left", "Right")}
+    steps = {name: {"script": script, "outputs": {"out": OUT}} for name in names}
     return write_python_pipeline(root, steps, [])
 
 
@@ -180,16 +183,22 @@ def test_half_written_cache_entry_is_not_a_hit(tmp_path, docker_client):
 
 
 def test_ctrl_c_stops_removes_containers_and_exits_130(tmp_path, docker_client):
-    p = _branches(tmp_path / "p", 300)
+    token = secrets.token_hex(4)
+    names = (f"Left{token}", f"Right{token}")  # the engine is shared: count only this test's containers
+    p = _branches(tmp_path / "p", 300, names)
+
+    def running() -> list:
+        return [c for n in names for c in docker_client.containers.list(filters={"label": f"{LABEL_NODE}={n}"})]
+
     proc = subprocess.Popen(
         [sys.executable, "-m", "rtest.cli.main", "sandbox", "run", "--dag", str(p["dag"]), "--config", str(p["config"]),
          "--workdir", str(tmp_path / "wd"), "--junit", str(tmp_path / "junit.xml"), "--jobs", "2"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and len(docker_client.containers.list(filters={"label": LABEL_MANAGED})) < 2:
+    while time.monotonic() < deadline and len(running()) < 2:
         time.sleep(0.2)
-    assert len(docker_client.containers.list(filters={"label": LABEL_MANAGED})) == 2
+    assert len(running()) == 2
     proc.send_signal(signal.SIGINT)
     output, _ = proc.communicate(timeout=60)
     assert proc.returncode == 130, output
@@ -197,16 +206,27 @@ def test_ctrl_c_stops_removes_containers_and_exits_130(tmp_path, docker_client):
     assert _left_behind(docker_client, report["run_id"]) == []
     assert {s["status"] for s in report["steps"].values()} == {"cancelled"} and report["interrupted"] is True
     cases = list(ET.parse(tmp_path / "junit.xml").getroot().iter("testcase"))
-    assert sorted(c.get("name") for c in cases) == ["Left", "Right"]
+    assert sorted(c.get("name") for c in cases) == sorted(names)
     assert all(c.find("error") is not None for c in cases)  # interrupted mid-run: an error, never a silent pass
 
 
 def test_clean_removes_what_a_crashed_run_left(tmp_path, docker_client):
+    # Scoped by --run-id: a bare `clean` would also remove containers of other runs on this shared engine.
     image = "rtest/sagemaker-base:py3"
-    docker_client.containers.create(image, ["true"], labels={LABEL_MANAGED: "1", "rtest.run-id": "crashed", "rtest.node": "X"})
-    result = subprocess.run([sys.executable, "-m", "rtest.cli.main", "sandbox", "clean"], capture_output=True, text=True, timeout=60)
-    assert result.returncode == 0 and "Removed" in result.stdout
-    assert _left_behind(docker_client, "crashed") == []
+    crashed, other = f"crashed-{secrets.token_hex(4)}", f"other-{secrets.token_hex(4)}"
+    docker_client.containers.create(image, ["true"], name=f"rtest-{crashed}-X",
+                                    labels={LABEL_MANAGED: "1", "rtest.run-id": crashed, "rtest.node": "X"})
+    bystander = docker_client.containers.create(image, ["true"], labels={LABEL_MANAGED: "1", "rtest.run-id": other, "rtest.node": "X"})
+    try:
+        result = subprocess.run([sys.executable, "-m", "rtest.cli.main", "sandbox", "clean", "--run-id", crashed],
+                                capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert f"Removed 1 container(s): rtest-{crashed}-X." in result.stdout, result.stdout
+        assert _left_behind(docker_client, crashed) == []
+        assert [c.id for c in _left_behind(docker_client, other)] == [bystander.id]  # another run's container stays
+    finally:
+        for container in _left_behind(docker_client, crashed) + _left_behind(docker_client, other):
+            container.remove(force=True)
 
 
 def test_junit_file_parses_with_one_case_per_step(tmp_path, docker_client):

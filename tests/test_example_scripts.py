@@ -99,7 +99,7 @@ def test_generated_inputs_are_deterministic_and_cheap(tmp_path: Path) -> None:
     second = generate_example_inputs(tmp_path / "b")
     other_seed = generate_example_inputs(tmp_path / "c", seed=8)
 
-    assert elapsed < 0.2
+    assert elapsed < 0.5  # ~0.04 s alone; headroom for a loaded, shared 2-core machine
     assert set(first) == {
         "Preprocess_training.DATA",
         "Preprocess_training.SIGNATURE",

@@ -307,6 +307,8 @@ def test_images_are_labelled_with_their_pins(docker_client, tag):
     folder = IMAGE_DIRS[tag]
     recorded = {key.removeprefix("rtest.versions."): value for key, value in labels.items() if key.startswith("rtest.versions.")}
     assert recorded == {name: version for name, version in pins(folder).items() if name in recorded}
+    dockerfile = (imagebuild.images_root() / folder / "Dockerfile").read_text()
+    assert recorded == dict(re.findall(r'rtest\.versions\.([a-z-]+)="([^"]+)"', dockerfile))  # none dropped by the build
     if folder != "base":
         assert recorded["scikit-learn"] == "1.2.1"
     # so `images build` can tell a stale image from a current one on a reused CI machine

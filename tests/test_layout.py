@@ -301,7 +301,7 @@ def test_limits_from_the_table_capped_at_the_host():
     assert small.mem_bytes == min(4 * GIB, host_memory_bytes())
     big = limits_for("ml.m5.4xlarge")
     assert big.nano_cpus == min(16, os.cpu_count()) * NANO
-    assert big.mem_bytes <= host_memory_bytes()
+    assert big.mem_bytes == min(64 * GIB, host_memory_bytes())
 
 
 def test_limits_off_or_local_mean_none():

@@ -165,7 +165,8 @@ def test_script_without_interface_or_literals_requires_user_paths(tmp_path):
 def test_plan_round_trips_through_json(pipeline):
     plan = draft_plan(_inputs(pipeline))
     again = type(plan).model_validate_json(plan.model_dump_json())
-    assert again.execution_order() == plan.execution_order() and again.wires == plan.wires
+    assert again == plan  # every spec, source, wire and note survives, not just the order
+    assert again.scripts["Train"].hyperparameters["max_depth"].source == Source.CONFIG
 
 
 def test_clashing_or_relative_container_paths_are_plan_problems(tmp_path):

@@ -21,6 +21,8 @@ import os, pathlib, sys
 src = pathlib.Path('/opt/ml/processing/input/data')
 out = pathlib.Path('/opt/ml/processing/output/result')
 text = ''.join(p.read_text() for p in sorted(src.iterdir()) if p.is_file())
+for p in [p for p in src.iterdir() if p.is_file()]:  # in place, same inode: a hard-linked or mounted input would leak this
+    p.write_text('overwritten by the script')
 (src / 'scribble.txt').write_text('scripts may write into their inputs')
 (out / 'result.txt').write_text(os.environ.get('TAG', '') + text)
 """
@@ -33,6 +35,7 @@ load('/opt/ml/processing/input/data/train.csv')
 CONSUME = """
 import pathlib
 text = (pathlib.Path('/opt/ml/processing/input/result') / 'result.txt').read_text()
+(pathlib.Path('/opt/ml/processing/input/result') / 'result.txt').write_text('overwritten by the consumer')
 (pathlib.Path('/opt/ml/processing/output/final') / 'final.txt').write_text(text.upper())
 """
 
@@ -93,6 +96,9 @@ def test_outputs_flow_downstream_and_report_is_complete(tmp_path, docker_client)
     report = json.loads(next((tmp_path / "wd" / "runs").glob("*/report.json")).read_text())
     final = Path(report["steps"]["B"]["outputs"]["final"]) / "final.txt"
     assert final.read_text() == "X\n"
+    # B wrote into its input: the producer's output (which other consumers and the cache share) is unchanged.
+    assert (Path(report["steps"]["A"]["outputs"]["result"]) / "result.txt").read_text() == "x\n"
+    assert (data / "rows.csv").read_text() == "x\n" and not (data / "scribble.txt").exists()
     for step in report["steps"].values():
         assert set(step) >= {"status", "exit_code", "duration_s", "image", "outputs", "log_path", "failure_reason"}
         assert step["image"] == "rtest/sagemaker-base:py3" and Path(step["log_path"]).is_file()
@@ -110,7 +116,7 @@ def test_example_end_to_end_through_the_cli(tmp_path, docker_client):
     assert len(consumers) >= 3, consumers  # evaluation, packaging and payload got the packed model
     archive = next((run_dir / consumers[0] / "input").rglob("model.tar.gz"))
     with tarfile.open(archive) as tar:
-        assert tar.getnames()
+        assert {"xgboost-model", "feature_columns.json"} <= set(tar.getnames()), tar.getnames()
     assert rtest_containers(docker_client, report["run_id"]) == []
 
 
@@ -130,6 +136,8 @@ def test_factory_runs_the_same_engine(tmp_path, docker_client):
     assert (info["total_scripts"], info["manually_configured"], info["auto_configured"]) == (3, 2, 1)
     assert set(info["script_configurations"]) == {"A", "B", "C"}
     assert outcome["script_results"]["B"]["status"] == "succeeded"
+    # A's environment_variables reached its container, and A's output reached B.
+    assert (Path(outcome["script_results"]["B"]["outputs"]["final"]) / "final.txt").read_text() == "T:Y\n"
     assert (tmp_path / "exported" / "result.txt").read_text() == "y\n"
     assert rtest_containers(docker_client, outcome["run_id"]) == []
 
