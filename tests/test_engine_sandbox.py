@@ -87,12 +87,17 @@ def test_code_is_read_only_and_container_unprivileged(tmp_path, docker_client):
         "import os, pathlib\nout = pathlib.Path('" + OUT + "')\n"
         "try:\n    open('/opt/ml/processing/input/code/new.py', 'w')\n    ro = 'writable'\nexcept OSError:\n    ro = 'read-only'\n"
         "status = dict(l.split(':', 1) for l in open('/proc/self/status').read().splitlines() if ':' in l)\n"
-        "(out / 'r.txt').write_text(' '.join([ro, status['CapEff'].strip(), status['NoNewPrivs'].strip()]))\n"
+        "pids = [p for p in ('/sys/fs/cgroup/pids/pids.max', '/sys/fs/cgroup/pids.max') if os.path.exists(p)]\n"
+        "limit = open(pids[0]).read().strip() if pids else 'none'\n"
+        "(out / 'r.txt').write_text(' '.join([ro, status['CapEff'].strip(), status['NoNewPrivs'].strip(), limit, str(os.getpid())]))\n"
     )
     p = _single(tmp_path / "p", script)
     report = run_pipeline(_plan(p), workdir=tmp_path / "wd", html=False)
-    # no capabilities, and setuid binaries cannot regain any (no-new-privileges)
-    assert (Path(report.steps["S"].outputs["out"]) / "r.txt").read_text() == "read-only 0000000000000000 1"
+    # no capabilities, setuid binaries cannot regain any (no-new-privileges), a pids limit, and an init
+    # process as PID 1 (the bootstrap is not PID 1, so signals reach it with default handling)
+    ro, caps, no_new_privs, pids_max, pid = (Path(report.steps["S"].outputs["out"]) / "r.txt").read_text().split()
+    assert (ro, caps, no_new_privs, pids_max) == ("read-only", "0000000000000000", "1", "4096")
+    assert int(pid) > 2
 
 
 def _as_user(uid: int, gid: int, docker_gid: int, plan, workdir: str, queue) -> None:
