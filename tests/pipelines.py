@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 import yaml
 
 from rtest.testing import write_python_pipeline  # noqa: F401 - re-exported for the tests
@@ -112,3 +113,13 @@ def write_pipeline(root: Path, *, extra_specific: dict | None = None, drop_scrip
     (data / "train.csv").write_text("a,b,is_fraud\n1,2,0\n")
     return {"dag": root / "dag.json", "config": root / "config.json", "interfaces": root / "interfaces", "data": data}
 
+
+
+def raised_message(error_type: type, call, *args) -> str:
+    """The one sentence a user sees when ``call(*args)`` fails, checked to be an RtestError."""
+    from rtest.errors import RtestError
+
+    with pytest.raises(error_type) as caught:
+        call(*args)
+    assert isinstance(caught.value, RtestError)
+    return str(caught.value)

@@ -6,8 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
+from pipelines import raised_message
 
-from rtest.errors import ConfigError, RtestError
+from rtest.errors import ConfigError
 from rtest.inputs.config import PipelineConfig, StepConfig, load_pipeline_config, unwrap
 
 DATA = Path(__file__).parent / "data" / "inputs"
@@ -23,10 +24,7 @@ def write_config(tmp_path: Path, configuration, metadata=None, name: str = "conf
 
 
 def config_error(path) -> str:
-    with pytest.raises(ConfigError) as caught:
-        load_pipeline_config(path)
-    assert isinstance(caught.value, RtestError)
-    return str(caught.value)
+    return raised_message(ConfigError, load_pipeline_config, path)
 
 
 def step(fields: dict, node: str = "Step", shared: dict | None = None, config_types: dict | None = None) -> StepConfig:

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import networkx as nx
 import pytest
+from pipelines import raised_message
 
-from rtest.errors import DagError, RtestError
+from rtest.errors import DagError
 from rtest.inputs.dag import PipelineDAG, load_dag
 
 DATA = Path(__file__).parent / "data" / "inputs"
@@ -22,10 +23,7 @@ def write(path: Path, text: str) -> Path:
 
 
 def dag_error(source) -> str:
-    with pytest.raises(DagError) as caught:
-        load_dag(source)
-    assert isinstance(caught.value, RtestError)
-    return str(caught.value)
+    return raised_message(DagError, load_dag, source)
 
 
 # --- happy paths -------------------------------------------------------------------------

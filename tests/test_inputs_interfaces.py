@@ -7,8 +7,9 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from pipelines import raised_message
 
-from rtest.errors import InterfaceError, RtestError
+from rtest.errors import InterfaceError
 from rtest.inputs.interfaces import InterfaceRegistry, StepInterface, load_interfaces
 
 DATA = Path(__file__).parent / "data" / "inputs" / "interfaces"
@@ -33,10 +34,7 @@ def write(folder: Path, name: str, text: str) -> Path:
 
 
 def interface_error(dirs) -> str:
-    with pytest.raises(InterfaceError) as caught:
-        load_interfaces(dirs)
-    assert isinstance(caught.value, RtestError)
-    return str(caught.value)
+    return raised_message(InterfaceError, load_interfaces, dirs)
 
 
 # --- happy paths -------------------------------------------------------------------------
