@@ -19,7 +19,7 @@ IMAGE_CATALOG: dict[tuple[str, str], str] = {
 }
 
 # Kind aliases seen in interfaces and configs.
-KIND_ALIASES = {"scikit-learn": "sklearn", "sk-learn": "sklearn", "xgb": "xgboost", "base": "python", "pytorch": "pytorch"}
+KIND_ALIASES = {"scikit-learn": "sklearn", "sk-learn": "sklearn", "xgb": "xgboost", "base": "python"}
 
 # Which catalog folder under images/ builds which tag, in build order (base first).
 IMAGE_DIRS: dict[str, str] = {

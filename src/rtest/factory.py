@@ -77,7 +77,8 @@ class InteractiveRuntimeTestingFactory:
                 for item in spec.inputs.values()
             ],
             "expected_outputs": [
-                {"name": o.name, "container_path": o.container_path, "current_path": o.export_to} for o in spec.outputs.values()
+                {"name": o.name, "container_path": o.container_path, "current_path": o.export_to, "declared_by": o.declared_by.value}
+                for o in spec.outputs.values()
             ],
             "environment_variables": [
                 {"name": var, "default_value": v.value, "source": v.describe(), "required": var in spec.required_environment}

@@ -54,7 +54,7 @@ def print_requirements(console: Console, requirements: dict[str, Any]) -> None:
     for item in requirements["expected_inputs"]:
         table.add_row("input", item["name"], f"{item['container_path']} <- {item['current_path'] or '-'}", item["source"] or "-", _yes(item["required"]))
     for item in requirements["expected_outputs"]:
-        table.add_row("output", item["name"], item["container_path"], "interface", "")
+        table.add_row("output", item["name"], item["container_path"], item["declared_by"], "")
     for item in requirements["environment_variables"]:
         table.add_row("env", item["name"], _text(item["default_value"]), item["source"], _yes(item["required"]))
     for item in requirements["job_arguments"]:

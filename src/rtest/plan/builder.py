@@ -136,7 +136,8 @@ def _apply_overrides(spec: ScriptExecutionSpec, overrides: ScriptOverrides, wire
             if spec.interface_file is not None:
                 known = ", ".join(spec.inputs) or "none"
                 raise PlanError(f"Node '{spec.node}' has no input '{name}'; its inputs are: {known}.")
-            spec.inputs[name] = InputSpec(name=name, container_path=_conventional_path(spec, name), required=True)
+            spec.inputs[name] = InputSpec(name=name, container_path=_conventional_path(spec, name), required=True,
+                                             declared_by=Source.USER)
         spec.inputs[name].host_path = user(path, f"inputs.{name}")
         if any(w.target_node == spec.node and w.target_input == name for w in wires):
             notes = [*notes, f"{spec.node}.{name} takes the user's path {path} instead of its upstream wire."]

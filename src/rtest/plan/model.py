@@ -21,7 +21,6 @@ class Source(str, Enum):
     INTERFACE = "interface"  # the step interface's default
     CONFIG = "config"  # a field of the pipeline config (see Sourced.field)
     USER = "user"  # factory API, spec file or CLI flag
-    WIRE = "wire"  # an upstream step's output, along a DAG edge
     SCRIPT_SCAN = "script_scan"  # a /opt/ml literal found in the script
     BUILTIN = "builtin"  # rtest's own default
 
@@ -46,6 +45,7 @@ class InputSpec(BaseModel):
     name: str
     container_path: str
     required: bool = True
+    declared_by: Source = Source.INTERFACE  # or SCRIPT_SCAN / USER when no interface names it
     # A host path the user supplied; None when an upstream wire feeds it or it is optional.
     host_path: Sourced | None = None
 
@@ -53,6 +53,7 @@ class InputSpec(BaseModel):
 class OutputSpec(BaseModel):
     name: str
     container_path: str
+    declared_by: Source = Source.INTERFACE
     export_to: str | None = None  # a host folder the user wants the output copied to after the run
 
 
@@ -165,12 +166,10 @@ class PipelineTestingSpec(BaseModel):
                     frontier.extend(full.predecessors(parent))
         return graph
 
-    def execution_order(self) -> list[str]:
+    def execution_order(self, graph: nx.DiGraph | None = None) -> list[str]:
+        """Topological, ties broken by DAG declaration order; pass ``script_graph()`` if already built."""
         order = {node: i for i, node in enumerate(self.dag_nodes)}
-        return list(nx.lexicographical_topological_sort(self.script_graph(), key=order.__getitem__))
+        return list(nx.lexicographical_topological_sort(graph if graph is not None else self.script_graph(), key=order.__getitem__))
 
     def wires_into(self, node: str) -> list[Wire]:
         return [w for w in self.wires if w.target_node == node]
-
-    def wires_from(self, node: str) -> list[Wire]:
-        return [w for w in self.wires if w.source_node == node]

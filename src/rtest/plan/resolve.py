@@ -58,7 +58,7 @@ def _inputs(found: DiscoveredScript) -> dict[str, InputSpec]:
     if contract is not None:
         return {n: InputSpec(name=n, container_path=d.path, required=d.required) for n, d in contract.inputs.items()}
     scanned = scan_script_paths(found.script_path, found.job_kind)
-    return {n: InputSpec(name=n, container_path=p, required=True) for n, p in scanned.inputs.items()}
+    return {n: InputSpec(name=n, container_path=p, required=True, declared_by=Source.SCRIPT_SCAN) for n, p in scanned.inputs.items()}
 
 
 def _outputs(found: DiscoveredScript) -> dict[str, OutputSpec]:
@@ -66,7 +66,7 @@ def _outputs(found: DiscoveredScript) -> dict[str, OutputSpec]:
     if contract is not None:
         return {n: OutputSpec(name=n, container_path=d.path) for n, d in contract.outputs.items()}
     scanned = scan_script_paths(found.script_path, found.job_kind)
-    return {n: OutputSpec(name=n, container_path=p) for n, p in scanned.outputs.items()}
+    return {n: OutputSpec(name=n, container_path=p, declared_by=Source.SCRIPT_SCAN) for n, p in scanned.outputs.items()}
 
 
 def _environment(found: DiscoveredScript) -> dict[str, Sourced]:

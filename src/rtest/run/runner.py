@@ -38,7 +38,7 @@ class Runner:
     def __init__(self, plan: PipelineTestingSpec, executor: StepExecutor, *, jobs: int, on_event: EventSink | None = None) -> None:
         self.plan = plan
         self.graph: nx.DiGraph = plan.script_graph()
-        self.order = plan.execution_order()
+        self.order = plan.execution_order(self.graph)
         self.executor = executor
         self.jobs = max(1, jobs)
         self.on_event = on_event or (lambda node, status, result: None)
