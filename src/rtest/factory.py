@@ -9,9 +9,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from rtest.errors import RtestError
 from rtest.plan.builder import PipelineInputs, Problem, draft_plan, load_pipeline_inputs, plan_problems, require_complete
+from rtest.plan.location import locate_pipeline
 from rtest.plan.model import PipelineTestingSpec, ScriptExecutionSpec
+from rtest.plan.settings import CommandLine
 from rtest.plan.userspec import ScriptOverrides, UserSpec, load_user_spec, save_user_spec
+
+# execute_dag_guided_testing's keyword arguments: per-step settings, and what is per run.
+_SETTING_ARGS = {"timeout_s": "timeout_s", "network": "network", "limits": "limits", "memory_bytes": "memory_bytes",
+                 "use_cache": "cache", "pack_model": "pack_model"}
+_RUN_ARGS = {"jobs", "run_id", "stop_grace_s", "backend"}
 
 
 class InteractiveRuntimeTestingFactory:
@@ -118,7 +126,7 @@ class InteractiveRuntimeTestingFactory:
         candidate = self._user.merged_with(UserSpec(scripts={name: overrides}))
         try:
             plan = draft_plan(self._inputs, candidate)
-        except Exception as exc:  # a PlanError reads well as a ValueError for API users
+        except RtestError as exc:  # a PlanError reads well as a ValueError for API users
             raise ValueError(str(exc)) from exc
         problems = [p for p in plan_problems(plan) if p.node == name]
         if problems:
@@ -159,21 +167,36 @@ class InteractiveRuntimeTestingFactory:
     @classmethod
     def from_spec(cls, path: Path | str, *, dag: Any = None, workspace_dir: Path | str = ".rtest") -> InteractiveRuntimeTestingFactory:
         spec = load_user_spec(path)
-        where = spec.pipeline
-        if (dag or where.dag) is None or where.config is None:
-            raise ValueError(f"Spec file {path} names no pipeline.dag or pipeline.config; pass dag= or add them to the file.")
-        return cls(dag or where.dag, where.config, interface_dirs=where.interfaces or None, source_root=where.source_root, workspace_dir=workspace_dir, user_spec=spec)
+        try:
+            where = locate_pipeline(spec.pipeline, dag=dag,
+                                    hint=f"pass dag= or add pipeline.dag and pipeline.config to {path}")
+        except RtestError as exc:
+            raise ValueError(str(exc)) from exc
+        return cls(where.dag, where.config, interface_dirs=where.interfaces, source_root=where.source_root,
+                   workspace_dir=workspace_dir, user_spec=spec)
 
     load_spec = from_spec
 
     def complete_plan(self) -> PipelineTestingSpec:
         return require_complete(self._plan)
 
-    def execute_dag_guided_testing(self, **run_options: Any) -> dict[str, Any]:
-        """Run every script in containers, in DAG order; see ``rtest.run.engine.run_pipeline`` for options."""
-        from rtest.run.engine import run_pipeline
+    def execute_dag_guided_testing(self, *, junit_path: Path | str | None = None, html: bool = True,
+                                   **run_options: Any) -> dict[str, Any]:
+        """Run every script in containers, in DAG order, and write its reports.
 
-        report = run_pipeline(self.complete_plan(), workdir=self.workspace_dir, **run_options)
+        Options: jobs, run_id, stop_grace_s, backend (per run); timeout_s, network, limits, memory_bytes,
+        use_cache, pack_model (each step's settings; see ``rtest.plan.settings``).
+        """
+        from rtest.run.engine import RunOptions
+        from rtest.session import run_and_report
+
+        unknown = set(run_options) - set(_SETTING_ARGS) - _RUN_ARGS
+        if unknown:
+            raise TypeError(f"execute_dag_guided_testing() got unknown options: {', '.join(sorted(unknown))}")
+        flags = CommandLine(**{_SETTING_ARGS[k]: v for k, v in run_options.items() if k in _SETTING_ARGS})
+        options = RunOptions(workdir=self.workspace_dir, **{k: v for k, v in run_options.items() if k in _RUN_ARGS})
+        formats = {**({"html": None} if html else {}), **({"junit": junit_path} if junit_path else {})}
+        report = run_and_report(self.complete_plan(), options, settings=flags, formats=formats)
         return {
             "pipeline_success": report.pipeline_success,
             "script_results": {node: result.model_dump(mode="json") for node, result in report.steps.items()},

@@ -8,8 +8,6 @@ from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
-from rtest.errors import PlanError
-
 if TYPE_CHECKING:  # the planning stack loads only when a command runs, so --help and --version stay quick
     from rtest.plan.builder import PipelineInputs
     from rtest.plan.userspec import UserSpec
@@ -51,28 +49,24 @@ def select_pipeline(
 ) -> Selection:
     """Resolve which pipeline the flags name (explicit flags > spec file > --example) and the user's overrides."""
     from rtest.plan.builder import load_pipeline_inputs
+    from rtest.plan.location import locate_pipeline
     from rtest.plan.userspec import UserSpec, load_user_spec, parse_image_flags, parse_input_flags
+    from rtest.workspace import Workspace
 
     user = load_user_spec(spec) if spec else UserSpec()
-    where = user.pipeline
     if example:
         from rtest.example import example_paths, generate_example_inputs
 
-        paths = example_paths(copy_to=Path(workdir) / "example" if generate_example_data else None)
+        workspace = Workspace(workdir)
+        paths = example_paths(copy_to=workspace.example_dir if generate_example_data else None)
         dag, config = dag or str(paths.dag), config or paths.config
         interfaces = interfaces or [paths.interfaces]
         source_root = source_root or paths.source_root
         if generate_example_data:  # sample data is the one thing the example cannot ship as config
-            generated = generate_example_inputs(Path(workdir) / "example-data")
+            generated = generate_example_inputs(workspace.example_data_dir)
             user = parse_input_flags([f"{key}={path}" for key, path in generated.items()]).merged_with(user)
-    dag = dag or where.dag
-    config = config or (Path(where.config) if where.config else None)
-    interfaces = interfaces or [Path(d) for d in where.interfaces] or None
-    source_root = source_root or (Path(where.source_root) if where.source_root else None)
-    if not dag or not config:
-        missing = " and ".join(flag for flag, value in (("--dag", dag), ("--config", config)) if not value)
-        raise PlanError(f"No pipeline given: pass {missing} (or --example, or a --spec file that names them).")
-    inputs = load_pipeline_inputs(dag, config, interfaces, source_root)
+    where = locate_pipeline(user.pipeline, dag=dag, config=config, interfaces=interfaces, source_root=source_root)
+    inputs = load_pipeline_inputs(where.dag, where.config, where.interfaces, where.source_root)
     overrides = parse_input_flags(input_flags)
     overrides.image_map.update(parse_image_flags(image_flags))
     return Selection(inputs=inputs, user=user.merged_with(overrides))

@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 
-from rtest import __version__
+from rtest.version import __version__
 from rtest.cli.common import (
     ConfigOpt,
     DagOpt,

@@ -43,6 +43,15 @@ class LiveStatus:
         if self.live:
             self.live.__exit__(*exc)
 
+    def on(self, event) -> None:
+        """Subscriber to a run's events (rtest.run.events): a queued step shows as running."""
+        from rtest.run.events import StepFinished, StepQueued
+
+        if isinstance(event, StepQueued):
+            self.event(event.node, StepStatus.RUNNING, None)
+        elif isinstance(event, StepFinished):
+            self.event(event.node, event.result.status, event.result)
+
     def event(self, node: str, status: StepStatus, result: StepResult | None) -> None:
         with self.lock:
             self.status[node] = status

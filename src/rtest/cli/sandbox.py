@@ -47,14 +47,17 @@ def run(
     model_folder: Annotated[bool, typer.Option("--model-folder", help="Pass /opt/ml/model on as a folder, not model.tar.gz.")] = False,
     junit: Annotated[Optional[Path], typer.Option("--junit", help="Also write JUnit XML here.")] = None,
     log_format: Annotated[str, typer.Option("--log-format", help="text or json (for machines).")] = "text",
+    backend: Annotated[str, typer.Option("--backend", help="Where steps run: docker (the default).")] = "docker",
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log what the engine does.")] = False,
 ) -> int:
     """Run every script of the pipeline in containers, in DAG order, and report per step."""
     from rtest.cli.progress import LiveStatus, summary
     from rtest.logs import configure_logging
     from rtest.plan.builder import build_plan
+    from rtest.plan.settings import CommandLine, plan_settings
     from rtest.report.logtail import log_tail
-    from rtest.run.engine import run_pipeline
+    from rtest.run.engine import RunOptions
+    from rtest.session import run_and_report
 
     configure_logging(log_format, "info" if verbose or log_format == "json" else "warning")
     chosen = select_pipeline(
@@ -64,14 +67,16 @@ def run(
     plan = build_plan(chosen.inputs, chosen.user)
     for note in plan.notes:  # weak or missing wiring: worth knowing before minutes of running
         out.print(f"[yellow]note:[/] {note}", highlight=False)
+    flags = CommandLine(timeout_s=timeout, network=network, limits=not no_limits, memory_bytes=_parse_size(memory),
+                        cache=not no_cache, pack_model=not model_folder)
+    settings = plan_settings(plan, flags)
+    formats = {"html": None, **({"junit": junit} if junit else {})}
     cancel = threading.Event()
     restore = _trap_signals(cancel)
     try:
         with LiveStatus(out, plan.execution_order()) as live:
-            report = run_pipeline(
-                plan, workdir=workdir, jobs=jobs, use_cache=not no_cache, network=network, limits=not no_limits,
-                timeout_s=timeout, memory_bytes=_parse_size(memory), pack_model=not model_folder, on_event=live.event, cancel=cancel, junit_path=junit,
-            )
+            report = run_and_report(plan, RunOptions(workdir=workdir, jobs=jobs, backend=backend), settings=settings,
+                                    formats=formats, subscribers=[live.on], cancel=cancel)
     finally:
         restore()
     tails = {n: log_tail(Path(r.log_path), 20) for n, r in report.steps.items() if r.status.value == "failed" and r.log_path}
@@ -116,15 +121,17 @@ def clean(
     run_id: Annotated[Optional[str], typer.Option("--run-id", help="Only this run's containers.")] = None,
     workdir: WorkdirOpt = Path(".rtest"),
     cache: Annotated[bool, typer.Option("--cache", help="Also empty the step cache in the workdir.")] = False,
+    backend: Annotated[str, typer.Option("--backend", help="The backend whose containers to remove.")] = "docker",
 ) -> int:
     """Remove, by label, every container a crashed or interrupted run left behind."""
+    from rtest.run.backends import create_backend
     from rtest.run.cache import StepCache
-    from rtest.run.docker_backend import DockerBackend
+    from rtest.workspace import Workspace
 
-    removed = DockerBackend().remove_labelled(run_id)
+    removed = create_backend(backend).remove_run(run_id)
     out.print(f"Removed {len(removed)} container(s){': ' + ', '.join(removed) if removed else ''}.")
     if cache:
-        cleared = StepCache(Path(workdir).resolve() / "cache").clear()
+        cleared = StepCache(Workspace(workdir).cache_dir).clear()
         out.print(f"Removed {cleared} cache entr{'y' if cleared == 1 else 'ies'}.")
     return 0
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from rtest.catalog import parse_image_map
+from rtest.contract import conventional_input_path
 from rtest.errors import PlanError
 from rtest.inputs.config import PipelineConfig, load_pipeline_config
 from rtest.inputs.dag import PipelineDAG, load_dag
@@ -165,4 +166,4 @@ def _apply_overrides(spec: ScriptExecutionSpec, overrides: ScriptOverrides, wire
 
 
 def _conventional_path(spec: ScriptExecutionSpec, name: str) -> str:
-    return f"/opt/ml/input/data/{name}" if spec.job_kind == "training" else f"/opt/ml/processing/input/{name}"
+    return conventional_input_path(spec.job_kind, name)

@@ -15,10 +15,9 @@ from rtest.errors import DiscoveryError
 from rtest.inputs.config import PipelineConfig, StepConfig
 from rtest.inputs.dag import PipelineDAG
 from rtest.inputs.interfaces import InterfaceRegistry, StepInterface
+from rtest.contract import is_runnable_step_type
 from rtest.plan.model import JobKind
 
-RUNNABLE_STEP_TYPES = ("Processing", "Training")
-ENTRY_POINT_FIELDS = ("processing_entry_point", "training_entry_point", "script_path", "inference_entry_point")
 SOURCE_DIR_FIELDS = ("portable_processing_source_dir", "processing_source_dir", "source_dir", "portable_source_dir")
 
 
@@ -93,7 +92,7 @@ def _skip_reason(step_config: StepConfig, interface: StepInterface | None, inter
     if interface is not None and not interface.runs_script:
         job_type = interface.registry.sagemaker_step_type
         where = interfaces.source_of(interface.step_type)
-        if job_type.lower() in (t.lower() for t in RUNNABLE_STEP_TYPES):
+        if is_runnable_step_type(job_type):
             return f"its interface ({where.name}) declares no script contract"
         return f"not a Processing or Training job: its interface ({where.name}) says SageMaker step type '{job_type}'"
     entry = step_config.entry_point()

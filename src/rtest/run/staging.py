@@ -13,7 +13,6 @@ import shutil
 import tarfile
 from pathlib import Path
 
-MODEL_CONTAINER_PATH = "/opt/ml/model"
 MODEL_ARCHIVE = "model.tar.gz"
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import docker
@@ -20,14 +19,14 @@ from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 from requests.exceptions import ConnectionError as RequestsConnectionError
 from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponential
 
+from rtest.catalog import missing_image_message
 from rtest.errors import EngineUnavailableError, ImageNotFoundError
-from rtest.run.model import StepExit, StepLaunch
+from rtest.run.backends.base import LABEL_MANAGED, LABEL_NODE, LABEL_RUN_ID, Handle, StepExit, StepLaunch, run_labels
 
 log = structlog.get_logger("rtest.docker")
 
-LABEL_RUN_ID = "rtest.run-id"
-LABEL_NODE = "rtest.node"
-LABEL_MANAGED = "rtest.managed"
+__all__ = ["DockerBackend", "LABEL_MANAGED", "LABEL_NODE", "LABEL_RUN_ID", "ContainerHandle"]
+NANO = 10**9
 
 ENGINE_HINT = (
     "Start Docker (for example `sudo systemctl start docker`, or `sudo dockerd &` where there is no"
@@ -53,15 +52,13 @@ _retry_idempotent = retry(
 )
 
 
-@dataclass
-class ContainerHandle:
-    id: str
-    name: str
-    launch: StepLaunch
+ContainerHandle = Handle  # a docker container: Handle.id is the container id
 
 
 class DockerBackend:
     """One step at a time: prepare (create), start, wait, collect, remove."""
+
+    name = "docker"
 
     def __init__(self, client: docker.DockerClient | None = None) -> None:
         try:
@@ -76,8 +73,6 @@ class DockerBackend:
         try:
             return self.api.inspect_image(ref)["Id"]
         except ImageNotFound as exc:
-            from rtest.imagebuild import missing_image_message
-
             raise ImageNotFoundError(missing_image_message(ref)) from exc
 
     # ---- one container ------------------------------------------------------------
@@ -86,9 +81,9 @@ class DockerBackend:
         host_config = self.api.create_host_config(
             binds={str(m.host): {"bind": m.container, "mode": "ro" if m.read_only else "rw"} for m in launch.mounts},
             network_mode=launch.network,
-            nano_cpus=launch.nano_cpus,
-            mem_limit=launch.mem_limit_bytes,
-            memswap_limit=launch.mem_limit_bytes,  # equal to mem_limit: no swap, so OOM is OOM
+            nano_cpus=round(launch.cpus * NANO) if launch.cpus else None,
+            mem_limit=launch.memory_bytes,
+            memswap_limit=launch.memory_bytes,  # equal to mem_limit: no swap, so OOM is OOM
             pids_limit=launch.pids_limit,
             cap_drop=["ALL"],
             security_opt=["no-new-privileges"],
@@ -100,7 +95,7 @@ class DockerBackend:
                 image=launch.image,
                 command=launch.command,
                 environment=launch.environment,
-                labels={LABEL_MANAGED: "1", **launch.labels},
+                labels=run_labels(launch.run_id, launch.node, user=launch.user),
                 user=launch.user,
                 working_dir=launch.working_dir,
                 host_config=host_config,
@@ -108,8 +103,6 @@ class DockerBackend:
                 network_disabled=launch.network == "none",
             )
         except ImageNotFound as exc:
-            from rtest.imagebuild import missing_image_message
-
             raise ImageNotFoundError(missing_image_message(launch.image)) from exc
         return ContainerHandle(id=created["Id"], name=launch.name, launch=launch)
 
@@ -195,7 +188,7 @@ class DockerBackend:
             log.warning("remove failed", container=handle.name, error=_first_line(exc))
 
     # ---- clean-up by label ----------------------------------------------------------
-    def remove_labelled(self, run_id: str | None = None) -> list[str]:
+    def remove_run(self, run_id: str | None = None) -> list[str]:
         """Remove every container rtest created (of one run, or of all runs).
 
         Runs in run_pipeline's clean-up, so an engine that went away must not raise

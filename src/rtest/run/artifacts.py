@@ -1,0 +1,67 @@
+"""The staging interface: how artifacts get into a step's inputs and out of its outputs.
+
+The runner never assumes the backend sees the host's folders; it asks a ``Stager``.
+``LocalStager`` is today's behaviour for a backend on this machine (docker): real copies into
+``<run_dir>/<node>/input/<name>``, hard links for cache restores, model.tar.gz packing. A
+remote backend brings its own (object store upload/download, see docs/design.md).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol
+
+from rtest.contract import MODEL_PATH
+from rtest.plan.model import ScriptExecutionSpec
+from rtest.plan.settings import StepSettings
+from rtest.run import staging
+from rtest.run.cache import StepCache
+from rtest.run.layout import StepFolders
+
+
+class Stager(Protocol):
+    def stage_in(self, source: Path, folders: StepFolders, input_name: str) -> None:
+        """Make ``source`` (a user path or an upstream output) the content of one input."""
+
+    def collect_out(self, spec: ScriptExecutionSpec, folders: StepFolders, settings: StepSettings) -> dict[str, Path]:
+        """After success: each declared output's artifact (packed model for training), by logical name."""
+
+    def export(self, spec: ScriptExecutionSpec, outputs: dict[str, Path]) -> None:
+        """Copy outputs to the folders the user asked for (expected_outputs)."""
+
+    def restore_cached(self, cache: StepCache, key: str, folders: StepFolders) -> dict[str, Path]:
+        """A cache hit's outputs, placed where this run's consumers read them."""
+
+    def store_cached(self, cache: StepCache, key: str, outputs: dict[str, Path], folders: StepFolders,
+                     meta: dict) -> None:
+        """Keep a success's outputs for later runs."""
+
+
+class LocalStager:
+    """Host folders bind-mounted into the container: the copy and hard-link code of run/staging and run/cache."""
+
+    def stage_in(self, source: Path, folders: StepFolders, input_name: str) -> None:
+        staging.stage_copy(Path(source), folders.input_dir(input_name))
+
+    def collect_out(self, spec: ScriptExecutionSpec, folders: StepFolders, settings: StepSettings) -> dict[str, Path]:
+        outputs: dict[str, Path] = {}
+        for name, item in spec.outputs.items():
+            produced = folders.output_dir(name)
+            is_model = spec.job_kind == "training" and item.container_path.rstrip("/") == MODEL_PATH
+            if is_model and settings.pack_model.value:
+                outputs[name] = staging.pack_model(produced, folders.root / "artifacts" / name)
+            else:
+                outputs[name] = produced
+        return outputs
+
+    def export(self, spec: ScriptExecutionSpec, outputs: dict[str, Path]) -> None:
+        for name, item in spec.outputs.items():
+            if item.export_to and name in outputs:
+                staging.export_output(outputs[name], Path(item.export_to))
+
+    def restore_cached(self, cache: StepCache, key: str, folders: StepFolders) -> dict[str, Path]:
+        return cache.restore(key, folders.root / "cached-outputs")
+
+    def store_cached(self, cache: StepCache, key: str, outputs: dict[str, Path], folders: StepFolders,
+                     meta: dict) -> None:
+        cache.store(key, outputs, folders.log_path, meta)
