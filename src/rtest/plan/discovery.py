@@ -11,13 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from rtest.contract import is_runnable_step_type
 from rtest.errors import DiscoveryError
 from rtest.inputs.config import PipelineConfig, StepConfig
 from rtest.inputs.dag import PipelineDAG
 from rtest.inputs.interfaces import InterfaceRegistry, StepInterface
-from rtest.contract import is_runnable_step_type
 from rtest.plan.model import JobKind
 
+ENTRY_POINT_FIELDS = ("processing_entry_point", "training_entry_point", "script_path", "inference_entry_point")
 SOURCE_DIR_FIELDS = ("portable_processing_source_dir", "processing_source_dir", "source_dir", "portable_source_dir")
 
 
