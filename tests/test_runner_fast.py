@@ -170,3 +170,17 @@ def test_events_arrive_in_order_and_report_json_is_readable_while_the_run_goes(t
     assert partial["duration_s"] is None and not partial["pipeline_success"]
     final = json.loads((tmp_path / "wd" / "runs" / report.run_id / "report.json").read_text())
     assert final["pipeline_success"] and final["duration_s"] is not None
+
+
+def test_plan_and_html_report_show_where_each_setting_came_from(tmp_path):
+    from rtest.cli.render import plan_json
+
+    plan = _plan(tmp_path, ["A"], [])
+    shown = plan_json(plan)["settings"]["A"]
+    assert shown["network"] == {"value": "none", "source": "builtin:sandbox default"}
+    assert shown["cache"] == {"value": True, "source": "builtin"}
+    options = RunOptions(workdir=tmp_path / "wd")
+    report = run_and_report(plan, options, backend=FakeBackend(), settings=CommandLine(timeout_s=99, network="bridge"))
+    html = (tmp_path / "wd" / "runs" / report.run_id / "report.html").read_text()
+    assert "<td>timeout_s</td><td>99.0</td><td>user:--timeout</td>" in html
+    assert "<td>network</td><td>bridge</td><td>user:--network</td>" in html

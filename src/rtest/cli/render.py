@@ -67,15 +67,24 @@ def print_requirements(console: Console, requirements: dict[str, Any]) -> None:
 
 
 def plan_json(plan: PipelineTestingSpec) -> dict[str, Any]:
+    from rtest.plan.settings import plan_settings
+
     data = plan.model_dump(mode="json")
+    data["settings"] = {node: {name: {"value": value, "source": source} for name, (value, source) in s.rows().items()}
+                        for node, s in plan_settings(plan).items()}
     data["execution_order"] = plan.execution_order()
     data["problems"] = [p.message for p in plan_problems(plan)]
     return data
 
 
 def print_plan(console: Console, plan: PipelineTestingSpec) -> None:
+    from rtest.plan.settings import plan_settings
+
+    settings = plan_settings(plan)
     for node in plan.execution_order():
         _print_spec(console, plan.scripts[node], {w.target_input: w for w in plan.wires_into(node)})
+        for name, (value, source) in settings[node].rows().items():  # `sandbox run` flags may still override
+            console.print(f"  set {name}={_text(value)} [dim]({source})[/]")
     if plan.wires:
         console.print("[bold]Wires[/]")
         for wire in plan.wires:

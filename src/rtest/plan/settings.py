@@ -109,11 +109,11 @@ def _limits(spec: ScriptExecutionSpec, cli: CommandLine, flag, builtin) -> tuple
         cpus, memory = flag(None, "--no-limits"), flag(None, "--no-limits")
     else:
         limits = limits_for(spec.instance_type.value)
-        field = spec.instance_type.describe()
-        source = spec.instance_type.source
-        cpus = Sourced(value=limits.nano_cpus / NANO if limits and limits.nano_cpus else None, source=source,
-                       field=f"instance type ({field})")
-        memory = Sourced(value=limits.mem_bytes if limits else None, source=source, field=f"instance type ({field})")
+        given = spec.instance_type  # the limits are the instance type's, capped at this machine
+        field = f"{given.field} ({given.value})" if given.field else str(given.value)
+        cpus = Sourced(value=limits.nano_cpus / NANO if limits and limits.nano_cpus else None, source=given.source,
+                       field=field)
+        memory = Sourced(value=limits.mem_bytes if limits else None, source=given.source, field=field)
     if cli.memory_bytes:
         memory = flag(int(cli.memory_bytes), "--memory")
     return cpus, memory
