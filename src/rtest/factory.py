@@ -10,7 +10,14 @@ from pathlib import Path
 from typing import Any
 
 from rtest.errors import RtestError
-from rtest.plan.builder import PipelineInputs, Problem, draft_plan, load_pipeline_inputs, plan_problems, require_complete
+from rtest.plan.builder import (
+    PipelineInputs,
+    Problem,
+    draft_plan,
+    load_pipeline_inputs,
+    plan_problems,
+    require_complete,
+)
 from rtest.plan.location import locate_pipeline
 from rtest.plan.model import PipelineTestingSpec, ScriptExecutionSpec
 from rtest.plan.settings import CommandLine
@@ -37,7 +44,8 @@ class InteractiveRuntimeTestingFactory:
         self._setup(inputs, user_spec or UserSpec(), Path(workspace_dir))
 
     @classmethod
-    def from_inputs(cls, inputs: PipelineInputs, user_spec: UserSpec | None = None, *, workspace_dir: Path | str = ".rtest") -> InteractiveRuntimeTestingFactory:
+    def from_inputs(cls, inputs: PipelineInputs, user_spec: UserSpec | None = None, *,
+                    workspace_dir: Path | str = ".rtest") -> InteractiveRuntimeTestingFactory:
         """Build from pipeline inputs already loaded (the CLI's path)."""
         factory = cls.__new__(cls)
         factory._setup(inputs, user_spec or UserSpec(), Path(workspace_dir))
@@ -80,20 +88,24 @@ class InteractiveRuntimeTestingFactory:
                     "container_path": item.container_path,
                     "required": item.required,
                     "current_path": item.host_path.value if item.host_path else None,
-                    "source": "user" if item.host_path else (f"wire:{fed[item.name].describe()}" if item.name in fed else None),
+                    "source": "user" if item.host_path else (
+                        f"wire:{fed[item.name].describe()}" if item.name in fed else None),
                 }
                 for item in spec.inputs.values()
             ],
             "expected_outputs": [
-                {"name": o.name, "container_path": o.container_path, "current_path": o.export_to, "declared_by": o.declared_by.value}
+                {"name": o.name, "container_path": o.container_path, "current_path": o.export_to,
+                 "declared_by": o.declared_by.value}
                 for o in spec.outputs.values()
             ],
             "environment_variables": [
-                {"name": var, "default_value": v.value, "source": v.describe(), "required": var in spec.required_environment}
+                {"name": var, "default_value": v.value, "source": v.describe(),
+                 "required": var in spec.required_environment}
                 for var, v in spec.environment.items()
             ],
             "job_arguments": [
-                {"name": a.flag, "default_value": a.value.value if a.value else None, "source": a.value.describe() if a.value else None, "required": a.required}
+                {"name": a.flag, "default_value": a.value.value if a.value else None,
+                 "source": a.value.describe() if a.value else None, "required": a.required}
                 for a in spec.job_arguments
             ],
             "hyperparameters": {k: {"value": v.value, "source": v.describe()} for k, v in spec.hyperparameters.items()},
@@ -165,7 +177,8 @@ class InteractiveRuntimeTestingFactory:
         return save_user_spec(spec, path)
 
     @classmethod
-    def from_spec(cls, path: Path | str, *, dag: Any = None, workspace_dir: Path | str = ".rtest") -> InteractiveRuntimeTestingFactory:
+    def from_spec(cls, path: Path | str, *, dag: Any = None,
+                  workspace_dir: Path | str = ".rtest") -> InteractiveRuntimeTestingFactory:
         spec = load_user_spec(path)
         try:
             where = locate_pipeline(spec.pipeline, dag=dag,
@@ -207,7 +220,8 @@ class InteractiveRuntimeTestingFactory:
                 "total_scripts": len(self._plan.scripts),
                 "manually_configured": len(self._manual),
                 "auto_configured": len(self._auto),
-                "script_configurations": {node: self.get_script_testing_requirements(node) for node in self._plan.scripts},
+                "script_configurations": {node: self.get_script_testing_requirements(node)
+                                          for node in self._plan.scripts},
             },
         }
 

@@ -16,7 +16,8 @@ from rtest.errors import ImageNotFoundError
 from rtest.run.backends.base import Handle, StepExit, StepLaunch
 
 
-def write_python_pipeline(root: Path, steps: dict[str, dict], edges: list[tuple[str, str]], *, shared: dict | None = None) -> dict[str, Path]:
+def write_python_pipeline(root: Path, steps: dict[str, dict], edges: list[tuple[str, str]], *,
+                          shared: dict | None = None) -> dict[str, Path]:
     """A pipeline whose every step runs in the base image, one step type per node.
 
     ``steps[node]`` holds: ``script`` (source text), ``inputs``/``outputs`` ({name: container path}),
@@ -45,12 +46,14 @@ def write_python_pipeline(root: Path, steps: dict[str, dict], edges: list[tuple[
         folder.mkdir(exist_ok=True)
         (folder / "main.py").write_text(step["script"])
         entry_field = "training_entry_point" if kind == "training" else "processing_entry_point"
-        specific[node] = {"__model_type__": f"{node}Config", entry_field: "main.py", "source_dir": f"src/{node}", **step.get("config", {})}
+        specific[node] = {"__model_type__": f"{node}Config", entry_field: "main.py", "source_dir": f"src/{node}",
+                          **step.get("config", {})}
     config = {"configuration": {"shared": shared or {}, "specific": specific},
               "metadata": {"config_types": {n: f"{n}Config" for n in steps}}}
     (root / "dag.json").write_text(json.dumps({"nodes": list(steps), "edges": [list(e) for e in edges]}))
     (root / "config.json").write_text(json.dumps(config, indent=2))
-    return {"dag": root / "dag.json", "config": root / "config.json", "interfaces": root / "interfaces", "src": root / "src"}
+    return {"dag": root / "dag.json", "config": root / "config.json", "interfaces": root / "interfaces",
+            "src": root / "src"}
 
 
 # ---- a backend with no engine: scripted steps, for fast tests of the runner and the step executor ----
@@ -58,7 +61,7 @@ def write_python_pipeline(root: Path, steps: dict[str, dict], edges: list[tuple[
 
 @dataclass(frozen=True)
 class FakeStep:
-    """What one fake step does: runs ``duration_s``, then exits with ``exit_code`` (or is OOM-killed / loses the engine)."""
+    """One fake step: runs ``duration_s``, then exits with ``exit_code`` (or is OOM-killed, or loses the engine)."""
 
     exit_code: int = 0
     duration_s: float = 0.0

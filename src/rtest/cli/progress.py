@@ -32,7 +32,8 @@ class LiveStatus:
         self.status = {node: StepStatus.PENDING for node in order}
         self.started: dict[str, float] = {}
         self.lock = threading.Lock()
-        self.live = Live(console=console, refresh_per_second=4, get_renderable=self._render, transient=True) if console.is_terminal else None
+        self.live = (Live(console=console, refresh_per_second=4, get_renderable=self._render, transient=True)
+                     if console.is_terminal else None)
 
     def __enter__(self) -> LiveStatus:
         if self.live:
@@ -66,7 +67,8 @@ class LiveStatus:
         now = time.monotonic()
         with self.lock:
             for node, status in self.status.items():
-                elapsed = f"{now - self.started[node]:.1f}s" if status is StepStatus.RUNNING and node in self.started else ""
+                running = status is StepStatus.RUNNING and node in self.started
+                elapsed = f"{now - self.started[node]:.1f}s" if running else ""
                 table.add_row(Text(status.value, style=STYLE[status]), node, elapsed)
         return table
 

@@ -95,15 +95,18 @@ def _container_path(spec: ScriptExecutionSpec, what: str, path: str) -> str:
 
 def _labelled_mounts(spec: ScriptExecutionSpec, folders: StepFolders) -> list[tuple[str, Mount]]:
     """Every mount but the code and the executor, each with the words that name it in an error."""
-    mounts = [(f"input {n!r}", Mount(host=folders.input_dir(n), container=_container_path(spec, f"input {n!r}", i.container_path)))
+    mounts = [(f"input {n!r}", Mount(host=folders.input_dir(n),
+                                     container=_container_path(spec, f"input {n!r}", i.container_path)))
               for n, i in spec.inputs.items()]
-    mounts += [(f"output {n!r}", Mount(host=folders.output_dir(n), container=_container_path(spec, f"output {n!r}", o.container_path)))
+    mounts += [(f"output {n!r}", Mount(host=folders.output_dir(n),
+                                       container=_container_path(spec, f"output {n!r}", o.container_path)))
                for n, o in spec.outputs.items()]
     if spec.job_kind == "training" and MODEL_PATH not in {m.container for _, m in mounts}:
         mounts.append(("rtest's model folder", Mount(host=folders.model_dir, container=MODEL_PATH)))
     mounts += [
         ("rtest's output folder", Mount(host=folders.sm_output_dir, container=SM_OUTPUT_PATH)),
-        ("rtest's config folder", Mount(host=folders.config_dir, container=CONFIG_PATHS[spec.job_kind], read_only=True)),
+        ("rtest's config folder",
+         Mount(host=folders.config_dir, container=CONFIG_PATHS[spec.job_kind], read_only=True)),
         ("rtest's meta folder", Mount(host=folders.meta_dir, container=META_PATH)),
         ("rtest's log file", Mount(host=folders.log_path, container=LOG_PATH)),
     ]
@@ -188,7 +191,8 @@ def entry_point_path(spec: ScriptExecutionSpec) -> str:
 # ---- the job's JSON files -----------------------------------------------------------------
 
 
-def write_job_config_files(spec: ScriptExecutionSpec, folders: StepFolders, settings: StepSettings, *, run_id: str) -> None:
+def write_job_config_files(spec: ScriptExecutionSpec, folders: StepFolders, settings: StepSettings, *,
+                           run_id: str) -> None:
     """What SageMaker writes into the container; call it after the inputs were staged (channels come from them)."""
     config = folders.config_dir
     config.mkdir(parents=True, exist_ok=True)
@@ -206,9 +210,11 @@ def write_job_config_files(spec: ScriptExecutionSpec, folders: StepFolders, sett
     })
 
 
-def processing_job_config(spec: ScriptExecutionSpec, folders: StepFolders, settings: StepSettings, *, run_id: str) -> dict:
+def processing_job_config(spec: ScriptExecutionSpec, folders: StepFolders, settings: StepSettings, *,
+                          run_id: str) -> dict:
     name = job_name(run_id, spec.node)
-    inputs = [_processing_input(name_, folders.input_dir(name_), item.container_path) for name_, item in spec.inputs.items()]
+    inputs = [_processing_input(name_, folders.input_dir(name_), item.container_path)
+              for name_, item in spec.inputs.items()]
     inputs.append(_processing_input("code", spec.source_dir, CODE_PATHS["processing"]))
     outputs = [{"OutputName": n, "AppManaged": False, "S3Output": {
         "S3Uri": folders.output_dir(n).resolve().as_uri(), "LocalPath": o.container_path, "S3UploadMode": "EndOfJob"}}
@@ -216,7 +222,8 @@ def processing_job_config(spec: ScriptExecutionSpec, folders: StepFolders, setti
     return {
         "ProcessingJobArn": f"arn:aws:sagemaker:local:{LOCAL_ACCOUNT}:processing-job/{name}",
         "ProcessingJobName": name,
-        "AppSpecification": {"ImageUri": settings.image.value, "ContainerEntrypoint": ["python3", entry_point_path(spec)],
+        "AppSpecification": {"ImageUri": settings.image.value,
+                             "ContainerEntrypoint": ["python3", entry_point_path(spec)],
                              "ContainerArguments": spec.argv()},
         "Environment": spec.env(),
         "ProcessingInputs": inputs,
@@ -242,7 +249,8 @@ def training_channels(spec: ScriptExecutionSpec, folders: StepFolders) -> dict[s
         path = posixpath.normpath(item.container_path)
         staged = folders.input_dir(name)
         if path == CHANNEL_ROOT and staged.is_dir():
-            channels.update({sub.name: sub for sub in sorted(staged.iterdir()) if sub.is_dir() and not sub.name.startswith(".")})
+            channels.update({sub.name: sub for sub in sorted(staged.iterdir())
+                             if sub.is_dir() and not sub.name.startswith(".")})
         elif path.startswith(CHANNEL_ROOT + "/"):
             channels[path[len(CHANNEL_ROOT) + 1:].split("/")[0]] = staged
     return dict(sorted(channels.items()))
@@ -290,4 +298,5 @@ def executor_dir() -> Path:
     for candidate in (packaged, Path(__file__).resolve().parents[3] / "executor"):
         if (candidate / "bootstrap.py").is_file():
             return candidate
-    raise RtestError("rtest's executor/bootstrap.py is missing from its installation; reinstall rtest (pip install --force-reinstall rtest).")
+    raise RtestError("rtest's executor/bootstrap.py is missing from its installation; "
+                     "reinstall rtest (pip install --force-reinstall rtest).")

@@ -111,17 +111,20 @@ class StepExecutor:
             self.discard_prepared(node)
             outputs = self.stager.restore_cached(self.cache, key, folders)
             self._export(spec, outputs)
-            return StepResult(**base, status=StepStatus.CACHED, exit_code=0, outputs={k: str(v) for k, v in outputs.items()},
+            return StepResult(**base, status=StepStatus.CACHED, exit_code=0,
+                              outputs={k: str(v) for k, v in outputs.items()},
                               ended_at=time.time(), duration_s=round(time.time() - started, 3), cache_key=key)
         if cancel.is_set():
             self.discard_prepared(node)
-            return StepResult(**base, status=StepStatus.CANCELLED, failure_reason="cancelled before it started", ended_at=time.time())
+            return StepResult(**base, status=StepStatus.CANCELLED, failure_reason="cancelled before it started",
+                              ended_at=time.time())
         handle = self._take_container(node)
         self.ctx.emit(StepStarted(node))
         exit_info = self.backend.run(handle, folders.log_path, cancel)
         return self._result(spec, folders, exit_info, base, key)
 
-    def _stage_inputs(self, spec: ScriptExecutionSpec, folders: layout.StepFolders, upstream: dict[str, StepResult]) -> None:
+    def _stage_inputs(self, spec: ScriptExecutionSpec, folders: layout.StepFolders,
+                      upstream: dict[str, StepResult]) -> None:
         for wire in self.plan.wires_into(spec.node):
             produced = upstream.get(wire.source_node)
             if produced is not None and wire.source_output in produced.outputs:
@@ -139,7 +142,8 @@ class StepExecutor:
         return step_key(spec, image_id=image_id, source_digest=self._source_digests[spec.source_dir],
                         input_digests=inputs, settings=settings.cache_material())
 
-    def _result(self, spec: ScriptExecutionSpec, folders: layout.StepFolders, exit_info: StepExit, base: dict, key: str | None) -> StepResult:
+    def _result(self, spec: ScriptExecutionSpec, folders: layout.StepFolders, exit_info: StepExit, base: dict,
+                key: str | None) -> StepResult:
         usage = layout.read_usage(folders) or {}
         status, reason = self._judge(spec, folders, exit_info)
         result = StepResult(
@@ -151,11 +155,13 @@ class StepExecutor:
             outputs = self._collect_outputs(spec, folders)
             result.outputs = {name: str(path) for name, path in outputs.items()}
             if self.cache and key:
-                self.stager.store_cached(self.cache, key, outputs, folders, {"node": spec.node, "run_id": self.ctx.run_id})
+                meta = {"node": spec.node, "run_id": self.ctx.run_id}
+                self.stager.store_cached(self.cache, key, outputs, folders, meta)
             self._export(spec, outputs)
         return result
 
-    def _judge(self, spec: ScriptExecutionSpec, folders: layout.StepFolders, exit_info: StepExit) -> tuple[StepStatus, str | None]:
+    def _judge(self, spec: ScriptExecutionSpec, folders: layout.StepFolders,
+               exit_info: StepExit) -> tuple[StepStatus, str | None]:
         """Success only from an exit code of 0 that the engine really reported."""
         if exit_info.cancelled:
             return StepStatus.CANCELLED, "cancelled by the user; the container was stopped"
@@ -164,7 +170,8 @@ class StepExecutor:
         settings = self.settings_for(spec.node)
         if exit_info.timed_out:
             timeout = settings.timeout_s.value or 0
-            return StepStatus.FAILED, (f"timed out after {timeout:g} s (max runtime, from {settings.timeout_s.describe()}); "
+            return StepStatus.FAILED, (f"timed out after {timeout:g} s (max runtime, from "
+                                       f"{settings.timeout_s.describe()}); "
                                        f"the container got SIGTERM, then SIGKILL after a {self.ctx.stop_grace_s:g} s "
                                        "grace period")
         if exit_info.oom_killed:

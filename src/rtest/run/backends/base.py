@@ -56,13 +56,14 @@ class StepLaunch(BaseModel):
     timeout_s: float | None = None  # then SIGTERM, and SIGKILL after stop_grace_s
     stop_grace_s: float = 10.0
 
-    def with_extras(self, mounts: list[Mount] | tuple[Mount, ...] = (), environment: dict[str, str] | None = None) -> StepLaunch:
+    def with_extras(self, mounts: list[Mount] | tuple[Mount, ...] = (),
+                    environment: dict[str, str] | None = None) -> StepLaunch:
         """The launch plus extra mounts and env (e.g. read-only dependencies); clashes are bad input."""
         taken = {m.container for m in self.mounts}
         for mount in mounts:
             if mount.container in taken:
-                raise PlanError(f"Node {self.node}: an extra mount wants {mount.container}, which the step already uses; "
-                                "mount it at another container path.")
+                raise PlanError(f"Node {self.node}: an extra mount wants {mount.container}, which the step "
+                                "already uses; mount it at another container path.")
             taken.add(mount.container)
         clash = sorted(set(environment or {}) & set(self.environment))
         if clash:

@@ -65,7 +65,8 @@ class DockerBackend:
             self.client = client or docker.from_env(max_pool_size=32)
             self.client.ping()
         except (DockerException, RequestsConnectionError) as exc:
-            raise EngineUnavailableError(f"No container engine answers ({_first_line(exc)}).", hint=ENGINE_HINT) from exc
+            message = f"No container engine answers ({_first_line(exc)})."
+            raise EngineUnavailableError(message, hint=ENGINE_HINT) from exc
         self.api = self.client.api
 
     # ---- images -------------------------------------------------------------------
@@ -114,7 +115,8 @@ class DockerBackend:
             _retry_idempotent(self.api.start)(handle.id)
         except (APIError, RequestsConnectionError) as exc:
             self.remove(handle)
-            return StepExit(exit_code=None, engine_error=f"the engine could not start the container: {_first_line(exc)}")
+            reason = f"the engine could not start the container: {_first_line(exc)}"
+            return StepExit(exit_code=None, engine_error=reason)
         outcome = self._wait(handle, launch.timeout_s, cancel)
         exit_info = self._collect(handle, outcome, log_path, time.monotonic() - started)
         self.remove(handle)
