@@ -14,7 +14,7 @@ from rtest.plan.model import InputSpec, JobArgument, OutputSpec, ScriptExecution
 from rtest.run import layout
 from rtest.plan.limits import GIB, NANO, host_memory_bytes, instance_shape, limits_for
 from rtest.plan.settings import CommandLine, step_settings
-from rtest.run.backends.base import run_labels
+from rtest.run.backends.base import Mount, run_labels
 
 RUN_ID = "20240101T000000-abc123"
 
@@ -325,3 +325,16 @@ def test_limits_off_or_local_mean_none():
 ])
 def test_instance_shapes(instance_type, shape):
     assert instance_shape(instance_type) == shape
+
+
+def test_a_launch_takes_extra_mounts_and_env_but_no_clashes(tmp_path, code):
+    spec = processing_spec(code)
+    launch = _launch(spec, _prepared(spec, tmp_path), tmp_path)
+    extra = Mount(host=tmp_path / "deps", container="/opt/rtest/deps", read_only=True)
+    more = launch.with_extras([extra], {"PYTHONPATH": "/opt/rtest/deps"})
+    assert more.mounts[-1] == extra and more.environment["PYTHONPATH"] == "/opt/rtest/deps"
+    assert extra not in launch.mounts and "PYTHONPATH" not in launch.environment  # the original is unchanged
+    with pytest.raises(PlanError, match="already uses; mount it at another container path"):
+        launch.with_extras([Mount(host=tmp_path, container="/opt/ml/output")])
+    with pytest.raises(PlanError, match="HOME are already set"):
+        launch.with_extras(environment={"HOME": "/root"})

@@ -21,7 +21,7 @@ from rtest.run import layout
 from rtest.run.backends import DEFAULT_BACKEND, create_backend
 from rtest.run.backends.base import Backend
 from rtest.run.cache import StepCache
-from rtest.run.events import EventBus, RunFinished, RunStarted, Subscriber, log_event
+from rtest.run.events import EventBus, RunFinished, RunStarted, RunWarning, Subscriber, log_event
 from rtest.run.model import RunReport, StepStatus
 from rtest.run.runner import Runner
 from rtest.run.step import RunContext, StepExecutor
@@ -67,6 +67,8 @@ def run_pipeline(
     cancel = cancel or threading.Event()
     started = time.time()
     bus.emit(RunStarted(run_id=run_id, run_dir=run_dir, nodes=plan.execution_order(), started_at=started))
+    for note in plan.notes:  # weak or missing wiring: subscribers show it next to the run
+        bus.emit(RunWarning(note))
     try:
         results = Runner(plan, executor, jobs=options.jobs or os.cpu_count() or 1, emit=bus.emit).run(cancel)
     finally:

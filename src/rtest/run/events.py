@@ -102,8 +102,8 @@ def log_event(event: Event) -> None:
         reason = (result.failure_reason or "").strip().splitlines()[-1:] or None
         log.info("step finished", node=event.node, status=result.status.value, exit_code=result.exit_code,
                  duration_s=result.duration_s, reason=reason)
-    elif isinstance(event, RunWarning):
-        log.warning(event.message, node=event.node)
+    elif isinstance(event, RunWarning):  # info: the CLI prints plan notes itself, before the run
+        log.info("warning", message=event.message, node=event.node)
     elif isinstance(event, RunFinished):
         report = event.report
         log.info("run finished", run_id=report.run_id, success=report.pipeline_success, duration_s=report.duration_s)
