@@ -52,7 +52,7 @@ def test_steps_start_only_after_their_parents_finish_and_receive_their_outputs(t
 
 def test_jobs_bounds_how_many_steps_run_at_once(tmp_path):
     plan = _plan(tmp_path, ["A", "B", "C", "D"], [])
-    steps = {n: FakeStep(duration_s=0.1) for n in "ABCD"}
+    steps = {n: FakeStep(duration_s=0.05) for n in "ABCD"}
     two, one = FakeBackend(steps), FakeBackend(steps)
     _run(plan, tmp_path, two, jobs=2, settings=CommandLine(cache=False))
     _run(plan, tmp_path, one, jobs=1, settings=CommandLine(cache=False))
@@ -84,7 +84,7 @@ def test_cancel_stops_the_running_step_and_never_starts_the_rest(tmp_path):
 
 def test_a_child_is_created_ahead_while_its_parent_runs(tmp_path):
     plan = _plan(tmp_path, ["A", "B"], [("A", "B")])
-    backend = FakeBackend({"A": FakeStep(duration_s=0.2)})
+    backend = FakeBackend({"A": FakeStep(duration_s=0.1)})
     _run(plan, tmp_path, backend)
     assert backend.calls.index(("prepare", "B")) < backend.calls.index(("finish", "A"))
     assert backend.calls.count(("prepare", "B")) == 1  # the container made ahead is the one started
@@ -184,3 +184,17 @@ def test_plan_and_html_report_show_where_each_setting_came_from(tmp_path):
     html = (tmp_path / "wd" / "runs" / report.run_id / "report.html").read_text()
     assert "<td>timeout_s</td><td>99.0</td><td>user:--timeout</td>" in html
     assert "<td>network</td><td>bridge</td><td>user:--network</td>" in html
+
+
+def test_a_run_that_dies_leaves_a_readable_partial_report_and_no_containers(tmp_path):
+    from rtest.report.json_report import read_report_json
+    from rtest.testing import FakeCrash
+
+    plan = _plan(tmp_path, ["A", "B", "C"], [("A", "B"), ("B", "C")])
+    backend = FakeBackend({"B": FakeStep(crash=True)})
+    with pytest.raises(FakeCrash):
+        run_and_report(plan, RunOptions(workdir=tmp_path / "wd", jobs=1), backend=backend)
+    left = read_report_json(next((tmp_path / "wd" / "runs").glob("*/report.json")))
+    assert _status(left) == {"A": "succeeded", "B": "pending", "C": "pending"}
+    assert left.duration_s is None and not left.pipeline_success
+    assert backend.live == {}  # C's container, created ahead, was removed on the way out

@@ -59,6 +59,10 @@ def write_python_pipeline(root: Path, steps: dict[str, dict], edges: list[tuple[
 # ---- a backend with no engine: scripted steps, for fast tests of the runner and the step executor ----
 
 
+class FakeCrash(BaseException):
+    """Stands for rtest being killed mid-run: not an Exception, so no layer turns it into a step result."""
+
+
 @dataclass(frozen=True)
 class FakeStep:
     """One fake step: runs ``duration_s``, then exits with ``exit_code`` (or is OOM-killed, or loses the engine)."""
@@ -67,6 +71,7 @@ class FakeStep:
     duration_s: float = 0.0
     oom: bool = False
     engine_lost: bool = False
+    crash: bool = False  # rtest itself dies mid-step (raises FakeCrash, which nothing in rtest catches)
     failure: str | None = None  # text written to /opt/ml/output/failure
     writes: dict[str, str] = field(default_factory=lambda: {"out.txt": "made by a fake step\n"})  # into every output
 
@@ -126,6 +131,8 @@ class FakeBackend:
                                          for m in launch.mounts if m.host.parent.name == "input"}
         if step.engine_lost:
             return StepExit(exit_code=None, engine_error="lost contact with the fake engine")
+        if step.crash:
+            raise FakeCrash(f"rtest died while {launch.node} ran")
         started = time.monotonic()
         while time.monotonic() - started < step.duration_s:
             if cancel.is_set():

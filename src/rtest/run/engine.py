@@ -63,7 +63,7 @@ def run_pipeline(
     ctx = RunContext(run_id=run_id, run_dir=run_dir, settings=dict(settings), stop_grace_s=options.stop_grace_s,
                      image_ids=image_ids, executor_dir=_copy_executor(run_dir), emit=bus.emit)
     cache = StepCache(workspace.cache_dir) if any(s.cache.value for s in settings.values()) else None
-    executor = StepExecutor(plan, backend, ctx, cache)
+    executor = StepExecutor(plan, backend, ctx, cache, stager=getattr(backend, "stager", None))
     cancel = cancel or threading.Event()
     started = time.time()
     bus.emit(RunStarted(run_id=run_id, run_dir=run_dir, nodes=plan.execution_order(), started_at=started))

@@ -101,6 +101,8 @@ class Backend(Protocol):
     """One step at a time: prepare, run (start, wait with timeout and cancel, collect), remove."""
 
     name: str
+    # Optional: ``stager``, a run.artifacts.Stager for a backend that cannot see the host's folders
+    # (object store staging); without it, the local copy/hard-link stager is used.
 
     def image_id(self, ref: str) -> str:
         """The image's content id (part of the cache key); raises ImageNotFoundError when missing."""
