@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from rtest.plan.builder import PipelineInputs, plan_problems
@@ -74,6 +75,7 @@ def plan_json(plan: PipelineTestingSpec) -> dict[str, Any]:
 
 
 def print_plan(console: Console, plan: PipelineTestingSpec) -> None:
+    print_warnings(console, plan)
     for node in plan.execution_order():
         _print_spec(console, plan.scripts[node], {w.target_input: w for w in plan.wires_into(node)})
     if plan.wires:
@@ -86,12 +88,21 @@ def print_plan(console: Console, plan: PipelineTestingSpec) -> None:
         console.print(f"[dim]skipped {node}: {reason}[/]")
 
 
+def print_warnings(console: Console, plan: PipelineTestingSpec) -> None:
+    """Guessed or missing values first: they are why a run may differ from the real pipeline's."""
+    if plan.warnings:
+        console.print(f"[bold yellow]{len(plan.warnings)} warning(s)[/] (--strict makes them errors):")
+    for warning in plan.warnings:
+        console.print(f"[yellow]warning:[/] {escape(warning.message)}", highlight=False)
+
+
 def _print_spec(console: Console, spec: ScriptExecutionSpec, wires: dict) -> None:
     console.print(f"[bold cyan]{spec.node}[/] {spec.job_kind} {spec.entry_point} image={spec.image.value} ({spec.image.describe()})"
                   f" instance={spec.instance_type.value} ({spec.instance_type.describe()})")
     for item in spec.inputs.values():
         if item.host_path:
-            where = f"{item.host_path.value} (user)"
+            how = "user" if item.host_path.source.value == "user" else item.host_path.describe()
+            where = f"{item.host_path.value} ({how})"
         elif item.name in wires:
             where = f"{wires[item.name].source_node}.{wires[item.name].source_output} ({wires[item.name].match})"
         else:
