@@ -85,6 +85,7 @@ def run_pipeline(
         duration_s=round(time.time() - started, 3),
         execution_order=plan.execution_order(),
         interrupted=cancel.is_set() or any(r.status is StepStatus.CANCELLED for r in results.values()),
+        plan_warnings=list(plan.warnings),
     )
     write_reports(report, plan, run_dir, junit_path=junit_path, html=html)
     log.info("run finished", run_id=run_id, success=report.pipeline_success, duration_s=report.duration_s)

@@ -11,6 +11,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
+from rtest.plan.model import PlanWarning
+
 
 class StepStatus(str, Enum):
     PENDING = "pending"
@@ -94,3 +96,4 @@ class RunReport(BaseModel):
     duration_s: float | None = None
     execution_order: list[str] = Field(default_factory=list)
     interrupted: bool = False
+    plan_warnings: list[PlanWarning] = Field(default_factory=list)  # the plan's guesses and gaps, carried into every report
