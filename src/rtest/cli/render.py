@@ -27,6 +27,7 @@ def discovery_json(inputs: PipelineInputs) -> dict[str, Any]:
             for s in found.scripts.values()
         ],
         "skipped": [{"node": node, "reason": reason} for node, reason in found.skipped.items()],
+        "warnings": [w.model_dump(mode="json") for w in found.warnings],
     }
 
 
@@ -44,6 +45,8 @@ def print_discovery(console: Console, inputs: PipelineInputs) -> None:
     for s in data["skipped"]:
         skipped.add_row(s["node"], s["reason"])
     console.print(skipped)
+    for warning in data["warnings"]:
+        console.print(f"[yellow]warning:[/] {escape(warning['message'])}", highlight=False)
 
 
 def print_requirements(console: Console, requirements: dict[str, Any]) -> None:

@@ -103,7 +103,7 @@ def _warnings(inputs: PipelineInputs, plan: PipelineTestingSpec, resolvers: dict
         if resolvers[node] == "convention":
             out += plan_warnings.env_guess_warnings(found[node], spec)
         out += plan_warnings.required_env_warnings(found[node], spec, resolvers[node])
-    out += plan_warnings.unmounted_input_warnings(plan, inputs.dag, inputs.config, {n: f.interface for n, f in found.items()})
+    out += plan_warnings.unmounted_input_warnings(plan, inputs.dag, inputs.config, inputs.interfaces)
     return list(dict.fromkeys(out))
 
 

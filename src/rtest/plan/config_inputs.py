@@ -40,7 +40,7 @@ def feed_config_inputs(found: DiscoveredScript, spec: ScriptExecutionSpec, ctx: 
         if fed is not None:
             spec.inputs[name].host_path = fed
         else:
-            warnings.append(_unresolved(found, name, attr, tried))
+            warnings.append(_unresolved(found, name, attr, tried, _prefix(found, attr)))
     if getattr(contract, "source_dir", False) and spec.job_kind == "processing":
         for name, item in spec.inputs.items():
             if item.host_path is None and item.container_path.startswith(CODE_ROOT):
@@ -75,6 +75,15 @@ def _override_path(found: DiscoveredScript, attr: str, ctx: SourceContext, class
     return None, tried
 
 
+def _prefix(found: DiscoveredScript, attr: str) -> str:
+    """The config path the user would map: the first field of ``attr`` that holds one."""
+    for field_name in _fields_for(attr):
+        value = found.config.get(field_name)
+        if isinstance(value, str) and value.strip():
+            return value.strip()
+    return "CONFIG_PATH"
+
+
 def _fields_for(attr: str) -> list[str]:
     fields = [attr]
     if attr.startswith("resolved_"):
@@ -83,12 +92,12 @@ def _fields_for(attr: str) -> list[str]:
     return list(dict.fromkeys(fields))
 
 
-def _unresolved(found: DiscoveredScript, name: str, attr: str, tried: list[str]) -> PlanWarning:
+def _unresolved(found: DiscoveredScript, name: str, attr: str, tried: list[str], prefix: str) -> PlanWarning:
     why = f"{'; '.join(tried)} does not exist here" if tried else f"the config has no field that gives {attr}"
     return PlanWarning(
         node=found.node,
         code="optional-input-unmounted",
         subject=f"inputs.{name}",
         message=f"{found.node}: input {name} is fed on the real pipeline by the config's {attr}, but {why}; it is left unmounted. "
-        f"Map the config's folder with --source-map CONFIG_PATH=LOCAL_FOLDER, or supply --input {found.node}.{name}=PATH.",
+        f"Map the config's folder with --source-map {prefix}=LOCAL_FOLDER, or supply --input {found.node}.{name}=PATH.",
     )

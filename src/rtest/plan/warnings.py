@@ -23,6 +23,7 @@ from typing import Any
 from rtest.errors import PlanError
 from rtest.inputs.config import PipelineConfig
 from rtest.inputs.dag import PipelineDAG
+from rtest.inputs.interfaces import InterfaceRegistry
 from rtest.plan.discovery import DiscoveredScript
 from rtest.plan.model import PipelineTestingSpec, PlanWarning, ScriptExecutionSpec, Source
 
@@ -93,24 +94,38 @@ def required_env_warnings(found: DiscoveredScript, spec: ScriptExecutionSpec, re
     return warnings
 
 
-def unmounted_input_warnings(plan: PipelineTestingSpec, dag: PipelineDAG, config: PipelineConfig, interfaces: dict) -> list[PlanWarning]:
-    """Optional inputs no wire, user or config feeds while a DAG parent is one of their compatible sources."""
+def unmounted_input_warnings(plan: PipelineTestingSpec, dag: PipelineDAG, config: PipelineConfig, registry: InterfaceRegistry) -> list[PlanWarning]:
+    """Optional inputs nothing feeds here, while a DAG parent that is a compatible source offers an output for them."""
     fed = {(w.target_node, w.target_input) for w in plan.wires}
     warnings = []
     for node, spec in plan.scripts.items():
-        iface = interfaces.get(node)
+        iface = registry.get(spec.step_type)
         deps = iface.spec.dependencies if iface is not None and iface.spec is not None else {}
         for name, item in spec.inputs.items():
             if item.required or item.host_path is not None or (node, name) in fed or name not in deps:
                 continue
-            parents = [p for p in dag.graph.predecessors(node) if _step_type(config, p) in deps[name].compatible_sources]
+            parents = [p for p in dag.graph.predecessors(node) if _offers(config, registry, p, name, deps[name].compatible_sources)]
             if parents:
                 warnings.append(PlanWarning(
                     node=node, code="optional-input-unmounted", subject=f"inputs.{name}",
                     message=f"{node}: optional input {name} is left unmounted, but on the real pipeline {', '.join(parents)} "
-                    f"(a compatible source) would feed it. Supply it with --input {node}.{name}=PATH if the step should see it.",
+                    f"(a compatible source with a matching output) would feed it. Supply it with --input {node}.{name}=PATH "
+                    "if the step should see it.",
                 ))
     return warnings
+
+
+def _offers(config: PipelineConfig, registry: InterfaceRegistry, parent: str, name: str, compatible: list[str]) -> bool:
+    """Whether ``parent`` is a compatible source whose interface has an output named ``name`` or aliased to it."""
+    step = config.step_config(parent)
+    if step is None or step.step_type not in compatible:
+        return False
+    iface = registry.get(step.step_type)
+    if iface is None:
+        return False
+    outputs = set(iface.contract.outputs) if iface.contract is not None else set()
+    aliases = {a for o in (iface.spec.outputs.values() if iface.spec is not None else []) for a in (o.aliases or [])}
+    return name in outputs or name in aliases
 
 
 def dag_config_warnings(dag: PipelineDAG, config: PipelineConfig) -> list[PlanWarning]:
