@@ -353,3 +353,33 @@ def test_strict_in_the_spec_file_and_the_factory(tmp_path):
         factory.complete_plan()
     relaxed = InteractiveRuntimeTestingFactory(p["dag"], p["config"], interface_dirs=[p["interfaces"]], source_root=tmp_path)
     assert relaxed.complete_plan().warnings
+
+
+# ---- warnings reach the run: terminal, report.json, report.html, JUnit ------------------------------------
+
+
+@pytest.mark.docker
+def test_a_run_shows_plan_warnings_first_and_keeps_them_in_every_report(tmp_path):
+    import subprocess
+    import sys
+    import xml.etree.ElementTree as ET
+
+    from rtest.testing import write_python_pipeline
+
+    script = "import os, pathlib; pathlib.Path('/opt/ml/processing/output/o/x.txt').write_text(os.environ.get('LABEL_FIELD', '-'))"
+    p = write_python_pipeline(tmp_path, {"S": {"script": script, "outputs": {"o": "/opt/ml/processing/output/o"},
+                                               "env": {"required": ["LABEL_FIELD"], "optional": {}}, "config": {"label_name": "y"}}}, [])
+    junit = tmp_path / "junit.xml"
+    done = subprocess.run([sys.executable, "-m", "rtest.cli.main", "sandbox", "run", "--dag", str(p["dag"]), "--config", str(p["config"]),
+                           "--interfaces", str(p["interfaces"]), "--source-root", str(tmp_path), "--workdir", str(tmp_path / "w"),
+                           "--junit", str(junit)], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    lines = [line for line in done.stdout.splitlines() if line.strip()]
+    assert lines[0].startswith("warning: S: required environment variable LABEL_FIELD")  # before anything runs
+    [run] = (tmp_path / "w" / "runs").iterdir()
+    report = json.loads((run / "report.json").read_text())
+    assert [(w["node"], w["code"], w["subject"]) for w in report["warnings"]] == [("S", "required-value-missing", "environment.LABEL_FIELD")]
+    assert "Plan warnings (1)" in (run / "report.html").read_text()
+    root = ET.parse(junit).getroot()
+    assert "required environment variable LABEL_FIELD" in root.find("testsuite/system-out").text
+    assert "LABEL_FIELD" in root.find("testsuite/testcase[@name='S']/system-out").text

@@ -120,7 +120,7 @@ def locate_source(ctx: SourceContext, node: str, config: StepConfig, entry_field
         searched.append(folder / entry)
         if (folder / entry).is_file():
             return _confined(ctx, node, Located(folder, entry_point, field_name), entry_field)
-    found = _search(ctx, node, config, entry_point)
+    found = _search(ctx, node, config, entry_point) if ".." not in entry.parts else None
     if found is not None:
         return _confined(ctx, node, found, entry_field)
     return searched
