@@ -52,9 +52,6 @@ def codes(plan, node: str | None = None) -> list[str]:
     return [w.code for w in plan.warnings if node is None or w.node == node]
 
 
-ENV = {"env_vars": {"required": [], "optional": {}}}
-
-
 def env_step(optional: dict, required: list | None = None, **config) -> dict:
     return {"contract": {"env_vars": {"required": required or [], "optional": optional}}, "config": config}
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from rtest.plan.discovery import DiscoveredScript
 from rtest.plan.framework_classes import ConfigClasses
-from rtest.plan.model import JobArgument, PlanWarning, Source, Sourced, format_env_value  # noqa: F401
+from rtest.plan.model import JobArgument, PlanWarning, Source, Sourced, format_env_value
 
 __all__ = ["ResolvedValues", "declared_env", "format_env_value", "resolve_values"]
 
