@@ -31,7 +31,7 @@ class InteractiveRuntimeTestingFactory:
     ) -> None:
         """``source_map``: config path prefix -> local folder; ``config_classes``: modules of the pipeline's own
         config classes; ``strict``: plan warnings are errors when running (see README, "Values and sources")."""
-        user = user_spec or UserSpec()
+        user = (user_spec or UserSpec()).model_copy(deep=True)
         where = user.pipeline
         inputs = load_pipeline_inputs(
             dag, config_path, interface_dirs, source_root,

@@ -149,9 +149,6 @@ class PlanWarning(BaseModel):
     message: str  # a finished sentence naming the value and how to set it
     subject: str | None = None  # the value it is about: "environment.ID_FIELD", "inputs.DATA", ...
 
-    def describe(self) -> str:
-        return f"{self.node}: {self.message}" if self.node and not self.message.startswith(self.node) else self.message
-
 
 class PipelineTestingSpec(BaseModel):
     """The whole plan: specs per script node, wires, and what was skipped and why."""
