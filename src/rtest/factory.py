@@ -39,9 +39,23 @@ class InteractiveRuntimeTestingFactory:
         source_root: Path | str | None = None,
         workspace_dir: Path | str = ".rtest",
         user_spec: UserSpec | None = None,
+        source_map: dict[str, str] | None = None,
+        config_classes: list[str] | None = None,
+        allow_source_outside_root: bool = False,
+        strict: bool = False,
     ) -> None:
-        inputs = load_pipeline_inputs(dag, config_path, interface_dirs, source_root)
-        self._setup(inputs, user_spec or UserSpec(), Path(workspace_dir))
+        """``source_map``: config path prefix -> local folder; ``config_classes``: modules of the pipeline's own
+        config classes; ``strict``: plan warnings are errors when running (see README, "Values and sources")."""
+        user = (user_spec or UserSpec()).model_copy(deep=True)
+        where = user.pipeline
+        inputs = load_pipeline_inputs(
+            dag, config_path, interface_dirs, source_root,
+            source_map={**where.source_map, **{k: str(Path(v).expanduser().resolve()) for k, v in (source_map or {}).items()}},
+            allow_source_outside_root=allow_source_outside_root or where.allow_source_outside_root,
+            config_classes=list(dict.fromkeys([*where.config_classes, *(config_classes or [])])),
+        )
+        user.strict = user.strict or strict
+        self._setup(inputs, user, Path(workspace_dir))
 
     @classmethod
     def from_inputs(cls, inputs: PipelineInputs, user_spec: UserSpec | None = None, *,
@@ -88,8 +102,7 @@ class InteractiveRuntimeTestingFactory:
                     "container_path": item.container_path,
                     "required": item.required,
                     "current_path": item.host_path.value if item.host_path else None,
-                    "source": "user" if item.host_path else (
-                        f"wire:{fed[item.name].describe()}" if item.name in fed else None),
+                    "source": _input_source(item.host_path, fed.get(item.name)),
                 }
                 for item in spec.inputs.values()
             ],
@@ -161,6 +174,7 @@ class InteractiveRuntimeTestingFactory:
             "skipped_nodes": dict(self._plan.skipped),
             "wires": [w.describe() for w in self._plan.wires],
             "notes": list(self._plan.notes),
+            "warnings": [w.message for w in self._plan.warnings],
         }
 
     # ---- saving and running -----------------------------------------------------------------
@@ -174,6 +188,11 @@ class InteractiveRuntimeTestingFactory:
         registry = inputs.interfaces
         spec.pipeline.interfaces = sorted({str(registry.source_of(t).parent) for t in registry.step_types()})
         spec.pipeline.source_root = str(inputs.source_root)
+        sources = inputs.discovery.sources
+        if sources is not None:
+            spec.pipeline.source_map = {str(prefix): str(target) for prefix, target in sources.source_map}
+            spec.pipeline.allow_source_outside_root = sources.allow_outside_root
+        spec.pipeline.config_classes = list(inputs.config_classes)
         return save_user_spec(spec, path)
 
     @classmethod
@@ -190,8 +209,12 @@ class InteractiveRuntimeTestingFactory:
 
     load_spec = from_spec
 
+    def get_plan_warnings(self) -> list[str]:
+        """Guessed or missing values (see rtest.plan.warnings); errors under strict=True."""
+        return [w.message for w in self._plan.warnings]
+
     def complete_plan(self) -> PipelineTestingSpec:
-        return require_complete(self._plan)
+        return require_complete(self._plan, strict=self._user.strict)
 
     def execute_dag_guided_testing(self, *, junit_path: Path | str | None = None, html: bool = True,
                                    **run_options: Any) -> dict[str, Any]:
@@ -241,3 +264,9 @@ class InteractiveRuntimeTestingFactory:
 
     def _problems_of(self, node: str) -> list[Problem]:
         return self._problems.get(node, [])
+
+
+def _input_source(host_path: Any, wire: Any) -> str | None:
+    if host_path is not None:
+        return "user" if host_path.source.value == "user" else host_path.describe()
+    return f"wire:{wire.describe()}" if wire is not None else None

@@ -11,6 +11,8 @@ from rich.console import Console
 
 from rtest.version import __version__
 from rtest.cli.common import (
+    AllowOutsideOpt,
+    ConfigClassesOpt,
     ConfigOpt,
     DagOpt,
     ExampleOpt,
@@ -18,8 +20,10 @@ from rtest.cli.common import (
     ImageMapOpt,
     InputOpt,
     InterfacesOpt,
+    SourceMapOpt,
     SourceRootOpt,
     SpecOpt,
+    StrictOpt,
     WorkdirOpt,
     select_pipeline,
 )
@@ -64,13 +68,16 @@ def discover(
     example: ExampleOpt = False,
     fmt: FormatOpt = "text",
     workdir: WorkdirOpt = Path(".rtest"),
+    source_map: SourceMapOpt = None,
+    allow_outside: AllowOutsideOpt = False,
 ) -> None:
     """List the DAG nodes that run a script, and every skipped node with its reason."""
     from rtest.cli import render
 
     _check_format(fmt)
     chosen = select_pipeline(
-        dag=dag, config=config, interfaces=interfaces, source_root=source_root, example=example, workdir=workdir, generate_example_data=False
+        dag=dag, config=config, interfaces=interfaces, source_root=source_root, example=example, workdir=workdir, generate_example_data=False,
+        source_map_flags=source_map, allow_source_outside_root=allow_outside,
     )
     if fmt == "json":
         print(render.dumps(render.discovery_json(chosen.inputs)))
@@ -90,6 +97,9 @@ def requirements(
     inputs: InputOpt = None,
     fmt: FormatOpt = "text",
     workdir: WorkdirOpt = Path(".rtest"),
+    source_map: SourceMapOpt = None,
+    config_classes: ConfigClassesOpt = None,
+    allow_outside: AllowOutsideOpt = False,
 ) -> None:
     """Show one script's inputs, outputs, env vars and arguments, each with its source."""
     from rtest.cli import render
@@ -97,7 +107,8 @@ def requirements(
     from rtest.factory import InteractiveRuntimeTestingFactory
 
     chosen = select_pipeline(
-        dag=dag, config=config, interfaces=interfaces, source_root=source_root, example=example, spec=spec, input_flags=inputs, workdir=workdir
+        dag=dag, config=config, interfaces=interfaces, source_root=source_root, example=example, spec=spec, input_flags=inputs, workdir=workdir,
+        source_map_flags=source_map, config_classes=config_classes, allow_source_outside_root=allow_outside,
     )
     factory = InteractiveRuntimeTestingFactory.from_inputs(chosen.inputs, chosen.user, workspace_dir=workdir)
     try:
@@ -122,6 +133,10 @@ def plan(
     image_map: ImageMapOpt = None,
     fmt: FormatOpt = "text",
     workdir: WorkdirOpt = Path(".rtest"),
+    source_map: SourceMapOpt = None,
+    config_classes: ConfigClassesOpt = None,
+    allow_outside: AllowOutsideOpt = False,
+    strict: StrictOpt = False,
 ) -> None:
     """Show every execution spec and wire, without running anything. Fails if the plan is incomplete."""
     from rtest.cli import render
@@ -131,6 +146,7 @@ def plan(
     chosen = select_pipeline(
         dag=dag, config=config, interfaces=interfaces, source_root=source_root, example=example,
         spec=spec, input_flags=inputs, image_flags=image_map, workdir=workdir,
+        source_map_flags=source_map, config_classes=config_classes, allow_source_outside_root=allow_outside, strict=strict,
     )
     built = build_plan(chosen.inputs, chosen.user)
     if fmt == "json":

@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from rtest.plan.builder import PipelineInputs, plan_problems
@@ -26,6 +27,7 @@ def discovery_json(inputs: PipelineInputs) -> dict[str, Any]:
             for s in found.scripts.values()
         ],
         "skipped": [{"node": node, "reason": reason} for node, reason in found.skipped.items()],
+        "warnings": [w.model_dump(mode="json") for w in found.warnings],
     }
 
 
@@ -43,6 +45,8 @@ def print_discovery(console: Console, inputs: PipelineInputs) -> None:
     for s in data["skipped"]:
         skipped.add_row(s["node"], s["reason"])
     console.print(skipped)
+    for warning in data["warnings"]:
+        console.print(f"[yellow]warning:[/] {escape(warning['message'])}", highlight=False)
 
 
 def print_requirements(console: Console, requirements: dict[str, Any]) -> None:
@@ -78,6 +82,7 @@ def plan_json(plan: PipelineTestingSpec) -> dict[str, Any]:
 
 
 def print_plan(console: Console, plan: PipelineTestingSpec) -> None:
+    print_warnings(console, plan)
     from rtest.plan.settings import plan_settings
 
     settings = plan_settings(plan)
@@ -95,12 +100,21 @@ def print_plan(console: Console, plan: PipelineTestingSpec) -> None:
         console.print(f"[dim]skipped {node}: {reason}[/]")
 
 
+def print_warnings(console: Console, plan: PipelineTestingSpec) -> None:
+    """Guessed or missing values first: they are why a run may differ from the real pipeline's."""
+    if plan.warnings:
+        console.print(f"[bold yellow]{len(plan.warnings)} warning(s)[/] (--strict makes them errors):")
+    for warning in plan.warnings:
+        console.print(f"[yellow]warning:[/] {escape(warning.message)}", highlight=False)
+
+
 def _print_spec(console: Console, spec: ScriptExecutionSpec, wires: dict) -> None:
     console.print(f"[bold cyan]{spec.node}[/] {spec.job_kind} {spec.entry_point} image={spec.image.value} ({spec.image.describe()})"
                   f" instance={spec.instance_type.value} ({spec.instance_type.describe()})")
     for item in spec.inputs.values():
         if item.host_path:
-            where = f"{item.host_path.value} (user)"
+            how = "user" if item.host_path.source.value == "user" else item.host_path.describe()
+            where = f"{item.host_path.value} ({how})"
         elif item.name in wires:
             where = f"{wires[item.name].source_node}.{wires[item.name].source_output} ({wires[item.name].match})"
         else:

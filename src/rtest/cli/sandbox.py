@@ -9,16 +9,21 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from rtest.cli.common import (
+    AllowOutsideOpt,
+    ConfigClassesOpt,
     ConfigOpt,
     DagOpt,
     ExampleOpt,
     ImageMapOpt,
     InputOpt,
     InterfacesOpt,
+    SourceMapOpt,
     SourceRootOpt,
     SpecOpt,
+    StrictOpt,
     WorkdirOpt,
     select_pipeline,
 )
@@ -49,6 +54,10 @@ def run(
     log_format: Annotated[str, typer.Option("--log-format", help="text or json (for machines).")] = "text",
     backend: Annotated[str, typer.Option("--backend", help="Where steps run: docker (the default).")] = "docker",
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log what the engine does.")] = False,
+    source_map: SourceMapOpt = None,
+    config_classes: ConfigClassesOpt = None,
+    allow_outside: AllowOutsideOpt = False,
+    strict: StrictOpt = False,
 ) -> int:
     """Run every script of the pipeline in containers, in DAG order, and report per step."""
     from rtest.cli.progress import LiveStatus, summary
@@ -63,8 +72,11 @@ def run(
     chosen = select_pipeline(
         dag=dag, config=config, interfaces=interfaces, source_root=source_root, example=example,
         spec=spec, input_flags=inputs, image_flags=image_map, workdir=workdir,
+        source_map_flags=source_map, config_classes=config_classes, allow_source_outside_root=allow_outside, strict=strict,
     )
     plan = build_plan(chosen.inputs, chosen.user)
+    for warning in plan.warnings:  # guessed or missing values: the run may differ from the real pipeline's
+        out.print(f"[bold yellow]warning:[/] {escape(warning.message)}", highlight=False)
     for note in plan.notes:  # weak or missing wiring: worth knowing before minutes of running
         out.print(f"[yellow]note:[/] {note}", highlight=False)
     flags = CommandLine(timeout_s=timeout, network=network, limits=not no_limits, memory_bytes=_parse_size(memory),

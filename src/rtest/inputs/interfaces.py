@@ -101,6 +101,8 @@ class Contract(_Strict):
     outputs: dict[str, PathDecl] = Field(default_factory=dict)
     job_arguments: list[JobArgDecl] = Field(default_factory=list)
     env_vars: EnvVars = Field(default_factory=EnvVars)
+    source_dir: bool = False  # the framework ships the step's whole source folder (h8val: read by plan/config_inputs.py)
+    input_source_overrides: dict[str, str] = Field(default_factory=dict)  # input -> config attribute whose path feeds it
 
 
 class DependencyDecl(_Model):

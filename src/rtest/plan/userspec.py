@@ -35,6 +35,9 @@ class PipelineLocation(BaseModel):
     config: str | None = None
     interfaces: list[str] = Field(default_factory=list)
     source_root: str | None = None
+    source_map: dict[str, str] = Field(default_factory=dict)  # config path prefix -> local folder
+    config_classes: list[str] = Field(default_factory=list)  # modules holding the pipeline's config classes
+    allow_source_outside_root: bool = False
 
 
 class UserSpec(BaseModel):
@@ -44,6 +47,7 @@ class UserSpec(BaseModel):
     pipeline: PipelineLocation = Field(default_factory=PipelineLocation)
     image_map: dict[str, str] = Field(default_factory=dict)  # "KIND:VERSION" -> image
     scripts: dict[str, ScriptOverrides] = Field(default_factory=dict)
+    strict: bool = False  # plan warnings are errors
 
     def for_node(self, node: str) -> ScriptOverrides:
         return self.scripts.setdefault(node, ScriptOverrides())
@@ -52,6 +56,7 @@ class UserSpec(BaseModel):
         """``other`` wins (CLI flags over the spec file), field by field."""
         merged = self.model_copy(deep=True)
         merged.image_map.update(other.image_map)
+        merged.strict = merged.strict or other.strict
         for node, overrides in other.scripts.items():
             mine = merged.for_node(node)
             for field in ("inputs", "outputs", "environment", "job_arguments", "hyperparameters"):
@@ -101,6 +106,7 @@ def _absolutize(spec: UserSpec, base: Path) -> UserSpec:
     location.config = absolute(location.config)
     location.source_root = absolute(location.source_root)
     location.interfaces = [absolute(d) for d in location.interfaces]
+    location.source_map = {prefix: absolute(target) for prefix, target in location.source_map.items()}
     for overrides in spec.scripts.values():
         overrides.inputs = {k: absolute(v) for k, v in overrides.inputs.items()}
         overrides.outputs = {k: absolute(v) for k, v in overrides.outputs.items()}

@@ -85,6 +85,7 @@ def run_pipeline(
         execution_order=plan.execution_order(),
         interrupted=cancel.is_set() or any(r.status is StepStatus.CANCELLED for r in results.values()),
         settings={node: s.rows() for node, s in settings.items()},
+        plan_warnings=list(plan.warnings),
     )
     bus.emit(RunFinished(report))
     return report

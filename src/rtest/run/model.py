@@ -11,6 +11,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from rtest.plan.model import PlanWarning
+
 
 class StepStatus(str, Enum):
     PENDING = "pending"
@@ -58,3 +60,4 @@ class RunReport(BaseModel):
     interrupted: bool = False
     # node -> setting name -> (value, where it came from): the StepSettings the run used
     settings: dict[str, dict[str, tuple[Any, str]]] = Field(default_factory=dict)
+    plan_warnings: list[PlanWarning] = Field(default_factory=list)  # the plan's guesses and gaps, carried into every report
