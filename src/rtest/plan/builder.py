@@ -11,7 +11,9 @@ from rtest.errors import PlanError
 from rtest.inputs.config import PipelineConfig, load_pipeline_config
 from rtest.inputs.dag import PipelineDAG, load_dag
 from rtest.inputs.interfaces import InterfaceRegistry, load_interfaces
+from rtest.plan.checks import check_names, require_something_to_run
 from rtest.plan.discovery import Discovery, discover
+from rtest.plan.input_paths import input_path_problem
 from rtest.plan.model import InputSpec, JobArgument, PipelineTestingSpec, ScriptExecutionSpec, Source, Sourced
 from rtest.plan.resolve import resolve_spec
 from rtest.plan.userspec import ScriptOverrides, UserSpec
@@ -58,7 +60,7 @@ def draft_plan(inputs: PipelineInputs, user: UserSpec | None = None) -> Pipeline
     wires, notes = wire_plan(inputs.dag, specs, iface_by_node)
     for node, overrides in user.scripts.items():
         wires, notes = _apply_overrides(specs[node], overrides, wires, notes)
-    return PipelineTestingSpec(
+    plan = PipelineTestingSpec(
         dag_nodes=inputs.dag.nodes,
         dag_edges=inputs.dag.edges,
         scripts=specs,
@@ -67,19 +69,26 @@ def draft_plan(inputs: PipelineInputs, user: UserSpec | None = None) -> Pipeline
         notes=notes,
         config_path=inputs.config.path,
         source_root=inputs.source_root,
+        follow_input_links=user.follow_input_links,
     )
+    check_names(plan)
+    return plan
 
 
-def plan_problems(plan: PipelineTestingSpec) -> list[Problem]:
-    """Everything that would stop a run: unfed required inputs, missing paths, env vars and arguments."""
+def plan_problems(plan: PipelineTestingSpec, workdir: Path | str | None = None) -> list[Problem]:
+    """Everything that would stop a run: unfed required inputs, unusable paths, env vars and arguments.
+
+    With ``workdir``, an input that holds it is a problem too (its copy would copy itself).
+    """
     fed = {(w.target_node, w.target_input) for w in plan.wires}
     problems: list[Problem] = []
     for node, spec in plan.scripts.items():
         if not spec.inputs and not spec.outputs and spec.job_kind == "processing":
             problems.append(Problem(node, "inputs", f"{node}: no interface and no /opt/ml paths in {spec.entry_point}; name its inputs and outputs"))
         for name, item in spec.inputs.items():
-            if item.host_path is not None and not Path(item.host_path.value).exists():
-                problems.append(Problem(node, f"inputs.{name}", f"{node}.{name}: path does not exist: {item.host_path.value}"))
+            unusable = input_path_problem(item.host_path.value, follow_links=plan.follow_input_links, workdir=workdir) if item.host_path else None
+            if unusable:
+                problems.append(Problem(node, f"inputs.{name}", f"{node}.{name}: {unusable}"))
             elif item.required and item.host_path is None and (node, name) not in fed:
                 problems.append(Problem(node, f"inputs.{name}", f"{node}.{name} ({item.container_path}) has no upstream script and no path"))
         problems += _path_problems(spec)
@@ -106,8 +115,9 @@ def _path_problems(spec: ScriptExecutionSpec) -> list[Problem]:
     return found
 
 
-def require_complete(plan: PipelineTestingSpec) -> PipelineTestingSpec:
-    problems = plan_problems(plan)
+def require_complete(plan: PipelineTestingSpec, workdir: Path | str | None = None) -> PipelineTestingSpec:
+    require_something_to_run(plan)
+    problems = plan_problems(plan, workdir)
     if problems:
         listing = "; ".join(p.message for p in problems)
         raise PlanError(
@@ -117,8 +127,8 @@ def require_complete(plan: PipelineTestingSpec) -> PipelineTestingSpec:
     return plan
 
 
-def build_plan(inputs: PipelineInputs, user: UserSpec | None = None) -> PipelineTestingSpec:
-    return require_complete(draft_plan(inputs, user))
+def build_plan(inputs: PipelineInputs, user: UserSpec | None = None, workdir: Path | str | None = None) -> PipelineTestingSpec:
+    return require_complete(draft_plan(inputs, user), workdir)
 
 
 def _check_nodes(user: UserSpec, discovery: Discovery) -> None:

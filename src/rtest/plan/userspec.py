@@ -44,6 +44,7 @@ class UserSpec(BaseModel):
     pipeline: PipelineLocation = Field(default_factory=PipelineLocation)
     image_map: dict[str, str] = Field(default_factory=dict)  # "KIND:VERSION" -> image
     scripts: dict[str, ScriptOverrides] = Field(default_factory=dict)
+    follow_input_links: bool = False  # copy link targets outside an input folder too (see plan/input_paths.py)
 
     def for_node(self, node: str) -> ScriptOverrides:
         return self.scripts.setdefault(node, ScriptOverrides())
@@ -52,6 +53,7 @@ class UserSpec(BaseModel):
         """``other`` wins (CLI flags over the spec file), field by field."""
         merged = self.model_copy(deep=True)
         merged.image_map.update(other.image_map)
+        merged.follow_input_links = self.follow_input_links or other.follow_input_links
         for node, overrides in other.scripts.items():
             mine = merged.for_node(node)
             for field in ("inputs", "outputs", "environment", "job_arguments", "hyperparameters"):

@@ -1,0 +1,138 @@
+"""The user's input paths: checked at plan time, copied at run time by one walker that obeys the same rules.
+
+A user input is trusted (the user chose it), but what it may reach is not:
+``/`` or a folder holding rtest's own workdir would copy the host or copy the
+copy into itself, a FIFO blocks the copy forever, and a symlink inside the folder
+can point anywhere. So an input must be a regular file or a folder; inside a
+folder, a symlink is followed only when its target stays inside that folder,
+unless the user passes ``--follow-input-links``; a link that loops is refused.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+from pathlib import Path
+
+from rtest.errors import PlanError
+
+FOLLOW_HINT = "pass --follow-input-links (or follow_input_links: true in the spec file) to copy link targets outside the folder"
+
+_SPECIAL = ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))
+
+
+class InputPathError(PlanError):
+    """An input path rtest will not read from."""
+
+
+def special_kind(mode: int) -> str | None:
+    """'a FIFO', 'a socket', ... for a file that is neither a regular file, a folder nor a link."""
+    return next((name for test, name in _SPECIAL if test(mode)), None)
+
+
+def input_path_problem(path: str | Path, *, follow_links: bool = False, workdir: str | Path | None = None) -> str | None:
+    """Why rtest refuses this input path, as a sentence fragment; None when it may be copied."""
+    try:
+        _check_input(Path(path), follow_links=follow_links, workdir=workdir)
+    except InputPathError as exc:
+        return str(exc)
+    return None
+
+
+def copy_user_input(source: Path, target_dir: Path, *, follow_links: bool = False) -> None:
+    """Copy a user's file into target_dir, or a folder's contents into it, by the rules above.
+
+    The rules are checked again while copying: the files may have changed since the plan was made.
+    """
+    source = Path(source)
+    _check_top(source, workdir=None)
+    root = source.resolve()
+    target_dir.mkdir(parents=True, exist_ok=True)
+    if _is_within(target_dir.resolve(), root):
+        raise InputPathError(f"input {source} holds the folder it would be copied to ({target_dir}); it would copy itself into itself")
+    if root.is_dir():
+        _walk(root, root, follow_links, copy_to=target_dir, seen=[_dir_id(root)])
+    else:
+        shutil.copy2(root, target_dir / source.name)
+
+
+def _check_input(path: Path, *, follow_links: bool, workdir: str | Path | None) -> None:
+    _check_top(path, workdir=workdir)
+    root = path.resolve()
+    if root.is_dir():
+        _walk(root, root, follow_links, copy_to=None, seen=[_dir_id(root)])
+
+
+def _check_top(path: Path, *, workdir: str | Path | None) -> None:
+    try:
+        resolved = path.resolve(strict=True)
+        mode = resolved.stat().st_mode
+    except FileNotFoundError:
+        raise InputPathError(f"path does not exist: {path}") from None
+    except (OSError, RuntimeError) as exc:  # a loop in the path itself, or no permission
+        raise InputPathError(f"path {path} cannot be read ({_why(exc)})") from None
+    if resolved == Path(resolved.anchor):
+        raise InputPathError(f"path {path} is the file system root; rtest will not copy the whole host, point at a data folder")
+    if workdir is not None:
+        home = Path(workdir).expanduser().resolve()
+        if _is_within(home, resolved):
+            raise InputPathError(f"path {path} holds rtest's workdir {home}, so the copy would copy itself; "
+                                 "point at a data folder outside it, or pass --workdir somewhere else")
+    kind = special_kind(mode)
+    if kind:
+        raise InputPathError(f"path {path} is {kind}, not a file or folder; rtest copies only regular files and folders")
+
+
+def _walk(folder: Path, root: Path, follow_links: bool, *, copy_to: Path | None, seen: list[tuple[int, int]]) -> None:
+    """Check (and copy, when copy_to is set) one folder; ``seen`` holds the folders above, to spot loops."""
+    try:
+        entries = sorted(os.scandir(folder), key=lambda e: e.name)
+    except OSError as exc:
+        raise InputPathError(f"folder {folder} in input {root} cannot be read ({_why(exc)})") from None
+    for entry in entries:
+        path = Path(entry.path)
+        try:
+            target = _link_target(path, root, follow_links) if entry.is_symlink() else path
+            mode = target.stat().st_mode if entry.is_symlink() else entry.stat(follow_symlinks=False).st_mode
+        except OSError as exc:  # gone or unreadable since the folder was listed
+            raise InputPathError(f"input {root} holds {path}, which cannot be read ({_why(exc)})") from None
+        kind = special_kind(mode)
+        if kind:
+            raise InputPathError(f"input {root} holds {path}, which is {kind}; rtest copies only regular files and folders")
+        destination = copy_to / entry.name if copy_to is not None else None
+        if stat.S_ISDIR(mode):
+            ident = _dir_id(target)
+            if ident in seen:
+                raise InputPathError(f"input {root} holds a symlink loop at {path} (it leads back to a folder above it); remove the link")
+            if destination is not None:
+                destination.mkdir(exist_ok=True)
+            _walk(target, root, follow_links, copy_to=destination, seen=[*seen, ident])
+        elif destination is not None:
+            shutil.copy2(target, destination)
+
+
+def _link_target(link: Path, root: Path, follow_links: bool) -> Path:
+    try:
+        target = link.resolve(strict=True)
+    except FileNotFoundError:
+        raise InputPathError(f"input {root} holds a symlink {link} -> {os.readlink(link)} whose target does not exist; remove the link") from None
+    except (OSError, RuntimeError):
+        raise InputPathError(f"input {root} holds a symlink loop at {link}; remove the link") from None
+    if not follow_links and not _is_within(target, root):
+        raise InputPathError(f"input {root} holds a symlink {link} -> {target} that points outside the input folder; "
+                             f"rtest does not follow links out of an input unless you {FOLLOW_HINT}")
+    return target
+
+
+def _dir_id(path: Path) -> tuple[int, int]:
+    info = path.stat()
+    return info.st_dev, info.st_ino
+
+
+def _is_within(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
+
+
+def _why(exc: BaseException) -> str:
+    return getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
