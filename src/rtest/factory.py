@@ -24,9 +24,12 @@ class InteractiveRuntimeTestingFactory:
         source_root: Path | str | None = None,
         workspace_dir: Path | str = ".rtest",
         user_spec: UserSpec | None = None,
+        follow_input_links: bool = False,
     ) -> None:
         inputs = load_pipeline_inputs(dag, config_path, interface_dirs, source_root)
-        self._setup(inputs, user_spec or UserSpec(), Path(workspace_dir))
+        user = (user_spec or UserSpec()).model_copy(deep=True)
+        user.follow_input_links = user.follow_input_links or follow_input_links  # see rtest.plan.input_paths
+        self._setup(inputs, user, Path(workspace_dir))
 
     @classmethod
     def from_inputs(cls, inputs: PipelineInputs, user_spec: UserSpec | None = None, *, workspace_dir: Path | str = ".rtest") -> InteractiveRuntimeTestingFactory:
@@ -120,7 +123,7 @@ class InteractiveRuntimeTestingFactory:
             plan = draft_plan(self._inputs, candidate)
         except Exception as exc:  # a PlanError reads well as a ValueError for API users
             raise ValueError(str(exc)) from exc
-        problems = [p for p in plan_problems(plan) if p.node == name]
+        problems = [p for p in plan_problems(plan, self.workspace_dir) if p.node == name]
         if problems:
             listing = "; ".join(p.message for p in problems)
             raise ValueError(f"Configuration of script '{name}' is incomplete: {listing}.")
@@ -167,7 +170,7 @@ class InteractiveRuntimeTestingFactory:
     load_spec = from_spec
 
     def complete_plan(self) -> PipelineTestingSpec:
-        return require_complete(self._plan)
+        return require_complete(self._plan, self.workspace_dir)
 
     def execute_dag_guided_testing(self, **run_options: Any) -> dict[str, Any]:
         """Run every script in containers, in DAG order; see ``rtest.run.engine.run_pipeline`` for options."""

@@ -28,6 +28,9 @@ InputOpt = Annotated[Optional[list[str]], typer.Option("--input", help="NODE.NAM
 ImageMapOpt = Annotated[Optional[list[str]], typer.Option("--image-map", help="KIND:VERSION=IMAGE, e.g. to use the real SageMaker images; repeatable.")]
 FormatOpt = Annotated[str, typer.Option("--format", help="text or json.")]
 WorkdirOpt = Annotated[Path, typer.Option("--workdir", help="Where runs, caches and generated example data live.")]
+FollowLinksOpt = Annotated[
+    bool, typer.Option("--follow-input-links", help="Copy what symlinks in an --input folder point at even outside that folder.")
+]
 
 
 @dataclass
@@ -48,11 +51,14 @@ def select_pipeline(
     image_flags: list[str] | None = None,
     workdir: Path = Path(".rtest"),
     generate_example_data: bool = True,
+    follow_input_links: bool = False,
 ) -> Selection:
     """Resolve which pipeline the flags name (explicit flags > spec file > --example) and the user's overrides."""
     from rtest.plan.builder import load_pipeline_inputs
+    from rtest.cli.preflight import check_interface_dirs
     from rtest.plan.userspec import UserSpec, load_user_spec, parse_image_flags, parse_input_flags
 
+    check_interface_dirs(interfaces)
     user = load_user_spec(spec) if spec else UserSpec()
     where = user.pipeline
     if example:
@@ -75,4 +81,5 @@ def select_pipeline(
     inputs = load_pipeline_inputs(dag, config, interfaces, source_root)
     overrides = parse_input_flags(input_flags)
     overrides.image_map.update(parse_image_flags(image_flags))
+    overrides.follow_input_links = follow_input_links
     return Selection(inputs=inputs, user=user.merged_with(overrides))

@@ -14,6 +14,7 @@ from rtest.cli.common import (
     ConfigOpt,
     DagOpt,
     ExampleOpt,
+    FollowLinksOpt,
     FormatOpt,
     ImageMapOpt,
     InputOpt,
@@ -122,6 +123,7 @@ def plan(
     image_map: ImageMapOpt = None,
     fmt: FormatOpt = "text",
     workdir: WorkdirOpt = Path(".rtest"),
+    follow_input_links: FollowLinksOpt = False,
 ) -> None:
     """Show every execution spec and wire, without running anything. Fails if the plan is incomplete."""
     from rtest.cli import render
@@ -130,9 +132,9 @@ def plan(
 
     chosen = select_pipeline(
         dag=dag, config=config, interfaces=interfaces, source_root=source_root, example=example,
-        spec=spec, input_flags=inputs, image_flags=image_map, workdir=workdir,
+        spec=spec, input_flags=inputs, image_flags=image_map, workdir=workdir, follow_input_links=follow_input_links,
     )
-    built = build_plan(chosen.inputs, chosen.user)
+    built = build_plan(chosen.inputs, chosen.user, workdir)
     if fmt == "json":
         print(render.dumps(render.plan_json(built)))
     else:
@@ -153,7 +155,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result = typer.main.get_command(app).main(args=argv, prog_name="rtest", standalone_mode=False)
     except RtestError as exc:
-        err.print(f"[bold red]Error:[/] {exc}", highlight=False, soft_wrap=True)
+        from rtest.cli.text import markup_safe  # messages quote names and paths: never markup, never escape codes
+
+        err.print(f"[bold red]Error:[/] {markup_safe(exc)}", highlight=False, soft_wrap=True)
         return _exit(exc.exit_code)
     except KeyboardInterrupt:  # before a run started: nothing to stop or remove
         err.print("[red]Interrupted.[/]")

@@ -14,6 +14,7 @@ from rtest.cli.common import (
     ConfigOpt,
     DagOpt,
     ExampleOpt,
+    FollowLinksOpt,
     ImageMapOpt,
     InputOpt,
     InterfacesOpt,
@@ -48,50 +49,53 @@ def run(
     junit: Annotated[Optional[Path], typer.Option("--junit", help="Also write JUnit XML here.")] = None,
     log_format: Annotated[str, typer.Option("--log-format", help="text or json (for machines).")] = "text",
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log what the engine does.")] = False,
+    follow_input_links: FollowLinksOpt = False,
 ) -> int:
     """Run every script of the pipeline in containers, in DAG order, and report per step."""
+    from rtest.cli import preflight
     from rtest.cli.progress import LiveStatus, summary
+    from rtest.cli.text import markup_safe
     from rtest.logs import configure_logging
     from rtest.plan.builder import build_plan
     from rtest.report.logtail import log_tail
-    from rtest.run.engine import run_pipeline
+    from rtest.run.docker_backend import DockerBackend
+    from rtest.run.engine import new_run_id, run_pipeline
 
-    configure_logging(log_format, "info" if verbose or log_format == "json" else "warning")
+    configure_logging(preflight.check_log_format(log_format), "info" if verbose or log_format == "json" else "warning")
+    memory_bytes = preflight.parse_memory(memory)
+    preflight.check_junit(junit)
+    preflight.check_workdir(workdir)
     chosen = select_pipeline(
         dag=dag, config=config, interfaces=interfaces, source_root=source_root, example=example,
-        spec=spec, input_flags=inputs, image_flags=image_map, workdir=workdir,
+        spec=spec, input_flags=inputs, image_flags=image_map, workdir=workdir, follow_input_links=follow_input_links,
     )
-    plan = build_plan(chosen.inputs, chosen.user)
+    plan = build_plan(chosen.inputs, chosen.user, workdir)
+    backend = DockerBackend()
+    preflight.check_network(backend, network)
     for note in plan.notes:  # weak or missing wiring: worth knowing before minutes of running
-        out.print(f"[yellow]note:[/] {note}", highlight=False)
+        out.print(f"[yellow]note:[/] {markup_safe(note)}", highlight=False)
+    run_id = new_run_id()  # printed now, so a user whose rtest was killed can still clean up this run
+    out.print(f"Run {run_id} started; if rtest is killed, `rtest sandbox clean --run-id {run_id}` removes its containers.", highlight=False)
     cancel = threading.Event()
     restore = _trap_signals(cancel)
     try:
         with LiveStatus(out, plan.execution_order()) as live:
             report = run_pipeline(
-                plan, workdir=workdir, jobs=jobs, use_cache=not no_cache, network=network, limits=not no_limits,
-                timeout_s=timeout, memory_bytes=_parse_size(memory), pack_model=not model_folder, on_event=live.event, cancel=cancel, junit_path=junit,
+                plan, workdir=workdir, jobs=jobs, use_cache=not no_cache, network=network, limits=not no_limits, backend=backend, run_id=run_id,
+                timeout_s=timeout, memory_bytes=memory_bytes, pack_model=not model_folder, on_event=live.event, cancel=cancel, junit_path=junit,
             )
     finally:
         restore()
     tails = {n: log_tail(Path(r.log_path), 20) for n, r in report.steps.items() if r.status.value == "failed" and r.log_path}
     out.print(summary(report, tails))
-    out.print(f"Report: {Path(report.run_dir) / 'report.json'}  (HTML: {Path(report.run_dir) / 'report.html'})", highlight=False)
+    run_dir = markup_safe(report.run_dir)
+    out.print(f"Report: {run_dir}/report.json  (HTML: {run_dir}/report.html)", highlight=False)
+    if any((r.failure_reason or "").startswith("container engine error") for r in report.steps.values()):
+        out.print(f"[yellow]The container engine failed during the run; if containers remain, `rtest sandbox clean --run-id {run_id}` removes them.[/]")
     if report.interrupted:
-        out.print("[magenta]Interrupted: running containers were stopped and removed.[/]")
+        out.print(f"[magenta]Interrupted: running containers were stopped and removed (check with `rtest sandbox clean --run-id {run_id}`).[/]")
         return 130
     return 0 if report.pipeline_success else 1
-
-
-def _parse_size(text: str | None) -> int | None:
-    if not text:
-        return None
-    units = {"k": 2**10, "m": 2**20, "g": 2**30}
-    number, unit = (text[:-1], text[-1].lower()) if text[-1].lower() in units else (text, "")
-    try:
-        return int(float(number) * units.get(unit, 1))
-    except ValueError:
-        raise typer.BadParameter(f"'{text}' is not a size; write it like 512m or 2g.", param_hint="--memory") from None
 
 
 def _trap_signals(cancel: threading.Event):
@@ -113,16 +117,31 @@ def _trap_signals(cancel: threading.Event):
 
 @sandbox_app.command("clean")
 def clean(
-    run_id: Annotated[Optional[str], typer.Option("--run-id", help="Only this run's containers.")] = None,
+    run_id: Annotated[Optional[str], typer.Option("--run-id", help="Remove this run's containers (the id printed when it started).")] = None,
+    all_runs: Annotated[bool, typer.Option("--all", help="Remove the containers of all your rtest runs.")] = False,
+    all_users: Annotated[bool, typer.Option("--all-users", help="With --all: every user's rtest containers on this engine.")] = False,
     workdir: WorkdirOpt = Path(".rtest"),
     cache: Annotated[bool, typer.Option("--cache", help="Also empty the step cache in the workdir.")] = False,
 ) -> int:
-    """Remove, by label, every container a crashed or interrupted run left behind."""
+    """Remove, by label, the containers a crashed or interrupted run left behind: --run-id ID, or --all."""
+    import os
+
+    from rtest.cli.preflight import OptionError, check_run_id
+    from rtest.cli.text import markup_safe
     from rtest.run.cache import StepCache
     from rtest.run.docker_backend import DockerBackend
 
-    removed = DockerBackend().remove_labelled(run_id)
-    out.print(f"Removed {len(removed)} container(s){': ' + ', '.join(removed) if removed else ''}.")
+    if run_id is not None and (all_runs or all_users):
+        raise OptionError("Pass either --run-id ID or --all, not both.")
+    if all_users and not all_runs:
+        raise OptionError("--all-users goes with --all: `rtest sandbox clean --all --all-users`.")
+    if run_id is None and not all_runs and not cache:  # an engine is shared: never guess which containers to remove
+        raise OptionError("Say which containers to remove: --run-id ID (printed when the run started; also its folder under "
+                          "<workdir>/runs), or --all for all of your runs.")
+    if run_id is not None or all_runs:
+        scope = {"run_id": check_run_id(run_id)} if run_id is not None else {"uid": None if all_users else os.getuid()}
+        removed = DockerBackend().remove_labelled(**scope)
+        out.print(f"Removed {len(removed)} container(s){': ' + markup_safe(', '.join(removed)) if removed else ''}.")
     if cache:
         cleared = StepCache(Path(workdir).resolve() / "cache").clear()
         out.print(f"Removed {cleared} cache entr{'y' if cleared == 1 else 'ies'}.")

@@ -8,6 +8,7 @@ auto-remove, which loses the exit code when the container vanishes first).
 
 from __future__ import annotations
 
+import os
 import queue
 import threading
 import time
@@ -28,6 +29,7 @@ log = structlog.get_logger("rtest.docker")
 LABEL_RUN_ID = "rtest.run-id"
 LABEL_NODE = "rtest.node"
 LABEL_MANAGED = "rtest.managed"
+LABEL_USER = "rtest.user"  # uid of who ran rtest: `sandbox clean --all` removes only that user's containers
 
 ENGINE_HINT = (
     "Start Docker (for example `sudo systemctl start docker`, or `sudo dockerd &` where there is no"
@@ -100,7 +102,7 @@ class DockerBackend:
                 image=launch.image,
                 command=launch.command,
                 environment=launch.environment,
-                labels={LABEL_MANAGED: "1", **launch.labels},
+                labels={LABEL_MANAGED: "1", LABEL_USER: str(os.getuid()), **launch.labels},
                 user=launch.user,
                 working_dir=launch.working_dir,
                 host_config=host_config,
@@ -195,17 +197,18 @@ class DockerBackend:
             log.warning("remove failed", container=handle.name, error=_first_line(exc))
 
     # ---- clean-up by label ----------------------------------------------------------
-    def remove_labelled(self, run_id: str | None = None) -> list[str]:
-        """Remove every container rtest created (of one run, or of all runs).
+    def remove_labelled(self, run_id: str | None = None, *, uid: int | None = None) -> list[str]:
+        """Remove the containers rtest created: of one run, or of every run (of user ``uid`` when given).
 
         Runs in run_pipeline's clean-up, so an engine that went away must not raise
         here: that would lose the report of the steps that did run.
         """
-        label = f"{LABEL_RUN_ID}={run_id}" if run_id else LABEL_MANAGED
+        label = [f"{LABEL_RUN_ID}={run_id}" if run_id else LABEL_MANAGED] + ([f"{LABEL_USER}={uid}"] if uid is not None else [])
         try:
             found = _retry_idempotent(self.api.containers)(all=True, filters={"label": label})
         except (APIError, RequestsConnectionError) as exc:
-            log.warning("cannot list containers to remove; run `rtest sandbox clean` once the engine answers",
+            scoped = f"--run-id {run_id}" if run_id else "--all"
+            log.warning(f"cannot list containers to remove; run `rtest sandbox clean {scoped}` once the engine answers",
                         label=label, error=_first_line(exc))
             return []
         removed = []

@@ -8,6 +8,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from rtest.plan.input_paths import copy_user_input
 from rtest.plan.model import PipelineTestingSpec, ScriptExecutionSpec
 from rtest.run import layout
 from rtest.run.cache import StepCache, step_key, tree_digest
@@ -142,8 +143,8 @@ class StepExecutor:
             if produced is not None and wire.source_output in produced.outputs:
                 stage_copy(Path(produced.outputs[wire.source_output]), folders.input_dir(wire.target_input))
         for name, item in spec.inputs.items():
-            if item.host_path is not None:
-                stage_copy(Path(item.host_path.value), folders.input_dir(name))
+            if item.host_path is not None:  # the user's files: the same rules as at plan time
+                copy_user_input(Path(item.host_path.value), folders.input_dir(name), follow_links=self.plan.follow_input_links)
 
     def _cache_key(self, spec: ScriptExecutionSpec, folders: layout.StepFolders) -> str:
         if spec.source_dir not in self._source_digests:
@@ -184,6 +185,8 @@ class StepExecutor:
         if exit_info.oom_killed:
             limits = self._limits(spec)
             limit = _size(limits.mem_bytes) if limits and limits.mem_bytes else "the host's"
+            if self.ctx.options.memory_bytes:  # the user's --memory set the limit, not the instance type
+                return StepStatus.FAILED, f"out of memory: the kernel killed the script at the {limit} limit set by --memory; raise --memory"
             return StepStatus.FAILED, (f"out of memory: the kernel killed the script at the {limit} memory limit of "
                                        f"{spec.instance_type.value}; choose a larger instance type or pass --no-limits")
         if exit_info.exit_code == 0:
