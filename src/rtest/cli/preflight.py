@@ -16,6 +16,7 @@ from rtest.errors import RtestError
 
 # Docker refuses a memory limit below 6 MiB; anything smaller is a typo, not a limit.
 MIN_MEMORY_BYTES = 6 * 2**20
+MAX_MEMORY_BYTES = 2**50  # a PiB: beyond that the number is a typo
 _SIZE = re.compile(r"(?P<number>\d+(?:\.\d+)?)\s*(?P<unit>[kmgt]?)(?:i?b)?", re.IGNORECASE)
 _UNITS = {"": 1, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}
 RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
@@ -33,7 +34,10 @@ def parse_memory(text: str | None) -> int | None:
     found = _SIZE.fullmatch(text.strip())
     if not found:
         raise OptionError(f"--memory {text!r} is not a size; write it like 512m or 2g.")
-    nbytes = int(float(found["number"]) * _UNITS[found["unit"].lower()])
+    size = float(found["number"]) * _UNITS[found["unit"].lower()]
+    if not size < MAX_MEMORY_BYTES:  # also inf, from a number too long for a float
+        raise OptionError(f"--memory {text[:40]!r} is larger than any machine's memory; write it like 512m or 2g.")
+    nbytes = int(size)
     if nbytes < MIN_MEMORY_BYTES:
         raise OptionError(f"--memory {text!r} is {nbytes} bytes, below the 6m a container needs to start; write it like 512m or 2g.")
     return nbytes

@@ -19,6 +19,8 @@ from rtest.errors import PlanError
 
 FOLLOW_HINT = "pass --follow-input-links (or follow_input_links: true in the spec file) to copy link targets outside the folder"
 
+# Kernel file systems: files that block on read (/proc/kmsg) or never end; never user data.
+VIRTUAL_ROOTS = (Path("/proc"), Path("/sys"), Path("/dev"))
 _SPECIAL = ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))
 
 
@@ -49,10 +51,11 @@ def copy_user_input(source: Path, target_dir: Path, *, follow_links: bool = Fals
     _check_top(source, workdir=None)
     root = source.resolve()
     target_dir.mkdir(parents=True, exist_ok=True)
-    if _is_within(target_dir.resolve(), root):
+    destination = target_dir.resolve()
+    if _is_within(destination, root):
         raise InputPathError(f"input {source} holds the folder it would be copied to ({target_dir}); it would copy itself into itself")
     if root.is_dir():
-        _walk(root, root, follow_links, copy_to=target_dir, seen=[_dir_id(root)])
+        _walk(root, root, follow_links, copy_to=target_dir, seen=[_dir_id(root)], guard=destination)
     else:
         shutil.copy2(root, target_dir / source.name)
 
@@ -61,7 +64,8 @@ def _check_input(path: Path, *, follow_links: bool, workdir: str | Path | None) 
     _check_top(path, workdir=workdir)
     root = path.resolve()
     if root.is_dir():
-        _walk(root, root, follow_links, copy_to=None, seen=[_dir_id(root)])
+        guard = Path(workdir).expanduser().resolve() if workdir is not None else None
+        _walk(root, root, follow_links, copy_to=None, seen=[_dir_id(root)], guard=guard)
 
 
 def _check_top(path: Path, *, workdir: str | Path | None) -> None:
@@ -74,6 +78,8 @@ def _check_top(path: Path, *, workdir: str | Path | None) -> None:
         raise InputPathError(f"path {path} cannot be read ({_why(exc)})") from None
     if resolved == Path(resolved.anchor):
         raise InputPathError(f"path {path} is the file system root; rtest will not copy the whole host, point at a data folder")
+    if any(_is_within(resolved, virtual) for virtual in VIRTUAL_ROOTS):
+        raise InputPathError(f"path {path} is in the kernel's {_virtual_of(resolved)} file system, not data; point at a data folder")
     if workdir is not None:
         home = Path(workdir).expanduser().resolve()
         if _is_within(home, resolved):
@@ -84,8 +90,12 @@ def _check_top(path: Path, *, workdir: str | Path | None) -> None:
         raise InputPathError(f"path {path} is {kind}, not a file or folder; rtest copies only regular files and folders")
 
 
-def _walk(folder: Path, root: Path, follow_links: bool, *, copy_to: Path | None, seen: list[tuple[int, int]]) -> None:
-    """Check (and copy, when copy_to is set) one folder; ``seen`` holds the folders above, to spot loops."""
+def _walk(folder: Path, root: Path, follow_links: bool, *, copy_to: Path | None, seen: list[tuple[int, int]], guard: Path | None) -> None:
+    """Check (and copy, when copy_to is set) one folder.
+
+    ``seen`` holds the folders above, to spot loops; ``guard`` is where the copy goes (the workdir),
+    which no followed link may lead into.
+    """
     try:
         entries = sorted(os.scandir(folder), key=lambda e: e.name)
     except OSError as exc:
@@ -107,7 +117,9 @@ def _walk(folder: Path, root: Path, follow_links: bool, *, copy_to: Path | None,
                 raise InputPathError(f"input {root} holds a symlink loop at {path} (it leads back to a folder above it); remove the link")
             if destination is not None:
                 destination.mkdir(exist_ok=True)
-            _walk(target, root, follow_links, copy_to=destination, seen=[*seen, ident])
+            if target != path and guard is not None and _is_within(guard, target):
+                raise InputPathError(f"input {root} holds a symlink {path} -> {target}, which holds rtest's workdir; the copy would copy itself")
+            _walk(target, root, follow_links, copy_to=destination, seen=[*seen, ident], guard=guard)
         elif destination is not None:
             shutil.copy2(target, destination)
 
@@ -119,10 +131,17 @@ def _link_target(link: Path, root: Path, follow_links: bool) -> Path:
         raise InputPathError(f"input {root} holds a symlink {link} -> {os.readlink(link)} whose target does not exist; remove the link") from None
     except (OSError, RuntimeError):
         raise InputPathError(f"input {root} holds a symlink loop at {link}; remove the link") from None
+    if target == Path(target.anchor) or any(_is_within(target, virtual) for virtual in VIRTUAL_ROOTS):
+        raise InputPathError(f"input {root} holds a symlink {link} -> {target}; rtest never copies the file system root or "
+                             "the kernel's /proc, /sys and /dev, even with --follow-input-links")
     if not follow_links and not _is_within(target, root):
         raise InputPathError(f"input {root} holds a symlink {link} -> {target} that points outside the input folder; "
                              f"rtest does not follow links out of an input unless you {FOLLOW_HINT}")
     return target
+
+
+def _virtual_of(path: Path) -> str:
+    return next(str(v) for v in VIRTUAL_ROOTS if _is_within(path, v))
 
 
 def _dir_id(path: Path) -> tuple[int, int]:
