@@ -191,7 +191,7 @@ def test_node_name_too_long(capsys, project):
     project["dag"].write_text(json.dumps(dag))
     project["config"].write_text(json.dumps(config))
     err = refused(capsys, project, "plan", "--dag", str(project["dag"]), "--config", str(project["config"]), "--input", f"{long}.DATA={project['data']}")
-    assert "is 300 bytes long, over the 255 a file name may have" in err and "(300 characters)" in err
+    assert "is 300 bytes long, over the 255 a file name may have" in err and "(300 characters)" in err and "rename it in the DAG" in err
 
 
 def test_edge_format_message_keeps_its_brackets(capsys, project):

@@ -21,6 +21,7 @@ _CONTROL = re.compile(
     r"|\x1b\[[0-?]*[ -/]*[@-~]?"
     r"|\x1b[ -~]?"
     r"|[\x00-\x08\x0b-\x1f\x7f-\x9f]"
+    r"|[\ud800-\udfff]"  # lone surrogates (a "\ud800" in a JSON file): a UTF-8 terminal stream cannot even encode them
 )
 
 

@@ -30,7 +30,11 @@ def env_name_problem(name: str) -> str | None:
 
 
 def name_length_problem(name: str) -> str | None:
-    size = len(name.encode("utf-8", "surrogatepass"))
+    """Why ``name`` cannot become a folder name; None when it can."""
+    try:
+        size = len(name.encode("utf-8"))
+    except UnicodeEncodeError:  # a lone surrogate, e.g. "\ud800" in a JSON file: no file system takes it
+        return "holds a character that is not valid Unicode text (a lone surrogate)"
     return f"is {size} bytes long, over the {MAX_NAME_BYTES} a file name may have" if size > MAX_NAME_BYTES else None
 
 
@@ -39,7 +43,7 @@ def check_names(plan: PipelineTestingSpec) -> None:
     for node in plan.scripts:  # skipped nodes get no folder
         why = name_length_problem(node)
         if why:
-            raise PlanError(f"DAG node name '{_short(node)}' {why}; rtest makes a folder of each script node, so shorten the name in the DAG.")
+            raise PlanError(f"DAG node name {_short(node)} {why}; rtest makes a folder of each script node, so rename it in the DAG.")
     for spec in plan.scripts.values():
         _check_spec(spec)
 
@@ -49,7 +53,7 @@ def _check_spec(spec: ScriptExecutionSpec) -> None:
         for name in names:
             why = name_length_problem(name)
             if why:
-                raise PlanError(f"Node {spec.node}: {kind} name '{_short(name)}' {why}; shorten it in the step interface.")
+                raise PlanError(f"Node {spec.node}: {kind} name {_short(name)} {why}; rename it in the step interface.")
     for var, value in spec.environment.items():
         why = env_name_problem(var)
         if why:
@@ -75,4 +79,5 @@ def _origin(spec: ScriptExecutionSpec, value: Sourced) -> str:
 
 
 def _short(name: str, keep: int = 60) -> str:
-    return name if len(name) <= keep else f"{name[:keep]}... ({len(name)} characters)"
+    """The name quoted (repr: a lone surrogate or a control character shows as an escape), cut when long."""
+    return repr(name) if len(name) <= keep else f"{name[:keep]!r}... ({len(name)} characters)"
