@@ -129,8 +129,9 @@ def test_factory_refuses_the_same_inputs(project, tmp_path):
 
 def test_empty_dag(capsys, project):
     project["dag"].write_text(json.dumps({"nodes": [], "edges": []}))
-    err = refused(capsys, project, "sandbox", "run", "--dag", str(project["dag"]), "--config", str(project["config"]))
+    err = refused(capsys, project, "sandbox", "run", "--dag", str(project["dag"]), "--config", str(project["config"]), chdir=project["root"])
     assert "The DAG has no nodes, so there is nothing to run" in err
+    assert not (project["root"] / ".rtest").exists()  # a refused run makes no workdir
 
 
 @pytest.mark.parametrize("key, said", [("K=V", "holds '='"), ("", "is empty"), ("1ABC", "is not a valid name"), ("A B", "is not a valid name")])

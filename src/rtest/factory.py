@@ -202,7 +202,7 @@ class InteractiveRuntimeTestingFactory:
     def _set_plan(self, plan: PipelineTestingSpec) -> None:
         self._plan = plan
         self._problems: dict[str, list[Problem]] = {}
-        for problem in plan_problems(plan):
+        for problem in plan_problems(plan, self.workspace_dir):
             self._problems.setdefault(problem.node, []).append(problem)
 
     def _problems_of(self, node: str) -> list[Problem]:

@@ -91,6 +91,7 @@ def requirements(
     inputs: InputOpt = None,
     fmt: FormatOpt = "text",
     workdir: WorkdirOpt = Path(".rtest"),
+    follow_input_links: FollowLinksOpt = False,
 ) -> None:
     """Show one script's inputs, outputs, env vars and arguments, each with its source."""
     from rtest.cli import render
@@ -98,7 +99,8 @@ def requirements(
     from rtest.factory import InteractiveRuntimeTestingFactory
 
     chosen = select_pipeline(
-        dag=dag, config=config, interfaces=interfaces, source_root=source_root, example=example, spec=spec, input_flags=inputs, workdir=workdir
+        dag=dag, config=config, interfaces=interfaces, source_root=source_root, example=example, spec=spec, input_flags=inputs, workdir=workdir,
+        follow_input_links=follow_input_links,
     )
     factory = InteractiveRuntimeTestingFactory.from_inputs(chosen.inputs, chosen.user, workspace_dir=workdir)
     try:

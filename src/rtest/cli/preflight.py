@@ -49,11 +49,16 @@ def check_log_format(fmt: str) -> str:
     return fmt
 
 
-def check_workdir(workdir: Path) -> Path:
-    """The workdir exists (or can be made) and takes a file, so a run cannot fail half-way for it."""
+def check_workdir(workdir: Path, *, create: bool) -> Path:
+    """The workdir is a folder that takes a file, so a run cannot fail half-way for it.
+
+    With ``create`` False a missing workdir passes (nothing is made before the plan is known to be good).
+    """
     home = Path(workdir).expanduser()
     if home.exists() and not home.is_dir():
         raise OptionError(f"--workdir {workdir} is a file, not a folder; pass --workdir with a folder rtest may write to.")
+    if not create and not home.exists():
+        return home
     try:
         home.mkdir(parents=True, exist_ok=True)
         handle, probe = tempfile.mkstemp(prefix=".rtest-probe-", dir=home)

@@ -64,12 +64,13 @@ def run(
     configure_logging(preflight.check_log_format(log_format), "info" if verbose or log_format == "json" else "warning")
     memory_bytes = preflight.parse_memory(memory)
     preflight.check_junit(junit)
-    preflight.check_workdir(workdir)
+    preflight.check_workdir(workdir, create=False)
     chosen = select_pipeline(
         dag=dag, config=config, interfaces=interfaces, source_root=source_root, example=example,
         spec=spec, input_flags=inputs, image_flags=image_map, workdir=workdir, follow_input_links=follow_input_links,
     )
     plan = build_plan(chosen.inputs, chosen.user, workdir)
+    preflight.check_workdir(workdir, create=True)  # only now: a refused plan leaves no workdir behind
     backend = DockerBackend()
     preflight.check_network(backend, network)
     for note in plan.notes:  # weak or missing wiring: worth knowing before minutes of running
