@@ -82,6 +82,8 @@ def test_input_symlink_loop_and_fifo_and_link_out_are_sentences(capsys, project,
     (project["data"] / "loop").symlink_to("loop")
     err = refused(capsys, project, "plan", *_args(project))
     assert "symlink loop at" in err and "loop" in err
+    looped = refused(capsys, project, "plan", *_args(project, data=str(project["data"] / "loop")))  # the input path itself
+    assert f"path {project['data'] / 'loop'} is a symlink loop" in looped
     (project["data"] / "loop").unlink()
     os.mkfifo(project["data"] / "pipe")
     assert "pipe, which is a FIFO" in refused(capsys, project, "plan", *_args(project))

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from rtest.plan.builder import PipelineInputs, Problem, draft_plan, load_pipeline_inputs, plan_problems, require_complete
+from rtest.plan.input_paths import absolute_path
 from rtest.plan.model import PipelineTestingSpec, ScriptExecutionSpec
 from rtest.plan.userspec import ScriptOverrides, UserSpec, load_user_spec, save_user_spec
 
@@ -111,8 +112,8 @@ class InteractiveRuntimeTestingFactory:
         """Apply the user's values to one script and validate at once; nothing changes if they are wrong."""
         self._spec(name)
         overrides = ScriptOverrides(
-            inputs={k: str(Path(v).expanduser().resolve()) for k, v in (expected_inputs or {}).items()},
-            outputs={k: str(Path(v).expanduser().resolve()) for k, v in (expected_outputs or {}).items()},
+            inputs={k: absolute_path(v) for k, v in (expected_inputs or {}).items()},
+            outputs={k: absolute_path(v) for k, v in (expected_outputs or {}).items()},
             environment=dict(environment_variables or {}),
             job_arguments=dict(job_arguments or {}),
             hyperparameters=dict(hyperparameters or {}),

@@ -10,6 +10,7 @@ unless the user passes ``--follow-input-links``; a link that loops is refused.
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import stat
@@ -31,6 +32,15 @@ class InputPathError(PlanError):
 def special_kind(mode: int) -> str | None:
     """'a FIFO', 'a socket', ... for a file that is neither a regular file, a folder nor a link."""
     return next((name for test, name in _SPECIAL if test(mode)), None)
+
+
+def absolute_path(value: str | Path, base: Path | None = None) -> str:
+    """``value`` made absolute (links resolved where they resolve); a looping path stays as written, for the check to name."""
+    path = (base or Path.cwd()) / Path(value).expanduser()
+    try:
+        return str(path.resolve())
+    except (OSError, RuntimeError):  # a symlink loop: Python < 3.13 raises RuntimeError
+        return os.path.abspath(path)
 
 
 def input_path_problem(path: str | Path, *, follow_links: bool = False, workdir: str | Path | None = None) -> str | None:
@@ -74,7 +84,9 @@ def _check_top(path: Path, *, workdir: str | Path | None) -> None:
         mode = resolved.stat().st_mode
     except FileNotFoundError:
         raise InputPathError(f"path does not exist: {path}") from None
-    except (OSError, RuntimeError) as exc:  # a loop in the path itself, or no permission
+    except (OSError, RuntimeError) as exc:  # a loop in the path itself (RuntimeError before Python 3.13), or no permission
+        if isinstance(exc, RuntimeError) or exc.errno == errno.ELOOP:
+            raise InputPathError(f"path {path} is a symlink loop; point at the data itself") from None
         raise InputPathError(f"path {path} cannot be read ({_why(exc)})") from None
     if resolved == Path(resolved.anchor):
         raise InputPathError(f"path {path} is the file system root; rtest will not copy the whole host, point at a data folder")

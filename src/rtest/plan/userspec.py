@@ -14,6 +14,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from rtest.errors import PlanError, SpecFileError
+from rtest.plan.input_paths import absolute_path
 
 
 class ScriptOverrides(BaseModel):
@@ -96,7 +97,7 @@ def save_user_spec(spec: UserSpec, path: Path | str) -> Path:
 
 def _absolutize(spec: UserSpec, base: Path) -> UserSpec:
     def absolute(value: str | None) -> str | None:
-        return None if value is None else str((base / Path(value).expanduser()).resolve())
+        return None if value is None else absolute_path(value, base)
 
     location = spec.pipeline
     location.dag = absolute(location.dag) if location.dag and ":" not in location.dag else location.dag
@@ -117,7 +118,7 @@ def parse_input_flags(flags: list[str] | None) -> UserSpec:
         node, dot, name = key.rpartition(".")
         if not sep or not dot or not node or not name or not value:
             raise PlanError(f"--input '{flag}' is not of the form NODE.NAME=PATH; write it like --input Preprocess_training.DATA=./data.")
-        spec.for_node(node.strip()).inputs[name.strip()] = str(Path(value.strip()).expanduser().resolve())
+        spec.for_node(node.strip()).inputs[name.strip()] = absolute_path(value.strip())
     return spec
 
 
