@@ -113,3 +113,18 @@ def test_terminal_text_is_clean_and_markup_safe(text):
     sink = io.StringIO()
     Console(file=sink, force_terminal=True, color_system=None, width=80).print(f"[bold]node:[/] {markup_safe(text)}")
     assert "\x1b]" not in sink.getvalue() and "\x07" not in sink.getvalue()
+
+
+@FAST
+@given(HOSTILE_TEXT)
+def test_any_input_flag_is_taken_or_refused_with_a_sentence(value):
+    """`--input A.DATA=<anything>`: parsed and checked, or one sentence; never a traceback."""
+    from rtest.plan.input_paths import input_path_problem
+    from rtest.plan.userspec import parse_input_flags
+
+    try:
+        path = parse_input_flags([f"A.DATA={value}"]).scripts["A"].inputs["DATA"]
+    except RtestError:
+        return
+    problem = input_path_problem(path, workdir=Path.cwd() / ".rtest")
+    assert problem is None or isinstance(problem, str)

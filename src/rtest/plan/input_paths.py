@@ -36,10 +36,13 @@ def special_kind(mode: int) -> str | None:
 
 def absolute_path(value: str | Path, base: Path | None = None) -> str:
     """``value`` made absolute (links resolved where they resolve); a looping path stays as written, for the check to name."""
-    path = (base or Path.cwd()) / Path(value).expanduser()
+    try:
+        path = (base or Path.cwd()) / Path(value).expanduser()
+    except RuntimeError:  # "~name" of a user who does not exist
+        raise InputPathError(f"path {value} starts with ~ but no such user's home folder exists; write the path out") from None
     try:
         return str(path.resolve())
-    except (OSError, RuntimeError):  # a symlink loop: Python < 3.13 raises RuntimeError
+    except (OSError, RuntimeError, ValueError):  # a symlink loop (RuntimeError before Python 3.13), a NUL byte
         return os.path.abspath(path)
 
 
@@ -79,11 +82,15 @@ def _check_input(path: Path, *, follow_links: bool, workdir: str | Path | None) 
 
 
 def _check_top(path: Path, *, workdir: str | Path | None) -> None:
+    if "\x00" in str(path):
+        raise InputPathError(f"path {str(path)!r} holds a NUL character, which no file name can have")
     try:
         resolved = path.resolve(strict=True)
         mode = resolved.stat().st_mode
     except FileNotFoundError:
         raise InputPathError(f"path does not exist: {path}") from None
+    except ValueError:  # a character the file system encoding cannot hold (a lone surrogate from a JSON file)
+        raise InputPathError(f"path {str(path)!r} is not a valid file name on this system") from None
     except (OSError, RuntimeError) as exc:  # a loop in the path itself (RuntimeError before Python 3.13), or no permission
         if isinstance(exc, RuntimeError) or exc.errno == errno.ELOOP:
             raise InputPathError(f"path {path} is a symlink loop; point at the data itself") from None
