@@ -205,3 +205,20 @@ def test_generated_trees_never_leak_never_hang_never_crash(entries, follow):
         assert not any(p.is_symlink() for p in staged.rglob("*"))  # links are resolved, never recreated
         if not follow:
             assert CANARY not in _all_text(staged)
+
+
+def test_link_bomb_without_a_loop_is_stopped(tmp_path):
+    """Two links per level to the next level: no loop, yet 2**depth copies. Stopped, not copied."""
+    data = tmp_path / "data"
+    levels = [data / f"l{i}" for i in range(20)]
+    for level in levels:
+        level.mkdir(parents=True)
+    (levels[-1] / "f.txt").write_text("x")
+    for upper, lower in zip(levels, levels[1:]):
+        for name in ("a", "b"):
+            (upper / name).symlink_to(os.path.relpath(lower, upper))
+    problem = input_path_problem(data)
+    assert "through links more than 16 times" in problem and "link bomb" in problem
+    with pytest.raises(InputPathError, match="link bomb"):
+        copy_user_input(data, tmp_path / "staged")
+    assert sum(1 for _ in (tmp_path / "staged").rglob("*")) < 2000

@@ -14,6 +14,8 @@ import errno
 import os
 import shutil
 import stat
+from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from rtest.errors import PlanError
@@ -22,6 +24,8 @@ FOLLOW_HINT = "pass --follow-input-links (or follow_input_links: true in the spe
 
 # Kernel file systems: files that block on read (/proc/kmsg) or never end; never user data.
 VIRTUAL_ROOTS = (Path("/proc"), Path("/sys"), Path("/dev"))
+# A folder reached through links more often than this is a link bomb (2 links per level, 2^depth copies), not data.
+MAX_FOLDER_VISITS = 16
 _SPECIAL = ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))
 
 
@@ -68,7 +72,7 @@ def copy_user_input(source: Path, target_dir: Path, *, follow_links: bool = Fals
     if _is_within(destination, root):
         raise InputPathError(f"input {source} holds the folder it would be copied to ({target_dir}); it would copy itself into itself")
     if root.is_dir():
-        _walk(root, root, follow_links, copy_to=target_dir, seen=[_dir_id(root)], guard=destination)
+        _Walk(root, follow_links, guard=destination).folder(root, target_dir, (_dir_id(root),))
     else:
         shutil.copy2(root, target_dir / source.name)
 
@@ -78,7 +82,7 @@ def _check_input(path: Path, *, follow_links: bool, workdir: str | Path | None) 
     root = path.resolve()
     if root.is_dir():
         guard = Path(workdir).expanduser().resolve() if workdir is not None else None
-        _walk(root, root, follow_links, copy_to=None, seen=[_dir_id(root)], guard=guard)
+        _Walk(root, follow_links, guard=guard).folder(root, None, (_dir_id(root),))
 
 
 def _check_top(path: Path, *, workdir: str | Path | None) -> None:
@@ -109,38 +113,55 @@ def _check_top(path: Path, *, workdir: str | Path | None) -> None:
         raise InputPathError(f"path {path} is {kind}, not a file or folder; rtest copies only regular files and folders")
 
 
-def _walk(folder: Path, root: Path, follow_links: bool, *, copy_to: Path | None, seen: list[tuple[int, int]], guard: Path | None) -> None:
-    """Check (and copy, when copy_to is set) one folder.
+@dataclass
+class _Walk:
+    """One walk over an input folder: its rules and what it has seen."""
 
-    ``seen`` holds the folders above, to spot loops; ``guard`` is where the copy goes (the workdir),
-    which no followed link may lead into.
-    """
-    try:
-        entries = sorted(os.scandir(folder), key=lambda e: e.name)
-    except OSError as exc:
-        raise InputPathError(f"folder {folder} in input {root} cannot be read ({_why(exc)})") from None
-    for entry in entries:
-        path = Path(entry.path)
+    root: Path
+    follow_links: bool
+    guard: Path | None  # where the copy goes (the workdir): no followed link may lead into it
+    entered: Counter = field(default_factory=Counter)  # folder id -> times entered, to stop link bombs
+
+    def folder(self, folder: Path, copy_to: Path | None, above: tuple[tuple[int, int], ...]) -> None:
+        """Check (and copy, when copy_to is set) one folder; ``above`` holds the folders above it, to spot loops."""
         try:
-            target = _link_target(path, root, follow_links) if entry.is_symlink() else path
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError as exc:
+            raise InputPathError(f"folder {folder} in input {self.root} cannot be read ({_why(exc)})") from None
+        for entry in entries:
+            path = Path(entry.path)
+            target, mode = self._look(entry, path)
+            destination = copy_to / entry.name if copy_to is not None else None
+            if stat.S_ISDIR(mode):
+                ident = self._enter(path, target, above)
+                if destination is not None:
+                    destination.mkdir(exist_ok=True)
+                self.folder(target, destination, (*above, ident))
+            elif destination is not None:
+                shutil.copy2(target, destination)
+
+    def _look(self, entry: os.DirEntry, path: Path) -> tuple[Path, int]:
+        try:
+            target = _link_target(path, self.root, self.follow_links) if entry.is_symlink() else path
             mode = target.stat().st_mode if entry.is_symlink() else entry.stat(follow_symlinks=False).st_mode
         except OSError as exc:  # gone or unreadable since the folder was listed
-            raise InputPathError(f"input {root} holds {path}, which cannot be read ({_why(exc)})") from None
+            raise InputPathError(f"input {self.root} holds {path}, which cannot be read ({_why(exc)})") from None
         kind = special_kind(mode)
         if kind:
-            raise InputPathError(f"input {root} holds {path}, which is {kind}; rtest copies only regular files and folders")
-        destination = copy_to / entry.name if copy_to is not None else None
-        if stat.S_ISDIR(mode):
-            ident = _dir_id(target)
-            if ident in seen:
-                raise InputPathError(f"input {root} holds a symlink loop at {path} (it leads back to a folder above it); remove the link")
-            if destination is not None:
-                destination.mkdir(exist_ok=True)
-            if target != path and guard is not None and _is_within(guard, target):
-                raise InputPathError(f"input {root} holds a symlink {path} -> {target}, which holds rtest's workdir; the copy would copy itself")
-            _walk(target, root, follow_links, copy_to=destination, seen=[*seen, ident], guard=guard)
-        elif destination is not None:
-            shutil.copy2(target, destination)
+            raise InputPathError(f"input {self.root} holds {path}, which is {kind}; rtest copies only regular files and folders")
+        return target, mode
+
+    def _enter(self, path: Path, target: Path, above: tuple[tuple[int, int], ...]) -> tuple[int, int]:
+        ident = _dir_id(target)
+        if ident in above:
+            raise InputPathError(f"input {self.root} holds a symlink loop at {path} (it leads back to a folder above it); remove the link")
+        if target != path and self.guard is not None and _is_within(self.guard, target):
+            raise InputPathError(f"input {self.root} holds a symlink {path} -> {target}, which holds rtest's workdir; the copy would copy itself")
+        self.entered[ident] += 1
+        if self.entered[ident] > MAX_FOLDER_VISITS:  # links fanning out level after level: exponential without a loop
+            raise InputPathError(f"input {self.root} reaches folder {target} through links more than {MAX_FOLDER_VISITS} times "
+                                 f"(last via {path}); rtest stops a link bomb, replace the links with the data")
+        return ident
 
 
 def _link_target(link: Path, root: Path, follow_links: bool) -> Path:
