@@ -15,6 +15,16 @@ from rtest.cli.main import main
 STEP = {"script": "print('ok')\n", "inputs": {"DATA": "/opt/ml/processing/input/data"}, "outputs": {"r": "/opt/ml/processing/output/r"}}
 
 
+@pytest.fixture(autouse=True)
+def _keep_logging():
+    """`sandbox run` in-process points structlog at capsys' stream; put the previous set-up back for later tests."""
+    import structlog
+
+    saved = structlog.get_config()
+    yield
+    structlog.configure(**saved)
+
+
 def run_cli(capsys, *args: str) -> tuple[int, str, str]:
     with pytest.raises(SystemExit) as exited:
         main(list(args))
