@@ -240,7 +240,8 @@ def test_processing_launch(tmp_path, code):
         "RTEST_JOB_KIND": "processing", "RTEST_ENTRY_POINT": "/opt/ml/processing/input/code/main.py",
         "RTEST_LOG": "/opt/rtest/log.txt", "RTEST_META_DIR": "/opt/rtest/meta",
         "RTEST_CODE_DIR": "/opt/ml/processing/input/code", "RTEST_NUM_CPUS": "2"}
-    assert run_labels(launch.run_id, launch.node) == {"rtest.managed": "1", "rtest.run-id": RUN_ID, "rtest.node": "Preprocess"}
+    assert run_labels(launch.run_id, launch.node) == {"rtest.managed": "1", "rtest.run-id": RUN_ID, "rtest.node": "Preprocess",
+                                                           "rtest.user": str(os.getuid())}
     assert launch.name == f"rtest-{RUN_ID}-Preprocess" and launch.working_dir == "/opt/ml/processing/input/code"
     assert (launch.user, launch.network, launch.timeout_s) == ("1000:1000", "none", 30.0)
     assert (launch.cpus, launch.memory_bytes) == (2.0, 4 * GIB)

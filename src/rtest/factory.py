@@ -19,6 +19,7 @@ from rtest.plan.builder import (
     require_complete,
 )
 from rtest.plan.location import locate_pipeline
+from rtest.plan.input_paths import absolute_path
 from rtest.plan.model import PipelineTestingSpec, ScriptExecutionSpec
 from rtest.plan.settings import CommandLine
 from rtest.plan.userspec import ScriptOverrides, UserSpec, load_user_spec, save_user_spec
@@ -43,6 +44,7 @@ class InteractiveRuntimeTestingFactory:
         config_classes: list[str] | None = None,
         allow_source_outside_root: bool = False,
         strict: bool = False,
+        follow_input_links: bool = False,
     ) -> None:
         """``source_map``: config path prefix -> local folder; ``config_classes``: modules of the pipeline's own
         config classes; ``strict``: plan warnings are errors when running (see README, "Values and sources")."""
@@ -55,6 +57,7 @@ class InteractiveRuntimeTestingFactory:
             config_classes=list(dict.fromkeys([*where.config_classes, *(config_classes or [])])),
         )
         user.strict = user.strict or strict
+        user.follow_input_links = user.follow_input_links or follow_input_links  # see rtest.plan.input_paths
         self._setup(inputs, user, Path(workspace_dir))
 
     @classmethod
@@ -141,8 +144,8 @@ class InteractiveRuntimeTestingFactory:
         """Apply the user's values to one script and validate at once; nothing changes if they are wrong."""
         self._spec(name)
         overrides = ScriptOverrides(
-            inputs={k: str(Path(v).expanduser().resolve()) for k, v in (expected_inputs or {}).items()},
-            outputs={k: str(Path(v).expanduser().resolve()) for k, v in (expected_outputs or {}).items()},
+            inputs={k: absolute_path(v) for k, v in (expected_inputs or {}).items()},
+            outputs={k: absolute_path(v) for k, v in (expected_outputs or {}).items()},
             environment=dict(environment_variables or {}),
             job_arguments=dict(job_arguments or {}),
             hyperparameters=dict(hyperparameters or {}),
@@ -153,7 +156,7 @@ class InteractiveRuntimeTestingFactory:
             plan = draft_plan(self._inputs, candidate)
         except RtestError as exc:  # a PlanError reads well as a ValueError for API users
             raise ValueError(str(exc)) from exc
-        problems = [p for p in plan_problems(plan) if p.node == name]
+        problems = [p for p in plan_problems(plan, self.workspace_dir) if p.node == name]
         if problems:
             listing = "; ".join(p.message for p in problems)
             raise ValueError(f"Configuration of script '{name}' is incomplete: {listing}.")
@@ -214,7 +217,7 @@ class InteractiveRuntimeTestingFactory:
         return [w.message for w in self._plan.warnings]
 
     def complete_plan(self) -> PipelineTestingSpec:
-        return require_complete(self._plan, strict=self._user.strict)
+        return require_complete(self._plan, self.workspace_dir, strict=self._user.strict)
 
     def execute_dag_guided_testing(self, *, junit_path: Path | str | None = None, html: bool = True,
                                    **run_options: Any) -> dict[str, Any]:
@@ -259,7 +262,7 @@ class InteractiveRuntimeTestingFactory:
     def _set_plan(self, plan: PipelineTestingSpec) -> None:
         self._plan = plan
         self._problems: dict[str, list[Problem]] = {}
-        for problem in plan_problems(plan):
+        for problem in plan_problems(plan, self.workspace_dir):
             self._problems.setdefault(problem.node, []).append(problem)
 
     def _problems_of(self, node: str) -> list[Problem]:

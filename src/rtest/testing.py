@@ -157,12 +157,15 @@ class FakeBackend:
         if gone is not None:
             self._record("remove", handle.launch.node)
 
-    def remove_run(self, run_id: str | None = None) -> list[str]:
-        with self._lock:
+    def remove_run(self, run_id: str | None = None, *, uid: int | None = None) -> list[str]:
+        with self._lock:  # every fake container is the invoking user's, so ``uid`` narrows nothing here
             left = [h for h in self.live.values() if run_id is None or h.launch.run_id == run_id]
         for handle in left:
             self.remove(handle)
         return [h.name for h in left]
+
+    def network_exists(self, name: str) -> bool:
+        return name in ("none", "bridge", "host")
 
     def started(self) -> list[str]:
         return [node for what, node in self.calls if what == "start"]

@@ -37,6 +37,9 @@ AllowOutsideOpt = Annotated[
 ]
 StrictOpt = Annotated[bool, typer.Option("--strict", help="Plan warnings (guessed or missing values) are errors (exit 2).")]
 WorkdirOpt = Annotated[Path, typer.Option("--workdir", help="Where runs, caches and generated example data live.")]
+FollowLinksOpt = Annotated[
+    bool, typer.Option("--follow-input-links", help="Copy what symlinks in an --input folder point at even outside that folder.")
+]
 
 
 @dataclass
@@ -61,14 +64,17 @@ def select_pipeline(
     config_classes: list[str] | None = None,
     allow_source_outside_root: bool = False,
     strict: bool = False,
+    follow_input_links: bool = False,
 ) -> Selection:
     """Resolve which pipeline the flags name (explicit flags > spec file > --example) and the user's overrides."""
+    from rtest.cli.preflight import check_interface_dirs
     from rtest.plan.builder import load_pipeline_inputs
     from rtest.plan.location import locate_pipeline
     from rtest.plan.sources import parse_source_map_flags
     from rtest.plan.userspec import UserSpec, load_user_spec, parse_image_flags, parse_input_flags
     from rtest.workspace import Workspace
 
+    check_interface_dirs(interfaces)
     user = load_user_spec(spec) if spec else UserSpec()
     if example:
         from rtest.example import example_paths, generate_example_inputs
@@ -92,4 +98,5 @@ def select_pipeline(
     overrides = parse_input_flags(input_flags)
     overrides.image_map.update(parse_image_flags(image_flags))
     overrides.strict = strict
+    overrides.follow_input_links = follow_input_links
     return Selection(inputs=inputs, user=user.merged_with(overrides))

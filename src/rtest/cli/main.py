@@ -16,6 +16,7 @@ from rtest.cli.common import (
     ConfigOpt,
     DagOpt,
     ExampleOpt,
+    FollowLinksOpt,
     FormatOpt,
     ImageMapOpt,
     InputOpt,
@@ -100,6 +101,7 @@ def requirements(
     source_map: SourceMapOpt = None,
     config_classes: ConfigClassesOpt = None,
     allow_outside: AllowOutsideOpt = False,
+    follow_input_links: FollowLinksOpt = False,
 ) -> None:
     """Show one script's inputs, outputs, env vars and arguments, each with its source."""
     from rtest.cli import render
@@ -109,6 +111,7 @@ def requirements(
     chosen = select_pipeline(
         dag=dag, config=config, interfaces=interfaces, source_root=source_root, example=example, spec=spec, input_flags=inputs, workdir=workdir,
         source_map_flags=source_map, config_classes=config_classes, allow_source_outside_root=allow_outside,
+        follow_input_links=follow_input_links,
     )
     factory = InteractiveRuntimeTestingFactory.from_inputs(chosen.inputs, chosen.user, workspace_dir=workdir)
     try:
@@ -137,6 +140,7 @@ def plan(
     config_classes: ConfigClassesOpt = None,
     allow_outside: AllowOutsideOpt = False,
     strict: StrictOpt = False,
+    follow_input_links: FollowLinksOpt = False,
 ) -> None:
     """Show every execution spec and wire, without running anything. Fails if the plan is incomplete."""
     from rtest.cli import render
@@ -147,8 +151,9 @@ def plan(
         dag=dag, config=config, interfaces=interfaces, source_root=source_root, example=example,
         spec=spec, input_flags=inputs, image_flags=image_map, workdir=workdir,
         source_map_flags=source_map, config_classes=config_classes, allow_source_outside_root=allow_outside, strict=strict,
+        follow_input_links=follow_input_links,
     )
-    built = build_plan(chosen.inputs, chosen.user)
+    built = build_plan(chosen.inputs, chosen.user, workdir)
     if fmt == "json":
         print(render.dumps(render.plan_json(built)))
     else:
@@ -169,7 +174,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result = typer.main.get_command(app).main(args=argv, prog_name="rtest", standalone_mode=False)
     except RtestError as exc:
-        err.print(f"[bold red]Error:[/] {exc}", highlight=False, soft_wrap=True)
+        from rtest.cli.text import markup_safe  # messages quote names and paths: never markup, never escape codes
+
+        err.print(f"[bold red]Error:[/] {markup_safe(exc)}", highlight=False, soft_wrap=True)
         return _exit(exc.exit_code)
     except KeyboardInterrupt:  # before a run started: nothing to stop or remove
         err.print("[red]Interrupted.[/]")

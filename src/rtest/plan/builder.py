@@ -13,9 +13,11 @@ from rtest.inputs.config import PipelineConfig, load_pipeline_config
 from rtest.inputs.dag import PipelineDAG, load_dag
 from rtest.inputs.interfaces import InterfaceRegistry, load_interfaces
 from rtest.plan import warnings as plan_warnings
+from rtest.plan.checks import check_names, require_something_to_run
 from rtest.plan.config_inputs import feed_config_inputs
 from rtest.plan.discovery import Discovery, discover
 from rtest.plan.framework_classes import ConfigClasses
+from rtest.plan.input_paths import input_path_problem
 from rtest.plan.model import InputSpec, JobArgument, PipelineTestingSpec, PlanWarning, ScriptExecutionSpec, Source, Sourced, format_env_value
 from rtest.plan.resolve import resolve_spec
 from rtest.plan.sources import make_source_context
@@ -90,8 +92,10 @@ def draft_plan(inputs: PipelineInputs, user: UserSpec | None = None) -> Pipeline
         notes=notes,
         config_path=inputs.config.path,
         source_root=inputs.source_root,
+        follow_input_links=user.follow_input_links,
     )
     plan.warnings = _warnings(inputs, plan, resolvers, early)
+    check_names(plan)
     return plan
 
 
@@ -116,16 +120,20 @@ def _settled(plan: PipelineTestingSpec, warning: PlanWarning) -> bool:
     return item is None or item.host_path is not None or any(w.target_input == item.name for w in plan.wires_into(spec.node))
 
 
-def plan_problems(plan: PipelineTestingSpec) -> list[Problem]:
-    """Everything that would stop a run: unfed required inputs, missing paths, unusable container paths."""
+def plan_problems(plan: PipelineTestingSpec, workdir: Path | str | None = None) -> list[Problem]:
+    """Everything that would stop a run: unfed required inputs, unusable paths, unusable container paths.
+
+    With ``workdir``, an input that holds it is a problem too (its copy would copy itself).
+    """
     fed = {(w.target_node, w.target_input) for w in plan.wires}
     problems: list[Problem] = []
     for node, spec in plan.scripts.items():
         if not spec.inputs and not spec.outputs and spec.job_kind == "processing":
             problems.append(Problem(node, "inputs", f"{node}: no interface and no /opt/ml paths in {spec.entry_point}; name its inputs and outputs"))
         for name, item in spec.inputs.items():
-            if item.host_path is not None and not Path(item.host_path.value).exists():
-                problems.append(Problem(node, f"inputs.{name}", f"{node}.{name}: path does not exist: {item.host_path.value}"))
+            unusable = input_path_problem(item.host_path.value, follow_links=plan.follow_input_links, workdir=workdir) if item.host_path else None
+            if unusable:
+                problems.append(Problem(node, f"inputs.{name}", f"{node}.{name}: {unusable}"))
             elif item.required and item.host_path is None and (node, name) not in fed:
                 problems.append(Problem(node, f"inputs.{name}", f"{node}.{name} ({item.container_path}) has no upstream script and no path"))
         problems += _path_problems(spec)
@@ -148,9 +156,11 @@ def _path_problems(spec: ScriptExecutionSpec) -> list[Problem]:
     return found
 
 
-def require_complete(plan: PipelineTestingSpec, *, strict: bool = False) -> PipelineTestingSpec:
+def require_complete(plan: PipelineTestingSpec, workdir: Path | str | None = None, *,
+                     strict: bool = False) -> PipelineTestingSpec:
     """The plan, if nothing stops a run; ``strict``: its warnings stop it too."""
-    problems = plan_problems(plan)
+    require_something_to_run(plan)
+    problems = plan_problems(plan, workdir)
     if problems:
         listing = "; ".join(p.message for p in problems)
         raise PlanError(
@@ -162,10 +172,11 @@ def require_complete(plan: PipelineTestingSpec, *, strict: bool = False) -> Pipe
     return plan
 
 
-def build_plan(inputs: PipelineInputs, user: UserSpec | None = None, *, strict: bool | None = None) -> PipelineTestingSpec:
+def build_plan(inputs: PipelineInputs, user: UserSpec | None = None, workdir: Path | str | None = None, *,
+               strict: bool | None = None) -> PipelineTestingSpec:
     """``strict`` None: the spec file's ``strict`` decides."""
     user = user or UserSpec()
-    return require_complete(draft_plan(inputs, user), strict=user.strict if strict is None else strict)
+    return require_complete(draft_plan(inputs, user), workdir, strict=user.strict if strict is None else strict)
 
 
 def _check_nodes(user: UserSpec, discovery: Discovery) -> None:

@@ -162,6 +162,7 @@ class PipelineTestingSpec(BaseModel):
     warnings: list[PlanWarning] = Field(default_factory=list)  # guesses and gaps; errors under --strict
     config_path: Path | None = None
     source_root: Path | None = None
+    follow_input_links: bool = False  # the user allows input links that point outside their folder
 
     def script_graph(self) -> nx.DiGraph:
         """Script nodes only; an edge wherever a script reaches another directly or through skipped nodes."""

@@ -14,6 +14,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from rtest.errors import PlanError, SpecFileError
+from rtest.plan.input_paths import absolute_path
 
 
 class ScriptOverrides(BaseModel):
@@ -48,6 +49,7 @@ class UserSpec(BaseModel):
     image_map: dict[str, str] = Field(default_factory=dict)  # "KIND:VERSION" -> image
     scripts: dict[str, ScriptOverrides] = Field(default_factory=dict)
     strict: bool = False  # plan warnings are errors
+    follow_input_links: bool = False  # copy link targets outside an input folder too (see plan/input_paths.py)
 
     def for_node(self, node: str) -> ScriptOverrides:
         return self.scripts.setdefault(node, ScriptOverrides())
@@ -57,6 +59,7 @@ class UserSpec(BaseModel):
         merged = self.model_copy(deep=True)
         merged.image_map.update(other.image_map)
         merged.strict = merged.strict or other.strict
+        merged.follow_input_links = self.follow_input_links or other.follow_input_links
         for node, overrides in other.scripts.items():
             mine = merged.for_node(node)
             for field in ("inputs", "outputs", "environment", "job_arguments", "hyperparameters"):
@@ -99,7 +102,7 @@ def save_user_spec(spec: UserSpec, path: Path | str) -> Path:
 
 def _absolutize(spec: UserSpec, base: Path) -> UserSpec:
     def absolute(value: str | None) -> str | None:
-        return None if value is None else str((base / Path(value).expanduser()).resolve())
+        return None if value is None else absolute_path(value, base)
 
     location = spec.pipeline
     location.dag = absolute(location.dag) if location.dag and ":" not in location.dag else location.dag
@@ -121,7 +124,7 @@ def parse_input_flags(flags: list[str] | None) -> UserSpec:
         node, dot, name = key.rpartition(".")
         if not sep or not dot or not node or not name or not value:
             raise PlanError(f"--input '{flag}' is not of the form NODE.NAME=PATH; write it like --input Preprocess_training.DATA=./data.")
-        spec.for_node(node.strip()).inputs[name.strip()] = str(Path(value.strip()).expanduser().resolve())
+        spec.for_node(node.strip()).inputs[name.strip()] = absolute_path(value.strip())
     return spec
 
 

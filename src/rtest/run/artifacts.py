@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Protocol
 
 from rtest.contract import MODEL_PATH
+from rtest.plan.input_paths import copy_user_input
 from rtest.plan.model import ScriptExecutionSpec
 from rtest.plan.settings import StepSettings
 from rtest.run import staging
@@ -21,7 +22,10 @@ from rtest.run.layout import StepFolders
 
 class Stager(Protocol):
     def stage_in(self, source: Path, folders: StepFolders, input_name: str) -> None:
-        """Make ``source`` (a user path or an upstream output) the content of one input."""
+        """Make ``source`` (an upstream output) the content of one input."""
+
+    def stage_user_input(self, source: Path, folders: StepFolders, input_name: str, *, follow_links: bool) -> None:
+        """Copy the user's file or folder into one input, under the same link rules as the plan's check."""
 
     def collect_out(self, spec: ScriptExecutionSpec, folders: StepFolders, settings: StepSettings) -> dict[str, Path]:
         """After success: each declared output's artifact (packed model for training), by logical name."""
@@ -42,6 +46,9 @@ class LocalStager:
 
     def stage_in(self, source: Path, folders: StepFolders, input_name: str) -> None:
         staging.stage_copy(Path(source), folders.input_dir(input_name))
+
+    def stage_user_input(self, source: Path, folders: StepFolders, input_name: str, *, follow_links: bool) -> None:
+        copy_user_input(Path(source), folders.input_dir(input_name), follow_links=follow_links)
 
     def collect_out(self, spec: ScriptExecutionSpec, folders: StepFolders, settings: StepSettings) -> dict[str, Path]:
         outputs: dict[str, Path] = {}

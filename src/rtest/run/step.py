@@ -130,8 +130,9 @@ class StepExecutor:
             if produced is not None and wire.source_output in produced.outputs:
                 self.stager.stage_in(Path(produced.outputs[wire.source_output]), folders, wire.target_input)
         for name, item in spec.inputs.items():
-            if item.host_path is not None:
-                self.stager.stage_in(Path(item.host_path.value), folders, name)
+            if item.host_path is not None:  # the user's files: the same rules as at plan time
+                self.stager.stage_user_input(Path(item.host_path.value), folders, name,
+                                             follow_links=self.plan.follow_input_links)
 
     def _cache_key(self, spec: ScriptExecutionSpec, folders: layout.StepFolders) -> str:
         if spec.source_dir not in self._source_digests:
@@ -177,6 +178,8 @@ class StepExecutor:
         if exit_info.oom_killed:
             memory = settings.memory_bytes.value
             limit = _size(memory) if memory else "the host's"
+            if settings.memory_bytes.field == "--memory":  # the user's flag set the limit, not the instance type
+                return StepStatus.FAILED, f"out of memory: the kernel killed the script at the {limit} limit set by --memory; raise --memory"
             return StepStatus.FAILED, (f"out of memory: the kernel killed the script at the {limit} memory limit of "
                                        f"{spec.instance_type.value}; choose a larger instance type or pass --no-limits")
         if exit_info.exit_code == 0:

@@ -8,6 +8,7 @@ Kubernetes Jobs backend and SageMaker Processing/Training jobs fit the same prot
 
 from __future__ import annotations
 
+import os
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,12 +22,12 @@ from rtest.errors import PlanError
 LABEL_MANAGED = "rtest.managed"
 LABEL_RUN_ID = "rtest.run-id"
 LABEL_NODE = "rtest.node"
+LABEL_USER = "rtest.user"  # uid of who ran rtest
 
 
-def run_labels(run_id: str, node: str, *, user: str | None = None) -> dict[str, str]:
-    """The labels of one step's container; ``user`` is the invoking "uid:gid" (for per-user clean-up)."""
-    del user  # not a label yet: clean-up is scoped by run id
-    return {LABEL_MANAGED: "1", LABEL_RUN_ID: run_id, LABEL_NODE: node}
+def run_labels(run_id: str, node: str) -> dict[str, str]:
+    """The labels of one step's container; the invoking uid scopes `rtest sandbox clean --all` to its own runs."""
+    return {LABEL_MANAGED: "1", LABEL_RUN_ID: run_id, LABEL_NODE: node, LABEL_USER: str(os.getuid())}
 
 
 class Mount(BaseModel):
@@ -119,5 +120,8 @@ class Backend(Protocol):
     def remove(self, handle: Handle) -> None:
         """Remove a prepared or finished container; quiet when it is already gone."""
 
-    def remove_run(self, run_id: str | None = None) -> list[str]:
-        """Remove what one run (or, with None, any run) left behind; returns the names removed."""
+    def remove_run(self, run_id: str | None = None, *, uid: int | None = None) -> list[str]:
+        """Remove what one run (or, with None, any run of user ``uid``, or of anyone) left behind; returns the names."""
+
+    def network_exists(self, name: str) -> bool:
+        """Whether the backend knows the network a step asks for (checked before anything is created)."""

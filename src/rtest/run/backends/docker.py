@@ -8,6 +8,7 @@ auto-remove, which loses the exit code when the container vanishes first).
 
 from __future__ import annotations
 
+import os
 import queue
 import threading
 import time
@@ -21,11 +22,11 @@ from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponen
 
 from rtest.catalog import missing_image_message
 from rtest.errors import EngineUnavailableError, ImageNotFoundError
-from rtest.run.backends.base import LABEL_MANAGED, LABEL_NODE, LABEL_RUN_ID, Handle, StepExit, StepLaunch, run_labels
+from rtest.run.backends.base import LABEL_MANAGED, LABEL_NODE, LABEL_RUN_ID, LABEL_USER, Handle, StepExit, StepLaunch, run_labels
 
 log = structlog.get_logger("rtest.docker")
 
-__all__ = ["DockerBackend", "LABEL_MANAGED", "LABEL_NODE", "LABEL_RUN_ID", "ContainerHandle"]
+__all__ = ["DockerBackend", "LABEL_MANAGED", "LABEL_NODE", "LABEL_RUN_ID", "LABEL_USER", "ContainerHandle"]
 NANO = 10**9
 
 ENGINE_HINT = (
@@ -96,7 +97,7 @@ class DockerBackend:
                 image=launch.image,
                 command=launch.command,
                 environment=launch.environment,
-                labels=run_labels(launch.run_id, launch.node, user=launch.user),
+                labels=run_labels(launch.run_id, launch.node),
                 user=launch.user,
                 working_dir=launch.working_dir,
                 host_config=host_config,
@@ -189,18 +190,26 @@ class DockerBackend:
         except (APIError, RequestsConnectionError) as exc:
             log.warning("remove failed", container=handle.name, error=_first_line(exc))
 
+    def network_exists(self, name: str) -> bool:
+        try:
+            _retry_idempotent(self.client.networks.get)(name)
+        except NotFound:
+            return False
+        return True
+
     # ---- clean-up by label ----------------------------------------------------------
-    def remove_run(self, run_id: str | None = None) -> list[str]:
-        """Remove every container rtest created (of one run, or of all runs).
+    def remove_run(self, run_id: str | None = None, *, uid: int | None = None) -> list[str]:
+        """Remove the containers rtest created: of one run, or of every run (of user ``uid`` when given).
 
         Runs in run_pipeline's clean-up, so an engine that went away must not raise
         here: that would lose the report of the steps that did run.
         """
-        label = f"{LABEL_RUN_ID}={run_id}" if run_id else LABEL_MANAGED
+        label = [f"{LABEL_RUN_ID}={run_id}" if run_id else LABEL_MANAGED] + ([f"{LABEL_USER}={uid}"] if uid is not None else [])
         try:
             found = _retry_idempotent(self.api.containers)(all=True, filters={"label": label})
         except (APIError, RequestsConnectionError) as exc:
-            log.warning("cannot list containers to remove; run `rtest sandbox clean` once the engine answers",
+            scoped = f"--run-id {run_id}" if run_id else "--all"
+            log.warning(f"cannot list containers to remove; run `rtest sandbox clean {scoped}` once the engine answers",
                         label=label, error=_first_line(exc))
             return []
         removed = []
