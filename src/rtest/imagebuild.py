@@ -68,11 +68,11 @@ def image_exists(client, ref: str) -> bool:
 
 
 def missing_image_message(ref: str) -> str:
-    if ref in IMAGE_DIRS:
-        return (f"Image {ref} is not in the local Docker engine; build it with `{BUILD_COMMAND}`"
-                f" (add `--offline` on a machine with no registry).")
-    return (f"Image {ref} is not in the local Docker engine; pull it with `docker pull {ref}`"
-            f" or map the step to an image you have with --image-map.")
+    """One sentence for one missing image; ``rtest.run.image_check`` names the nodes too."""
+    from rtest.catalog import missing_image_fix
+
+    kind, _, version = ref.removeprefix("rtest/sagemaker-").partition(":") if ref.startswith("rtest/sagemaker-") else (None, "", None)
+    return f"Image {ref} is not in the local Docker engine; {missing_image_fix(ref, kind, version or None)}."
 
 
 def select_images(names: Iterable[str] | None) -> list[str]:

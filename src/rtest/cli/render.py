@@ -82,6 +82,8 @@ def print_plan(console: Console, plan: PipelineTestingSpec) -> None:
             console.print(f"  {wire.describe()}")
     for note in plan.notes:
         console.print(f"[yellow]note:[/] {note}")
+    for warning in plan.warnings:
+        console.print(f"[yellow]warning:[/] {warning.message}", highlight=False)
     for node, reason in plan.skipped.items():
         console.print(f"[dim]skipped {node}: {reason}[/]")
 

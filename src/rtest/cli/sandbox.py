@@ -64,6 +64,8 @@ def run(
     plan = build_plan(chosen.inputs, chosen.user)
     for note in plan.notes:  # weak or missing wiring: worth knowing before minutes of running
         out.print(f"[yellow]note:[/] {note}", highlight=False)
+    for warning in plan.warnings:  # images standing in for others, ignored interface keys
+        out.print(f"[yellow]warning:[/] {warning.message}", highlight=False)
     cancel = threading.Event()
     restore = _trap_signals(cancel)
     try:

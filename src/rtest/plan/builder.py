@@ -12,6 +12,7 @@ from rtest.inputs.config import PipelineConfig, load_pipeline_config
 from rtest.inputs.dag import PipelineDAG, load_dag
 from rtest.inputs.interfaces import InterfaceRegistry, load_interfaces
 from rtest.plan.discovery import Discovery, discover
+from rtest.plan.images import image_warnings, interface_warnings
 from rtest.plan.model import InputSpec, JobArgument, PipelineTestingSpec, ScriptExecutionSpec, Source, Sourced
 from rtest.plan.resolve import resolve_spec
 from rtest.plan.userspec import ScriptOverrides, UserSpec
@@ -65,6 +66,7 @@ def draft_plan(inputs: PipelineInputs, user: UserSpec | None = None) -> Pipeline
         skipped=dict(inputs.discovery.skipped),
         wires=wires,
         notes=notes,
+        warnings=image_warnings(specs, image_map) + interface_warnings(inputs.interfaces),
         config_path=inputs.config.path,
         source_root=inputs.source_root,
     )

@@ -134,6 +134,17 @@ class Wire(BaseModel):
         return f"{self.source_node}.{self.source_output} -> {self.target_node}.{self.target_input} ({how})"
 
 
+class PlanWarning(BaseModel):
+    """A guess or a gap the plan made visible (an image stand-in, an ignored interface key...)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    node: str | None = None  # None: about the pipeline as a whole
+    code: str  # e.g. image-nearest-version, image-no-look-alike, interface-unknown-key
+    message: str  # a finished sentence naming the value and how to set it
+    subject: str | None = None  # the value it is about: "image", "interface.contract.input", ...
+
+
 class PipelineTestingSpec(BaseModel):
     """The whole plan: specs per script node, wires, and what was skipped and why."""
 
@@ -143,6 +154,7 @@ class PipelineTestingSpec(BaseModel):
     skipped: dict[str, str] = Field(default_factory=dict)
     wires: list[Wire] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)  # weak or unmatched wiring, reported not guessed
+    warnings: list[PlanWarning] = Field(default_factory=list)
     config_path: Path | None = None
     source_root: Path | None = None
 

@@ -19,6 +19,7 @@ from rtest.plan.model import PipelineTestingSpec
 from rtest.run import layout
 from rtest.run.cache import StepCache
 from rtest.run.docker_backend import DockerBackend
+from rtest.run.image_check import image_ids as check_images
 from rtest.run.model import RunReport, StepStatus
 from rtest.run.runner import EventSink, Runner
 from rtest.run.step import RunContext, RunOptions, StepExecutor
@@ -60,8 +61,7 @@ def run_pipeline(
     run_id = run_id or new_run_id()
     run_dir = workdir / "runs" / run_id
     run_dir.mkdir(parents=True, exist_ok=True)
-    images = {spec.image.value for spec in plan.scripts.values()}
-    image_ids = {ref: backend.image_id(ref) for ref in sorted(images)}  # a missing image stops us before any step
+    image_ids = check_images(plan, backend)  # every missing image, with the nodes needing it, stops us before any step
     options = RunOptions(network=network, limits=limits, timeout_s=timeout_s, memory_bytes=memory_bytes, pack_model=pack_model,
                          user=invoking_user(), stop_grace_s=stop_grace_s)
     ctx = RunContext(run_id=run_id, run_dir=run_dir, options=options, image_ids=image_ids, executor_dir=_copy_executor(run_dir))
