@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from rtest.plan.model import PipelineTestingSpec, ScriptExecutionSpec
-from rtest.run import layout
+from rtest.run import diagnose, layout
 from rtest.run.cache import StepCache, step_key, tree_digest
 from rtest.run.docker_backend import ContainerHandle, DockerBackend
 from rtest.run.limits import ResourceLimits, limits_for
@@ -164,6 +164,8 @@ class StepExecutor:
             cpu_time_s=usage.get("cpu_time_s"), cache_key=key,
         )
         if status is StepStatus.SUCCEEDED:
+            warned = diagnose.warnings_in(diagnose.read_log_tail(folders.log_path))
+            result.warning_count, result.warning_lines = warned.count, warned.lines
             outputs = self._collect_outputs(spec, folders)
             result.outputs = {name: str(path) for name, path in outputs.items()}
             if self.cache and key:
@@ -188,8 +190,9 @@ class StepExecutor:
                                        f"{spec.instance_type.value}; choose a larger instance type or pass --no-limits")
         if exit_info.exit_code == 0:
             return StepStatus.SUCCEEDED, None
-        written = layout.read_failure_reason(folders)
-        return StepStatus.FAILED, written or f"script {spec.entry_point} exited with code {exit_info.exit_code}"
+        log_text = diagnose.read_log_tail(folders.log_path)  # the exception line, and any network attempt
+        return StepStatus.FAILED, diagnose.failure_reason(layout.read_failure_reason(folders), log_text, self._network(spec),
+                                                          spec.entry_point, exit_info.exit_code)
 
     def _collect_outputs(self, spec: ScriptExecutionSpec, folders: layout.StepFolders) -> dict[str, Path]:
         outputs: dict[str, Path] = {}
