@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import threading
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -23,6 +24,11 @@ from rtest.cli.common import (
     select_pipeline,
 )
 
+class CacheKey(str, Enum):
+    imports = "imports"
+    full = "full"
+
+
 sandbox_app = typer.Typer(help="Run scripts in SageMaker-like containers.", no_args_is_help=True)
 out = Console()
 
@@ -40,6 +46,8 @@ def run(
     example: ExampleOpt = False,
     jobs: Annotated[Optional[int], typer.Option("--jobs", "-j", min=1, help="Steps run at once. Default: the number of CPUs.")] = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Rerun every step even if nothing changed.")] = False,
+    cache_key: Annotated[CacheKey, typer.Option("--cache-key", help="What of the source folder a step's cache key covers: "
+                                                "imports (its script, the modules it imports, files it names, requirements) or full.")] = CacheKey.imports,
     network: Annotated[Optional[str], typer.Option("--network", help="Container network; default none (no network), e.g. bridge.")] = None,
     no_limits: Annotated[bool, typer.Option("--no-limits", help="No CPU/memory limits from the instance type.")] = False,
     timeout: Annotated[Optional[float], typer.Option("--timeout", min=1, help="Max runtime of every step, in seconds.")] = None,
@@ -73,6 +81,7 @@ def run(
             report = run_pipeline(
                 plan, workdir=workdir, jobs=jobs, use_cache=not no_cache, network=network, limits=not no_limits,
                 timeout_s=timeout, memory_bytes=_parse_size(memory), pack_model=not model_folder, on_event=live.event, cancel=cancel, junit_path=junit,
+                cache_key=cache_key.value,
             )
     finally:
         restore()

@@ -54,6 +54,7 @@ def run_pipeline(
     run_id: str | None = None,
     junit_path: Path | str | None = None,
     html: bool = True,
+    cache_key: str = "imports",
 ) -> RunReport:
     """Run every script of the plan in containers and write report.json (plus JUnit/HTML)."""
     backend = backend or DockerBackend()
@@ -63,7 +64,7 @@ def run_pipeline(
     run_dir.mkdir(parents=True, exist_ok=True)
     image_ids = check_images(plan, backend)  # every missing image, with the nodes needing it, stops us before any step
     options = RunOptions(network=network, limits=limits, timeout_s=timeout_s, memory_bytes=memory_bytes, pack_model=pack_model,
-                         user=invoking_user(), stop_grace_s=stop_grace_s)
+                         user=invoking_user(), stop_grace_s=stop_grace_s, cache_key=cache_key)
     ctx = RunContext(run_id=run_id, run_dir=run_dir, options=options, image_ids=image_ids, executor_dir=_copy_executor(run_dir))
     cache = StepCache(workdir / "cache") if use_cache else None
     executor = StepExecutor(plan, backend, ctx, cache)

@@ -11,6 +11,7 @@ from pathlib import Path
 from rtest.plan.model import PipelineTestingSpec, ScriptExecutionSpec
 from rtest.run import diagnose, layout
 from rtest.run.cache import StepCache, step_key, tree_digest
+from rtest.run.source_digest import source_digest
 from rtest.run.docker_backend import ContainerHandle, DockerBackend
 from rtest.run.limits import ResourceLimits, limits_for
 from rtest.run.model import StepExit, StepLaunch, StepResult, StepStatus
@@ -26,6 +27,7 @@ class RunOptions:
     pack_model: bool = True
     user: str | None = None  # "uid:gid" the containers run as
     stop_grace_s: float = 10.0
+    cache_key: str = "imports"  # "imports": the files the entry script really uses; "full": the whole source folder
 
 
 @dataclass
@@ -43,7 +45,7 @@ class StepExecutor:
         self._prepared: dict[str, Future] = {}
         self._lock = threading.Lock()
         self._prep_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rtest-prepare")
-        self._source_digests: dict[Path, str] = {}
+        self._source_digests: dict[tuple[Path, str], str] = {}
 
     # ---- containers created ahead of time ------------------------------------------------
     def prepare_ahead(self, node: str) -> None:
@@ -146,14 +148,16 @@ class StepExecutor:
                 stage_copy(Path(item.host_path.value), folders.input_dir(name))
 
     def _cache_key(self, spec: ScriptExecutionSpec, folders: layout.StepFolders) -> str:
-        if spec.source_dir not in self._source_digests:
-            self._source_digests[spec.source_dir] = tree_digest(spec.source_dir)
+        full = self.ctx.options.cache_key == "full"
+        source = (spec.source_dir, "" if full else spec.entry_point)  # nodes sharing a script share its digest
+        if source not in self._source_digests:
+            self._source_digests[source] = source_digest(spec.source_dir, spec.entry_point, full=full)
         inputs = {name: tree_digest(folders.input_dir(name)) for name in spec.inputs}
         options = self.ctx.options
         settings = {"network": self._network(spec), "limits": options.limits, "pack_model": options.pack_model,
                     "timeout": options.timeout_s or (spec.max_runtime_s.value if spec.max_runtime_s else None)}
         image_id = self.ctx.image_ids.get(spec.image.value, spec.image.value)
-        return step_key(spec, image_id=image_id, source_digest=self._source_digests[spec.source_dir], input_digests=inputs, settings=settings)
+        return step_key(spec, image_id=image_id, source_digest=self._source_digests[source], input_digests=inputs, settings=settings)
 
     def _result(self, spec: ScriptExecutionSpec, folders: layout.StepFolders, exit_info: StepExit, base: dict, key: str | None) -> StepResult:
         usage = layout.read_usage(folders) or {}
