@@ -129,3 +129,16 @@ def test_every_missing_image_is_reported_at_once_before_the_run(tmp_path, docker
     assert "Image rtest/sagemaker-pytorch:2.1.0 is not in the local Docker engine (needed by BoostTraining); " in message
     assert "--image-map pytorch:2.1.0=IMAGE" in message and "docker pull" not in message
     assert "ModelPackaging" not in message  # its look-alike is present
+
+
+def test_plan_shows_the_image_warning(tmp_path, capsys):
+    from rtest.cli.main import main
+
+    sample = CATALOGUE / "project" / "data" / "sample.csv"
+    args = ["plan", "--dag", str(CATALOGUE / "dag.json"), "--config", str(CATALOGUE / "config.json"), "--interfaces",
+            str(CATALOGUE / "interfaces"), "--source-root", str(CATALOGUE / "project"), "--input", f"TabularPrep_training.DATA={sample}"]
+    with pytest.raises(SystemExit) as exited:
+        main(args)
+    out = " ".join(capsys.readouterr().out.split())
+    assert exited.value.code == 0
+    assert "warning: ModelPackaging: sklearn 1.0-1 -> sklearn 1.2-1: no look-alike image for 1.0-1" in out

@@ -160,3 +160,13 @@ def test_editing_one_script_of_a_shared_folder_reruns_only_its_step_and_consumer
     with open(p["shared"] / "other.py", "a") as handle:
         handle.write("# another comment\n")
     assert run("full") == everything  # --cache-key full: any file of the folder reruns every step, as before
+
+
+def test_cache_key_option_takes_imports_or_full_only(capsys):
+    from rtest.cli.main import main
+
+    with pytest.raises(SystemExit) as exited:
+        main(["sandbox", "run", "--example", "--cache-key", "folder"])
+    assert exited.value.code == 2
+    error = " ".join(capsys.readouterr().err.replace("│", " ").split())
+    assert "Invalid value for '--cache-key'" in error and "'folder' is not one of 'imports', 'full'" in error
