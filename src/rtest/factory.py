@@ -104,6 +104,7 @@ class InteractiveRuntimeTestingFactory:
         job_arguments: dict[str, Any] | None = None,
         hyperparameters: dict[str, Any] | None = None,
         image: str | None = None,
+        requirements: list[str] | None = None,
     ) -> ScriptExecutionSpec:
         """Apply the user's values to one script and validate at once; nothing changes if they are wrong."""
         self._spec(name)
@@ -114,6 +115,7 @@ class InteractiveRuntimeTestingFactory:
             job_arguments=dict(job_arguments or {}),
             hyperparameters=dict(hyperparameters or {}),
             image=image,
+            requirements=list(requirements or []),
         )
         candidate = self._user.merged_with(UserSpec(scripts={name: overrides}))
         try:
@@ -173,6 +175,10 @@ class InteractiveRuntimeTestingFactory:
         """Run every script in containers, in DAG order; see ``rtest.run.engine.run_pipeline`` for options."""
         from rtest.run.engine import run_pipeline
 
+        if self._user.wheelhouse and "deps" not in run_options:  # the spec file's offline wheel folder
+            from rtest.deps.runtime import DepsOptions
+
+            run_options["deps"] = DepsOptions(wheelhouses=[Path(self._user.wheelhouse)], download=False)
         report = run_pipeline(self.complete_plan(), workdir=self.workspace_dir, **run_options)
         return {
             "pipeline_success": report.pipeline_success,

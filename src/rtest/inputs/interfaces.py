@@ -101,6 +101,7 @@ class Contract(_Strict):
     outputs: dict[str, PathDecl] = Field(default_factory=dict)
     job_arguments: list[JobArgDecl] = Field(default_factory=list)
     env_vars: EnvVars = Field(default_factory=EnvVars)
+    framework_requirements: dict[str, Any] = Field(default_factory=dict)  # name -> specifier; read by rtest.deps
 
 
 class DependencyDecl(_Model):

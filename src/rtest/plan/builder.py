@@ -159,6 +159,7 @@ def _apply_overrides(spec: ScriptExecutionSpec, overrides: ScriptOverrides, wire
         spec.hyperparameters[key] = user(value, f"hyperparameters.{key}")
     if overrides.image:
         spec.image = user(overrides.image, "image")
+    spec.requirements = [user(text, "requirements") for text in overrides.requirements]
     if overrides.timeout_s:
         spec.max_runtime_s = user(float(overrides.timeout_s), "timeout_s")
     return wires, notes

@@ -53,6 +53,7 @@ def run_pipeline(
     run_id: str | None = None,
     junit_path: Path | str | None = None,
     html: bool = True,
+    deps=True,
 ) -> RunReport:
     """Run every script of the plan in containers and write report.json (plus JUnit/HTML)."""
     backend = backend or DockerBackend()
@@ -60,11 +61,18 @@ def run_pipeline(
     run_id = run_id or new_run_id()
     run_dir = workdir / "runs" / run_id
     run_dir.mkdir(parents=True, exist_ok=True)
+    # Per-step dependencies (rtest.deps): dependency images built before the first step; they replace the
+    # steps' images (so the cache key follows), and each launch gets the wheelhouse. deps=False: none of it.
+    from rtest.deps.runtime import prepare_dependencies
+
+    prepared = prepare_dependencies(plan, workdir, backend.client, deps)
+    plan = prepared.plan(plan) if prepared else plan
     images = {spec.image.value for spec in plan.scripts.values()}
     image_ids = {ref: backend.image_id(ref) for ref in sorted(images)}  # a missing image stops us before any step
     options = RunOptions(network=network, limits=limits, timeout_s=timeout_s, memory_bytes=memory_bytes, pack_model=pack_model,
                          user=invoking_user(), stop_grace_s=stop_grace_s)
-    ctx = RunContext(run_id=run_id, run_dir=run_dir, options=options, image_ids=image_ids, executor_dir=_copy_executor(run_dir))
+    ctx = RunContext(run_id=run_id, run_dir=run_dir, options=options, image_ids=image_ids, executor_dir=_copy_executor(run_dir),
+                     launch_extras=prepared.launch_extras if prepared else None)
     cache = StepCache(workdir / "cache") if use_cache else None
     executor = StepExecutor(plan, backend, ctx, cache)
     cancel = cancel or threading.Event()
@@ -72,6 +80,7 @@ def run_pipeline(
     log.info("run started", run_id=run_id, steps=len(plan.scripts), run_dir=str(run_dir))
     try:
         results = Runner(plan, executor, jobs=jobs or os.cpu_count() or 1, on_event=on_event).run(cancel)
+        results = prepared.explain(results) if prepared else results
     finally:
         executor.close()
         backend.remove_labelled(run_id)  # whatever a crash or Ctrl-C left behind

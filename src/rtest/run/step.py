@@ -7,6 +7,7 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Callable
 
 from rtest.plan.model import PipelineTestingSpec, ScriptExecutionSpec
 from rtest.run import layout
@@ -35,6 +36,7 @@ class RunContext:
     options: RunOptions
     image_ids: dict[str, str] = field(default_factory=dict)  # image ref -> id, checked before the run
     executor_dir: Path | None = None  # the bootstrap, copied under the run folder
+    launch_extras: Callable[[str, StepLaunch], StepLaunch] | None = None  # rtest.deps: wheelhouse mounts, pip env
 
 
 class StepExecutor:
@@ -99,7 +101,8 @@ class StepExecutor:
             user=options.user, network=self._network(spec), limits=self._limits(spec),
             timeout_s=timeout,
         )
-        return launch.model_copy(update={"stop_grace_s": options.stop_grace_s})
+        launch = launch.model_copy(update={"stop_grace_s": options.stop_grace_s})
+        return self.ctx.launch_extras(node, launch) if self.ctx.launch_extras else launch
 
     def _limits(self, spec: ScriptExecutionSpec):
         limits = limits_for(spec.instance_type.value, enabled=self.ctx.options.limits)
