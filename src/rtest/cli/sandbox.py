@@ -48,6 +48,8 @@ def run(
     junit: Annotated[Optional[Path], typer.Option("--junit", help="Also write JUnit XML here.")] = None,
     log_format: Annotated[str, typer.Option("--log-format", help="text or json (for machines).")] = "text",
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log what the engine does.")] = False,
+    no_deps: Annotated[bool, typer.Option("--no-deps", help="Run steps in their images as they are: no dependency images, no wheelhouse.")] = False,
+    wheelhouse: Annotated[Optional[Path], typer.Option("--wheelhouse", help="Folder of wheels for steps' requirements; never use an index.")] = None,
 ) -> int:
     """Run every script of the pipeline in containers, in DAG order, and report per step."""
     from rtest.cli.progress import LiveStatus, summary
@@ -64,6 +66,12 @@ def run(
     plan = build_plan(chosen.inputs, chosen.user)
     for note in plan.notes:  # weak or missing wiring: worth knowing before minutes of running
         out.print(f"[yellow]note:[/] {note}", highlight=False)
+    from rtest.cli.deps_cmd import deps_for_run
+    from rtest.run.docker_backend import DockerBackend
+
+    backend = DockerBackend()
+    homes = wheelhouse or (Path(chosen.user.wheelhouse) if chosen.user.wheelhouse else None)
+    deps = deps_for_run(plan, workdir, backend, enabled=not no_deps, wheelhouse=homes, console=out)
     cancel = threading.Event()
     restore = _trap_signals(cancel)
     try:
@@ -71,6 +79,7 @@ def run(
             report = run_pipeline(
                 plan, workdir=workdir, jobs=jobs, use_cache=not no_cache, network=network, limits=not no_limits,
                 timeout_s=timeout, memory_bytes=_parse_size(memory), pack_model=not model_folder, on_event=live.event, cancel=cancel, junit_path=junit,
+                backend=backend, deps=deps,
             )
     finally:
         restore()

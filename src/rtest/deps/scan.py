@@ -192,11 +192,13 @@ def _env_reads(node: ast.AST, path: Path) -> list[EnvSwitch]:
 # ---- pip calls ------------------------------------------------------------------------------------
 
 
-def _pip_args(call: ast.Call) -> list[ast.AST] | None:
+def _pip_args(call: ast.Call, local_lists: dict[str, ast.AST] | None = None) -> list[ast.AST] | None:
     """The argument nodes after "install" when ``call`` runs pip install; None otherwise."""
     if not call.args:
         return None
     first = call.args[0]
+    if isinstance(first, ast.Name) and local_lists and first.id in local_lists:  # cmd = [..., "pip", "install", ...]; run(cmd)
+        first = local_lists[first.id]
     if isinstance(first, (ast.List, ast.Tuple)):
         items = first.elts
         words = [i.value if isinstance(i, ast.Constant) and isinstance(i.value, str) else None for i in items]
@@ -237,6 +239,17 @@ def _params(func: ast.FunctionDef | ast.AsyncFunctionDef) -> list[str]:
     return [a.arg for a in [*func.args.posonlyargs, *func.args.args]]
 
 
+def _local_lists(scope: ast.AST) -> dict[str, ast.AST]:
+    """NAME = [...] inside a scope (the first assignment: later ``+=`` of options does not name packages)."""
+    found: dict[str, ast.AST] = {}
+    for node in ast.walk(scope):
+        if isinstance(node, ast.Assign) and isinstance(node.value, (ast.List, ast.Tuple)):
+            for target in node.targets:
+                if isinstance(target, ast.Name):
+                    found.setdefault(target.id, node.value)
+    return found
+
+
 def _loop_targets(func: ast.AST, names: dict[str, list[tuple[str, int]]]) -> dict[str, ast.AST]:
     """for pkg in <iterable>: a name bound by a loop stands for its iterable's items."""
     return {n.target.id: n.iter for n in ast.walk(func) if isinstance(n, ast.For) and isinstance(n.target, ast.Name)}
@@ -246,16 +259,16 @@ def _find_installers(module: _Module, installers: dict[str, int]) -> None:
     """Functions whose pip install (or installer call) takes its packages from one of their parameters."""
     for func in _functions(module.tree):
         params = _params(func)
-        loops = _loop_targets(func, module.constants)
+        loops, lists = _loop_targets(func, module.constants), _local_lists(func)
         for call in (n for n in ast.walk(func) if isinstance(n, ast.Call)):
-            for node in _call_packages(call, installers):
+            for node in _call_packages(call, installers, lists):
                 node = loops.get(node.id, node) if isinstance(node, ast.Name) else node
                 if isinstance(node, ast.Name) and node.id in params and func.name not in installers:
                     installers[func.name] = params.index(node.id)
 
 
-def _call_packages(call: ast.Call, installers: dict[str, int]) -> list[ast.AST]:
-    args = _pip_args(call)
+def _call_packages(call: ast.Call, installers: dict[str, int], local_lists: dict[str, ast.AST] | None = None) -> list[ast.AST]:
+    args = _pip_args(call, local_lists)
     if args is not None:
         return _package_nodes(args)
     name = _called_name(call)
@@ -275,11 +288,10 @@ def _called_name(call: ast.Call) -> str | None:
 
 def _installed_specs(module: _Module, installers: dict[str, int]):
     """(spec text, line, call) for every literal package a pip call or installer call in this module names."""
-    scopes: list[ast.AST] = [module.tree]
-    for scope in scopes:
-        loops = _loop_targets(scope, module.constants)
+    for scope in [module.tree, *_functions(module.tree)]:  # each call is read with its own function's local lists
+        loops, lists = _loop_targets(scope, module.constants), _local_lists(scope)
         for call in (n for n in ast.walk(scope) if isinstance(n, ast.Call)):
-            for node in _call_packages(call, installers):
+            for node in _call_packages(call, installers, lists):
                 node = loops.get(node.id, node) if isinstance(node, ast.Name) and node.id not in module.constants else node
                 for text, line in _strings(node, module.constants) or []:
                     if text.strip() and not text.startswith("-") and text not in (".",):
@@ -290,7 +302,8 @@ def _switches(module: _Module, installers: dict[str, int]) -> list[EnvSwitch]:
     """Env vars read inside installer functions, or by module-level variables those functions use."""
     found: list[EnvSwitch] = []
     for func in _functions(module.tree):
-        if func.name not in installers and not any(_pip_args(c) is not None for c in ast.walk(func) if isinstance(c, ast.Call)):
+        lists = _local_lists(func)
+        if func.name not in installers and not any(_pip_args(c, lists) is not None for c in ast.walk(func) if isinstance(c, ast.Call)):
             continue
         found += _env_reads(func, module.path)
         for name in {n.id for n in ast.walk(func) if isinstance(n, ast.Name)}:
