@@ -25,7 +25,10 @@ Progress = Callable[[str, int, int, str], None]  # (tag, done, total, what) per 
 
 
 def dependency_tag(base_id: str, specs: list[str], wheels: list[Path]) -> str:
-    material = json.dumps({"base": base_id, "specs": sorted(specs), "wheels": sorted(w.name for w in wheels)})
+    """Same base, same specs, same wheel files -> same tag. A wheel is known by name, size and mtime: a
+    rebuilt or re-downloaded wheel makes a new image, and no wheel is read in full on a cached run."""
+    files = sorted((w.name, w.stat().st_size, w.stat().st_mtime_ns) for w in wheels)
+    material = json.dumps({"base": base_id, "specs": sorted(specs), "wheels": files})
     return f"{REPOSITORY}:{hashlib.sha256(material.encode()).hexdigest()[:16]}"
 
 

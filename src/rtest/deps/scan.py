@@ -192,11 +192,19 @@ def _env_reads(node: ast.AST, path: Path) -> list[EnvSwitch]:
 # ---- pip calls ------------------------------------------------------------------------------------
 
 
+_RUNNERS = {"system", "run", "call", "check_call", "check_output", "Popen", "getoutput", "getstatusoutput", "main"}
+
+
 def _pip_args(call: ast.Call, local_lists: dict[str, ast.AST] | None = None) -> list[ast.AST] | None:
     """The argument nodes after "install" when ``call`` runs pip install; None otherwise."""
-    if not call.args:
+    if not call.args or _called_name(call) not in _RUNNERS:
         return None
     first = call.args[0]
+    if _called_name(call) == "main" and isinstance(first, (ast.List, ast.Tuple)):  # pip.main(["install", ...])
+        if not (isinstance(call.func, ast.Attribute) and ast.unparse(call.func.value).endswith("pip")):
+            return None
+        words = [i.value if isinstance(i, ast.Constant) else None for i in first.elts]
+        return first.elts[words.index("install") + 1:] if "install" in words else None
     if isinstance(first, ast.Name) and local_lists and first.id in local_lists:  # cmd = [..., "pip", "install", ...]; run(cmd)
         first = local_lists[first.id]
     if isinstance(first, (ast.List, ast.Tuple)):
@@ -303,7 +311,8 @@ def _switches(module: _Module, installers: dict[str, int]) -> list[EnvSwitch]:
     found: list[EnvSwitch] = []
     for func in _functions(module.tree):
         lists = _local_lists(func)
-        if func.name not in installers and not any(_pip_args(c, lists) is not None for c in ast.walk(func) if isinstance(c, ast.Call)):
+        installs = any(_call_packages(c, installers, lists) for c in ast.walk(func) if isinstance(c, ast.Call))
+        if func.name not in installers and not installs:
             continue
         found += _env_reads(func, module.path)
         for name in {n.id for n in ast.walk(func) if isinstance(n, ast.Name)}:
