@@ -8,6 +8,7 @@ immutable content, so the answer never goes stale.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -69,10 +70,13 @@ def image_info(client, image_ref: str, image_id: str, cache_dir: Path) -> ImageI
     except (OSError, ValueError, KeyError, TypeError):
         pass
     raw = _probe(client, image_ref)
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    tmp = cache_file.with_suffix(".tmp")
-    tmp.write_text(json.dumps(raw, sort_keys=True))
-    tmp.replace(cache_file)
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        tmp = cache_file.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(raw, sort_keys=True))
+        tmp.replace(cache_file)
+    except OSError:  # a cache we cannot write (another user's home, read-only) only costs a probe next time
+        pass
     return _from_json(raw, image_id)
 
 
