@@ -39,9 +39,9 @@ OUT = "/opt/ml/processing/output/out"
 def _wheels(folder: Path, names: list[str]) -> Path:
     """Pure-Python wheels of ~200 KB each, so the images differ by something measurable."""
     for name in names:
-        module = folder / "src" / name
+        module = folder / "src" / name.replace("-", "_")
         module.mkdir(parents=True)
-        (module / "__init__.py").write_text(f"VERSION = '1.0.0'\nTABLE = {list(range(20000))!r}\n")
+        (module / "__init__.py").write_text(f"VERSION = '1.0.0'\nRUN = {str(folder)!r}  # new bytes: a fresh image per bench run\nTABLE = {list(range(20000))!r}\n")
         build_pure_wheel(module, name, "1.0.0", folder / "wheels")
     return folder / "wheels"
 
@@ -97,6 +97,9 @@ def main() -> None:
             build_s, prepared = _timed(lambda: prepare_dependencies(with_reqs, workdir, client, options()))
             built = prepared.built
             first_s, first = _timed(lambda: run_pipeline(with_reqs, workdir=workdir, html=False, deps=options()))
+            for node, result in first.steps.items():
+                if not result.status.ok:
+                    print(f"    {node} failed: {result.failure_reason}")
             run_pipeline(without, workdir=workdir, html=False)  # fill the baseline's cache
             print(f"packages: set A {set_a}, set B {set_b} ({'host index' if args.index else 'local wheels'})")
             print(f"(a) first run: resolve + build {len(built)} dependency images {build_s:6.2f} s;"

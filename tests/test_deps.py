@@ -157,6 +157,18 @@ def _built(calls: list) -> set[str]:
     return {tag for tag, *_ in calls}
 
 
+@pytest.fixture
+def docker_client(docker_client):
+    """The engine, and afterwards the removal of the dependency images this test built (their wheels are unique to it)."""
+    from rtest.deps.image import dependency_images
+
+    before = {tag for image in dependency_images(docker_client) for tag in image["tags"]}
+    yield docker_client
+    for image in dependency_images(docker_client):
+        for tag in set(image["tags"]) - before:
+            docker_client.images.remove(tag)
+
+
 @pytest.mark.docker
 def test_interface_and_import_time_requirements_run_offline_and_a_second_run_builds_nothing(tmp_path, docker_client):
     from rtest.run.engine import run_pipeline

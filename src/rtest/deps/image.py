@@ -24,11 +24,9 @@ MOUNT_ROOT = "/opt/rtest/wheelhouse"
 Progress = Callable[[str, int, int, str], None]  # (tag, done, total, what) per pip line
 
 
-def dependency_tag(base_id: str, specs: list[str], wheels: list[Path]) -> str:
-    """Same base, same specs, same wheel files -> same tag. A wheel is known by name, size and mtime: a
-    rebuilt or re-downloaded wheel makes a new image, and no wheel is read in full on a cached run."""
-    files = sorted((w.name, w.stat().st_size, w.stat().st_mtime_ns) for w in wheels)
-    material = json.dumps({"base": base_id, "specs": sorted(specs), "wheels": files})
+def dependency_tag(base_id: str, specs: list[str], wheels: dict[Path, str]) -> str:
+    """Same base, same specs, same wheel contents -> same tag (the digests come from the wheelhouse's memo)."""
+    material = json.dumps({"base": base_id, "specs": sorted(specs), "wheels": sorted((w.name, d) for w, d in wheels.items())})
     return f"{REPOSITORY}:{hashlib.sha256(material.encode()).hexdigest()[:16]}"
 
 
@@ -101,3 +99,29 @@ def _pip_wheel(wheels: list[Path], dirs: list[Path]) -> str:
     if wheel is None:
         raise DependencyError("The image has no pip and the wheelhouse has no pip wheel; add 'pip' to the step's requirements.")
     return f"{container_dir(dirs.index(wheel.parent))}/{wheel.name}"
+
+
+def dependency_images(client) -> list[dict]:
+    """Every dependency image rtest built (label rtest.kind=deps): for `rtest sandbox images list/prune`."""
+    found = []
+    for image in client.images.list(filters={"label": f"{KIND_LABEL}={KIND}"}):
+        labels = image.labels or {}
+        found.append({"id": image.id, "tags": image.tags, "base": labels.get("rtest.deps.base"),
+                      "requirements": json.loads(labels.get("rtest.deps.requirements") or "[]"), "size": image.attrs.get("Size")})
+    return found
+
+
+def prune_dependency_images(client, keep: set[str] = frozenset()) -> list[str]:
+    """Remove dependency images whose tags are not in ``keep``; returns what was removed."""
+    import docker.errors
+
+    removed = []
+    for image in dependency_images(client):
+        for tag in image["tags"]:
+            if tag not in keep:
+                try:
+                    client.images.remove(tag)
+                    removed.append(tag)
+                except docker.errors.APIError:  # in use by a container: kept, and listed again next time
+                    pass
+    return removed

@@ -101,7 +101,7 @@ def resolve_images(steps: dict[str, StepDeps]) -> dict[str, StepDeps]:
     """Wheels and dependency image tag per step with something missing; one error for the first unsatisfiable set."""
     from rtest.deps.image import dependency_tag
 
-    by_set: dict[tuple, tuple[list[Path], str]] = {}
+    by_set: dict[tuple, tuple[dict[Path, str], str]] = {}
     for step in steps.values():
         if not step.missing:
             continue
@@ -114,7 +114,8 @@ def resolve_images(steps: dict[str, StepDeps]) -> dict[str, StepDeps]:
                 raise DependencyError(f"Node {step.node} (image {step.base_image}, Python {step.info.python}): {exc.message}",
                                       hint=exc.hint) from exc
             by_set[key] = (wheels, dependency_tag(step.info.image_id, specs, wheels))
-        step.wheels, step.image = by_set[key]
+        wheels, step.image = by_set[key]
+        step.wheels = list(wheels)
     return steps
 
 

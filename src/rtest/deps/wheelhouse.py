@@ -43,11 +43,13 @@ def wheelhouse_for(workdir: Path, info: ImageInfo, user_dirs: list[Path] | None,
     return Wheelhouse(root=root, user_dirs=[Path(d).resolve() for d in user_dirs or []], download=download)
 
 
-def ensure_wheels(reqs: list[Requirement], house: Wheelhouse, info: ImageInfo) -> list[Path]:
-    """The wheel files (dependencies included) that install ``reqs`` on the image's Python; downloads if needed."""
+def ensure_wheels(reqs: list[Requirement], house: Wheelhouse, info: ImageInfo) -> dict[Path, str]:
+    """Wheel file -> sha256, for the wheels (dependencies included) that install ``reqs`` on the image's Python.
+
+    Downloads when the folders lack some and downloading is allowed."""
     specs = sorted({r.text for r in reqs})
     if not specs:
-        return []
+        return {}
     found, failure = resolve_wheels(specs, house, info)
     if found is None and house.download:
         _download(specs, house, info)
@@ -57,13 +59,14 @@ def ensure_wheels(reqs: list[Requirement], house: Wheelhouse, info: ImageInfo) -
     return found
 
 
-def resolve_wheels(specs: list[str], house: Wheelhouse, info: ImageInfo) -> tuple[list[Path] | None, str]:
+def resolve_wheels(specs: list[str], house: Wheelhouse, info: ImageInfo) -> tuple[dict[Path, str] | None, str]:
+    """A dry-run install against the folders alone; the answer (with each wheel's digest) is kept, keyed by their listing."""
     memo = house.root / ".resolved" / f"{_memo_key(specs, house, info)}.json"
     try:
-        paths = [Path(p) for p in json.loads(memo.read_text())]
-        if all(p.is_file() for p in paths):
-            return paths, ""
-    except (OSError, ValueError):
+        found = {Path(p): digest for p, digest in json.loads(memo.read_text())}
+        if all(p.is_file() for p in found):
+            return found, ""
+    except (OSError, ValueError, TypeError):
         pass
     with tempfile.TemporaryDirectory(prefix="rtest-resolve-") as scratch:
         report = Path(scratch) / "report.json"
@@ -73,9 +76,18 @@ def resolve_wheels(specs: list[str], house: Wheelhouse, info: ImageInfo) -> tupl
         if done.returncode != 0 or not report.is_file():
             return None, done.stderr
         paths = [Path(unquote(urlparse(item["download_info"]["url"]).path)) for item in json.loads(report.read_text()).get("install", [])]
+    found = {path: _sha256(path) for path in paths}  # content, so the same wheel in another workdir gives the same image
     memo.parent.mkdir(exist_ok=True)
-    memo.write_text(json.dumps([str(p) for p in paths]))
-    return paths, ""
+    memo.write_text(json.dumps([[str(p), d] for p, d in found.items()]))
+    return found, ""
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def _memo_key(specs: list[str], house: Wheelhouse, info: ImageInfo) -> str:

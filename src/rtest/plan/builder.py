@@ -159,7 +159,11 @@ def _apply_overrides(spec: ScriptExecutionSpec, overrides: ScriptOverrides, wire
         spec.hyperparameters[key] = user(value, f"hyperparameters.{key}")
     if overrides.image:
         spec.image = user(overrides.image, "image")
-    spec.requirements = [user(text, "requirements") for text in overrides.requirements]
+    if overrides.requirements:  # checked now, so a typo is reported with the plan, not after image builds
+        from rtest.deps.requirements import parse_requirement
+
+        spec.requirements = [user(parse_requirement(t, "user", f"scripts.{spec.node}.requirements").text, "requirements")
+                             for t in overrides.requirements]
     if overrides.timeout_s:
         spec.max_runtime_s = user(float(overrides.timeout_s), "timeout_s")
     return wires, notes
