@@ -276,3 +276,35 @@ def test_a_real_package_is_fetched_from_the_index_on_the_host_and_the_step_runs_
     assert report.pipeline_success, report.steps["A"].failure_reason
     assert any((tmp_path / "wd" / "wheelhouse" / "cp39").glob("tabulate-0.9.0-*.whl"))
     assert "1  2" in (Path(report.steps["A"].outputs["out"]) / "t.txt").read_text()
+
+
+@pytest.mark.docker
+def test_an_image_without_pip_gets_pip_from_the_wheelhouse(tmp_path, docker_client):
+    """pip installs itself from its own wheel (run as a zip), then the step's packages; the script's pip works too."""
+    import secrets
+
+    import pip
+
+    from rtest.run.engine import run_pipeline
+
+    make_wheel(tmp_path, "tinyfmt", "2.0.0")
+    build_pure_wheel(Path(pip.__file__).parent, "pip", pip.__version__, tmp_path / "wheels")  # pip is pure Python
+    tag = f"rtest-test/nopip:{secrets.token_hex(4)}"
+    stripped = docker_client.containers.run("rtest/sagemaker-base:py3", ["python3", "-m", "pip", "uninstall", "-y", "-q", "pip"],
+                                            user="0:0", network_mode="none", detach=True)
+    try:
+        assert stripped.wait()["StatusCode"] == 0
+        stripped.commit(*tag.split(":"))
+    finally:
+        stripped.remove(force=True)
+    try:
+        p = write_python_pipeline(tmp_path / "p", {"A": {"script": INSTALLS_AT_IMPORT.replace(', "otherfmt==0.3"', "").replace(
+            "import tinyfmt, otherfmt", "import tinyfmt").replace(" + ' ' + otherfmt.VERSION", ""), "outputs": {"out": OUT}}}, [])
+        report = run_pipeline(plan_of(p, UserSpec.model_validate({"scripts": {"A": {"image": tag}}})), workdir=tmp_path / "wd",
+                              html=False, deps=DepsOptions(wheelhouses=[tmp_path / "wheels"], download=False))
+        result = report.steps["A"]
+        assert result.status.value == "succeeded", result.failure_reason
+        assert (Path(result.outputs["out"]) / "version.txt").read_text() == "2.0.0"
+        assert json.loads(docker_client.images.get(result.image).labels["rtest.deps.requirements"]) == ["pip", "tinyfmt==2.0.0"]
+    finally:
+        docker_client.images.remove(tag, force=True)
