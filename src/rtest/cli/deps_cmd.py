@@ -110,7 +110,7 @@ def _print_steps(data: dict[str, dict[str, Any]]) -> None:
         out.print(f"No requirements beyond their image: {', '.join(bare)}.", highlight=False)
     missing = {node: item["missing"] for node, item in data.items() if item["missing"]}
     if missing:
-        out.print(f"`rtest sandbox run` installs the missing ones into a dependency image per step image ({len(missing)} step(s)).",
+        out.print(f"`rtest sandbox run` installs what is missing into dependency images for {len(missing)} step(s), before the first step.",
                   highlight=False)
 
 
