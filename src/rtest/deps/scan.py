@@ -16,18 +16,14 @@ module level in a variable an installer uses) are reported as index switches.
 from __future__ import annotations
 
 import ast
-import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rtest.deps.requirements import DependencyError, Requirement, parse_requirement
+from rtest.deps.pipcalls import call_packages, local_lists, loop_targets
+from rtest.deps.requirements import Requirement, parse_requirement
 
 MAX_MODULES = 200
 MAX_BYTES = 2_000_000
-# pip options that take a value: the value is not a package
-_VALUE_OPTIONS = {"-i", "--index-url", "--extra-index-url", "-f", "--find-links", "-c", "--constraint", "-r", "--requirement",
-                  "--trusted-host", "-t", "--target", "--prefix", "--root", "--python-version", "--platform", "--cert",
-                  "--proxy", "--timeout", "--retries", "-e", "--editable", "--src", "--upgrade-strategy", "--progress-bar"}
 
 
 @dataclass(frozen=True)
@@ -67,17 +63,10 @@ def scan_script(script: Path, source_dir: Path) -> ScanResult:
         for text, line, node in _installed_specs(module, installers):
             if (text, str(module.path), line) not in seen:
                 seen.add((text, str(module.path), line))
-                result.requirements.append(_requirement(text, module.path, line))
+                result.requirements.append(parse_requirement(text, "script", module.path, line))
         result.switches += _switches(module, installers)
     result.switches = sorted(set(result.switches), key=lambda s: (s.file, s.line, s.name))
     return result
-
-
-def _requirement(text: str, path: Path, line: int) -> Requirement:
-    try:
-        return parse_requirement(text, "script", path, line)
-    except DependencyError:
-        raise
 
 
 def local_modules(script: Path, source_dir: Path) -> list[Path]:
@@ -189,56 +178,6 @@ def _env_reads(node: ast.AST, path: Path) -> list[EnvSwitch]:
     return found
 
 
-# ---- pip calls ------------------------------------------------------------------------------------
-
-
-_RUNNERS = {"system", "run", "call", "check_call", "check_output", "Popen", "getoutput", "getstatusoutput", "main"}
-
-
-def _pip_args(call: ast.Call, local_lists: dict[str, ast.AST] | None = None) -> list[ast.AST] | None:
-    """The argument nodes after "install" when ``call`` runs pip install; None otherwise."""
-    if not call.args or _called_name(call) not in _RUNNERS:
-        return None
-    first = call.args[0]
-    if _called_name(call) == "main" and isinstance(first, (ast.List, ast.Tuple)):  # pip.main(["install", ...])
-        if not (isinstance(call.func, ast.Attribute) and ast.unparse(call.func.value).endswith("pip")):
-            return None
-        words = [i.value if isinstance(i, ast.Constant) else None for i in first.elts]
-        return first.elts[words.index("install") + 1:] if "install" in words else None
-    if isinstance(first, ast.Name) and local_lists and first.id in local_lists:  # cmd = [..., "pip", "install", ...]; run(cmd)
-        first = local_lists[first.id]
-    if isinstance(first, (ast.List, ast.Tuple)):
-        items = first.elts
-        words = [i.value if isinstance(i, ast.Constant) and isinstance(i.value, str) else None for i in items]
-        for index, word in enumerate(words):
-            if word == "install" and any(w is not None and (w == "pip" or w.endswith(("/pip", "/pip3", "pip3"))) for w in words[:index]):
-                return items[index + 1:]
-        return None
-    if isinstance(first, ast.Constant) and isinstance(first.value, str):  # os.system("pip install x") / shell=True
-        try:
-            words = shlex.split(first.value)
-        except ValueError:
-            return None
-        if "install" in words and any(w.endswith(("pip", "pip3")) for w in words[: words.index("install")]):
-            return [ast.Constant(value=w, lineno=first.lineno) for w in words[words.index("install") + 1:]]
-    return None
-
-
-def _package_nodes(args: list[ast.AST]) -> list[ast.AST]:
-    """Drop pip options and their values; what is left names packages."""
-    kept, skip = [], False
-    for node in args:
-        word = node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) else None
-        if skip:
-            skip = False
-            continue
-        if word is not None and word.startswith("-"):
-            skip = word in _VALUE_OPTIONS
-            continue
-        kept.append(node.value if isinstance(node, ast.Starred) else node)
-    return kept
-
-
 def _functions(tree: ast.Module) -> list[ast.FunctionDef | ast.AsyncFunctionDef]:
     return [n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
 
@@ -247,59 +186,24 @@ def _params(func: ast.FunctionDef | ast.AsyncFunctionDef) -> list[str]:
     return [a.arg for a in [*func.args.posonlyargs, *func.args.args]]
 
 
-def _local_lists(scope: ast.AST) -> dict[str, ast.AST]:
-    """NAME = [...] inside a scope (the first assignment: later ``+=`` of options does not name packages)."""
-    found: dict[str, ast.AST] = {}
-    for node in ast.walk(scope):
-        if isinstance(node, ast.Assign) and isinstance(node.value, (ast.List, ast.Tuple)):
-            for target in node.targets:
-                if isinstance(target, ast.Name):
-                    found.setdefault(target.id, node.value)
-    return found
-
-
-def _loop_targets(func: ast.AST, names: dict[str, list[tuple[str, int]]]) -> dict[str, ast.AST]:
-    """for pkg in <iterable>: a name bound by a loop stands for its iterable's items."""
-    return {n.target.id: n.iter for n in ast.walk(func) if isinstance(n, ast.For) and isinstance(n.target, ast.Name)}
-
-
 def _find_installers(module: _Module, installers: dict[str, int]) -> None:
     """Functions whose pip install (or installer call) takes its packages from one of their parameters."""
     for func in _functions(module.tree):
         params = _params(func)
-        loops, lists = _loop_targets(func, module.constants), _local_lists(func)
+        loops, lists = loop_targets(func), local_lists(func)
         for call in (n for n in ast.walk(func) if isinstance(n, ast.Call)):
-            for node in _call_packages(call, installers, lists):
+            for node in call_packages(call, installers, lists):
                 node = loops.get(node.id, node) if isinstance(node, ast.Name) else node
                 if isinstance(node, ast.Name) and node.id in params and func.name not in installers:
                     installers[func.name] = params.index(node.id)
 
 
-def _call_packages(call: ast.Call, installers: dict[str, int], local_lists: dict[str, ast.AST] | None = None) -> list[ast.AST]:
-    args = _pip_args(call, local_lists)
-    if args is not None:
-        return _package_nodes(args)
-    name = _called_name(call)
-    if name in installers and len(call.args) > installers[name]:
-        arg = call.args[installers[name]]
-        return [arg.value if isinstance(arg, ast.Starred) else arg]
-    return []
-
-
-def _called_name(call: ast.Call) -> str | None:
-    if isinstance(call.func, ast.Name):
-        return call.func.id
-    if isinstance(call.func, ast.Attribute):
-        return call.func.attr
-    return None
-
-
 def _installed_specs(module: _Module, installers: dict[str, int]):
     """(spec text, line, call) for every literal package a pip call or installer call in this module names."""
     for scope in [module.tree, *_functions(module.tree)]:  # each call is read with its own function's local lists
-        loops, lists = _loop_targets(scope, module.constants), _local_lists(scope)
+        loops, lists = loop_targets(scope), local_lists(scope)
         for call in (n for n in ast.walk(scope) if isinstance(n, ast.Call)):
-            for node in _call_packages(call, installers, lists):
+            for node in call_packages(call, installers, lists):
                 node = loops.get(node.id, node) if isinstance(node, ast.Name) and node.id not in module.constants else node
                 for text, line in _strings(node, module.constants) or []:
                     if text.strip() and not text.startswith("-") and text not in (".",):
@@ -310,8 +214,8 @@ def _switches(module: _Module, installers: dict[str, int]) -> list[EnvSwitch]:
     """Env vars read inside installer functions, or by module-level variables those functions use."""
     found: list[EnvSwitch] = []
     for func in _functions(module.tree):
-        lists = _local_lists(func)
-        installs = any(_call_packages(c, installers, lists) for c in ast.walk(func) if isinstance(c, ast.Call))
+        lists = local_lists(func)
+        installs = any(call_packages(c, installers, lists) for c in ast.walk(func) if isinstance(c, ast.Call))
         if func.name not in installers and not installs:
             continue
         found += _env_reads(func, module.path)
