@@ -111,6 +111,18 @@ def test_requirement_sources_carry_file_and_line_and_conflicts_name_both(tmp_pat
     assert "'tinyfmt>=1.0,<2'" in message and f"{interface}:{line_of(interface, 'tinyfmt')}" in message
 
 
+def test_factory_requirements_are_checked_at_once_and_reach_the_plan(tmp_path):
+    from rtest import InteractiveRuntimeTestingFactory
+
+    p = write_python_pipeline(tmp_path / "p", {"A": {"script": "import tinyfmt\n", "outputs": {"out": OUT}}}, [])
+    factory = InteractiveRuntimeTestingFactory(p["dag"], p["config"], workspace_dir=tmp_path / "wd")
+    with pytest.raises(ValueError, match="'tinyfmt=1' is not a valid requirement"):
+        factory.configure_script_testing("A", requirements=["tinyfmt=1"])
+    spec = factory.configure_script_testing("A", requirements=["tinyfmt==1.0.0"])
+    assert [r.value for r in spec.requirements] == ["tinyfmt==1.0.0"]
+    assert [(r.text, r.origin, r.file) for r in collect(spec).requirements] == [("tinyfmt==1.0.0", "user", "scripts.A.requirements")]
+
+
 def test_pip_failure_in_a_log_becomes_a_reason_that_says_how_to_add_it(tmp_path):
     log = tmp_path / "log.txt"
     log.write_text("Looking in links: /opt/rtest/wheelhouse\nERROR: Could not find a version that satisfies the requirement "
