@@ -166,7 +166,7 @@ def test_paths_point_inside_the_package() -> None:
 def test_dag_nodes_are_the_config_steps_and_every_step_has_an_interface() -> None:
     config = load_config()
     nodes = dag()["nodes"]
-    assert len(nodes) == 10
+    assert len(nodes) == 12
     assert set(nodes) == set(config["configuration"]["specific"]) == set(config["metadata"]["config_types"])
     assert all(a in nodes and b in nodes for a, b in dag()["edges"])
     found = interfaces()
@@ -179,7 +179,7 @@ def test_dag_nodes_are_the_config_steps_and_every_step_has_an_interface() -> Non
 
 def test_every_interface_parses_and_has_the_keys() -> None:
     files = sorted(PATHS.interfaces.glob("*.step.yaml"))
-    assert len(files) == 8
+    assert len(files) == 10
     for path in files:
         doc = yaml.safe_load(path.read_text())
         assert {"step_type", "registry", "spec"} <= set(doc), path.name
@@ -199,7 +199,7 @@ def test_every_interface_parses_and_has_the_keys() -> None:
 def test_every_script_node_has_its_entry_point_on_disk_and_a_catalog_image() -> None:
     found = interfaces()
     nodes = script_nodes()
-    assert len(nodes) == 7
+    assert len(nodes) == 9
     for node in nodes:
         config, interface = step_config(node), found[step_type_of(node)]
         entry, source = first_field(config, ENTRY_FIELDS), first_field(config, SOURCE_FIELDS)

@@ -140,6 +140,7 @@ class InteractiveRuntimeTestingFactory:
         job_arguments: dict[str, Any] | None = None,
         hyperparameters: dict[str, Any] | None = None,
         image: str | None = None,
+        requirements: list[str] | None = None,
     ) -> ScriptExecutionSpec:
         """Apply the user's values to one script and validate at once; nothing changes if they are wrong."""
         self._spec(name)
@@ -150,6 +151,7 @@ class InteractiveRuntimeTestingFactory:
             job_arguments=dict(job_arguments or {}),
             hyperparameters=dict(hyperparameters or {}),
             image=image,
+            requirements=list(requirements or []),
         )
         candidate = self._user.merged_with(UserSpec(scripts={name: overrides}))
         try:
@@ -224,18 +226,27 @@ class InteractiveRuntimeTestingFactory:
         """Run every script in containers, in DAG order, and write its reports.
 
         Options: jobs, run_id, stop_grace_s, backend (per run); timeout_s, network, limits, memory_bytes,
-        use_cache, pack_model (each step's settings; see ``rtest.plan.settings``).
+        use_cache, pack_model (each step's settings; see ``rtest.plan.settings``); deps (True, False, or
+        ``rtest.deps.runtime.DepsOptions``: the steps' own requirements in dependency images).
         """
+        from rtest.deps.runtime import DepsOptions, prepare_dependencies
+        from rtest.run.backends import create_backend
         from rtest.run.engine import RunOptions
         from rtest.session import run_and_report
 
+        deps = run_options.pop("deps", True)
+        if deps is True and self._user.wheelhouse:  # the spec file's offline wheel folder
+            deps = DepsOptions(wheelhouses=[Path(self._user.wheelhouse)], download=False)
         unknown = set(run_options) - set(_SETTING_ARGS) - _RUN_ARGS
         if unknown:
             raise TypeError(f"execute_dag_guided_testing() got unknown options: {', '.join(sorted(unknown))}")
         flags = CommandLine(**{_SETTING_ARGS[k]: v for k, v in run_options.items() if k in _SETTING_ARGS})
         options = RunOptions(workdir=self.workspace_dir, **{k: v for k, v in run_options.items() if k in _RUN_ARGS})
         formats = {**({"html": None} if html else {}), **({"junit": junit_path} if junit_path else {})}
-        report = run_and_report(self.complete_plan(), options, settings=flags, formats=formats)
+        plan = self.complete_plan()
+        engine = create_backend(options.backend)
+        prepared = prepare_dependencies(plan, Path(self.workspace_dir), engine.client, deps) if deps else None
+        report = run_and_report(plan, options, settings=flags, formats=formats, backend=engine, deps=prepared)
         return {
             "pipeline_success": report.pipeline_success,
             "script_results": {node: result.model_dump(mode="json") for node, result in report.steps.items()},

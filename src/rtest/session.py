@@ -10,6 +10,7 @@ import threading
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+from rtest.deps.runtime import PreparedDeps
 from rtest.plan.model import PipelineTestingSpec
 from rtest.plan.settings import CommandLine, StepSettings
 from rtest.report.writers import LiveReportJson, write_reports
@@ -28,10 +29,17 @@ def run_and_report(
     subscribers: Iterable[Subscriber] = (),
     cancel: threading.Event | None = None,
     backend: Backend | None = None,
+    deps: PreparedDeps | None = None,
 ) -> RunReport:
-    """Run the plan; report.json is kept current as steps finish, then ``formats`` are written."""
+    """Run the plan; report.json is kept current as steps finish, then ``formats`` are written.
+
+    ``deps`` (rtest.deps.runtime.prepare_dependencies): steps run in their dependency images, with the
+    wheelhouse mounted. Settings given as a mapping must have been computed from the swapped plan.
+    """
+    if deps is not None:
+        plan = deps.plan(plan)
     report = run_pipeline(plan, options, settings=settings, subscribers=[LiveReportJson(plan), *subscribers],
-                          cancel=cancel, backend=backend)
+                          cancel=cancel, backend=backend, launch_extras=deps.launch_extras if deps else None)
     wanted = dict(formats) if isinstance(formats, Mapping) else {name: None for name in formats}
     wanted.pop("json", None)  # already written, atomically, by the live subscriber
     write_reports(report, plan, Path(report.run_dir or "."), wanted)

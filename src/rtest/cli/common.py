@@ -84,6 +84,8 @@ def select_pipeline(
         dag, config = dag or str(paths.dag), config or paths.config
         interfaces = interfaces or [paths.interfaces]
         source_root = source_root or paths.source_root
+        if paths.wheelhouse and not user.wheelhouse:  # the example's own wheels: its dependency steps stay offline
+            user.wheelhouse = str(paths.wheelhouse)
         if generate_example_data:  # sample data is the one thing the example cannot ship as config
             generated = generate_example_inputs(workspace.example_data_dir)
             user = parse_input_flags([f"{key}={path}" for key, path in generated.items()]).merged_with(user)

@@ -164,6 +164,9 @@ def _mount_subcommands() -> None:
     from rtest.cli.sandbox import sandbox_app
 
     app.add_typer(sandbox_app, name="sandbox")
+    from rtest.cli.deps_cmd import deps
+
+    app.command("deps")(deps)
 
 
 _mount_subcommands()

@@ -67,14 +67,17 @@ def run(
     allow_outside: AllowOutsideOpt = False,
     strict: StrictOpt = False,
     follow_input_links: FollowLinksOpt = False,
+    no_deps: Annotated[bool, typer.Option("--no-deps", help="Run steps in their images as they are: no dependency images, no wheelhouse.")] = False,
+    wheelhouse: Annotated[Optional[Path], typer.Option("--wheelhouse", help="Folder of wheels for steps' requirements; never use an index.")] = None,
 ) -> int:
     """Run every script of the pipeline in containers, in DAG order, and report per step."""
     from rtest.cli import preflight
+    from rtest.cli.deps_cmd import deps_for_run
     from rtest.cli.progress import LiveStatus, summary
     from rtest.cli.text import markup_safe
     from rtest.logs import configure_logging
     from rtest.plan.builder import build_plan
-    from rtest.plan.settings import CommandLine, plan_settings
+    from rtest.plan.settings import CommandLine
     from rtest.report.logtail import log_tail
     from rtest.run.backends import create_backend
     from rtest.run.engine import RunOptions
@@ -101,19 +104,20 @@ def run(
         out.print(f"[yellow]note:[/] {markup_safe(note)}", highlight=False)
     flags = CommandLine(timeout_s=timeout, network=network, limits=not no_limits, memory_bytes=memory_bytes,
                         cache=not no_cache, pack_model=not model_folder)
-    settings = plan_settings(plan, flags)
     formats = {"html": None, **({"junit": junit} if junit else {})}
     run_id = new_run_id()  # printed now, so a user whose rtest was killed can still clean up this run
     out.print(f"Run {run_id} started; if rtest is killed, `rtest sandbox clean --run-id {run_id}` removes its containers.",
               highlight=False)
+    homes = wheelhouse or (Path(chosen.user.wheelhouse) if chosen.user.wheelhouse else None)
+    deps = deps_for_run(plan, workdir, engine, enabled=not no_deps, wheelhouse=homes, console=out) or None
     cancel = threading.Event()
     restore = _trap_signals(cancel)
     try:
         with LiveStatus(out, plan.execution_order()) as live:
             report = run_and_report(plan, RunOptions(workdir=workdir, jobs=jobs, backend=backend, run_id=run_id,
                                                cache_key=cache_key.value),
-                                    settings=settings, formats=formats, subscribers=[live.on], cancel=cancel,
-                                    backend=engine)
+                                    settings=flags, formats=formats, subscribers=[live.on], cancel=cancel,
+                                    backend=engine, deps=deps)
     finally:
         restore()
     tails = {n: log_tail(Path(r.log_path), 20) for n, r in report.steps.items() if r.status.value == "failed" and r.log_path}

@@ -30,6 +30,7 @@ NUMERIC_FIELDS = (
     "credit_limit",
 )
 CATEGORICAL_FIELDS = ("merchant_category",)
+DEMO_PACKAGE_VERSION = "0.1.0"  # vendor/rtest_demo_report, pinned by the DataQuality and MetricsReport steps
 COLUMNS = (ID_FIELD, *NUMERIC_FIELDS, *CATEGORICAL_FIELDS, LABEL_FIELD)
 
 # Category -> shift of the fraud log-odds; gives the categorical column real signal.
@@ -49,6 +50,7 @@ class ExamplePaths:
     config: Path
     interfaces: Path
     source_root: Path
+    wheelhouse: Path | None = None  # the vendored demo package as a wheel (only in a copy): offline installs
 
 
 def example_dir() -> Path:
@@ -63,14 +65,30 @@ def example_paths(copy_to: Path | None = None) -> ExamplePaths:
     path, which an installed package inside `docker compose run` does not have.
     """
     root = example_dir()
+    wheelhouse = None
     if copy_to is not None:
         root = _fresh_copy(root, Path(copy_to))
+        wheelhouse = build_example_wheels(root)
     return ExamplePaths(
         dag=root / "dag.json",
         config=root / "config.json",
         interfaces=root / "interfaces",
         source_root=root,
+        wheelhouse=wheelhouse,
     )
+
+
+def build_example_wheels(root: Path) -> Path | None:
+    """The two dependency steps need rtest-demo-report; its source ships in vendor/ and becomes a wheel
+    here, on the host, so the example needs no package index (the run passes this folder as its wheelhouse)."""
+    from rtest.deps.wheelbuild import build_pure_wheel
+
+    wheelhouse = root / "wheelhouse"
+    if not (root / "vendor" / "rtest_demo_report").is_dir():  # a copy made by an older rtest has no dependency steps
+        return None
+    if not (wheelhouse / f"rtest_demo_report-{DEMO_PACKAGE_VERSION}-py3-none-any.whl").is_file():
+        build_pure_wheel(root / "vendor" / "rtest_demo_report", "rtest-demo-report", DEMO_PACKAGE_VERSION, wheelhouse)
+    return wheelhouse
 
 
 def _fresh_copy(source: Path, target: Path) -> Path:

@@ -219,9 +219,22 @@ def _apply_overrides(spec: ScriptExecutionSpec, overrides: ScriptOverrides, wire
         spec.hyperparameters[key] = user(value, f"hyperparameters.{key}")
     if overrides.image:
         spec.image = user(overrides.image, "image")
+    if overrides.requirements:  # checked now, so a typo is reported with the plan, not after image builds
+        spec.requirements = [user(_checked_requirement(text, spec.node), "requirements") for text in overrides.requirements]
     if overrides.timeout_s:
         spec.max_runtime_s = user(float(overrides.timeout_s), "timeout_s")
     return wires, notes
+
+
+def _checked_requirement(text: str, node: str) -> str:
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    try:
+        Requirement(text.strip())
+    except InvalidRequirement as exc:
+        raise PlanError(f"scripts.{node}.requirements: '{text}' is not a valid requirement ({exc}); "
+                        "write it like pandas>=1.3,<2.") from None
+    return text.strip()
 
 
 def _conventional_path(spec: ScriptExecutionSpec, name: str) -> str:

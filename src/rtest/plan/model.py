@@ -92,6 +92,7 @@ class ScriptExecutionSpec(BaseModel):
     image: Sourced
     max_runtime_s: Sourced | None = None
     network_isolation: Sourced | None = None  # True: no network (the sandbox default)
+    requirements: list[Sourced] = Field(default_factory=list)  # extra package specs the user adds (see rtest.deps)
 
     @property
     def script_path(self) -> Path:

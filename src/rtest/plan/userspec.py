@@ -27,6 +27,7 @@ class ScriptOverrides(BaseModel):
     hyperparameters: dict[str, Any] = Field(default_factory=dict)
     image: str | None = None
     timeout_s: float | None = None
+    requirements: list[str] = Field(default_factory=list)  # extra package specs, e.g. "pandas==1.5.3" (rtest.deps)
 
 
 class PipelineLocation(BaseModel):
@@ -50,6 +51,7 @@ class UserSpec(BaseModel):
     scripts: dict[str, ScriptOverrides] = Field(default_factory=dict)
     strict: bool = False  # plan warnings are errors
     follow_input_links: bool = False  # copy link targets outside an input folder too (see plan/input_paths.py)
+    wheelhouse: str | None = None  # a folder of wheels for offline dependency installs (rtest.deps)
 
     def for_node(self, node: str) -> ScriptOverrides:
         return self.scripts.setdefault(node, ScriptOverrides())
@@ -66,6 +68,8 @@ class UserSpec(BaseModel):
                 getattr(mine, field).update(getattr(overrides, field))
             mine.image = overrides.image or mine.image
             mine.timeout_s = overrides.timeout_s or mine.timeout_s
+            mine.requirements += [r for r in overrides.requirements if r not in mine.requirements]
+        merged.wheelhouse = other.wheelhouse or merged.wheelhouse
         return merged
 
 
@@ -110,6 +114,7 @@ def _absolutize(spec: UserSpec, base: Path) -> UserSpec:
     location.source_root = absolute(location.source_root)
     location.interfaces = [absolute(d) for d in location.interfaces]
     location.source_map = {prefix: absolute(target) for prefix, target in location.source_map.items()}
+    spec.wheelhouse = absolute(spec.wheelhouse)
     for overrides in spec.scripts.values():
         overrides.inputs = {k: absolute(v) for k, v in overrides.inputs.items()}
         overrides.outputs = {k: absolute(v) for k, v in overrides.outputs.items()}

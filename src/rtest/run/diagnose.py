@@ -21,6 +21,7 @@ from pathlib import Path
 from rtest.textclean import clean
 
 MAX_LOG_BYTES = 64 * 1024
+PIP_NOT_FOUND = re.compile(r"(?:No matching distribution found for|Could not find a version that satisfies the requirement) ([^\s(]+)")
 MAX_WARNING_LINES = 20
 MAX_LINE_CHARS = 300
 TRACEBACK_HEADER = "Traceback (most recent call last):"
@@ -94,8 +95,10 @@ def network_hint(attempt: str) -> str:
             "or give the step its packages with `rtest deps` so it needs none")
 
 
-def failure_reason(failure_text: str | None, log_text: str, network: str, entry_point: str, exit_code: int | None) -> str:
-    """One line: the script's own failure text, else the exception line, else the exit code; plus a network hint."""
+def failure_reason(failure_text: str | None, log_text: str, network: str, entry_point: str, exit_code: int | None,
+                   node: str = "NODE") -> str:
+    """One line: the script's own failure text, else the exception line, else the exit code; plus a hint when
+    pip found no wheel or the script tried to reach the network."""
     written = (failure_text or "").strip()
     traceback = TRACEBACK_HEADER in written or FRAME_LINE.search(written) is not None
     if written and not traceback and not BOOTSTRAP_FALLBACK.match(written.lstrip(".")):
@@ -103,10 +106,18 @@ def failure_reason(failure_text: str | None, log_text: str, network: str, entry_
     else:
         reason = exception_line(written) or exception_line(log_text) or _exit_and_last_line(
             written, log_text, entry_point, exit_code)
-    if network == "none":
-        attempt = network_attempt(log_text) or network_attempt(written)
-        if attempt:
-            reason = f"{reason.rstrip('.')}; {network_hint(attempt)}"
+    if network != "none":
+        return reason
+    missing = PIP_NOT_FOUND.search(log_text)
+    pip_offline = "Looking in links" in log_text and "Retrying (Retry(" not in log_text  # rtest's wheelhouse only
+    attempt = network_attempt(log_text) or network_attempt(written)
+    if missing and pip_offline:  # an install the dependency scan could not see
+        package = missing.group(1).strip("'\"")
+        return (f"pip could not find {package} in the step's wheelhouse (a step has no package index); add it with "
+                f"`rtest deps --add {node} '{package}'` or under scripts.{node}.requirements in the spec file "
+                f"({reason.rstrip('.')})")
+    if attempt:
+        return f"{reason.rstrip('.')}; {network_hint(attempt)}"
     return reason
 
 

@@ -11,7 +11,7 @@ import os
 import shutil
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +19,7 @@ from rtest.plan.model import PipelineTestingSpec
 from rtest.plan.settings import CommandLine, StepSettings, plan_settings
 from rtest.run import layout
 from rtest.run.backends import DEFAULT_BACKEND, create_backend
-from rtest.run.backends.base import Backend
+from rtest.run.backends.base import Backend, StepLaunch
 from rtest.run.cache import StepCache
 from rtest.run.events import EventBus, RunFinished, RunStarted, RunWarning, Subscriber, log_event
 from rtest.run.image_check import image_ids as check_images
@@ -49,8 +49,13 @@ def run_pipeline(
     subscribers: Iterable[Subscriber] = (),
     cancel: threading.Event | None = None,
     backend: Backend | None = None,
+    launch_extras: Callable[[str, StepLaunch], StepLaunch] | None = None,
 ) -> RunReport:
-    """Run every script of the plan, in DAG order; ``settings`` defaults to the plan's own values."""
+    """Run every script of the plan, in DAG order; ``settings`` defaults to the plan's own values.
+
+    ``launch_extras(node, launch)`` may add read-only mounts and env to a step's launch (the dependency
+    layer's wheelhouse, see rtest.deps.runtime).
+    """
     options = options or RunOptions()
     if not isinstance(settings, Mapping):
         settings = plan_settings(plan, settings)
@@ -63,7 +68,7 @@ def run_pipeline(
     bus = EventBus([log_event, *subscribers])
     ctx = RunContext(run_id=run_id, run_dir=run_dir, settings=dict(settings), stop_grace_s=options.stop_grace_s,
                      image_ids=image_ids, executor_dir=_copy_executor(run_dir), emit=bus.emit,
-                     cache_key=options.cache_key)
+                     cache_key=options.cache_key, launch_extras=launch_extras)
     cache = StepCache(workspace.cache_dir) if any(s.cache.value for s in settings.values()) else None
     executor = StepExecutor(plan, backend, ctx, cache, stager=getattr(backend, "stager", None))
     cancel = cancel or threading.Event()

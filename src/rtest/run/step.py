@@ -30,6 +30,7 @@ class RunContext:
     executor_dir: Path | None = None  # the bootstrap, copied under the run folder
     emit: Callable[[Event], None] = lambda event: None
     cache_key: str = "imports"  # see RunOptions.cache_key
+    launch_extras: Callable[[str, StepLaunch], StepLaunch] | None = None  # rtest.deps: wheelhouse mounts, pip env
 
 
 class StepExecutor:
@@ -95,8 +96,9 @@ class StepExecutor:
         folders = layout.step_folders(self.ctx.run_dir, node)
         layout.prepare_step_folders(spec, folders)
         executor_dir = self.ctx.executor_dir or layout.executor_dir()
-        return layout.build_launch(spec, folders, self.settings_for(node), run_id=self.ctx.run_id,
-                                   executor_dir=executor_dir, stop_grace_s=self.ctx.stop_grace_s)
+        launch = layout.build_launch(spec, folders, self.settings_for(node), run_id=self.ctx.run_id,
+                                     executor_dir=executor_dir, stop_grace_s=self.ctx.stop_grace_s)
+        return self.ctx.launch_extras(node, launch) if self.ctx.launch_extras else launch
 
     # ---- one step ------------------------------------------------------------------------
     def execute(self, node: str, upstream: dict[str, StepResult], cancel: threading.Event) -> StepResult:
@@ -192,7 +194,7 @@ class StepExecutor:
             return StepStatus.SUCCEEDED, None
         log_text = diagnose.read_log_tail(folders.log_path)  # the exception line, and any network attempt
         return StepStatus.FAILED, diagnose.failure_reason(layout.read_failure_reason(folders), log_text, settings.network.value,
-                                                          spec.entry_point, exit_info.exit_code)
+                                                          spec.entry_point, exit_info.exit_code, spec.node)
 
     def _collect_outputs(self, spec: ScriptExecutionSpec, folders: layout.StepFolders) -> dict[str, Path]:
         return self.stager.collect_out(spec, folders, self.settings_for(spec.node))

@@ -1,0 +1,171 @@
+"""`rtest deps`: each step's requirement set with sources, what its image has, what is missing; `--add`.
+
+Also the dependency step of `rtest sandbox run` (``deps_for_run``): resolve, then build missing
+dependency images with one progress bar per image, before the run's live display starts.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from rtest.cli.common import ConfigOpt, DagOpt, ExampleOpt, FormatOpt, ImageMapOpt, InputOpt, InterfacesOpt, SourceRootOpt, SpecOpt, WorkdirOpt
+
+WheelhouseOpt = Annotated[Optional[Path], typer.Option("--wheelhouse", help="Folder of wheels: install from it only, never from an index (fully offline).")]
+out = Console()
+
+
+def deps(
+    nodes: Annotated[Optional[list[str]], typer.Argument(help="Steps to show. Default: every script step.")] = None,
+    dag: DagOpt = None,
+    config: ConfigOpt = None,
+    interfaces: InterfacesOpt = None,
+    source_root: SourceRootOpt = None,
+    example: ExampleOpt = False,
+    spec: SpecOpt = None,
+    inputs: InputOpt = None,
+    image_map: ImageMapOpt = None,
+    wheelhouse: WheelhouseOpt = None,
+    add: Annotated[Optional[tuple[str, str]], typer.Option("--add", metavar="NODE SPEC", help="Record an extra requirement of NODE in the --spec file, e.g. --add Train 'pandas==1.5.3'.")] = None,
+    fmt: FormatOpt = "text",
+    workdir: WorkdirOpt = Path(".rtest"),
+) -> int:
+    """Show each step's package requirements with their sources, what its image satisfies and what is missing."""
+    from rtest.cli.common import select_pipeline
+    from rtest.deps.resolve import analyse
+    from rtest.plan.builder import draft_plan
+    from rtest.run.backends.docker import DockerBackend
+
+    if fmt not in ("text", "json"):
+        raise typer.BadParameter(f"'{fmt}' is not a format; use text or json.", param_hint="--format")
+    chosen = select_pipeline(dag=dag, config=config, interfaces=interfaces, source_root=source_root, example=example,
+                             spec=spec, input_flags=inputs, image_flags=image_map, workdir=workdir)
+    plan = draft_plan(chosen.inputs, chosen.user)
+    unknown = [n for n in (nodes or []) + ([add[0]] if add else []) if n not in plan.scripts]
+    if unknown:
+        raise typer.BadParameter(f"'{unknown[0]}' is not a script step; script steps are: {', '.join(plan.scripts)}.", param_hint="NODE")
+    if add:
+        return _add(add[0], add[1], spec)
+    homes = [wheelhouse] if wheelhouse else ([Path(chosen.user.wheelhouse)] if chosen.user.wheelhouse else [])
+    steps = analyse(plan, DockerBackend().client, workdir, nodes or None, user_wheelhouses=homes)
+    data = {node: _step_json(step, plan.scripts[node]) for node, step in steps.items()}
+    if fmt == "json":
+        from rtest.cli.render import dumps
+
+        print(dumps(data))
+    else:
+        _print_steps(data)
+    return 0
+
+
+def _step_json(step, spec) -> dict[str, Any]:
+    env = spec.environment
+    return {
+        "image": step.base_image,
+        "python": step.info.python,
+        "requirements": [{**r.to_json(), "installed": step.info.dists.get(r.name), "satisfied": r.text in step.satisfied}
+                         for r in step.requirements.requirements],
+        "missing": [r.text for r in step.missing],
+        "index_switches": [{"name": s.name, "file": s.file, "line": s.line,
+                            "value": env[s.name].value if s.name in env else None,
+                            "value_source": env[s.name].describe() if s.name in env else "not set: the script's default applies"}
+                           for s in _first_per_name(step.requirements.switches)],
+    }
+
+
+def _first_per_name(switches: list) -> list:
+    seen: dict[str, Any] = {}
+    for switch in switches:
+        seen.setdefault(switch.name, switch)
+    return list(seen.values())
+
+
+def _print_steps(data: dict[str, dict[str, Any]]) -> None:
+    """One table of every requirement; steps that need nothing beyond their image listed after it."""
+    table = Table(title="Step requirements", title_justify="left", title_style="bold")
+    for column in ("step", "requirement", "from", "image (Python)", "image has", "status"):
+        table.add_column(column, overflow="fold")
+    bare = []
+    for node, item in data.items():
+        if not item["requirements"]:
+            bare.append(node)
+        for r in item["requirements"]:
+            where = f"{_short(r['file'])}:{r['line']}" if r["file"] and r["line"] else (_short(r["file"]) or r["origin"])
+            status = "[green]satisfied[/]" if r["satisfied"] else "[yellow]missing[/]"
+            table.add_row(node, escape(r["requirement"]), escape(f"{r['origin']} {where}"), f"{item['image']} ({item['python']})",
+                          r["installed"] or "-", status)
+    if table.row_count:
+        out.print(table)
+    for node, item in data.items():
+        for s in item["index_switches"]:
+            value = "unset" if s["value"] is None else repr(s["value"])
+            out.print(f"{node}: index switch [bold]{s['name']}[/] = {escape(value)} ({escape(s['value_source'])}), "
+                      f"read at {escape(_short(s['file']))}:{s['line']}", highlight=False)
+    if bare:
+        out.print(f"No requirements beyond their image: {', '.join(bare)}.", highlight=False)
+    missing = {node: item["missing"] for node, item in data.items() if item["missing"]}
+    if missing:
+        out.print(f"`rtest sandbox run` installs what is missing into dependency images for {len(missing)} step(s), before the first step.",
+                  highlight=False)
+
+
+def _short(path: str | None) -> str | None:
+    if not path:
+        return path
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return path
+
+
+def _add(node: str, text: str, spec_file: Path | None) -> int:
+    """Append a requirement to scripts.NODE.requirements of the spec file (validated first)."""
+    import yaml
+
+    from rtest.deps.requirements import parse_requirement
+
+    requirement = parse_requirement(text, "user", "--add")
+    if spec_file is None:
+        out.print(f"No spec file given, so nothing was recorded. Pass --spec FILE with --add, or put this into your spec file:\n"
+                  f"scripts:\n  {node}:\n    requirements: [{requirement.text!r}]\n"
+                  f"(or from Python: factory.configure_script_testing({node!r}, requirements=[{requirement.text!r}]))", highlight=False)
+        return 2
+    raw = yaml.safe_load(spec_file.read_text(encoding="utf-8")) or {}
+    scripts = raw.setdefault("scripts", {}) or {}
+    raw["scripts"] = scripts
+    entry = scripts.setdefault(node, {}) or {}
+    scripts[node] = entry
+    listed = entry.setdefault("requirements", []) or []
+    if requirement.text not in listed:
+        listed.append(requirement.text)
+    entry["requirements"] = listed
+    text_out = yaml.safe_dump(raw, sort_keys=False) if spec_file.suffix != ".json" else __import__("json").dumps(raw, indent=2)
+    spec_file.write_text(text_out, encoding="utf-8")
+    out.print(f"Recorded {requirement.text} for {node} in {spec_file} (scripts.{node}.requirements).", highlight=False)
+    return 0
+
+
+def deps_for_run(plan, workdir: Path, backend, *, enabled: bool, wheelhouse: Path | None, console: Console):
+    """Resolve and build the run's dependency images, one progress bar per image; None with --no-deps."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from rtest.deps.runtime import DepsOptions, prepare_dependencies
+
+    if not enabled:
+        return False
+    with Progress(TextColumn("[bold]building[/] {task.fields[tag]}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  TextColumn("[dim]{task.fields[line]}"), console=console, transient=False) as bars:
+        tasks: dict[str, Any] = {}
+
+        def progress(tag: str, done: int, total: int, line: str) -> None:
+            if tag not in tasks:
+                tasks[tag] = bars.add_task("", total=total, tag=tag, line="")
+            bars.update(tasks[tag], completed=done, total=total, line=escape(line[:60]))
+
+        options = DepsOptions(wheelhouses=[wheelhouse] if wheelhouse else [], download=wheelhouse is None, on_progress=progress)
+        return prepare_dependencies(plan, workdir, backend.client, options)

@@ -1,0 +1,127 @@
+"""A dependency image: the step's image plus its missing packages, installed offline from the wheelhouse.
+
+Built once per distinct (base image id, resolved wheel set): a container of the base image, with no
+network and the wheelhouse mounted read-only, runs ``pip install --no-index --find-links``; the
+container is then committed. Unlike a Dockerfile ``COPY`` of the wheels, this leaves no layer of
+wheel files behind, so the image grows only by what pip installs. The tag is a content hash, so an
+existing tag means the same content and nothing is rebuilt.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Callable
+
+from rtest.deps.installed import ImageInfo
+from rtest.deps.requirements import DependencyError
+
+REPOSITORY = "rtest/deps"
+KIND_LABEL = "rtest.kind"
+KIND = "deps"
+MOUNT_ROOT = "/opt/rtest/wheelhouse"
+Progress = Callable[[str, int, int, str], None]  # (tag, done, total, what) per pip line
+
+
+def dependency_tag(base_id: str, specs: list[str], wheels: dict[Path, str]) -> str:
+    """Same base, same specs, same wheel contents -> same tag (the digests come from the wheelhouse's memo)."""
+    material = json.dumps({"base": base_id, "specs": sorted(specs), "wheels": sorted((w.name, d) for w, d in wheels.items())})
+    return f"{REPOSITORY}:{hashlib.sha256(material.encode()).hexdigest()[:16]}"
+
+
+def wheel_mounts(dirs: list[Path]) -> dict[str, dict[str, str]]:
+    """Host folder -> read-only bind at /opt/rtest/wheelhouse, /opt/rtest/wheelhouse-1, ..."""
+    return {str(d): {"bind": container_dir(i), "mode": "ro"} for i, d in enumerate(dirs) if d.is_dir()}
+
+
+def container_dir(index: int) -> str:
+    return MOUNT_ROOT if index == 0 else f"{MOUNT_ROOT}-{index}"
+
+
+def image_exists(client, tag: str) -> bool:
+    import docker.errors
+
+    try:
+        client.images.get(tag)
+        return True
+    except docker.errors.ImageNotFound:
+        return False
+
+
+def build_dependency_image(client, *, base_ref: str, info: ImageInfo, tag: str, specs: list[str], wheels: list[Path],
+                           dirs: list[Path], on_progress: Progress | None = None) -> str:
+    """Install ``specs`` into a container of ``base_ref`` from ``dirs`` only, and commit it as ``tag``."""
+    mounts = wheel_mounts(dirs)
+    links = " ".join(f"--find-links {b['bind']}" for b in mounts.values())
+    pip = "python3 -m pip" if info.has_pip else f"python3 {_pip_wheel(wheels, [Path(d) for d in mounts])}/pip"
+    quoted = " ".join("'" + s.replace("'", "'\\''") + "'" for s in specs)
+    command = f"{pip} install --no-index {links} --no-cache-dir --disable-pip-version-check --progress-bar off {quoted}"
+    total = len(wheels) + 1
+    container = client.containers.create(base_ref, ["sh", "-c", command], user="0:0", network_mode="none", volumes=mounts,
+                                          labels={KIND_LABEL: "deps-build"}, environment={"PIP_BREAK_SYSTEM_PACKAGES": "1"})
+    try:
+        container.start()
+        lines, done = [], 0
+        for raw in container.logs(stream=True, follow=True):
+            for line in raw.decode("utf-8", "replace").splitlines():
+                lines = (lines + [line])[-40:]
+                if line.startswith(("Processing ", "Collecting ", "Requirement already satisfied")):
+                    done = min(done + 1, total - 1)
+                if on_progress:
+                    on_progress(tag, done, total, line.strip()[:80])
+        status = container.wait().get("StatusCode", 1)
+        if status != 0:
+            tail = " | ".join(line.strip() for line in lines[-3:])
+            raise DependencyError(f"Installing {', '.join(specs)} into {base_ref} failed (pip exit {status}): {tail}",
+                                  hint="Check the pins with `rtest deps`, or pass a folder of wheels with --wheelhouse.")
+        container.commit(repository=REPOSITORY, tag=tag.split(":", 1)[1], changes=_restore_config(client, base_ref, specs, info))
+    finally:
+        container.remove(force=True)
+    if on_progress:
+        on_progress(tag, total, total, "done")
+    return tag
+
+
+def _restore_config(client, base_ref: str, specs: list[str], info: ImageInfo) -> list[str]:
+    """The committed image keeps the base's command and user, plus labels saying what it is."""
+    config = client.api.inspect_image(base_ref).get("Config") or {}
+    changes = [f"LABEL {KIND_LABEL}={KIND}", f"LABEL rtest.deps.base={json.dumps(base_ref)}",
+               f"LABEL rtest.deps.base-id={info.image_id}", f"LABEL rtest.deps.requirements={json.dumps(json.dumps(sorted(specs)))}",
+               f"USER {config.get('User') or 'root'}"]
+    changes.append(f"CMD {json.dumps(config['Cmd'])}" if config.get("Cmd") else "CMD []")
+    return changes
+
+
+def _pip_wheel(wheels: list[Path], dirs: list[Path]) -> str:
+    """An image without pip installs with pip's own wheel, run as a zip (pip supports this)."""
+    wheel = next((w for w in wheels if w.name.startswith("pip-") and w.parent in dirs), None)
+    if wheel is None:
+        raise DependencyError("The image has no pip and the wheelhouse has no pip wheel; add 'pip' to the step's requirements.")
+    return f"{container_dir(dirs.index(wheel.parent))}/{wheel.name}"
+
+
+def dependency_images(client) -> list[dict]:
+    """Every dependency image rtest built (label rtest.kind=deps): for `rtest sandbox images list/prune`."""
+    found = []
+    for image in client.images.list(filters={"label": f"{KIND_LABEL}={KIND}"}):
+        labels = image.labels or {}
+        found.append({"id": image.id, "tags": image.tags, "base": labels.get("rtest.deps.base"),
+                      "requirements": json.loads(labels.get("rtest.deps.requirements") or "[]"), "size": image.attrs.get("Size")})
+    return found
+
+
+def prune_dependency_images(client, keep: set[str] = frozenset()) -> list[str]:
+    """Remove dependency images whose tags are not in ``keep``; returns what was removed."""
+    import docker.errors
+
+    removed = []
+    for image in dependency_images(client):
+        for tag in image["tags"]:
+            if tag not in keep:
+                try:
+                    client.images.remove(tag)
+                    removed.append(tag)
+                except docker.errors.APIError:  # in use by a container: kept, and listed again next time
+                    pass
+    return removed

@@ -1,0 +1,102 @@
+"""What an image already has: its Python, platform and installed distributions.
+
+Read once per image id, by a short container running ``python3 -c`` over importlib.metadata
+(Python 3.8+), and kept on disk under ``<workdir>/deps/images/<id>.json``: an image id names
+immutable content, so the answer never goes stale.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from packaging.specifiers import SpecifierSet
+from packaging.utils import canonicalize_name
+from packaging.version import InvalidVersion, Version
+
+from rtest.deps.requirements import DependencyError, Requirement
+
+PROBE = r"""
+import json, sys, importlib.util
+from importlib import metadata
+dists = {}
+for d in metadata.distributions():
+    name = d.metadata.get("Name")
+    if name:
+        dists[name] = d.version
+print(json.dumps({"python": "%d.%d.%d" % sys.version_info[:3], "machine": __import__("platform").machine(),
+                  "pip": importlib.util.find_spec("pip") is not None, "dists": dists}))
+"""
+
+
+@dataclass
+class ImageInfo:
+    image_id: str
+    python: str  # "3.9.2"
+    machine: str  # "x86_64"
+    has_pip: bool
+    dists: dict[str, str] = field(default_factory=dict)  # canonical name -> version
+
+    @property
+    def python_minor(self) -> str:
+        return ".".join(self.python.split(".")[:2])
+
+    @property
+    def python_tag(self) -> str:
+        return "cp" + self.python_minor.replace(".", "")
+
+    @property
+    def platform(self) -> str:
+        return "manylinux2014_aarch64" if self.machine in ("aarch64", "arm64") else "manylinux2014_x86_64"
+
+    def satisfies(self, req: Requirement) -> str | None:
+        """The installed version when it meets ``req``, else None."""
+        version = self.dists.get(req.name)
+        if version is None:
+            return None
+        try:
+            return version if SpecifierSet(req.specifier).contains(Version(version), prereleases=True) else None
+        except InvalidVersion:
+            return None
+
+
+def image_info(client, image_ref: str, image_id: str, cache_dir: Path) -> ImageInfo:
+    """The image's Python and distributions, from the disk cache or a probe container."""
+    cache_file = cache_dir / f"{image_id.replace(':', '-')}.json"
+    try:
+        return _from_json(json.loads(cache_file.read_text()), image_id)
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    raw = _probe(client, image_ref)
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        tmp = cache_file.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(raw, sort_keys=True))
+        tmp.replace(cache_file)
+    except OSError:  # a cache we cannot write (another user's home, read-only) only costs a probe next time
+        pass
+    return _from_json(raw, image_id)
+
+
+def _from_json(raw: dict, image_id: str) -> ImageInfo:
+    return ImageInfo(image_id=image_id, python=str(raw["python"]), machine=str(raw.get("machine") or "x86_64"),
+                     has_pip=bool(raw.get("pip")), dists={canonicalize_name(k): str(v) for k, v in raw["dists"].items()})
+
+
+def _probe(client, image_ref: str) -> dict:
+    import docker.errors
+
+    try:
+        output = client.containers.run(image_ref, ["python3", "-c", PROBE], remove=True, network_mode="none",
+                                       stdout=True, stderr=False, labels={"rtest.kind": "deps-probe"})
+    except docker.errors.ContainerError as exc:
+        raise DependencyError(f"Could not list the packages of image {image_ref}: python3 in it failed ({exc.exit_status}); "
+                              "rtest needs python3 >= 3.8 in the image.") from exc
+    except docker.errors.ImageNotFound as exc:
+        raise DependencyError(f"Image {image_ref} is not present; build or pull it first.") from exc
+    try:
+        return json.loads(output.decode("utf-8", "replace").strip().splitlines()[-1])
+    except (ValueError, IndexError) as exc:
+        raise DependencyError(f"Could not read the package list of image {image_ref}; its python3 printed no JSON.") from exc

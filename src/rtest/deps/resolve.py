@@ -1,0 +1,149 @@
+"""Per step: its requirement set, what its image satisfies, what is missing, and the image that has it all.
+
+``collect`` reads files only. ``analyse`` also reads each image's packages (once per image id).
+``resolve_images`` fills the wheelhouse and names each distinct dependency image; it is where an
+unsatisfiable pin stops the run, before any step starts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rtest.deps import requirements as reqs_mod
+from rtest.deps.installed import ImageInfo, image_info
+from rtest.deps.requirements import DependencyError, Requirement, RequirementSet
+from rtest.deps.scan import scan_script
+from rtest.deps.wheelhouse import Wheelhouse, ensure_wheels, wheelhouse_for
+from rtest.plan.model import PipelineTestingSpec, ScriptExecutionSpec
+
+
+@dataclass
+class StepDeps:
+    node: str
+    base_image: str
+    info: ImageInfo
+    requirements: RequirementSet
+    satisfied: dict[str, str] = field(default_factory=dict)  # requirement text -> installed version
+    missing: list[Requirement] = field(default_factory=list)
+    image: str | None = None  # the dependency image's tag, when something is missing
+    wheels: list[Path] = field(default_factory=list)
+    house: Wheelhouse | None = None
+
+    @property
+    def run_image(self) -> str:
+        return self.image or self.base_image
+
+
+def collect(spec: ScriptExecutionSpec, config_fields: dict[str, Any] | None = None) -> RequirementSet:
+    """Every requirement of one step, with its source, and the env switches its install code reads."""
+    found = RequirementSet(node=spec.node)
+    found.requirements += reqs_mod.from_interface(spec.interface_file)
+    found.requirements += reqs_mod.from_requirements_files(spec.source_dir, config_fields)
+    scanned = scan_script(spec.script_path, spec.source_dir)
+    found.requirements += scanned.requirements
+    found.switches = scanned.switches
+    for extra in getattr(spec, "requirements", []) or []:
+        found.requirements.append(reqs_mod.parse_requirement(str(extra.value), "user", f"scripts.{spec.node}.requirements"))
+    conflicts = found.conflicts()
+    if conflicts:
+        pinned, other = conflicts[0]
+        raise DependencyError(f"Node {spec.node}: '{pinned.text}' (from {pinned.where}) conflicts with '{other.text}' "
+                              f"(from {other.where}); no version satisfies both.", hint="Make the two pins agree.")
+    return found
+
+
+def config_fields_by_node(plan: PipelineTestingSpec) -> dict[str, dict[str, Any]]:
+    if plan.config_path is None:
+        return {}
+    from rtest.inputs.config import load_pipeline_config
+
+    try:
+        config = load_pipeline_config(plan.config_path)
+    except Exception:  # noqa: BLE001 - planning already read it; a missing file only loses the config-named files
+        return {}
+    fields = {}
+    for node in plan.scripts:
+        step = config.step_config(node)
+        fields[node] = step.fields if step else {}
+    return fields
+
+
+def analyse(plan: PipelineTestingSpec, client, workdir: Path, nodes: list[str] | None = None,
+            user_wheelhouses: list[Path] | None = None, download: bool = True) -> dict[str, StepDeps]:
+    """Requirement sets against each image's installed packages (images probed once per id)."""
+    workdir = Path(workdir).resolve()
+    fields = config_fields_by_node(plan)
+    result: dict[str, StepDeps] = {}
+    infos: dict[str, ImageInfo] = {}
+    for node in nodes or list(plan.scripts):
+        spec = plan.scripts[node]
+        ref = spec.image.value
+        if ref not in infos:
+            image_id = _image_id(client, ref)
+            infos[ref] = image_info(client, ref, image_id, probe_cache_dir())
+        info = infos[ref]
+        found = collect(spec, fields.get(node))
+        step = StepDeps(node=node, base_image=ref, info=info, requirements=found,
+                        house=wheelhouse_for(workdir, info, user_wheelhouses, download))
+        for req in found.requirements:
+            version = info.satisfies(req)
+            if version is not None:
+                step.satisfied[req.text] = version
+            else:
+                step.missing.append(req)
+        result[node] = step
+    return result
+
+
+def resolve_images(steps: dict[str, StepDeps]) -> dict[str, StepDeps]:
+    """Wheels and dependency image tag per step with something missing; one error for the first unsatisfiable set."""
+    from rtest.deps.image import dependency_tag
+
+    by_set: dict[tuple, tuple[dict[Path, str], str]] = {}
+    for step in steps.values():
+        if not step.missing:
+            continue
+        specs = install_specs(step)
+        key = (step.info.image_id, tuple(specs))
+        if key not in by_set:
+            try:
+                wheels = ensure_wheels(_with_pip(step), step.house, step.info)
+            except DependencyError as exc:
+                raise DependencyError(f"Node {step.node} (image {step.base_image}, Python {step.info.python}): {exc.message}",
+                                      hint=exc.hint) from exc
+            by_set[key] = (wheels, dependency_tag(step.info.image_id, specs, wheels))
+        wheels, step.image = by_set[key]
+        step.wheels = list(wheels)
+    return steps
+
+
+def probe_cache_dir() -> Path:
+    """Shared by every workdir: an image id names immutable content, so its package list never goes stale."""
+    import os
+
+    return Path(os.environ.get("RTEST_CACHE_DIR") or Path.home() / ".cache" / "rtest") / "image-packages"
+
+
+def install_specs(step: StepDeps) -> list[str]:
+    """What pip installs into the dependency image: the missing specs, plus pip itself when the image lacks it."""
+    return sorted({r.text for r in step.missing} | ({"pip"} if not step.info.has_pip else set()))
+
+
+def _with_pip(step: StepDeps) -> list[Requirement]:
+    if step.info.has_pip:
+        return step.missing
+    return [*step.missing, Requirement(text="pip", name="pip", specifier="", origin="rtest")]
+
+
+def _image_id(client, ref: str) -> str:
+    import docker.errors
+
+    try:
+        return client.api.inspect_image(ref)["Id"]
+    except docker.errors.ImageNotFound as exc:
+        from rtest.imagebuild import missing_image_message
+        from rtest.errors import ImageNotFoundError
+
+        raise ImageNotFoundError(missing_image_message(ref)) from exc

@@ -1,0 +1,324 @@
+"""Per-step dependencies (rtest.deps): requirement sets with sources, offline wheelhouses, dependency images.
+
+Hermetic: the packages are tiny pure-Python ones these tests build into wheels themselves, so no
+package index is needed; one test (marked ``index``) fetches a real package and skips only when no
+index answers.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pipelines import raised_message, write_python_pipeline
+from rtest.deps.requirements import DependencyError
+from rtest.deps.resolve import collect
+from rtest.deps.runtime import DepsOptions, prepare_dependencies
+from rtest.run.diagnose import failure_reason
+from rtest.deps.scan import scan_script
+from rtest.deps.wheelbuild import build_pure_wheel
+from rtest.plan.builder import build_plan, load_pipeline_inputs
+from rtest.plan.userspec import UserSpec
+
+OUT = "/opt/ml/processing/output/out"
+
+
+def make_wheel(folder: Path, name: str, version: str, body: str = "") -> Path:
+    """A real wheel of a one-module package named ``name`` (import name: dashes become underscores)."""
+    module = folder / "src" / f"{name}-{version}" / name.replace("-", "_")
+    module.mkdir(parents=True, exist_ok=True)
+    (module / "__init__.py").write_text(f"VERSION = {version!r}\nBUILT_FOR = {str(folder)!r}\n{body}")  # unique bytes per test
+    return build_pure_wheel(module, name, version, folder / "wheels")
+
+
+def run_with_deps(plan, workdir: Path, deps: DepsOptions | bool = True, cache: bool = True):
+    """What `rtest sandbox run` and the factory do: dependency images first, then the run in them."""
+    from rtest.plan.settings import CommandLine
+    from rtest.run.backends.docker import DockerBackend
+    from rtest.run.engine import RunOptions
+    from rtest.session import run_and_report
+
+    engine = DockerBackend()
+    prepared = prepare_dependencies(plan, workdir, engine.client, deps)
+    return run_and_report(plan, RunOptions(workdir=workdir), settings=CommandLine(cache=cache), formats=(),
+                          backend=engine, deps=prepared)
+
+
+def plan_of(paths: dict[str, Path], user: UserSpec | None = None):
+    return build_plan(load_pipeline_inputs(str(paths["dag"]), paths["config"], [paths["interfaces"]]), user or UserSpec())
+
+
+def add_framework_requirements(paths: dict[str, Path], node: str, requirements: dict[str, str]) -> Path:
+    interface = paths["interfaces"] / f"{node}.step.yaml"
+    doc = yaml.safe_load(interface.read_text())
+    doc["contract"]["framework_requirements"] = requirements
+    interface.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return interface
+
+
+def line_of(path: Path, text: str) -> int:
+    return next(i for i, line in enumerate(path.read_text().splitlines(), start=1) if text in line)
+
+
+# ---------------------------------------------------------------- reading sources (no engine)
+
+HELPER = '''
+import subprocess, sys
+
+def install(packages, quiet=True):
+    cmd = [sys.executable, "-m", "pip", "install", "--index-url", "https://example.invalid/simple", *packages]
+    subprocess.check_call(cmd)
+'''
+SCRIPT = '''
+import os
+from helpers import install
+
+USE_SECURE_PYPI = os.environ.get("USE_SECURE_PYPI", "false") == "true"
+REQUIRED = [
+    "tinyfmt==1.0.0",
+    "other-pkg>=2,<3",
+]
+
+def setup(secure=USE_SECURE_PYPI):
+    install(REQUIRED)
+
+for extra in ["loop-pkg==0.1"]:
+    os.system("pip install -q " + extra)
+os.system("python3 -m pip install --upgrade shell-pkg==4.2")
+setup()
+print("not an install: pip install fake-pkg")
+'''
+
+
+def test_scan_follows_local_helpers_constants_loops_and_shell_calls(tmp_path):
+    (tmp_path / "helpers.py").write_text(HELPER)
+    script = tmp_path / "main.py"
+    script.write_text(SCRIPT)
+    found = scan_script(script, tmp_path)
+    specs = {(r.text, Path(r.file).name, r.line) for r in found.requirements}
+    assert specs == {("tinyfmt==1.0.0", "main.py", line_of(script, "tinyfmt==1.0.0")),
+                     ("other-pkg>=2,<3", "main.py", line_of(script, "other-pkg")),
+                     ("shell-pkg==4.2", "main.py", line_of(script, "shell-pkg"))}
+    # The index switch is the module-level env read that the installing function's default uses.
+    assert [(s.name, s.line) for s in found.switches] == [("USE_SECURE_PYPI", line_of(script, "USE_SECURE_PYPI = "))]
+
+
+def test_requirement_sources_carry_file_and_line_and_conflicts_name_both(tmp_path):
+    p = write_python_pipeline(tmp_path / "p", {"A": {"script": "import tinyfmt\n", "outputs": {"out": OUT}}}, [])
+    interface = add_framework_requirements(p, "A", {"tinyfmt": ">=1.0,<2", "plainpkg": None})
+    requirements_txt = p["src"] / "A" / "requirements.txt"
+    requirements_txt.write_text("# comment\n-i https://example.invalid\nreqpkg==0.3  # pinned\n")
+    found = collect(plan_of(p).scripts["A"])
+    assert [(r.text, r.origin, Path(r.file).name, r.line) for r in found.requirements] == [
+        ("tinyfmt>=1.0,<2", "interface", interface.name, line_of(interface, "tinyfmt")),
+        ("plainpkg", "interface", interface.name, line_of(interface, "plainpkg")),
+        ("reqpkg==0.3", "requirements.txt", "requirements.txt", 3),
+    ]
+    (p["src"] / "A" / "main.py").write_text("import subprocess, sys\nsubprocess.run([sys.executable, '-m', 'pip', 'install', 'tinyfmt==2.5'])\n")
+    message = raised_message(DependencyError, collect, plan_of(p).scripts["A"])
+    assert "'tinyfmt==2.5'" in message and "main.py:2" in message
+    assert "'tinyfmt>=1.0,<2'" in message and f"{interface}:{line_of(interface, 'tinyfmt')}" in message
+
+
+def test_factory_requirements_are_checked_at_once_and_reach_the_plan(tmp_path):
+    from rtest import InteractiveRuntimeTestingFactory
+
+    p = write_python_pipeline(tmp_path / "p", {"A": {"script": "import tinyfmt\n", "outputs": {"out": OUT}}}, [])
+    factory = InteractiveRuntimeTestingFactory(p["dag"], p["config"], workspace_dir=tmp_path / "wd")
+    with pytest.raises(ValueError, match="'tinyfmt=1' is not a valid requirement"):
+        factory.configure_script_testing("A", requirements=["tinyfmt=1"])
+    spec = factory.configure_script_testing("A", requirements=["tinyfmt==1.0.0"])
+    assert [r.value for r in spec.requirements] == ["tinyfmt==1.0.0"]
+    assert [(r.text, r.origin, r.file) for r in collect(spec).requirements] == [("tinyfmt==1.0.0", "user", "scripts.A.requirements")]
+
+
+def test_pip_failure_in_a_log_becomes_a_reason_that_says_how_to_add_it(tmp_path):
+    log = tmp_path / "log.txt"
+    log.write_text("Looking in links: /opt/rtest/wheelhouse\nERROR: Could not find a version that satisfies the requirement "
+                   "nosuch==9.9 (from versions: none)\nERROR: No matching distribution found for nosuch==9.9\n")
+    reason = failure_reason(None, log.read_text(), "none", "score.py", 1, "Score")
+    assert "nosuch==9.9" in reason and "rtest deps --add Score 'nosuch==9.9'" in reason and "scripts.Score.requirements" in reason
+    assert "rtest deps --add" not in failure_reason(None, "Traceback ...\nValueError: bad column\n", "none", "score.py", 1, "Score")
+
+
+def test_deps_add_records_the_requirement_in_the_spec_file(tmp_path):
+    p = write_python_pipeline(tmp_path / "p", {"A": {"script": "print(1)\n", "outputs": {"out": OUT}}}, [])
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(yaml.safe_dump({"version": 1, "pipeline": {"dag": str(p["dag"]), "config": str(p["config"])}}))
+    run = lambda *args: subprocess.run([sys.executable, "-m", "rtest.cli.main", "deps", *args], capture_output=True, text=True, cwd=tmp_path)  # noqa: E731
+    added = run("--spec", str(spec), "--add", "A", "tinyfmt==1.0.0")
+    assert added.returncode == 0, added.stdout + added.stderr
+    assert yaml.safe_load(spec.read_text())["scripts"]["A"]["requirements"] == ["tinyfmt==1.0.0"]
+    no_spec = run("--dag", str(p["dag"]), "--config", str(p["config"]), "--add", "A", "tinyfmt==1.0.0")
+    assert no_spec.returncode == 2 and "requirements: ['tinyfmt==1.0.0']" in no_spec.stdout
+    bad = run("--spec", str(spec), "--add", "A", "not a spec!!")
+    assert bad.returncode == 2 and "not a valid requirement" in bad.stderr
+
+
+# ---------------------------------------------------------------- real containers, offline
+
+IMPORTS_TINYFMT = f"""
+import pathlib, tinyfmt
+pathlib.Path('{OUT}/version.txt').write_text(tinyfmt.VERSION)
+"""
+INSTALLS_AT_IMPORT = f"""
+import pathlib, subprocess, sys
+subprocess.check_call([sys.executable, "-m", "pip", "install", "tinyfmt==2.0.0", "otherfmt==0.3"])
+import tinyfmt, otherfmt
+pathlib.Path('{OUT}/version.txt').write_text(tinyfmt.VERSION + ' ' + otherfmt.VERSION)
+"""
+INSTALLS_UNDECLARED = """
+import os, subprocess, sys
+subprocess.check_call([sys.executable, "-m", "pip", "install", os.environ.get("PKG", "undeclared==1.0")])
+"""
+
+
+def _built(calls: list) -> set[str]:
+    return {tag for tag, *_ in calls}
+
+
+@pytest.fixture
+def docker_client(docker_client):
+    """The engine, and afterwards the removal of the dependency images this test built (their wheels are unique to it)."""
+    from rtest.deps.image import dependency_images
+
+    before = {tag for image in dependency_images(docker_client) for tag in image["tags"]}
+    yield docker_client
+    for image in dependency_images(docker_client):
+        for tag in set(image["tags"]) - before:
+            docker_client.images.remove(tag)
+
+
+@pytest.mark.docker
+def test_interface_and_import_time_requirements_run_offline_and_a_second_run_builds_nothing(tmp_path, docker_client):
+    for name, version in (("tinyfmt", "1.0.0"), ("tinyfmt", "2.0.0"), ("otherfmt", "0.3")):
+        make_wheel(tmp_path, name, version)
+    p = write_python_pipeline(tmp_path / "p", {
+        "Declared": {"script": IMPORTS_TINYFMT, "outputs": {"out": OUT}},
+        "Installs": {"script": INSTALLS_AT_IMPORT, "outputs": {"out": OUT}},
+        "Plain": {"script": "print('no extras')\n", "outputs": {"out": OUT}},
+    }, [])
+    add_framework_requirements(p, "Declared", {"tinyfmt": "==1.0.0"})
+    plan = plan_of(p)
+    calls: list = []
+    options = lambda: DepsOptions(wheelhouses=[tmp_path / "wheels"], download=False, on_progress=lambda *a: calls.append(a))  # noqa: E731
+
+    report = run_with_deps(plan, tmp_path / "wd", options())
+    assert report.pipeline_success, {n: r.failure_reason for n, r in report.steps.items()}
+    steps = report.steps
+    assert (Path(steps["Declared"].outputs["out"]) / "version.txt").read_text() == "1.0.0"
+    assert (Path(steps["Installs"].outputs["out"]) / "version.txt").read_text() == "2.0.0 0.3"
+    # Two different missing sets on one base image: two dependency images; the plain step keeps its image.
+    assert steps["Declared"].image.startswith("rtest/deps:") and steps["Installs"].image.startswith("rtest/deps:")
+    assert steps["Declared"].image != steps["Installs"].image and steps["Plain"].image == "rtest/sagemaker-base:py3"
+    assert _built(calls) == {steps["Declared"].image, steps["Installs"].image}
+    labels = docker_client.images.get(steps["Installs"].image).labels
+    assert labels["rtest.kind"] == "deps" and json.loads(labels["rtest.deps.requirements"]) == ["otherfmt==0.3", "tinyfmt==2.0.0"]
+    log = Path(steps["Installs"].log_path).read_text()
+    assert "Requirement already satisfied: tinyfmt==2.0.0" in log  # the script's own pip ran, offline, and found it there
+
+    calls.clear()
+    again = run_with_deps(plan, tmp_path / "wd", options(), cache=False)
+    assert again.pipeline_success and calls == []  # nothing built: the tags exist
+    assert {n: r.image for n, r in again.steps.items()} == {n: r.image for n, r in steps.items()}
+    cached = run_with_deps(plan, tmp_path / "wd", options())
+    assert all(r.status.value == "cached" for r in cached.steps.values())
+
+
+@pytest.mark.docker
+def test_an_undeclared_import_time_install_fails_fast_with_a_reason_naming_the_package(tmp_path, docker_client):
+    make_wheel(tmp_path, "tinyfmt", "1.0.0")
+    p = write_python_pipeline(tmp_path / "p", {"Score": {"script": INSTALLS_UNDECLARED, "outputs": {"out": OUT}}}, [])
+    report = run_with_deps(plan_of(p), tmp_path / "wd", DepsOptions(wheelhouses=[tmp_path / "wheels"], download=False))
+    result = report.steps["Score"]
+    assert result.status.value == "failed" and result.duration_s < 30
+    assert "pip could not find undeclared==1.0" in result.failure_reason
+    assert "rtest deps --add Score 'undeclared==1.0'" in result.failure_reason
+
+
+@pytest.mark.docker
+def test_an_unsatisfiable_pin_stops_the_run_at_plan_time_with_its_source_line(tmp_path, docker_client):
+    make_wheel(tmp_path, "tinyfmt", "1.0.0")
+    p = write_python_pipeline(tmp_path / "p", {"A": {"script": IMPORTS_TINYFMT, "outputs": {"out": OUT}}}, [])
+    (p["src"] / "A" / "requirements.txt").write_text("# pinned by the team\ntinyfmt==3.0.0\n")
+    message = raised_message(DependencyError, lambda plan: run_with_deps(plan, tmp_path / "wd",
+                             DepsOptions(wheelhouses=[tmp_path / "wheels"], download=False)), plan_of(p))
+    assert "'tinyfmt==3.0.0'" in message and f"{p['src'] / 'A' / 'requirements.txt'}:2" in message
+    assert "Python 3.9" in message and "Node A" in message
+    assert not (tmp_path / "wd" / "runs").exists() or not any((tmp_path / "wd" / "runs").glob("*/A/log.txt"))
+
+
+@pytest.mark.docker
+def test_the_spec_file_wheelhouse_and_requirements_reach_the_run(tmp_path, docker_client):
+    """The CLI path: requirements and wheelhouse from a spec file, `rtest deps --format json`, then `sandbox run`."""
+    make_wheel(tmp_path, "tinyfmt", "1.0.0")
+    p = write_python_pipeline(tmp_path / "p", {"A": {"script": IMPORTS_TINYFMT, "outputs": {"out": OUT}}}, [])
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(yaml.safe_dump({"version": 1, "wheelhouse": "wheels", "pipeline": {"dag": str(p["dag"]), "config": str(p["config"])},
+                                    "scripts": {"A": {"requirements": ["tinyfmt==1.0.0"]}}}))
+    cli = lambda *args: subprocess.run([sys.executable, "-m", "rtest.cli.main", *args], capture_output=True, text=True, cwd=tmp_path, timeout=600)  # noqa: E731
+    shown = cli("deps", "--spec", str(spec), "--format", "json", "--workdir", str(tmp_path / "wd"))
+    assert shown.returncode == 0, shown.stderr
+    step = json.loads(shown.stdout)["A"]
+    assert step["missing"] == ["tinyfmt==1.0.0"] and step["python"].startswith("3.9")
+    assert step["requirements"][0]["origin"] == "user" and step["requirements"][0]["installed"] is None
+    ran = cli("sandbox", "run", "--spec", str(spec), "--workdir", str(tmp_path / "wd"))
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    no_deps = cli("sandbox", "run", "--spec", str(spec), "--workdir", str(tmp_path / "wd2"), "--no-deps")
+    assert no_deps.returncode == 1 and "No module named 'tinyfmt'" in no_deps.stdout
+
+
+def _index_reachable(tmp_path: Path) -> bool:
+    done = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "-d", str(tmp_path / "probe"),
+                           "--timeout", "10", "--retries", "1", "tabulate==0.9.0"], capture_output=True, text=True)
+    return done.returncode == 0
+
+
+@pytest.mark.docker
+@pytest.mark.index
+def test_a_real_package_is_fetched_from_the_index_on_the_host_and_the_step_runs_offline(tmp_path, docker_client):
+    """Needs a package index on the host (PyPI or the pip config's); skips only when none answers."""
+    if not _index_reachable(tmp_path):
+        pytest.skip("no package index answers from this host (pip download tabulate failed)")
+    script = f"import pathlib, tabulate\npathlib.Path('{OUT}/t.txt').write_text(tabulate.tabulate([[1, 2]]))\n"
+    p = write_python_pipeline(tmp_path / "p", {"A": {"script": script, "outputs": {"out": OUT}}}, [])
+    (p["src"] / "A" / "requirements.txt").write_text("tabulate==0.9.0\n")
+    report = run_with_deps(plan_of(p), tmp_path / "wd")  # network none: the wheel came from the host
+    assert report.pipeline_success, report.steps["A"].failure_reason
+    assert any((tmp_path / "wd" / "wheelhouse" / "cp39").glob("tabulate-0.9.0-*.whl"))
+    assert "1  2" in (Path(report.steps["A"].outputs["out"]) / "t.txt").read_text()
+
+
+@pytest.mark.docker
+def test_an_image_without_pip_gets_pip_from_the_wheelhouse(tmp_path, docker_client):
+    """pip installs itself from its own wheel (run as a zip), then the step's packages; the script's pip works too."""
+    import secrets
+
+    import pip
+
+    make_wheel(tmp_path, "tinyfmt", "2.0.0")
+    build_pure_wheel(Path(pip.__file__).parent, "pip", pip.__version__, tmp_path / "wheels")  # pip is pure Python
+    tag = f"rtest-test/nopip:{secrets.token_hex(4)}"
+    stripped = docker_client.containers.run("rtest/sagemaker-base:py3", ["python3", "-m", "pip", "uninstall", "-y", "-q", "pip"],
+                                            user="0:0", network_mode="none", detach=True)
+    try:
+        assert stripped.wait()["StatusCode"] == 0
+        stripped.commit(*tag.split(":"))
+    finally:
+        stripped.remove(force=True)
+    try:
+        p = write_python_pipeline(tmp_path / "p", {"A": {"script": INSTALLS_AT_IMPORT.replace(', "otherfmt==0.3"', "").replace(
+            "import tinyfmt, otherfmt", "import tinyfmt").replace(" + ' ' + otherfmt.VERSION", ""), "outputs": {"out": OUT}}}, [])
+        report = run_with_deps(plan_of(p, UserSpec.model_validate({"scripts": {"A": {"image": tag}}})), tmp_path / "wd",
+                                DepsOptions(wheelhouses=[tmp_path / "wheels"], download=False))
+        result = report.steps["A"]
+        assert result.status.value == "succeeded", result.failure_reason
+        assert (Path(result.outputs["out"]) / "version.txt").read_text() == "2.0.0"
+        assert json.loads(docker_client.images.get(result.image).labels["rtest.deps.requirements"]) == ["pip", "tinyfmt==2.0.0"]
+    finally:
+        docker_client.images.remove(tag, force=True)
