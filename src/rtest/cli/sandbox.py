@@ -45,6 +45,8 @@ def run(
     timeout: Annotated[Optional[float], typer.Option("--timeout", min=1, help="Max runtime of every step, in seconds.")] = None,
     memory: Annotated[Optional[str], typer.Option("--memory", help="Memory limit of every step, e.g. 512m or 2g (overrides the instance type).")] = None,
     model_folder: Annotated[bool, typer.Option("--model-folder", help="Pass /opt/ml/model on as a folder, not model.tar.gz.")] = False,
+    max_output_files: Annotated[Optional[int], typer.Option("--max-output-files", min=1, help="Most files and folders one step output may hold (default 200000); more fails the step.")] = None,
+    max_output_bytes: Annotated[Optional[str], typer.Option("--max-output-bytes", help="Most bytes one step output may hold, e.g. 100g (default 50g); more fails the step.")] = None,
     junit: Annotated[Optional[Path], typer.Option("--junit", help="Also write JUnit XML here.")] = None,
     log_format: Annotated[str, typer.Option("--log-format", help="text or json (for machines).")] = "text",
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log what the engine does.")] = False,
@@ -71,6 +73,7 @@ def run(
             report = run_pipeline(
                 plan, workdir=workdir, jobs=jobs, use_cache=not no_cache, network=network, limits=not no_limits,
                 timeout_s=timeout, memory_bytes=_parse_size(memory), pack_model=not model_folder, on_event=live.event, cancel=cancel, junit_path=junit,
+                max_output_files=max_output_files, max_output_bytes=_parse_size(max_output_bytes),
             )
     finally:
         restore()

@@ -15,8 +15,9 @@ from pathlib import Path
 
 import structlog
 
+from rtest.errors import RunFaultError
 from rtest.plan.model import PipelineTestingSpec
-from rtest.run import layout
+from rtest.run import layout, untrusted
 from rtest.run.cache import StepCache
 from rtest.run.docker_backend import DockerBackend
 from rtest.run.model import RunReport, StepStatus
@@ -53,6 +54,8 @@ def run_pipeline(
     run_id: str | None = None,
     junit_path: Path | str | None = None,
     html: bool = True,
+    max_output_files: int | None = None,
+    max_output_bytes: int | None = None,
 ) -> RunReport:
     """Run every script of the plan in containers and write report.json (plus JUnit/HTML)."""
     backend = backend or DockerBackend()
@@ -64,6 +67,10 @@ def run_pipeline(
     image_ids = {ref: backend.image_id(ref) for ref in sorted(images)}  # a missing image stops us before any step
     options = RunOptions(network=network, limits=limits, timeout_s=timeout_s, memory_bytes=memory_bytes, pack_model=pack_model,
                          user=invoking_user(), stop_grace_s=stop_grace_s)
+    if max_output_files:
+        options.max_output_files = max_output_files
+    if max_output_bytes:
+        options.max_output_bytes = max_output_bytes
     ctx = RunContext(run_id=run_id, run_dir=run_dir, options=options, image_ids=image_ids, executor_dir=_copy_executor(run_dir))
     cache = StepCache(workdir / "cache") if use_cache else None
     executor = StepExecutor(plan, backend, ctx, cache)
@@ -86,7 +93,7 @@ def run_pipeline(
         execution_order=plan.execution_order(),
         interrupted=cancel.is_set() or any(r.status is StepStatus.CANCELLED for r in results.values()),
     )
-    write_reports(report, plan, run_dir, junit_path=junit_path, html=html)
+    _write_reports_or_say_why(report, plan, run_dir, junit_path=junit_path, html=html)
     log.info("run finished", run_id=run_id, success=report.pipeline_success, duration_s=report.duration_s)
     return report
 
@@ -96,6 +103,18 @@ def _copy_executor(run_dir: Path) -> Path:
     target = run_dir / ".executor"
     shutil.copytree(layout.executor_dir(), target, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__", "*.md"))
     return target
+
+
+def _write_reports_or_say_why(report: RunReport, plan: PipelineTestingSpec, run_dir: Path, **kwargs) -> None:
+    """A host fault (disk full, run folder removed) while writing the report ends the run with a sentence."""
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)  # the run folder may have been removed during the run
+        write_reports(report, plan, run_dir, **kwargs)
+    except OSError as exc:
+        failed = sum(not r.status.ok for r in report.steps.values())
+        raise RunFaultError(
+            f"Run {report.run_id} finished ({failed} of {len(report.steps)} steps did not succeed), but rtest could not "
+            f"write its report: {untrusted.fault_reason(exc, 'writing the report')}") from None
 
 
 def write_reports(report: RunReport, plan: PipelineTestingSpec, run_dir: Path, *, junit_path=None, html: bool = True) -> None:

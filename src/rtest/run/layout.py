@@ -23,6 +23,7 @@ from pathlib import Path, PurePosixPath
 
 from rtest.errors import PlanError, RtestError
 from rtest.plan.model import ScriptExecutionSpec
+from rtest.run import untrusted
 from rtest.run.limits import ResourceLimits
 from rtest.run.model import Mount, StepLaunch
 
@@ -40,7 +41,8 @@ LOCAL_ACCOUNT = "000000000000"  # no AWS account is involved; ARNs only keep the
 ROLE_ARN = f"arn:aws:iam::{LOCAL_ACCOUNT}:role/rtest-local"
 DEFAULT_MAX_RUNTIME_S = 86400
 DEFAULT_VOLUME_GB = 30  # the SageMaker SDK's default volume_size
-FAILURE_REASON_CHARS = 8000
+FAILURE_REASON_CHARS = 8000  # read as at most this many bytes from the end of the failure file
+USAGE_MAX_BYTES = 64 * 1024
 _SAFE = re.compile(r"[A-Za-z0-9_.-]+")
 _CONTENT_TYPES = {".csv": "text/csv", ".parquet": "application/x-parquet", ".json": "application/json",
                   ".jsonl": "application/jsonlines", ".libsvm": "text/libsvm", ".pb": "application/x-recordio-protobuf"}
@@ -272,20 +274,27 @@ def _write_json(path: Path, value: dict) -> None:
 
 
 def read_failure_reason(folders: StepFolders) -> str | None:
-    """The failure file's text (the end of it when long: a traceback's last lines say the most)."""
-    try:
-        text = folders.failure_path.read_text(errors="replace").strip()
-    except OSError:
-        return None
+    """The failure file's text (the end of it when long: a traceback's last lines say the most).
+
+    The step wrote it, so it is read bounded and never followed: a link, FIFO or device there gives
+    a note saying so instead of its contents.
+    """
+    text, note = untrusted.read_small_text(folders.failure_path, FAILURE_REASON_CHARS, shown_as=f"{SM_OUTPUT_PATH}/failure", tail=True)
+    if note:
+        return f"the script failed; {note}"
+    text = (text or "").strip()
     if len(text) > FAILURE_REASON_CHARS:
         text = "..." + text[-FAILURE_REASON_CHARS:]
+    elif text and folders.failure_path.stat(follow_symlinks=False).st_size > FAILURE_REASON_CHARS:
+        text = "..." + text
     return text or None
 
 
 def read_usage(folders: StepFolders) -> dict | None:
+    text, _ = untrusted.read_small_text(folders.usage_path, USAGE_MAX_BYTES, shown_as=f"{META_PATH}/usage.json")
     try:
-        usage = json.loads(folders.usage_path.read_text())
-    except (OSError, ValueError):
+        usage = json.loads(text) if text else None
+    except ValueError:
         return None
     return usage if isinstance(usage, dict) else None
 

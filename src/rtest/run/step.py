@@ -8,13 +8,15 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from rtest.errors import UntrustedOutputError
 from rtest.plan.model import PipelineTestingSpec, ScriptExecutionSpec
 from rtest.run import layout
 from rtest.run.cache import StepCache, step_key, tree_digest
 from rtest.run.docker_backend import ContainerHandle, DockerBackend
 from rtest.run.limits import ResourceLimits, limits_for
 from rtest.run.model import StepExit, StepLaunch, StepResult, StepStatus
-from rtest.run.staging import MODEL_CONTAINER_PATH, export_output, pack_model, stage_copy
+from rtest.run.staging import MODEL_CONTAINER_PATH, export_output, pack_model, stage_copy, stage_output
+from rtest.run.untrusted import DEFAULT_MAX_BYTES, DEFAULT_MAX_FILES, OutputLimits, fault_reason, scan_tree
 
 
 @dataclass
@@ -26,6 +28,8 @@ class RunOptions:
     pack_model: bool = True
     user: str | None = None  # "uid:gid" the containers run as
     stop_grace_s: float = 10.0
+    max_output_files: int = DEFAULT_MAX_FILES  # per output: a step's files are untrusted (run/untrusted.py)
+    max_output_bytes: int = DEFAULT_MAX_BYTES
 
 
 @dataclass
@@ -115,6 +119,15 @@ class StepExecutor:
 
     # ---- one step ------------------------------------------------------------------------
     def execute(self, node: str, upstream: dict[str, StepResult], cancel: threading.Event) -> StepResult:
+        """One step's result; a refused output or a host fault (disk full, workdir gone) fails the step, with a sentence."""
+        try:
+            return self._execute(node, upstream, cancel)
+        except (UntrustedOutputError, OSError) as exc:
+            self.discard_prepared(node)
+            return StepResult(node=node, status=StepStatus.FAILED, ended_at=time.time(),
+                              failure_reason=fault_reason(exc, "moving the step's files"))
+
+    def _execute(self, node: str, upstream: dict[str, StepResult], cancel: threading.Event) -> StepResult:
         spec = self.spec_for(node)
         folders = layout.step_folders(self.ctx.run_dir, node)
         started = time.time()
@@ -140,7 +153,8 @@ class StepExecutor:
         for wire in self.plan.wires_into(spec.node):
             produced = upstream.get(wire.source_node)
             if produced is not None and wire.source_output in produced.outputs:
-                stage_copy(Path(produced.outputs[wire.source_output]), folders.input_dir(wire.target_input))
+                stage_output(Path(produced.outputs[wire.source_output]), folders.input_dir(wire.target_input),
+                             label=f"output {wire.source_output} of step {wire.source_node}", limits=self._output_limits())
         for name, item in spec.inputs.items():
             if item.host_path is not None:
                 stage_copy(Path(item.host_path.value), folders.input_dir(name))
@@ -164,11 +178,15 @@ class StepExecutor:
             cpu_time_s=usage.get("cpu_time_s"), cache_key=key,
         )
         if status is StepStatus.SUCCEEDED:
-            outputs = self._collect_outputs(spec, folders)
+            try:
+                outputs = self._collect_outputs(spec, folders)
+                if self.cache and key:
+                    self.cache.store(key, outputs, folders.log_path, {"node": spec.node, "run_id": self.ctx.run_id})
+                self._export(spec, outputs)
+            except (UntrustedOutputError, OSError) as exc:  # what the step left breaks the rules: nothing is passed on
+                result.status, result.failure_reason = StepStatus.FAILED, fault_reason(exc, "collecting the step's outputs")
+                return result
             result.outputs = {name: str(path) for name, path in outputs.items()}
-            if self.cache and key:
-                self.cache.store(key, outputs, folders.log_path, {"node": spec.node, "run_id": self.ctx.run_id})
-            self._export(spec, outputs)
         return result
 
     def _judge(self, spec: ScriptExecutionSpec, folders: layout.StepFolders, exit_info: StepExit) -> tuple[StepStatus, str | None]:
@@ -192,19 +210,25 @@ class StepExecutor:
         return StepStatus.FAILED, written or f"script {spec.entry_point} exited with code {exit_info.exit_code}"
 
     def _collect_outputs(self, spec: ScriptExecutionSpec, folders: layout.StepFolders) -> dict[str, Path]:
+        """Each output, checked by the untrusted-file rules before anything uses it (raises UntrustedOutputError)."""
         outputs: dict[str, Path] = {}
         for name, item in spec.outputs.items():
             produced = folders.output_dir(name)
+            label = f"output {name} ({item.container_path})"
             if spec.job_kind == "training" and item.container_path.rstrip("/") == MODEL_CONTAINER_PATH and self.ctx.options.pack_model:
-                outputs[name] = pack_model(produced, folders.root / "artifacts" / name)
+                outputs[name] = pack_model(produced, folders.root / "artifacts" / name, label=label, limits=self._output_limits())
             else:
+                scan_tree(produced, label, self._output_limits())
                 outputs[name] = produced
         return outputs
+
+    def _output_limits(self) -> OutputLimits:
+        return OutputLimits(self.ctx.options.max_output_files, self.ctx.options.max_output_bytes)
 
     def _export(self, spec: ScriptExecutionSpec, outputs: dict[str, Path]) -> None:
         for name, item in spec.outputs.items():
             if item.export_to and name in outputs:
-                export_output(outputs[name], Path(item.export_to))
+                export_output(outputs[name], Path(item.export_to), label=f"output {name}", limits=self._output_limits())
 
 
 def _size(nbytes: int) -> str:
