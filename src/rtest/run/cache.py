@@ -24,11 +24,12 @@ import structlog
 
 from rtest.plan.model import ScriptExecutionSpec
 from rtest.run.staging import link_tree
-from rtest.run.untrusted import open_regular, walk
+from rtest.run.untrusted import open_regular, read_small_text, walk
 
 log = structlog.get_logger("rtest.cache")
 
 CACHE_FORMAT = "2"  # 2: links digested as links, entries carry a shape manifest
+META_MAX_BYTES = 1 << 20
 STALE_AFTER_S = 3600  # a temporary entry this old is a killed run's, whoever wrote it
 _CHUNK = 1 << 20
 
@@ -108,7 +109,8 @@ class StepCache:
         """The entry's metadata if it is complete and its outputs still have the recorded shape, else None."""
         entry = self.entry(key)
         try:
-            meta = json.loads((entry / "meta.json").read_text())
+            text, _ = read_small_text(entry / "meta.json", META_MAX_BYTES, shown_as="meta.json")
+            meta = json.loads(text or "")
             shapes = meta["shapes"]
             names = sorted(os.listdir(entry / "outputs"))
             if names != sorted(shapes) or any(tree_shape(entry / "outputs" / n) != shapes[n] for n in names):
