@@ -69,6 +69,8 @@ HOSTILE_TRAINING = {
     "FailLeak": (f"import os\nos.symlink('CANARY', '{FAILURE}')\nraise SystemExit(1)\n", f"{FAILURE} is a symlink -> CANARY, which rtest does not follow"),
     "FailZero": (f"import os\nos.symlink('/dev/zero', '{FAILURE}')\nraise SystemExit(1)\n", f"{FAILURE} is a symlink -> /dev/zero"),
     "FailFifo": (f"import os\nos.mkfifo('{FAILURE}')\nraise SystemExit(1)\n", f"{FAILURE} is a FIFO (named pipe), not a regular file"),
+    # The log is a file bind mount: the script cannot swap it for a link, so log tails stay the script's own text.
+    "LogLeak": ("import os\nos.unlink('/opt/rtest/log.txt')\n", "Device or resource busy: '/opt/rtest/log.txt'"),
 }
 FRIENDLY = {
     "Bystander": {"script": f"open('{OUT}/ok.csv', 'w').write('a\\n1\\n')\n", "outputs": {"out": OUT}},
@@ -77,6 +79,8 @@ FRIENDLY = {
     "ReadsBadName": {"script": f"import os\nassert os.listdir(b'{IN}') == [b'caf\\xe9.csv'], os.listdir(b'{IN}')\n",
                      "inputs": {"inp": IN}},
     "AfterLeak": {"script": "print('must not run')\n", "inputs": {"inp": IN}},
+    # usage.json swapped for a link to the canary: rtest ignores it (no usage figures), the step itself is fine.
+    "UsageLeak": {"script": "import os\nos.symlink('CANARY', '/opt/rtest/meta/usage.json')\n", "outputs": {"out": OUT}},
 }
 
 
@@ -96,7 +100,8 @@ def _steps(canary_path: Path) -> dict[str, dict]:
     for node, (script, _) in HOSTILE_TRAINING.items():
         outputs = {"model": MODEL} if node.startswith("Model") else {}
         steps[node] = {"script": script.replace("CANARY", str(canary_path)), "kind": "training", "outputs": outputs}
-    return {**steps, **FRIENDLY}
+    friendly = {node: {**step, "script": step["script"].replace("CANARY", str(canary_path))} for node, step in FRIENDLY.items()}
+    return {**steps, **friendly}
 
 
 def _cli(root: Path, p: dict[str, Path], *extra: str) -> tuple[subprocess.CompletedProcess, str]:
@@ -147,7 +152,8 @@ def assert_sandbox_held(workdir: Path, secret: str, terminal: str, run_id: str, 
     leaks = [str(path) for path, data in _readable_bytes(workdir) if secret.encode() in data]
     assert leaks == [], f"the canary leaked into {leaks}"
     assert secret not in terminal
-    assert "Traceback" not in terminal, terminal
+    # A script's own traceback may show in a log tail; one from rtest's code may not.
+    assert "rtest internal error" not in terminal and str(Path(untrusted.__file__).parent.parent) not in terminal, terminal
     assert docker_client.containers.list(all=True, filters={"label": f"rtest.run-id={run_id}"}) == []
 
 
@@ -183,6 +189,7 @@ def test_other_steps_are_untouched(gauntlet):
     assert Path(steps["Bystander"].outputs["out"], "ok.csv").read_text() == "a\n1\n"
     assert steps["BadName"].status.value == "succeeded" and steps["ReadsBadName"].status.value == "succeeded"
     assert steps["AfterLeak"].status.value == "upstream_failed"
+    assert steps["UsageLeak"].status.value == "succeeded" and steps["UsageLeak"].peak_memory_bytes is None
     assert not any((gauntlet["root"] / "wd" / "runs").rglob("AfterLeak/input/inp/*"))
 
 
