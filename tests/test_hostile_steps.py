@@ -59,6 +59,8 @@ HOSTILE_PROCESSING = {
     "BadNameLeak": (f"import os\nos.symlink('CANARY', os.path.join(b'{OUT}', b'l\\xff\\x1b[2J'))\n", "holds a symlink l\\xff\\x1b[2J -> CANARY"),
     "ManyFiles": (f"import os\nfor i in range({CAP_IN_SUITE * 5}):\n    open(f'{OUT}/f{{i}}', 'w').close()\n",
                   f"holds more than {CAP_IN_SUITE:,} files and folders"),
+    "Sparse": (f"with open('{OUT}/huge', 'wb') as f:\n    f.truncate(2 * 2**30)\n",  # 2 GiB on paper, no disk used
+               "holds more than 1.0 GiB of files; rtest stops there so a runaway step cannot fill the disk"),
     # CAP_MKNOD is dropped, so no device file can be made; the link to /dev/zero above is the device case.
     "Device": ("import os, stat\ntry:\n    os.mknod('" + OUT + "/null', stat.S_IFCHR | 0o666, os.makedev(1, 3))\n"
                "except OSError as e:\n    raise SystemExit(f'mknod refused: {e.strerror}')\n", "mknod refused: Operation not permitted"),
@@ -124,7 +126,7 @@ def gauntlet(tmp_path_factory, canary, docker_client):
     root = tmp_path_factory.mktemp("gauntlet")
     edges = [("LeakFile", "AfterLeak"), ("BadName", "ReadsBadName")]
     p = write_python_pipeline(root / "p", _steps(canary[0]), edges)
-    result, terminal = _cli(root, p, "--max-output-files", str(CAP_IN_SUITE), "--jobs", "2")
+    result, terminal = _cli(root, p, "--max-output-files", str(CAP_IN_SUITE), "--max-output-bytes", "1g", "--jobs", "2")
     from rtest.report.json_report import read_report_json
 
     report = read_report_json(root / "wd" / "runs" / _run_id(root / "wd") / "report.json")

@@ -73,7 +73,7 @@ def run(
             report = run_pipeline(
                 plan, workdir=workdir, jobs=jobs, use_cache=not no_cache, network=network, limits=not no_limits,
                 timeout_s=timeout, memory_bytes=_parse_size(memory), pack_model=not model_folder, on_event=live.event, cancel=cancel, junit_path=junit,
-                max_output_files=max_output_files, max_output_bytes=_parse_size(max_output_bytes),
+                max_output_files=max_output_files, max_output_bytes=_parse_size(max_output_bytes, "--max-output-bytes"),
             )
     finally:
         restore()
@@ -86,7 +86,7 @@ def run(
     return 0 if report.pipeline_success else 1
 
 
-def _parse_size(text: str | None) -> int | None:
+def _parse_size(text: str | None, option: str = "--memory") -> int | None:
     if not text:
         return None
     units = {"k": 2**10, "m": 2**20, "g": 2**30}
@@ -94,7 +94,7 @@ def _parse_size(text: str | None) -> int | None:
     try:
         return int(float(number) * units.get(unit, 1))
     except ValueError:
-        raise typer.BadParameter(f"'{text}' is not a size; write it like 512m or 2g.", param_hint="--memory") from None
+        raise typer.BadParameter(f"'{text}' is not a size; write it like 512m or 2g.", param_hint=option) from None
 
 
 def _trap_signals(cancel: threading.Event):
