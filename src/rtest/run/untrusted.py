@@ -77,16 +77,24 @@ def kind_of(mode: int) -> str:
     return "special file"
 
 
-def walk(root: Path) -> Iterator[tuple[str, os.stat_result]]:
+def walk(root: Path, budget: int | None = None) -> Iterator[tuple[str, os.stat_result]]:
     """Every entry under root as (relative path, lstat), parents first, names sorted; links are not entered.
 
-    Iterative, so neither depth nor loops can recurse; it applies no policy (see scan_tree).
+    Iterative, so neither depth nor loops can recurse; it applies no policy (see scan_tree). With a
+    budget it stops listing after budget + 1 entries, so a folder of ten million files is not read
+    whole: the caller must treat more than budget entries as an error.
     """
-    stack = [""]
+    stack, seen = [""], 0
     while stack:
         rel = stack.pop()
+        children = []
         with os.scandir(os.path.join(root, rel) if rel else root) as listing:
-            children = sorted((entry.name, entry.stat(follow_symlinks=False)) for entry in listing)
+            for entry in listing:
+                children.append((entry.name, entry.stat(follow_symlinks=False)))
+                if budget is not None and seen + len(children) > budget:
+                    break
+        children.sort()
+        seen += len(children)
         folders = []
         for name, st in children:
             child = f"{rel}/{name}" if rel else name
@@ -106,7 +114,7 @@ def scan_tree(root: Path, label: str, limits: OutputLimits = OutputLimits()) -> 
         raise UntrustedOutputError(f"{label} at {shown(str(root))} is a {kind_of(st.st_mode)}, not a file or folder; "
                                    "rtest copies only regular files and folders out of a step.")
     tree, real_root = Tree(root), os.path.realpath(root)
-    for rel, st in walk(root):
+    for rel, st in walk(root, limits.max_files):
         if limits.max_files is not None and len(tree.entries) >= limits.max_files:
             raise UntrustedOutputError(
                 f"{label} holds more than {limits.max_files:,} files and folders; rtest stops there so a runaway step "
