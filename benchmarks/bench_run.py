@@ -21,7 +21,8 @@ from pathlib import Path
 from rtest.catalog import BASE_IMAGE
 from rtest.plan.builder import build_plan, load_pipeline_inputs
 from rtest.plan.userspec import parse_input_flags
-from rtest.run.engine import run_pipeline
+from rtest.plan.settings import CommandLine
+from rtest.run.engine import RunOptions, run_pipeline
 from rtest.testing import write_python_pipeline
 
 OUT = "/opt/ml/processing/output/out"
@@ -42,14 +43,14 @@ def bench_chain(steps: int, tmp: Path) -> None:
     nodes = [f"S{i:02d}" for i in range(steps)]
     spec = {n: {"script": "pass\n", "outputs": {"out": OUT}, **({"inputs": {"out": IN}} if i else {})} for i, n in enumerate(nodes)}
     plan = _plan(write_python_pipeline(tmp / "chain", spec, list(zip(nodes, nodes[1:]))))
-    run_pipeline(plan, workdir=tmp / "wd", use_cache=False, html=False)  # warm: page cache, image layers
+    run_pipeline(plan, RunOptions(workdir=tmp / "wd"), settings=CommandLine(cache=False))  # warm: page cache, image layers
     docker = lambda extra: [subprocess.run(["docker", "run", "--rm", *extra, BASE_IMAGE, "python3", "-c", "pass"], check=True)  # noqa: E731
                             for _ in range(steps)]
     rows = []
     for _ in range(2):
         bare = _timed(lambda: docker([]))
         bare_none = _timed(lambda: docker(["--network", "none"]))
-        ours = _timed(lambda: run_pipeline(plan, workdir=tmp / "wd", use_cache=False, html=False))
+        ours = _timed(lambda: run_pipeline(plan, RunOptions(workdir=tmp / "wd"), settings=CommandLine(cache=False)))
         rows.append((bare, bare_none, ours))
     print(f"(a) chain of {steps} trivial steps, image {BASE_IMAGE}")
     print(f"    {'try':>3} {'docker run --rm':>16} {'--network none':>15} {'rtest':>8} {'ratio':>6} {'ratio(none)':>12}")
@@ -68,7 +69,7 @@ def bench_parallel(tmp: Path) -> None:
     }
     plan = _plan(write_python_pipeline(tmp / "diamond", steps, [("Start", "Left"), ("Start", "Right"), ("Left", "End"), ("Right", "End")]))
     started = time.perf_counter()
-    report = run_pipeline(plan, workdir=tmp / "wd", use_cache=False, html=False, jobs=2)
+    report = run_pipeline(plan, RunOptions(workdir=tmp / "wd", jobs=2), settings=CommandLine(cache=False))
     wall = time.perf_counter() - started
     d = {n: r.duration_s for n, r in report.steps.items()}
     critical = d["Start"] + max(d["Left"], d["Right"]) + d["End"]
@@ -85,8 +86,8 @@ def bench_cached(tmp: Path) -> None:
     data = generate_example_inputs(tmp / "data")
     inputs = [f"{k}={v}" for k, v in data.items()]
     plan = build_plan(load_pipeline_inputs(paths.dag, paths.config, [paths.interfaces], paths.source_root), parse_input_flags(inputs))
-    cold = _timed(lambda: run_pipeline(plan, workdir=tmp / "wd"))
-    warm = _timed(lambda: run_pipeline(plan, workdir=tmp / "wd"))
+    cold = _timed(lambda: run_pipeline(plan, RunOptions(workdir=tmp / "wd")))
+    warm = _timed(lambda: run_pipeline(plan, RunOptions(workdir=tmp / "wd")))
     cli = _timed(lambda: subprocess.run([sys.executable, "-m", "rtest.cli.main", "sandbox", "run", "--example", "--workdir", str(tmp / "wd")],
                                          check=True, capture_output=True, cwd=tmp))
     print(f"(c) bundled example ({len(plan.scripts)} script steps)")

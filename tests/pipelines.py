@@ -92,7 +92,8 @@ def write_pipeline(root: Path, *, extra_specific: dict | None = None, drop_scrip
     for node, fields in (extra_specific or {}).items():
         specific.setdefault(node, {}).update(fields)
     config = {
-        "configuration": {"shared": {"framework_version": "1.7-1", "py_version": "py3", "label_name": "is_fraud", "region": "NA"},
+        "configuration": {"shared": {"framework_version": "1.7-1", "py_version": "py3", "label_name": "is_fraud",
+                                     "label_field": "is_fraud", "region": "NA"},
                           "specific": specific},
         "metadata": {"config_types": {n: c["__model_type__"] for n, c in specific.items() if "__model_type__" in c}},
     }

@@ -112,7 +112,7 @@ def test_opening_a_missing_cache_is_fine(tmp_path):
 @pytest.mark.docker
 @pytest.mark.timeout(300)
 def test_a_corrupted_entry_reruns_the_step_and_is_repaired(tmp_path, docker_client):
-    from rtest.run.engine import run_pipeline
+    from rtest.run.engine import RunOptions, run_pipeline
 
     script = "import pathlib\npathlib.Path('/opt/ml/processing/output/out/data.csv').write_text('a\\n1\\n' * 50)\n"
     p = write_python_pipeline(tmp_path / "p", {"S": {"script": script, "outputs": {"out": "/opt/ml/processing/output/out"}}}, [])
@@ -125,7 +125,7 @@ def test_a_corrupted_entry_reruns_the_step_and_is_repaired(tmp_path, docker_clie
             data = entry / "outputs" / "out" / "data.csv"
             data.unlink()
             data.write_text("a\n")
-        report = run_pipeline(plan, workdir=workdir, html=False)
+        report = run_pipeline(plan, RunOptions(workdir=workdir))
         statuses.append(report.steps["S"].status.value)
     assert statuses == ["succeeded", "cached", "succeeded", "cached"]
     assert Path(report.steps["S"].outputs["out"], "data.csv").read_text() == "a\n1\n" * 50

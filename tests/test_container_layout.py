@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from rtest.plan.model import InputSpec, OutputSpec
+from rtest.plan.model import InputSpec, OutputSpec, Source, Sourced
 from rtest.run import layout
-from rtest.run.docker_backend import DockerBackend
-from rtest.run.limits import ResourceLimits
+from rtest.plan.settings import CommandLine, step_settings
+from rtest.run.backends.docker import DockerBackend
 from test_layout import RUN_ID, _v, make_spec, processing_spec, training_spec
 
 pytestmark = pytest.mark.docker
@@ -75,12 +75,13 @@ def run_step(backend, spec, tmp_path, *, stage=None, timeout_s=None, stop_grace_
     layout.prepare_step_folders(spec, folders)
     if stage:
         stage(folders)
-    layout.write_job_config_files(spec, folders, run_id=RUN_ID, image=IMAGE)
+    settings = step_settings(spec, CommandLine(timeout_s=timeout_s, user=f"{USER[0]}:{USER[1]}")).model_copy(update={
+        "image": Sourced(value=IMAGE, source=Source.USER), "cpus": Sourced(value=1.0, source=Source.BUILTIN),
+        "memory_bytes": Sourced(value=512 * 2**20, source=Source.BUILTIN)})
+    layout.write_job_config_files(spec, folders, settings, run_id=RUN_ID)
     _chown(tmp_path / "run")
-    launch = layout.build_launch(spec, folders, run_id=RUN_ID, image=IMAGE, executor_dir=layout.executor_dir(),
-                                 user=f"{USER[0]}:{USER[1]}", limits=ResourceLimits(1_000_000_000, 512 * 2**20),
-                                 timeout_s=timeout_s)
-    launch = launch.model_copy(update={"stop_grace_s": stop_grace_s})
+    launch = layout.build_launch(spec, folders, settings, run_id=RUN_ID, executor_dir=layout.executor_dir(),
+                                 stop_grace_s=stop_grace_s)
     handle = backend.prepare(launch)
     return backend.run(handle, folders.log_path, threading.Event()), folders
 

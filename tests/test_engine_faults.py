@@ -22,8 +22,11 @@ from docker.errors import APIError, NotFound, create_api_error_from_http_excepti
 from rtest.errors import EngineUnavailableError
 from rtest.plan.builder import build_plan, load_pipeline_inputs
 from rtest.plan.userspec import parse_input_flags
-from rtest.run.docker_backend import LABEL_NODE, DockerBackend, _is_transient, _retry_idempotent
-from rtest.run.engine import run_pipeline
+from rtest.plan.settings import CommandLine
+from rtest.run.backends.base import LABEL_NODE
+from rtest.run.backends.docker import DockerBackend, _is_transient, _retry_idempotent
+from rtest.run.engine import RunOptions
+from rtest.session import run_and_report
 from rtest.testing import write_python_pipeline
 
 OUT = "/opt/ml/processing/output/out"
@@ -200,7 +203,7 @@ def test_engine_lost_mid_run_fails_the_step_and_still_writes_the_report(tmp_path
 
     def run() -> None:
         try:
-            outcome["report"] = run_pipeline(plan, workdir=tmp_path / "wd", backend=backend, use_cache=False, html=False)
+            outcome["report"] = run_and_report(plan, RunOptions(workdir=tmp_path / "wd"), settings=CommandLine(cache=False), backend=backend)
         except BaseException as exc:  # noqa: BLE001 - the assertion below shows it
             outcome["error"] = exc
 

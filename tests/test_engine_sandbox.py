@@ -19,8 +19,10 @@ import pytest
 from pipelines import write_python_pipeline
 from rtest.plan.builder import build_plan, load_pipeline_inputs
 from rtest.plan.userspec import parse_input_flags
-from rtest.run.docker_backend import LABEL_MANAGED, LABEL_NODE
-from rtest.run.engine import run_pipeline
+from rtest.plan.settings import CommandLine
+from rtest.run.backends.base import LABEL_MANAGED, LABEL_NODE
+from rtest.run.engine import RunOptions, run_pipeline
+from rtest.session import run_and_report
 
 pytestmark = pytest.mark.docker
 
@@ -43,7 +45,7 @@ def _left_behind(docker_client, run_id: str) -> list:
 def test_hung_step_is_killed_at_its_timeout(tmp_path, docker_client):
     p = _single(tmp_path / "p", "import time\nprint('working', flush=True)\ntime.sleep(600)\n", config={"max_runtime_in_seconds": 2})
     started = time.monotonic()
-    report = run_pipeline(_plan(p), workdir=tmp_path / "wd", stop_grace_s=1, html=False)
+    report = run_pipeline(_plan(p), RunOptions(workdir=tmp_path / "wd", stop_grace_s=1))
     took = time.monotonic() - started
     step = report.steps["S"]
     assert step.status.value == "failed" and "timed out after 2 s" in step.failure_reason
@@ -58,7 +60,7 @@ def test_sigterm_reaches_the_script_before_the_kill(tmp_path, docker_client):
         "signal.signal(signal.SIGTERM, bye)\ntime.sleep(600)\n"
     )
     p = _single(tmp_path / "p", script)
-    report = run_pipeline(_plan(p), workdir=tmp_path / "wd", timeout_s=2, stop_grace_s=5, html=False)
+    report = run_pipeline(_plan(p), RunOptions(workdir=tmp_path / "wd", stop_grace_s=5), settings=CommandLine(timeout_s=2))
     run_dir = Path(report.run_dir)
     assert report.steps["S"].status.value == "failed"
     assert (run_dir / "S" / "output" / "out" / "term.txt").read_text() == "got SIGTERM"
@@ -67,7 +69,7 @@ def test_sigterm_reaches_the_script_before_the_kill(tmp_path, docker_client):
 def test_oom_is_reported_with_the_limit(tmp_path, docker_client):
     script = "blocks = []\nwhile True:\n    blocks.append(bytearray(64 * 1024 * 1024))\n"
     p = _single(tmp_path / "p", script)
-    report = run_pipeline(_plan(p), workdir=tmp_path / "wd", memory_bytes=256 * 2**20, html=False)
+    report = run_pipeline(_plan(p), RunOptions(workdir=tmp_path / "wd"), settings=CommandLine(memory_bytes=256 * 2**20))
     reason = report.steps["S"].failure_reason
     assert report.steps["S"].status.value == "failed"
     assert "out of memory" in reason and "256 MiB" in reason, reason
@@ -76,9 +78,9 @@ def test_oom_is_reported_with_the_limit(tmp_path, docker_client):
 def test_step_sees_only_loopback_by_default(tmp_path, docker_client):
     script = f"import os, pathlib\n(pathlib.Path('{OUT}') / 'nics.txt').write_text(','.join(sorted(os.listdir('/sys/class/net'))))\n"
     p = _single(tmp_path / "p", script)
-    closed = run_pipeline(_plan(p), workdir=tmp_path / "wd", use_cache=False, html=False)
+    closed = run_pipeline(_plan(p), RunOptions(workdir=tmp_path / "wd"), settings=CommandLine(cache=False))
     assert (Path(closed.steps["S"].outputs["out"]) / "nics.txt").read_text() == "lo"
-    opened = run_pipeline(_plan(p), workdir=tmp_path / "wd", use_cache=False, network="bridge", html=False)
+    opened = run_pipeline(_plan(p), RunOptions(workdir=tmp_path / "wd"), settings=CommandLine(cache=False, network="bridge"))
     assert "eth0" in (Path(opened.steps["S"].outputs["out"]) / "nics.txt").read_text()
 
 
@@ -92,7 +94,7 @@ def test_code_is_read_only_and_container_unprivileged(tmp_path, docker_client):
         "(out / 'r.txt').write_text(' '.join([ro, status['CapEff'].strip(), status['NoNewPrivs'].strip(), limit, str(os.getpid())]))\n"
     )
     p = _single(tmp_path / "p", script)
-    report = run_pipeline(_plan(p), workdir=tmp_path / "wd", html=False)
+    report = run_pipeline(_plan(p), RunOptions(workdir=tmp_path / "wd"))
     # no capabilities, setuid binaries cannot regain any (no-new-privileges), a pids limit, and an init
     # process as PID 1 (the bootstrap is not PID 1, so signals reach it with default handling)
     ro, caps, no_new_privs, pids_max, pid = (Path(report.steps["S"].outputs["out"]) / "r.txt").read_text().split()
@@ -104,7 +106,7 @@ def _as_user(uid: int, gid: int, docker_gid: int, plan, workdir: str, queue) -> 
     os.setgroups([docker_gid])
     os.setgid(gid)
     os.setuid(uid)
-    report = run_pipeline(plan, workdir=workdir, html=False)
+    report = run_pipeline(plan, RunOptions(workdir=workdir))
     queue.put(report.model_dump(mode="json"))
 
 
@@ -142,11 +144,11 @@ def _branches(root: Path, seconds: float, names: tuple[str, str] = ("Left", "Rig
 
 
 def test_independent_branches_overlap_in_time(tmp_path, docker_client):
-    report = run_pipeline(_plan(_branches(tmp_path / "p", 2)), workdir=tmp_path / "wd", jobs=2, use_cache=False, html=False)
+    report = run_pipeline(_plan(_branches(tmp_path / "p", 2)), RunOptions(workdir=tmp_path / "wd", jobs=2), settings=CommandLine(cache=False))
     left, right = report.steps["Left"], report.steps["Right"]
     assert left.status.value == right.status.value == "succeeded"
     assert max(left.started_at, right.started_at) < min(left.ended_at, right.ended_at)
-    one_at_a_time = run_pipeline(_plan(_branches(tmp_path / "p", 2)), workdir=tmp_path / "wd", jobs=1, use_cache=False, html=False)
+    one_at_a_time = run_pipeline(_plan(_branches(tmp_path / "p", 2)), RunOptions(workdir=tmp_path / "wd", jobs=1), settings=CommandLine(cache=False))
     first, second = sorted(one_at_a_time.steps.values(), key=lambda r: r.started_at)
     assert second.started_at >= first.ended_at - 0.05
 
@@ -165,25 +167,25 @@ def _chain(root: Path, a_text: str) -> dict[str, Path]:
 def test_cache_hits_and_reruns_only_the_edited_step_and_its_consumers(tmp_path, docker_client):
     p = _chain(tmp_path / "p", "one")
     statuses = lambda report: {n: r.status.value for n, r in report.steps.items()}  # noqa: E731
-    first = run_pipeline(_plan(p), workdir=tmp_path / "wd", html=False)
+    first = run_pipeline(_plan(p), RunOptions(workdir=tmp_path / "wd"))
     assert statuses(first) == {"A": "succeeded", "B": "succeeded", "C": "succeeded"}
-    second = run_pipeline(_plan(p), workdir=tmp_path / "wd", html=False)
+    second = run_pipeline(_plan(p), RunOptions(workdir=tmp_path / "wd"))
     assert statuses(second) == {"A": "cached", "B": "cached", "C": "cached"}
     assert (Path(second.steps["B"].outputs["out"]) / "a.txt").read_text() == "one"
     (p["src"] / "A" / "main.py").write_text((p["src"] / "A" / "main.py").read_text().replace("'one'", "'two'"))
-    third = run_pipeline(_plan(p), workdir=tmp_path / "wd", html=False)
+    third = run_pipeline(_plan(p), RunOptions(workdir=tmp_path / "wd"))
     assert statuses(third) == {"A": "succeeded", "B": "succeeded", "C": "cached"}
     assert (Path(third.steps["B"].outputs["out"]) / "a.txt").read_text() == "two"
-    no_cache = run_pipeline(_plan(p), workdir=tmp_path / "wd", use_cache=False, html=False)
+    no_cache = run_pipeline(_plan(p), RunOptions(workdir=tmp_path / "wd"), settings=CommandLine(cache=False))
     assert set(statuses(no_cache).values()) == {"succeeded"}
 
 
 def test_half_written_cache_entry_is_not_a_hit(tmp_path, docker_client):
     p = _chain(tmp_path / "p", "one")
-    first = run_pipeline(_plan(p), workdir=tmp_path / "wd", html=False)
+    first = run_pipeline(_plan(p), RunOptions(workdir=tmp_path / "wd"))
     entry = tmp_path / "wd" / "cache" / first.steps["C"].cache_key
     (entry / "meta.json").unlink()  # as if the run died before the entry was complete
-    again = run_pipeline(_plan(p), workdir=tmp_path / "wd", html=False)
+    again = run_pipeline(_plan(p), RunOptions(workdir=tmp_path / "wd"))
     assert again.steps["C"].status.value == "succeeded" and again.steps["A"].status.value == "cached"
 
 
@@ -237,7 +239,7 @@ def test_clean_removes_what_a_crashed_run_left(tmp_path, docker_client):
 def test_junit_file_parses_with_one_case_per_step(tmp_path, docker_client):
     p = _chain(tmp_path / "p", "one")
     (p["src"] / "A" / "main.py").write_text("raise SystemExit('boom: bad input')\n")
-    run_pipeline(_plan(p), workdir=tmp_path / "wd", junit_path=tmp_path / "junit.xml")
+    run_and_report(_plan(p), RunOptions(workdir=tmp_path / "wd"), formats={"junit": tmp_path / "junit.xml"})
     root = ET.parse(tmp_path / "junit.xml").getroot()
     cases = {c.get("name"): c for c in root.iter("testcase")}
     assert set(cases) == {"A", "B", "C"}
@@ -253,9 +255,9 @@ def test_an_unfed_optional_input_does_not_exist_in_the_container(tmp_path, docke
     iface.write_text(iface.read_text().replace("inputs: {}", "inputs:\n    signature: {path: /opt/ml/processing/input/signature, required: false}"))
     plan = _plan(p)
     assert "signature" in plan.scripts["S"].inputs
-    report = run_pipeline(plan, workdir=tmp_path / "wd", html=False)
+    report = run_pipeline(plan, RunOptions(workdir=tmp_path / "wd"))
     assert (Path(report.steps["S"].outputs["out"]) / "seen.txt").read_text() == "False"
     given = tmp_path / "sig"
     given.mkdir()
-    report = run_pipeline(_plan(p, [f"S.signature={given}"]), workdir=tmp_path / "wd", html=False)
+    report = run_pipeline(_plan(p, [f"S.signature={given}"]), RunOptions(workdir=tmp_path / "wd"))
     assert (Path(report.steps["S"].outputs["out"]) / "seen.txt").read_text() == "True"

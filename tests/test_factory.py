@@ -35,7 +35,7 @@ def test_requirements_show_paths_and_sources(factory):
     data = next(i for i in needs["expected_inputs"] if i["name"] == "DATA")
     assert data == {"name": "DATA", "container_path": "/opt/ml/processing/input/data", "required": True, "current_path": None, "source": None}
     label = next(e for e in needs["environment_variables"] if e["name"] == "LABEL_FIELD")
-    assert label == {"name": "LABEL_FIELD", "default_value": "is_fraud", "source": "config:label_name", "required": True}
+    assert label == {"name": "LABEL_FIELD", "default_value": "is_fraud", "source": "config:label_field", "required": True}
     ratio = next(e for e in needs["environment_variables"] if e["name"] == "OUTPUT_FORMAT")
     assert ratio["source"] == "interface:env_vars.optional.OUTPUT_FORMAT" and ratio["required"] is False
     assert needs["job_arguments"] == [{"name": "--job_type", "default_value": "training", "source": "config:job_type", "required": True}]

@@ -24,7 +24,9 @@ from pipelines import write_python_pipeline
 from rtest.plan.builder import build_plan, load_pipeline_inputs
 from rtest.plan.userspec import parse_input_flags
 from rtest.run import untrusted
-from rtest.run.engine import run_pipeline
+from rtest.plan.settings import CommandLine
+from rtest.run.engine import RunOptions
+from rtest.session import run_and_report
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(600)]
 
@@ -234,10 +236,11 @@ def test_link_bomb_and_fifo_steps_fail_and_the_rest_of_the_run_succeeds(tmp_path
 
 # ---- resource attacks: contained by the container's limits -------------------------------------------
 
-def _run(tmp_path: Path, steps: dict, **options):
+def _run(tmp_path: Path, steps: dict, *, html: bool = True, **flags):
     p = write_python_pipeline(tmp_path / "p", steps, [])
     plan = build_plan(load_pipeline_inputs(p["dag"], p["config"], [p["interfaces"]]), parse_input_flags(None))
-    return run_pipeline(plan, workdir=tmp_path / "wd", **{"html": True, **options})
+    return run_and_report(plan, RunOptions(workdir=tmp_path / "wd"), settings=CommandLine(**flags),
+                          formats=("html",) if html else ())
 
 
 BYSTANDER = {"Bystander": FRIENDLY["Bystander"]}

@@ -191,7 +191,7 @@ def test_typo_inside_contract_is_an_error(tmp_path):
     )
     assert interface_error([tmp_path]) == (
         f"Interface file {path}: field contract.input: unknown key (a typo?); "
-        "expected one of entry_point, inputs, outputs, job_arguments, env_vars."
+        "expected one of entry_point, inputs, outputs, job_arguments, env_vars, source_dir, input_source_overrides."
     )
 
 

@@ -12,7 +12,9 @@ import pytest
 from rtest.errors import PlanError
 from rtest.plan.model import InputSpec, JobArgument, OutputSpec, ScriptExecutionSpec, Source, Sourced
 from rtest.run import layout
-from rtest.run.limits import GIB, NANO, ResourceLimits, host_memory_bytes, instance_shape, limits_for
+from rtest.plan.limits import GIB, NANO, host_memory_bytes, instance_shape, limits_for
+from rtest.plan.settings import CommandLine, step_settings
+from rtest.run.backends.base import Mount, run_labels
 
 RUN_ID = "20240101T000000-abc123"
 
@@ -68,10 +70,18 @@ def code(tmp_path: Path) -> Path:
     return folder
 
 
-def _launch(spec, folders, tmp_path, **extra):
-    options = dict(run_id=RUN_ID, image=spec.image.value, executor_dir=tmp_path / "executor", user="1000:1000",
-                   limits=ResourceLimits(2 * NANO, 4 * GIB), timeout_s=30.0)
-    return layout.build_launch(spec, folders, **{**options, **extra})
+def _settings(spec, image: str | None = None, **flags):
+    """The spec's own settings (flags as on the command line), an image and 2 CPUs / 4 GiB unless limits are off."""
+    settings = step_settings(spec, CommandLine(**flags))
+    update = {"image": _v(image, Source.USER)} if image else {}
+    if flags.get("limits", True):
+        update.update(cpus=_v(2.0, Source.BUILTIN), memory_bytes=_v(4 * GIB, Source.BUILTIN))
+    return settings.model_copy(update=update)
+
+
+def _launch(spec, folders, tmp_path, limits: bool = True, **flags):
+    settings = _settings(spec, **{"user": "1000:1000", "timeout_s": 30.0, "limits": limits, **flags})
+    return layout.build_launch(spec, folders, settings, run_id=RUN_ID, executor_dir=tmp_path / "executor")
 
 
 # ---- folders ---------------------------------------------------------------------------------
@@ -147,7 +157,7 @@ def _prepared(spec, tmp_path):
 def test_processing_job_config(tmp_path, code):
     spec = processing_spec(code)
     folders = _prepared(spec, tmp_path)
-    layout.write_job_config_files(spec, folders, run_id=RUN_ID, image="img:1")
+    layout.write_job_config_files(spec, folders, _settings(spec, image="img:1"), run_id=RUN_ID)
     config = json.loads((folders.config_dir / "processingjobconfig.json").read_text())
     assert config["ProcessingJobName"] == f"rtest-{RUN_ID}-Preprocess"
     assert config["ProcessingJobArn"].endswith(f":processing-job/rtest-{RUN_ID}-Preprocess")
@@ -171,7 +181,7 @@ def test_processing_job_config(tmp_path, code):
 def test_processing_max_runtime_defaults_to_a_day(tmp_path, code):
     spec = processing_spec(code).model_copy(update={"max_runtime_s": None})
     folders = _prepared(spec, tmp_path)
-    layout.write_job_config_files(spec, folders, run_id=RUN_ID, image="img:1")
+    layout.write_job_config_files(spec, folders, _settings(spec, image="img:1"), run_id=RUN_ID)
     config = json.loads((folders.config_dir / "processingjobconfig.json").read_text())
     assert config["StoppingCondition"] == {"MaxRuntimeInSeconds": 86400}
 
@@ -185,7 +195,7 @@ def test_training_config_files(tmp_path, code):
         (root / channel / name).write_text("x")
     (root / ".hidden").mkdir()
     (root / "README.txt").write_text("not a channel")
-    layout.write_job_config_files(spec, folders, run_id=RUN_ID, image="img:1")
+    layout.write_job_config_files(spec, folders, _settings(spec, image="img:1"), run_id=RUN_ID)
     hps = json.loads((folders.config_dir / "hyperparameters.json").read_text())
     assert hps == {"max_depth": "6", "eta": "0.3", "label_name": '"is_fraud"', "cols": '["a", "b"]'}
     channels = json.loads((folders.config_dir / "inputdataconfig.json").read_text())
@@ -230,16 +240,17 @@ def test_processing_launch(tmp_path, code):
         "RTEST_JOB_KIND": "processing", "RTEST_ENTRY_POINT": "/opt/ml/processing/input/code/main.py",
         "RTEST_LOG": "/opt/rtest/log.txt", "RTEST_META_DIR": "/opt/rtest/meta",
         "RTEST_CODE_DIR": "/opt/ml/processing/input/code", "RTEST_NUM_CPUS": "2"}
-    assert launch.labels == {"rtest.run-id": RUN_ID, "rtest.node": "Preprocess"}
+    assert run_labels(launch.run_id, launch.node) == {"rtest.managed": "1", "rtest.run-id": RUN_ID, "rtest.node": "Preprocess",
+                                                           "rtest.user": str(os.getuid())}
     assert launch.name == f"rtest-{RUN_ID}-Preprocess" and launch.working_dir == "/opt/ml/processing/input/code"
     assert (launch.user, launch.network, launch.timeout_s) == ("1000:1000", "none", 30.0)
-    assert (launch.nano_cpus, launch.mem_limit_bytes) == (2 * NANO, 4 * GIB)
+    assert (launch.cpus, launch.memory_bytes) == (2.0, 4 * GIB)
 
 
 def test_training_launch(tmp_path, code):
     spec = training_spec(code)
     folders = _prepared(spec, tmp_path)
-    launch = _launch(spec, folders, tmp_path, limits=None, network="bridge")
+    launch = _launch(spec, folders, tmp_path, limits=False, network="bridge")
     mounts = {m.container: m.host for m in launch.mounts}
     assert mounts["/opt/ml/code"] == code.resolve()
     assert mounts["/opt/ml/input/data"] == folders.input_dir("input_path").resolve()
@@ -252,7 +263,7 @@ def test_training_launch(tmp_path, code):
     assert env["TRAINING_JOB_NAME"] == f"rtest-{RUN_ID}-Train"
     assert env["TRAINING_JOB_ARN"].endswith(f":training-job/rtest-{RUN_ID}-Train")
     assert env["RTEST_ENTRY_POINT"] == "/opt/ml/code/train.py" and env["CA_REPACK"] == "false"
-    assert "RTEST_NUM_CPUS" not in env and launch.nano_cpus is None and launch.network == "bridge"
+    assert "RTEST_NUM_CPUS" not in env and launch.cpus is None and launch.network == "bridge"
     assert launch.working_dir == "/opt/ml/code"
 
 
@@ -266,7 +277,7 @@ def test_training_without_model_output_still_mounts_a_model_folder(tmp_path, cod
 def test_container_names_are_docker_safe(tmp_path, code):
     spec = processing_spec(code, node="my step/1")
     launch = _launch(spec, layout.step_folders(tmp_path, spec.node), tmp_path)
-    assert re.fullmatch(r"[a-zA-Z0-9][a-zA-Z0-9_.-]+", launch.name) and launch.labels["rtest.node"] == "my step/1"
+    assert re.fullmatch(r"[a-zA-Z0-9][a-zA-Z0-9_.-]+", launch.name) and launch.node == "my step/1"
 
 
 # ---- reading back, executor ------------------------------------------------------------------
@@ -315,3 +326,16 @@ def test_limits_off_or_local_mean_none():
 ])
 def test_instance_shapes(instance_type, shape):
     assert instance_shape(instance_type) == shape
+
+
+def test_a_launch_takes_extra_mounts_and_env_but_no_clashes(tmp_path, code):
+    spec = processing_spec(code)
+    launch = _launch(spec, _prepared(spec, tmp_path), tmp_path)
+    extra = Mount(host=tmp_path / "deps", container="/opt/rtest/deps", read_only=True)
+    more = launch.with_extras([extra], {"PYTHONPATH": "/opt/rtest/deps"})
+    assert more.mounts[-1] == extra and more.environment["PYTHONPATH"] == "/opt/rtest/deps"
+    assert extra not in launch.mounts and "PYTHONPATH" not in launch.environment  # the original is unchanged
+    with pytest.raises(PlanError, match="already uses; mount it at another container path"):
+        launch.with_extras([Mount(host=tmp_path, container="/opt/ml/output")])
+    with pytest.raises(PlanError, match="HOME are already set"):
+        launch.with_extras(environment={"HOME": "/root"})

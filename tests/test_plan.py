@@ -75,8 +75,8 @@ def test_spec_values_carry_their_sources(pipeline):
     plan = draft_plan(_inputs(pipeline))
     pre = plan.scripts["Preprocess_training"]
     assert pre.environment["LABEL_FIELD"].value == "is_fraud"
-    assert (pre.environment["LABEL_FIELD"].source, pre.environment["LABEL_FIELD"].field) == (Source.CONFIG, "label_name")
-    assert (pre.environment["TRAIN_RATIO"].value, pre.environment["TRAIN_RATIO"].field) == (0.8, "train_ratio")
+    assert (pre.environment["LABEL_FIELD"].source, pre.environment["LABEL_FIELD"].field) == (Source.CONFIG, "label_field")
+    assert (pre.environment["TRAIN_RATIO"].value, pre.environment["TRAIN_RATIO"].field) == ("0.8", "train_ratio")
     assert pre.environment["OUTPUT_FORMAT"].source == Source.INTERFACE
     assert pre.argv() == ["--job_type", "training"]
     assert pre.instance_type.value == "ml.m5.large" and pre.instance_type.field == "processing_instance_type_small"

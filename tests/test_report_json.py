@@ -50,7 +50,7 @@ def test_report_json_has_exactly_the_documented_shape(tmp_path: Path) -> None:
     data = json.loads(path.read_text())
     assert list(data) == [
         "run_id", "run_dir", "pipeline_success", "steps", "skipped_nodes", "execution_order", "started_at", "duration_s",
-        "interrupted",
+        "interrupted", "warnings",
     ]
     assert set(data["steps"]["prep"]) == set(STEP_FIELDS) == {
         "status", "exit_code", "duration_s", "image", "outputs", "log_path", "failure_reason",

@@ -18,8 +18,11 @@ from pipelines import write_python_pipeline
 from rtest.plan.builder import build_plan, load_pipeline_inputs
 from rtest.plan.userspec import parse_input_flags
 from rtest.report.json_report import read_report_json
-from rtest.run.engine import run_pipeline
+from rtest.plan.settings import CommandLine
+from rtest.run.engine import RunOptions
+from rtest.run.events import StepFinished
 from rtest.run.model import StepStatus
+from rtest.session import run_and_report
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(300)]
 
@@ -75,7 +78,7 @@ def test_a_disk_that_fills_while_packing_the_model_fails_that_step(tmp_path, sma
              "Other": {"script": f"open('{OUT}/ok', 'w').write('ok')\n", "outputs": {"out": OUT}}}
     p = write_python_pipeline(tmp_path / "p", steps, [])
     plan = build_plan(load_pipeline_inputs(p["dag"], p["config"], [p["interfaces"]]), parse_input_flags(None))
-    report = run_pipeline(plan, workdir=small_disk / "wd", jobs=1)
+    report = run_and_report(plan, RunOptions(workdir=small_disk / "wd", jobs=1))
     train = report.steps["Train"]
     assert train.status is StepStatus.FAILED and train.exit_code == 0
     assert train.failure_reason.startswith("the disk ran out of space while rtest was collecting the step's outputs")
@@ -100,11 +103,12 @@ def test_a_workdir_removed_mid_run_fails_the_next_step_and_still_writes_a_report
     plan = build_plan(load_pipeline_inputs(p["dag"], p["config"], [p["interfaces"]]), parse_input_flags(None))
     workdir = tmp_path / "wd"
 
-    def remove_the_workdir(node, status, result):
-        if node == "First" and result is not None:
+    def remove_the_workdir(event):
+        if isinstance(event, StepFinished) and event.node == "First":
             shutil.rmtree(workdir / "runs")
 
-    report = run_pipeline(plan, workdir=workdir, on_event=remove_the_workdir, use_cache=False)
+    report = run_and_report(plan, RunOptions(workdir=workdir), settings=CommandLine(cache=False),
+                            subscribers=[remove_the_workdir])
     second = report.steps["Second"]
     assert report.steps["First"].status is StepStatus.SUCCEEDED
     assert second.status is StepStatus.FAILED

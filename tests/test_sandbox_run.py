@@ -170,7 +170,8 @@ out = pathlib.Path('/opt/ml/processing/output/seen')
 @pytest.mark.parametrize("pack", [True, False])
 def test_training_model_reaches_consumers_packed_or_as_a_folder(tmp_path, docker_client, pack):
     from rtest.plan.builder import build_plan, load_pipeline_inputs
-    from rtest.run.engine import run_pipeline
+    from rtest.plan.settings import CommandLine
+    from rtest.run.engine import RunOptions, run_pipeline
 
     steps = {
         "Fit": {"script": TRAIN, "kind": "training", "outputs": {"model_output": "/opt/ml/model"},
@@ -180,7 +181,7 @@ def test_training_model_reaches_consumers_packed_or_as_a_folder(tmp_path, docker
     }
     p = write_python_pipeline(tmp_path / "pipe", steps, [("Fit", "Use")])
     plan = build_plan(load_pipeline_inputs(p["dag"], p["config"], [p["interfaces"]]))
-    report = run_pipeline(plan, workdir=tmp_path / "wd", pack_model=pack, html=False)
+    report = run_pipeline(plan, RunOptions(workdir=tmp_path / "wd"), settings=CommandLine(pack_model=pack))
     assert report.pipeline_success, report.steps["Fit"].failure_reason
     listing = (Path(report.steps["Use"].outputs["seen"]) / "listing.txt").read_text()
     assert listing == ("model.tar.gz" if pack else "weights.json")

@@ -2,14 +2,8 @@
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("rtest")
-except PackageNotFoundError:  # running from a source tree that was never installed
-    __version__ = "0.0.0+local"
-
-from rtest.errors import RtestError  # noqa: E402
+from rtest.errors import RtestError
+from rtest.version import __version__
 
 
 def __getattr__(name: str):

@@ -10,6 +10,7 @@ from __future__ import annotations
 from rtest.errors import PlanError
 
 BASE_IMAGE = "rtest/sagemaker-base:py3"
+BUILD_COMMAND = "rtest sandbox images build"
 
 # (kind, framework version) -> tag of the look-alike image built by `rtest sandbox images build`.
 IMAGE_CATALOG: dict[tuple[str, str], str] = {
@@ -66,3 +67,12 @@ def _split_entry(entry: str) -> tuple[str, str]:
     if not sep:
         raise PlanError(f"Image map entry '{entry}' has no '='; write it as KIND:VERSION=IMAGE.")
     return key.strip(), image.strip()
+
+
+def missing_image_message(ref: str) -> str:
+    """What to do about a missing image: build ours, pull anybody else's."""
+    if ref in IMAGE_DIRS:
+        return (f"Image {ref} is not in the local Docker engine; build it with `{BUILD_COMMAND}`"
+                f" (add `--offline` on a machine with no registry).")
+    return (f"Image {ref} is not in the local Docker engine; pull it with `docker pull {ref}`"
+            f" or map the step to an image you have with --image-map.")

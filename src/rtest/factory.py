@@ -9,9 +9,25 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from rtest.plan.builder import PipelineInputs, Problem, draft_plan, load_pipeline_inputs, plan_problems, require_complete
+from rtest.errors import RtestError
+from rtest.plan.builder import (
+    PipelineInputs,
+    Problem,
+    draft_plan,
+    load_pipeline_inputs,
+    plan_problems,
+    require_complete,
+)
+from rtest.plan.location import locate_pipeline
+from rtest.plan.input_paths import absolute_path
 from rtest.plan.model import PipelineTestingSpec, ScriptExecutionSpec
+from rtest.plan.settings import CommandLine
 from rtest.plan.userspec import ScriptOverrides, UserSpec, load_user_spec, save_user_spec
+
+# execute_dag_guided_testing's keyword arguments: per-step settings, and what is per run.
+_SETTING_ARGS = {"timeout_s": "timeout_s", "network": "network", "limits": "limits", "memory_bytes": "memory_bytes",
+                 "use_cache": "cache", "pack_model": "pack_model"}
+_RUN_ARGS = {"jobs", "run_id", "stop_grace_s", "backend"}
 
 
 class InteractiveRuntimeTestingFactory:
@@ -24,12 +40,29 @@ class InteractiveRuntimeTestingFactory:
         source_root: Path | str | None = None,
         workspace_dir: Path | str = ".rtest",
         user_spec: UserSpec | None = None,
+        source_map: dict[str, str] | None = None,
+        config_classes: list[str] | None = None,
+        allow_source_outside_root: bool = False,
+        strict: bool = False,
+        follow_input_links: bool = False,
     ) -> None:
-        inputs = load_pipeline_inputs(dag, config_path, interface_dirs, source_root)
-        self._setup(inputs, user_spec or UserSpec(), Path(workspace_dir))
+        """``source_map``: config path prefix -> local folder; ``config_classes``: modules of the pipeline's own
+        config classes; ``strict``: plan warnings are errors when running (see README, "Values and sources")."""
+        user = (user_spec or UserSpec()).model_copy(deep=True)
+        where = user.pipeline
+        inputs = load_pipeline_inputs(
+            dag, config_path, interface_dirs, source_root,
+            source_map={**where.source_map, **{k: str(Path(v).expanduser().resolve()) for k, v in (source_map or {}).items()}},
+            allow_source_outside_root=allow_source_outside_root or where.allow_source_outside_root,
+            config_classes=list(dict.fromkeys([*where.config_classes, *(config_classes or [])])),
+        )
+        user.strict = user.strict or strict
+        user.follow_input_links = user.follow_input_links or follow_input_links  # see rtest.plan.input_paths
+        self._setup(inputs, user, Path(workspace_dir))
 
     @classmethod
-    def from_inputs(cls, inputs: PipelineInputs, user_spec: UserSpec | None = None, *, workspace_dir: Path | str = ".rtest") -> InteractiveRuntimeTestingFactory:
+    def from_inputs(cls, inputs: PipelineInputs, user_spec: UserSpec | None = None, *,
+                    workspace_dir: Path | str = ".rtest") -> InteractiveRuntimeTestingFactory:
         """Build from pipeline inputs already loaded (the CLI's path)."""
         factory = cls.__new__(cls)
         factory._setup(inputs, user_spec or UserSpec(), Path(workspace_dir))
@@ -72,20 +105,23 @@ class InteractiveRuntimeTestingFactory:
                     "container_path": item.container_path,
                     "required": item.required,
                     "current_path": item.host_path.value if item.host_path else None,
-                    "source": "user" if item.host_path else (f"wire:{fed[item.name].describe()}" if item.name in fed else None),
+                    "source": _input_source(item.host_path, fed.get(item.name)),
                 }
                 for item in spec.inputs.values()
             ],
             "expected_outputs": [
-                {"name": o.name, "container_path": o.container_path, "current_path": o.export_to, "declared_by": o.declared_by.value}
+                {"name": o.name, "container_path": o.container_path, "current_path": o.export_to,
+                 "declared_by": o.declared_by.value}
                 for o in spec.outputs.values()
             ],
             "environment_variables": [
-                {"name": var, "default_value": v.value, "source": v.describe(), "required": var in spec.required_environment}
+                {"name": var, "default_value": v.value, "source": v.describe(),
+                 "required": var in spec.required_environment}
                 for var, v in spec.environment.items()
             ],
             "job_arguments": [
-                {"name": a.flag, "default_value": a.value.value if a.value else None, "source": a.value.describe() if a.value else None, "required": a.required}
+                {"name": a.flag, "default_value": a.value.value if a.value else None,
+                 "source": a.value.describe() if a.value else None, "required": a.required}
                 for a in spec.job_arguments
             ],
             "hyperparameters": {k: {"value": v.value, "source": v.describe()} for k, v in spec.hyperparameters.items()},
@@ -108,8 +144,8 @@ class InteractiveRuntimeTestingFactory:
         """Apply the user's values to one script and validate at once; nothing changes if they are wrong."""
         self._spec(name)
         overrides = ScriptOverrides(
-            inputs={k: str(Path(v).expanduser().resolve()) for k, v in (expected_inputs or {}).items()},
-            outputs={k: str(Path(v).expanduser().resolve()) for k, v in (expected_outputs or {}).items()},
+            inputs={k: absolute_path(v) for k, v in (expected_inputs or {}).items()},
+            outputs={k: absolute_path(v) for k, v in (expected_outputs or {}).items()},
             environment=dict(environment_variables or {}),
             job_arguments=dict(job_arguments or {}),
             hyperparameters=dict(hyperparameters or {}),
@@ -118,9 +154,9 @@ class InteractiveRuntimeTestingFactory:
         candidate = self._user.merged_with(UserSpec(scripts={name: overrides}))
         try:
             plan = draft_plan(self._inputs, candidate)
-        except Exception as exc:  # a PlanError reads well as a ValueError for API users
+        except RtestError as exc:  # a PlanError reads well as a ValueError for API users
             raise ValueError(str(exc)) from exc
-        problems = [p for p in plan_problems(plan) if p.node == name]
+        problems = [p for p in plan_problems(plan, self.workspace_dir) if p.node == name]
         if problems:
             listing = "; ".join(p.message for p in problems)
             raise ValueError(f"Configuration of script '{name}' is incomplete: {listing}.")
@@ -141,6 +177,7 @@ class InteractiveRuntimeTestingFactory:
             "skipped_nodes": dict(self._plan.skipped),
             "wires": [w.describe() for w in self._plan.wires],
             "notes": list(self._plan.notes),
+            "warnings": [w.message for w in self._plan.warnings],
         }
 
     # ---- saving and running -----------------------------------------------------------------
@@ -154,26 +191,51 @@ class InteractiveRuntimeTestingFactory:
         registry = inputs.interfaces
         spec.pipeline.interfaces = sorted({str(registry.source_of(t).parent) for t in registry.step_types()})
         spec.pipeline.source_root = str(inputs.source_root)
+        sources = inputs.discovery.sources
+        if sources is not None:
+            spec.pipeline.source_map = {str(prefix): str(target) for prefix, target in sources.source_map}
+            spec.pipeline.allow_source_outside_root = sources.allow_outside_root
+        spec.pipeline.config_classes = list(inputs.config_classes)
         return save_user_spec(spec, path)
 
     @classmethod
-    def from_spec(cls, path: Path | str, *, dag: Any = None, workspace_dir: Path | str = ".rtest") -> InteractiveRuntimeTestingFactory:
+    def from_spec(cls, path: Path | str, *, dag: Any = None,
+                  workspace_dir: Path | str = ".rtest") -> InteractiveRuntimeTestingFactory:
         spec = load_user_spec(path)
-        where = spec.pipeline
-        if (dag or where.dag) is None or where.config is None:
-            raise ValueError(f"Spec file {path} names no pipeline.dag or pipeline.config; pass dag= or add them to the file.")
-        return cls(dag or where.dag, where.config, interface_dirs=where.interfaces or None, source_root=where.source_root, workspace_dir=workspace_dir, user_spec=spec)
+        try:
+            where = locate_pipeline(spec.pipeline, dag=dag,
+                                    hint=f"pass dag= or add pipeline.dag and pipeline.config to {path}")
+        except RtestError as exc:
+            raise ValueError(str(exc)) from exc
+        return cls(where.dag, where.config, interface_dirs=where.interfaces, source_root=where.source_root,
+                   workspace_dir=workspace_dir, user_spec=spec)
 
     load_spec = from_spec
 
+    def get_plan_warnings(self) -> list[str]:
+        """Guessed or missing values (see rtest.plan.warnings); errors under strict=True."""
+        return [w.message for w in self._plan.warnings]
+
     def complete_plan(self) -> PipelineTestingSpec:
-        return require_complete(self._plan)
+        return require_complete(self._plan, self.workspace_dir, strict=self._user.strict)
 
-    def execute_dag_guided_testing(self, **run_options: Any) -> dict[str, Any]:
-        """Run every script in containers, in DAG order; see ``rtest.run.engine.run_pipeline`` for options."""
-        from rtest.run.engine import run_pipeline
+    def execute_dag_guided_testing(self, *, junit_path: Path | str | None = None, html: bool = True,
+                                   **run_options: Any) -> dict[str, Any]:
+        """Run every script in containers, in DAG order, and write its reports.
 
-        report = run_pipeline(self.complete_plan(), workdir=self.workspace_dir, **run_options)
+        Options: jobs, run_id, stop_grace_s, backend (per run); timeout_s, network, limits, memory_bytes,
+        use_cache, pack_model (each step's settings; see ``rtest.plan.settings``).
+        """
+        from rtest.run.engine import RunOptions
+        from rtest.session import run_and_report
+
+        unknown = set(run_options) - set(_SETTING_ARGS) - _RUN_ARGS
+        if unknown:
+            raise TypeError(f"execute_dag_guided_testing() got unknown options: {', '.join(sorted(unknown))}")
+        flags = CommandLine(**{_SETTING_ARGS[k]: v for k, v in run_options.items() if k in _SETTING_ARGS})
+        options = RunOptions(workdir=self.workspace_dir, **{k: v for k, v in run_options.items() if k in _RUN_ARGS})
+        formats = {**({"html": None} if html else {}), **({"junit": junit_path} if junit_path else {})}
+        report = run_and_report(self.complete_plan(), options, settings=flags, formats=formats)
         return {
             "pipeline_success": report.pipeline_success,
             "script_results": {node: result.model_dump(mode="json") for node, result in report.steps.items()},
@@ -184,7 +246,8 @@ class InteractiveRuntimeTestingFactory:
                 "total_scripts": len(self._plan.scripts),
                 "manually_configured": len(self._manual),
                 "auto_configured": len(self._auto),
-                "script_configurations": {node: self.get_script_testing_requirements(node) for node in self._plan.scripts},
+                "script_configurations": {node: self.get_script_testing_requirements(node)
+                                          for node in self._plan.scripts},
             },
         }
 
@@ -199,8 +262,14 @@ class InteractiveRuntimeTestingFactory:
     def _set_plan(self, plan: PipelineTestingSpec) -> None:
         self._plan = plan
         self._problems: dict[str, list[Problem]] = {}
-        for problem in plan_problems(plan):
+        for problem in plan_problems(plan, self.workspace_dir):
             self._problems.setdefault(problem.node, []).append(problem)
 
     def _problems_of(self, node: str) -> list[Problem]:
         return self._problems.get(node, [])
+
+
+def _input_source(host_path: Any, wire: Any) -> str | None:
+    if host_path is not None:
+        return "user" if host_path.source.value == "user" else host_path.describe()
+    return f"wire:{wire.describe()}" if wire is not None else None

@@ -19,10 +19,10 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterable
+from importlib import resources
 from pathlib import Path
 
-import rtest
-from rtest.catalog import BASE_IMAGE, IMAGE_DIRS
+from rtest.catalog import BASE_IMAGE, BUILD_COMMAND, IMAGE_DIRS, missing_image_message  # noqa: F401 - re-exported
 from rtest.errors import EngineUnavailableError, ImageError
 
 PUBLIC_BASE_IMAGE = "python:3.9-slim-bullseye"
@@ -33,7 +33,6 @@ DEBIAN_PACKAGES = "python3,python3-distutils"
 CONTEXT_WHEELHOUSE = "/tmp/rtest-wheels"
 WHEEL_TARGET = ["--python-version", "3.9", "--implementation", "cp",
                 "--platform", "manylinux2014_x86_64", "--only-binary=:all:"]
-BUILD_COMMAND = "rtest sandbox images build"
 # Label prefix (one key per images/ folder, so labels a child inherits from the base never
 # match) holding a digest of the Dockerfile + requirements.txt the image was built from.
 RECIPE_LABEL = "rtest.recipe"
@@ -44,10 +43,10 @@ ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 def images_root() -> Path:
     """The folder holding ``<name>/Dockerfile``: inside an installed wheel, else the repo's ``images/``."""
-    packaged = Path(rtest.__file__).resolve().parent / "_images"
+    packaged = Path(str(resources.files("rtest") / "_images"))
     if (packaged / "base" / "Dockerfile").is_file():
         return packaged
-    source = Path(rtest.__file__).resolve().parents[2] / "images"
+    source = Path(__file__).resolve().parents[2] / "images"
     if (source / "base" / "Dockerfile").is_file():
         return source
     raise ImageError(f"The image Dockerfiles are missing (looked in {packaged} and {source}); reinstall rtest.")
@@ -65,14 +64,6 @@ def image_exists(client, ref: str) -> bool:
     except docker.errors.ImageNotFound:
         return False
     return True
-
-
-def missing_image_message(ref: str) -> str:
-    if ref in IMAGE_DIRS:
-        return (f"Image {ref} is not in the local Docker engine; build it with `{BUILD_COMMAND}`"
-                f" (add `--offline` on a machine with no registry).")
-    return (f"Image {ref} is not in the local Docker engine; pull it with `docker pull {ref}`"
-            f" or map the step to an image you have with --image-map.")
 
 
 def select_images(names: Iterable[str] | None) -> list[str]:

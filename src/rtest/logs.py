@@ -9,15 +9,26 @@ import structlog
 
 
 def configure_logging(fmt: str = "text", level: str = "warning") -> None:
-    renderer = structlog.processors.JSONRenderer() if fmt == "json" else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+    if fmt == "json":
+        renderer = structlog.processors.JSONRenderer()
+    else:
+        renderer = structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
     structlog.configure(
         processors=[
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso"),
             structlog.processors.format_exc_info if fmt == "json" else structlog.dev.set_exc_info,
+            *([] if fmt == "json" else [_clean_for_terminal]),  # JSON escapes control characters itself
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(getattr(logging, level.upper(), logging.WARNING)),
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=False,
     )
+
+
+def _clean_for_terminal(logger, method, event_dict: dict) -> dict:  # noqa: ARG001 - structlog's processor signature
+    """Log values quote step output (reasons, names): no escape sequences may reach the terminal."""
+    from rtest.cli.text import clean
+
+    return {key: clean(value) if isinstance(value, str) else value for key, value in event_dict.items()}

@@ -9,17 +9,22 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 
-from rtest import __version__
+from rtest.version import __version__
 from rtest.cli.common import (
+    AllowOutsideOpt,
+    ConfigClassesOpt,
     ConfigOpt,
     DagOpt,
     ExampleOpt,
+    FollowLinksOpt,
     FormatOpt,
     ImageMapOpt,
     InputOpt,
     InterfacesOpt,
+    SourceMapOpt,
     SourceRootOpt,
     SpecOpt,
+    StrictOpt,
     WorkdirOpt,
     select_pipeline,
 )
@@ -64,13 +69,16 @@ def discover(
     example: ExampleOpt = False,
     fmt: FormatOpt = "text",
     workdir: WorkdirOpt = Path(".rtest"),
+    source_map: SourceMapOpt = None,
+    allow_outside: AllowOutsideOpt = False,
 ) -> None:
     """List the DAG nodes that run a script, and every skipped node with its reason."""
     from rtest.cli import render
 
     _check_format(fmt)
     chosen = select_pipeline(
-        dag=dag, config=config, interfaces=interfaces, source_root=source_root, example=example, workdir=workdir, generate_example_data=False
+        dag=dag, config=config, interfaces=interfaces, source_root=source_root, example=example, workdir=workdir, generate_example_data=False,
+        source_map_flags=source_map, allow_source_outside_root=allow_outside,
     )
     if fmt == "json":
         print(render.dumps(render.discovery_json(chosen.inputs)))
@@ -90,6 +98,10 @@ def requirements(
     inputs: InputOpt = None,
     fmt: FormatOpt = "text",
     workdir: WorkdirOpt = Path(".rtest"),
+    source_map: SourceMapOpt = None,
+    config_classes: ConfigClassesOpt = None,
+    allow_outside: AllowOutsideOpt = False,
+    follow_input_links: FollowLinksOpt = False,
 ) -> None:
     """Show one script's inputs, outputs, env vars and arguments, each with its source."""
     from rtest.cli import render
@@ -97,7 +109,9 @@ def requirements(
     from rtest.factory import InteractiveRuntimeTestingFactory
 
     chosen = select_pipeline(
-        dag=dag, config=config, interfaces=interfaces, source_root=source_root, example=example, spec=spec, input_flags=inputs, workdir=workdir
+        dag=dag, config=config, interfaces=interfaces, source_root=source_root, example=example, spec=spec, input_flags=inputs, workdir=workdir,
+        source_map_flags=source_map, config_classes=config_classes, allow_source_outside_root=allow_outside,
+        follow_input_links=follow_input_links,
     )
     factory = InteractiveRuntimeTestingFactory.from_inputs(chosen.inputs, chosen.user, workspace_dir=workdir)
     try:
@@ -122,6 +136,11 @@ def plan(
     image_map: ImageMapOpt = None,
     fmt: FormatOpt = "text",
     workdir: WorkdirOpt = Path(".rtest"),
+    source_map: SourceMapOpt = None,
+    config_classes: ConfigClassesOpt = None,
+    allow_outside: AllowOutsideOpt = False,
+    strict: StrictOpt = False,
+    follow_input_links: FollowLinksOpt = False,
 ) -> None:
     """Show every execution spec and wire, without running anything. Fails if the plan is incomplete."""
     from rtest.cli import render
@@ -131,8 +150,10 @@ def plan(
     chosen = select_pipeline(
         dag=dag, config=config, interfaces=interfaces, source_root=source_root, example=example,
         spec=spec, input_flags=inputs, image_flags=image_map, workdir=workdir,
+        source_map_flags=source_map, config_classes=config_classes, allow_source_outside_root=allow_outside, strict=strict,
+        follow_input_links=follow_input_links,
     )
-    built = build_plan(chosen.inputs, chosen.user)
+    built = build_plan(chosen.inputs, chosen.user, workdir)
     if fmt == "json":
         print(render.dumps(render.plan_json(built)))
     else:
@@ -153,7 +174,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result = typer.main.get_command(app).main(args=argv, prog_name="rtest", standalone_mode=False)
     except RtestError as exc:
-        err.print(f"[bold red]Error:[/] {exc}", highlight=False, soft_wrap=True)
+        from rtest.cli.text import markup_safe  # messages quote names and paths: never markup, never escape codes
+
+        err.print(f"[bold red]Error:[/] {markup_safe(exc)}", highlight=False, soft_wrap=True)
         return _exit(exc.exit_code)
     except KeyboardInterrupt:  # before a run started: nothing to stop or remove
         err.print("[red]Interrupted.[/]")

@@ -6,8 +6,11 @@ import json
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
+from rtest.cli.text import markup_safe as safe
+from rtest.cli.text import plain
 from rtest.plan.builder import PipelineInputs, plan_problems
 from rtest.plan.model import PipelineTestingSpec, ScriptExecutionSpec
 
@@ -26,6 +29,7 @@ def discovery_json(inputs: PipelineInputs) -> dict[str, Any]:
             for s in found.scripts.values()
         ],
         "skipped": [{"node": node, "reason": reason} for node, reason in found.skipped.items()],
+        "warnings": [w.model_dump(mode="json") for w in found.warnings],
     }
 
 
@@ -35,76 +39,97 @@ def print_discovery(console: Console, inputs: PipelineInputs) -> None:
     for column in ("node", "script", "job", "path"):
         table.add_column(column, overflow="fold")
     for s in data["scripts"]:
-        table.add_row(s["node"], s["entry_point"], s["job_kind"], s["script_path"])
+        table.add_row(*(plain(s[k]) for k in ("node", "entry_point", "job_kind", "script_path")))
     console.print(table)
     skipped = Table(title=f"Skipped nodes ({len(data['skipped'])})", title_justify="left")
     skipped.add_column("node", overflow="fold")
     skipped.add_column("reason", overflow="fold")
     for s in data["skipped"]:
-        skipped.add_row(s["node"], s["reason"])
+        skipped.add_row(plain(s["node"]), plain(s["reason"]))
     console.print(skipped)
+    for warning in data["warnings"]:
+        console.print(f"[yellow]warning:[/] {escape(warning['message'])}", highlight=False)
 
 
 def print_requirements(console: Console, requirements: dict[str, Any]) -> None:
-    console.print(f"[bold]{requirements['node']}[/] runs {requirements['script_path']} as a {requirements['job_kind']} job"
-                  f" on {requirements['instance_type']} in {requirements['image']}")
+    r = {k: safe(v) for k, v in requirements.items() if isinstance(v, str)}
+    console.print(f"[bold]{r['node']}[/] runs {r['script_path']} as a {r['job_kind']} job on {r['instance_type']} in {r['image']}")
     table = Table(show_header=True)
     for column in ("kind", "name", "value / path", "source", "required"):
         table.add_column(column, overflow="fold")
     for item in requirements["expected_inputs"]:
-        table.add_row("input", item["name"], f"{item['container_path']} <- {item['current_path'] or '-'}", item["source"] or "-", _yes(item["required"]))
+        table.add_row("input", plain(item["name"]), plain(f"{item['container_path']} <- {item['current_path'] or '-'}"), plain(item["source"] or "-"), _yes(item["required"]))
     for item in requirements["expected_outputs"]:
-        table.add_row("output", item["name"], item["container_path"], item["declared_by"], "")
+        table.add_row("output", plain(item["name"]), plain(item["container_path"]), plain(item["declared_by"]), "")
     for item in requirements["environment_variables"]:
-        table.add_row("env", item["name"], _text(item["default_value"]), item["source"], _yes(item["required"]))
+        table.add_row("env", plain(item["name"]), plain(_text(item["default_value"])), plain(item["source"]), _yes(item["required"]))
     for item in requirements["job_arguments"]:
-        table.add_row("arg", item["name"], _text(item["default_value"]), item["source"] or "-", _yes(item["required"]))
+        table.add_row("arg", plain(item["name"]), plain(_text(item["default_value"])), plain(item["source"] or "-"), _yes(item["required"]))
     for key, item in requirements["hyperparameters"].items():
-        table.add_row("hyperparameter", key, _text(item["value"]), item["source"], "")
+        table.add_row("hyperparameter", plain(key), plain(_text(item["value"])), plain(item["source"]), "")
     console.print(table)
     for missing in requirements["missing"]:
-        console.print(f"[yellow]missing:[/] {missing}")
+        console.print(f"[yellow]missing:[/] {safe(missing)}")
 
 
 def plan_json(plan: PipelineTestingSpec) -> dict[str, Any]:
+    from rtest.plan.settings import plan_settings
+
     data = plan.model_dump(mode="json")
+    data["settings"] = {node: {name: {"value": value, "source": source} for name, (value, source) in s.rows().items()}
+                        for node, s in plan_settings(plan).items()}
     data["execution_order"] = plan.execution_order()
     data["problems"] = [p.message for p in plan_problems(plan)]
     return data
 
 
 def print_plan(console: Console, plan: PipelineTestingSpec) -> None:
+    print_warnings(console, plan)
+    from rtest.plan.settings import plan_settings
+
+    settings = plan_settings(plan)
     for node in plan.execution_order():
         _print_spec(console, plan.scripts[node], {w.target_input: w for w in plan.wires_into(node)})
+        for name, (value, source) in settings[node].rows().items():  # `sandbox run` flags may still override
+            console.print(f"  set {name}={_text(value)} [dim]({source})[/]")
     if plan.wires:
         console.print("[bold]Wires[/]")
         for wire in plan.wires:
-            console.print(f"  {wire.describe()}")
+            console.print(f"  {safe(wire.describe())}")
     for note in plan.notes:
-        console.print(f"[yellow]note:[/] {note}")
+        console.print(f"[yellow]note:[/] {safe(note)}")
     for node, reason in plan.skipped.items():
-        console.print(f"[dim]skipped {node}: {reason}[/]")
+        console.print(f"[dim]skipped {safe(node)}: {safe(reason)}[/]")
+
+
+def print_warnings(console: Console, plan: PipelineTestingSpec) -> None:
+    """Guessed or missing values first: they are why a run may differ from the real pipeline's."""
+    if plan.warnings:
+        console.print(f"[bold yellow]{len(plan.warnings)} warning(s)[/] (--strict makes them errors):")
+    for warning in plan.warnings:
+        console.print(f"[yellow]warning:[/] {escape(warning.message)}", highlight=False)
 
 
 def _print_spec(console: Console, spec: ScriptExecutionSpec, wires: dict) -> None:
-    console.print(f"[bold cyan]{spec.node}[/] {spec.job_kind} {spec.entry_point} image={spec.image.value} ({spec.image.describe()})"
-                  f" instance={spec.instance_type.value} ({spec.instance_type.describe()})")
+    console.print(f"[bold cyan]{safe(spec.node)}[/] {spec.job_kind} {safe(spec.entry_point)} image={safe(spec.image.value)} ({safe(spec.image.describe())})"
+                  f" instance={safe(spec.instance_type.value)} ({safe(spec.instance_type.describe())})")
     for item in spec.inputs.values():
         if item.host_path:
-            where = f"{item.host_path.value} (user)"
+            how = "user" if item.host_path.source.value == "user" else item.host_path.describe()
+            where = f"{item.host_path.value} ({how})"
         elif item.name in wires:
             where = f"{wires[item.name].source_node}.{wires[item.name].source_output} ({wires[item.name].match})"
         else:
             where = "(optional, not supplied)"
-        console.print(f"  in  {item.name}: {item.container_path} <- {where}")
+        console.print(f"  in  {safe(item.name)}: {safe(item.container_path)} <- {safe(where)}")
     for item in spec.outputs.values():
-        console.print(f"  out {item.name}: {item.container_path}")
+        console.print(f"  out {safe(item.name)}: {safe(item.container_path)}")
     for var, value in spec.environment.items():
-        console.print(f"  env {var}={_text(value.value)} [dim]({value.describe()})[/]")
+        console.print(f"  env {safe(var)}={safe(_text(value.value))} [dim]({safe(value.describe())})[/]")
     if spec.job_arguments:
-        console.print(f"  args {' '.join(spec.argv())}")
+        console.print(f"  args {safe(' '.join(spec.argv()))}")
     for key, value in spec.hyperparameters.items():
-        console.print(f"  hp  {key}={_text(value.value)} [dim]({value.describe()})[/]")
+        console.print(f"  hp  {safe(key)}={safe(_text(value.value))} [dim]({safe(value.describe())})[/]")
 
 
 def dumps(data: Any) -> str:

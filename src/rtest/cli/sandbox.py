@@ -11,14 +11,19 @@ import typer
 from rich.console import Console
 
 from rtest.cli.common import (
+    AllowOutsideOpt,
+    ConfigClassesOpt,
     ConfigOpt,
     DagOpt,
     ExampleOpt,
+    FollowLinksOpt,
     ImageMapOpt,
     InputOpt,
     InterfacesOpt,
+    SourceMapOpt,
     SourceRootOpt,
     SpecOpt,
+    StrictOpt,
     WorkdirOpt,
     select_pipeline,
 )
@@ -49,52 +54,72 @@ def run(
     max_output_bytes: Annotated[Optional[str], typer.Option("--max-output-bytes", help="Most bytes one step output may hold, e.g. 100g (default 50g); more fails the step.")] = None,
     junit: Annotated[Optional[Path], typer.Option("--junit", help="Also write JUnit XML here.")] = None,
     log_format: Annotated[str, typer.Option("--log-format", help="text or json (for machines).")] = "text",
+    backend: Annotated[str, typer.Option("--backend", help="Where steps run: docker (the default).")] = "docker",
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log what the engine does.")] = False,
+    source_map: SourceMapOpt = None,
+    config_classes: ConfigClassesOpt = None,
+    allow_outside: AllowOutsideOpt = False,
+    strict: StrictOpt = False,
+    follow_input_links: FollowLinksOpt = False,
 ) -> int:
     """Run every script of the pipeline in containers, in DAG order, and report per step."""
+    from rtest.cli import preflight
     from rtest.cli.progress import LiveStatus, summary
+    from rtest.cli.text import markup_safe
     from rtest.logs import configure_logging
     from rtest.plan.builder import build_plan
+    from rtest.plan.settings import CommandLine, plan_settings
     from rtest.report.logtail import log_tail
-    from rtest.run.engine import run_pipeline
+    from rtest.run.backends import create_backend
+    from rtest.run.engine import RunOptions
+    from rtest.workspace import new_run_id
+    from rtest.session import run_and_report
 
-    configure_logging(log_format, "info" if verbose or log_format == "json" else "warning")
+    configure_logging(preflight.check_log_format(log_format), "info" if verbose or log_format == "json" else "warning")
+    memory_bytes = preflight.parse_memory(memory)
+    caps = preflight.output_caps(max_output_files, max_output_bytes)
+    preflight.check_junit(junit)
+    preflight.check_workdir(workdir, create=False)
     chosen = select_pipeline(
         dag=dag, config=config, interfaces=interfaces, source_root=source_root, example=example,
         spec=spec, input_flags=inputs, image_flags=image_map, workdir=workdir,
+        source_map_flags=source_map, config_classes=config_classes, allow_source_outside_root=allow_outside, strict=strict,
+        follow_input_links=follow_input_links,
     )
-    plan = build_plan(chosen.inputs, chosen.user)
+    plan = build_plan(chosen.inputs, chosen.user, workdir)
+    preflight.check_workdir(workdir, create=True)  # only now: a refused plan leaves no workdir behind
+    engine = create_backend(backend)
+    preflight.check_network(engine, network)
+    for warning in plan.warnings:  # guessed or missing values: the run may differ from the real pipeline's
+        out.print(f"[bold yellow]warning:[/] {markup_safe(warning.message)}", highlight=False)
     for note in plan.notes:  # weak or missing wiring: worth knowing before minutes of running
-        out.print(f"[yellow]note:[/] {note}", highlight=False)
+        out.print(f"[yellow]note:[/] {markup_safe(note)}", highlight=False)
+    flags = CommandLine(timeout_s=timeout, network=network, limits=not no_limits, memory_bytes=memory_bytes,
+                        cache=not no_cache, pack_model=not model_folder)
+    settings = plan_settings(plan, flags)
+    formats = {"html": None, **({"junit": junit} if junit else {})}
+    run_id = new_run_id()  # printed now, so a user whose rtest was killed can still clean up this run
+    out.print(f"Run {run_id} started; if rtest is killed, `rtest sandbox clean --run-id {run_id}` removes its containers.",
+              highlight=False)
     cancel = threading.Event()
     restore = _trap_signals(cancel)
     try:
         with LiveStatus(out, plan.execution_order()) as live:
-            report = run_pipeline(
-                plan, workdir=workdir, jobs=jobs, use_cache=not no_cache, network=network, limits=not no_limits,
-                timeout_s=timeout, memory_bytes=_parse_size(memory), pack_model=not model_folder, on_event=live.event, cancel=cancel, junit_path=junit,
-                max_output_files=max_output_files, max_output_bytes=_parse_size(max_output_bytes, "--max-output-bytes"),
-            )
+            report = run_and_report(plan, RunOptions(workdir=workdir, jobs=jobs, backend=backend, run_id=run_id, **caps),
+                                    settings=settings, formats=formats, subscribers=[live.on], cancel=cancel,
+                                    backend=engine)
     finally:
         restore()
     tails = {n: log_tail(Path(r.log_path), 20) for n, r in report.steps.items() if r.status.value == "failed" and r.log_path}
     out.print(summary(report, tails))
-    out.print(f"Report: {Path(report.run_dir) / 'report.json'}  (HTML: {Path(report.run_dir) / 'report.html'})", highlight=False)
+    run_dir = markup_safe(report.run_dir)
+    out.print(f"Report: {run_dir}/report.json  (HTML: {run_dir}/report.html)", highlight=False)
+    if any((r.failure_reason or "").startswith("container engine error") for r in report.steps.values()):
+        out.print(f"[yellow]The container engine failed during the run; if containers remain, `rtest sandbox clean --run-id {run_id}` removes them.[/]")
     if report.interrupted:
-        out.print("[magenta]Interrupted: running containers were stopped and removed.[/]")
+        out.print(f"[magenta]Interrupted: running containers were stopped and removed (check with `rtest sandbox clean --run-id {run_id}`).[/]")
         return 130
     return 0 if report.pipeline_success else 1
-
-
-def _parse_size(text: str | None, option: str = "--memory") -> int | None:
-    if not text:
-        return None
-    units = {"k": 2**10, "m": 2**20, "g": 2**30}
-    number, unit = (text[:-1], text[-1].lower()) if text[-1].lower() in units else (text, "")
-    try:
-        return int(float(number) * units.get(unit, 1))
-    except ValueError:
-        raise typer.BadParameter(f"'{text}' is not a size; write it like 512m or 2g.", param_hint=option) from None
 
 
 def _trap_signals(cancel: threading.Event):
@@ -116,18 +141,35 @@ def _trap_signals(cancel: threading.Event):
 
 @sandbox_app.command("clean")
 def clean(
-    run_id: Annotated[Optional[str], typer.Option("--run-id", help="Only this run's containers.")] = None,
+    run_id: Annotated[Optional[str], typer.Option("--run-id", help="Remove this run's containers (the id printed when it started).")] = None,
+    all_runs: Annotated[bool, typer.Option("--all", help="Remove the containers of all your rtest runs.")] = False,
+    all_users: Annotated[bool, typer.Option("--all-users", help="With --all: every user's rtest containers on this engine.")] = False,
     workdir: WorkdirOpt = Path(".rtest"),
     cache: Annotated[bool, typer.Option("--cache", help="Also empty the step cache in the workdir.")] = False,
+    backend: Annotated[str, typer.Option("--backend", help="The backend whose containers to remove.")] = "docker",
 ) -> int:
-    """Remove, by label, every container a crashed or interrupted run left behind."""
-    from rtest.run.cache import StepCache
-    from rtest.run.docker_backend import DockerBackend
+    """Remove, by label, the containers a crashed or interrupted run left behind: --run-id ID, or --all."""
+    import os
 
-    removed = DockerBackend().remove_labelled(run_id)
-    out.print(f"Removed {len(removed)} container(s){': ' + ', '.join(removed) if removed else ''}.")
+    from rtest.cli.preflight import OptionError, check_run_id
+    from rtest.cli.text import markup_safe
+    from rtest.run.backends import create_backend
+    from rtest.run.cache import StepCache
+    from rtest.workspace import Workspace
+
+    if run_id is not None and (all_runs or all_users):
+        raise OptionError("Pass either --run-id ID or --all, not both.")
+    if all_users and not all_runs:
+        raise OptionError("--all-users goes with --all: `rtest sandbox clean --all --all-users`.")
+    if run_id is None and not all_runs and not cache:  # an engine is shared: never guess which containers to remove
+        raise OptionError("Say which containers to remove: --run-id ID (printed when the run started; also its folder under "
+                          "<workdir>/runs), or --all for all of your runs.")
+    if run_id is not None or all_runs:
+        scope = {"run_id": check_run_id(run_id)} if run_id is not None else {"uid": None if all_users else os.getuid()}
+        removed = create_backend(backend).remove_run(**scope)
+        out.print(f"Removed {len(removed)} container(s){': ' + markup_safe(', '.join(removed)) if removed else ''}.")
     if cache:
-        cleared = StepCache(Path(workdir).resolve() / "cache").clear()
+        cleared = StepCache(Workspace(workdir).cache_dir).clear()
         out.print(f"Removed {cleared} cache entr{'y' if cleared == 1 else 'ies'}.")
     return 0
 

@@ -75,7 +75,7 @@ def example_paths(copy_to: Path | None = None) -> ExamplePaths:
 
 def _fresh_copy(source: Path, target: Path) -> Path:
     """Copy the example once per rtest version; a copy of this version is reused, edits and all."""
-    from rtest import __version__
+    from rtest.version import __version__
 
     stamp = target / ".rtest-example-version"
     if not (stamp.is_file() and stamp.read_text() == __version__):

@@ -70,7 +70,8 @@ class PipelineConfig:
             return None
         fields = {**self.shared, **specific}
         config_class = self.config_types.get(node)
-        return StepConfig(node=node, config_class=config_class, step_type=_step_type(node, config_class, fields), fields=fields)
+        step_type = _step_type(node, config_class, fields)
+        return StepConfig(node=node, config_class=config_class, step_type=step_type, fields=fields)
 
 
 def load_pipeline_config(path: Path | str) -> PipelineConfig:

@@ -86,21 +86,24 @@ def _parse(text: str, path: Path) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise DagError(f"DAG file {path} is not valid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}.") from exc
+        raise DagError(f"DAG file {path} is not valid JSON at line {exc.lineno}, column {exc.colno}: "
+                       f"{exc.msg}.") from exc
 
 
 def _call_module_function(spec: str) -> Any:
     module_name, function_name = spec.split(":")
     module = _import_from_cwd(module_name, spec)
     if not hasattr(module, function_name):
-        raise DagError(f"DAG source {spec}: module '{module_name}' has no attribute '{function_name}'; check the name after ':'.")
+        raise DagError(f"DAG source {spec}: module '{module_name}' has no attribute '{function_name}'; "
+                       "check the name after ':'.")
     target = getattr(module, function_name)
     if not callable(target):
         return target  # a module-level DAG object is as good as a function returning one
     try:
         return target()
     except Exception as exc:
-        raise DagError(f"DAG function {spec} raised {type(exc).__name__}: {exc}; fix the function (it is called with no arguments).") from exc
+        raise DagError(f"DAG function {spec} raised {type(exc).__name__}: {exc}; "
+                       "fix the function (it is called with no arguments).") from exc
 
 
 def _import_from_cwd(module_name: str, spec: str) -> Any:
@@ -115,9 +118,11 @@ def _import_from_cwd(module_name: str, spec: str) -> Any:
                 f"DAG source {spec}: module '{module_name}' cannot be imported ({exc}); "
                 "run rtest from the folder that holds it or add that folder to PYTHONPATH."
             ) from exc
-        raise DagError(f"DAG source {spec}: importing module '{module_name}' failed: {exc}; install the missing package.") from exc
+        raise DagError(f"DAG source {spec}: importing module '{module_name}' failed: {exc}; "
+                       "install the missing package.") from exc
     except Exception as exc:
-        raise DagError(f"DAG source {spec}: importing module '{module_name}' failed with {type(exc).__name__}: {exc}; fix the module.") from exc
+        raise DagError(f"DAG source {spec}: importing module '{module_name}' failed with "
+                       f"{type(exc).__name__}: {exc}; fix the module.") from exc
     finally:
         if cwd in sys.path:
             sys.path.remove(cwd)
@@ -183,11 +188,13 @@ def _build(nodes: list, edges: list, origin: str, label: str) -> PipelineDAG:
 def _check_nodes(nodes: list, label: str) -> None:
     for node in nodes:
         if not isinstance(node, str) or not node:
-            raise DagError(f"{label} has a node {node!r} that is not a step name; node names must be non-empty strings.")
+            raise DagError(f"{label} has a node {node!r} that is not a step name; "
+                           "node names must be non-empty strings.")
     repeated = [name for name, count in Counter(nodes).items() if count > 1]
     if repeated:
         names = ", ".join(f"'{name}'" for name in repeated)
-        raise DagError(f"{label} lists node{'s' if len(repeated) > 1 else ''} {names} more than once; list each node once.")
+        plural = "s" if len(repeated) > 1 else ""
+        raise DagError(f"{label} lists node{plural} {names} more than once; list each node once.")
 
 
 def _edge_pair(edge: Any, index: int, label: str) -> tuple[Any, Any]:

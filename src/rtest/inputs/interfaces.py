@@ -17,10 +17,10 @@ from typing import Any, Iterable, Union, get_args, get_origin
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from rtest.contract import is_runnable_step_type
 from rtest.errors import InterfaceError
 
 INTERFACE_PATTERNS = ("*.yaml", "*.yml", "*.json")  # *.step.yaml is a *.yaml
-RUNNABLE_STEP_TYPES = ("processing", "training")
 
 
 def _as_text(value: Any) -> Any:
@@ -101,6 +101,8 @@ class Contract(_Strict):
     outputs: dict[str, PathDecl] = Field(default_factory=dict)
     job_arguments: list[JobArgDecl] = Field(default_factory=list)
     env_vars: EnvVars = Field(default_factory=EnvVars)
+    source_dir: bool = False  # the framework ships the step's whole source folder (h8val: read by plan/config_inputs.py)
+    input_source_overrides: dict[str, str] = Field(default_factory=dict)  # input -> config attribute whose path feeds it
 
 
 class DependencyDecl(_Model):
@@ -132,7 +134,7 @@ class StepInterface(_Model):
     @property
     def runs_script(self) -> bool:
         """SageMaker runs a script of the user's only in Processing and Training jobs, and only with a contract."""
-        return self.registry.sagemaker_step_type.lower() in RUNNABLE_STEP_TYPES and self.contract is not None
+        return is_runnable_step_type(self.registry.sagemaker_step_type) and self.contract is not None
 
     @property
     def job_kind(self) -> str:

@@ -2,19 +2,27 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from rtest.catalog import parse_image_map
+from rtest.contract import conventional_input_path
 from rtest.errors import PlanError
 from rtest.inputs.config import PipelineConfig, load_pipeline_config
 from rtest.inputs.dag import PipelineDAG, load_dag
 from rtest.inputs.interfaces import InterfaceRegistry, load_interfaces
+from rtest.plan import warnings as plan_warnings
+from rtest.plan.checks import check_names, require_something_to_run
+from rtest.plan.config_inputs import feed_config_inputs
 from rtest.plan.discovery import Discovery, discover
-from rtest.plan.model import InputSpec, JobArgument, PipelineTestingSpec, ScriptExecutionSpec, Source, Sourced
+from rtest.plan.framework_classes import ConfigClasses
+from rtest.plan.input_paths import input_path_problem
+from rtest.plan.model import InputSpec, JobArgument, PipelineTestingSpec, PlanWarning, ScriptExecutionSpec, Source, Sourced, format_env_value
 from rtest.plan.resolve import resolve_spec
+from rtest.plan.sources import make_source_context
 from rtest.plan.userspec import ScriptOverrides, UserSpec
+from rtest.plan.values import resolve_values
 from rtest.plan.wiring import wire_plan
 
 
@@ -25,7 +33,7 @@ class PipelineInputs:
     interfaces: InterfaceRegistry
     source_root: Path
     discovery: Discovery
-
+    config_classes: list[str] = field(default_factory=list)  # modules of the pipeline's own config classes
 
 @dataclass(frozen=True)
 class Problem:
@@ -35,9 +43,17 @@ class Problem:
 
 
 def load_pipeline_inputs(
-    dag: Any, config_path: Path | str, interface_dirs: list[Path | str] | None = None, source_root: Path | str | None = None
+    dag: Any,
+    config_path: Path | str,
+    interface_dirs: list[Path | str] | None = None,
+    source_root: Path | str | None = None,
+    *,
+    source_map: dict[str, str] | None = None,
+    allow_source_outside_root: bool = False,
+    config_classes: list[str] | None = None,
 ) -> PipelineInputs:
-    """Read the three inputs and discover the script nodes. Relative config paths resolve against source_root."""
+    """Read the three inputs and discover the script nodes. Relative config paths resolve against source_root,
+    or the local folder ``source_map`` maps their prefix to (see rtest.plan.sources)."""
     config = load_pipeline_config(config_path)
     pipeline_dag = load_dag(dag)
     if not interface_dirs:
@@ -45,7 +61,9 @@ def load_pipeline_inputs(
         interface_dirs = [default_dir] if default_dir.is_dir() else []
     interfaces = load_interfaces([Path(d) for d in interface_dirs])
     root = Path(source_root).expanduser().resolve() if source_root else config.path.parent
-    return PipelineInputs(pipeline_dag, config, interfaces, root, discover(pipeline_dag, config, interfaces, root))
+    sources = make_source_context(root, source_map, allow_outside_root=allow_source_outside_root)
+    found = discover(pipeline_dag, config, interfaces, sources)
+    return PipelineInputs(pipeline_dag, config, interfaces, root, found, list(config_classes or []))
 
 
 def draft_plan(inputs: PipelineInputs, user: UserSpec | None = None) -> PipelineTestingSpec:
@@ -53,12 +71,19 @@ def draft_plan(inputs: PipelineInputs, user: UserSpec | None = None) -> Pipeline
     user = user or UserSpec()
     _check_nodes(user, inputs.discovery)
     image_map = parse_image_map(user.image_map)
-    specs = {node: resolve_spec(found, image_map) for node, found in inputs.discovery.scripts.items()}
+    classes = ConfigClasses(inputs.config_classes)
+    specs, resolvers, early = {}, {}, list(inputs.discovery.warnings)
+    for node, found in inputs.discovery.scripts.items():
+        values = resolve_values(found, classes)
+        specs[node], resolvers[node] = resolve_spec(found, image_map, values=values), values.resolver
+        early += values.warnings + feed_config_inputs(found, specs[node], inputs.discovery.sources, classes)
     iface_by_node = {node: found.interface for node, found in inputs.discovery.scripts.items()}
     wires, notes = wire_plan(inputs.dag, specs, iface_by_node)
+    # An input the config feeds takes the config's path, not a wire: the framework overrides the dependency.
+    wires = [w for w in wires if specs[w.target_node].inputs[w.target_input].host_path is None]
     for node, overrides in user.scripts.items():
         wires, notes = _apply_overrides(specs[node], overrides, wires, notes)
-    return PipelineTestingSpec(
+    plan = PipelineTestingSpec(
         dag_nodes=inputs.dag.nodes,
         dag_edges=inputs.dag.edges,
         scripts=specs,
@@ -67,28 +92,53 @@ def draft_plan(inputs: PipelineInputs, user: UserSpec | None = None) -> Pipeline
         notes=notes,
         config_path=inputs.config.path,
         source_root=inputs.source_root,
+        follow_input_links=user.follow_input_links,
     )
+    plan.warnings = _warnings(inputs, plan, resolvers, early)
+    check_names(plan)
+    return plan
 
 
-def plan_problems(plan: PipelineTestingSpec) -> list[Problem]:
-    """Everything that would stop a run: unfed required inputs, missing paths, env vars and arguments."""
+def _warnings(inputs: PipelineInputs, plan: PipelineTestingSpec, resolvers: dict[str, str], early: list[PlanWarning]) -> list[PlanWarning]:
+    """Every guess and gap, after the user's overrides (a value the user set is no longer a guess)."""
+    found = inputs.discovery.scripts
+    out = plan_warnings.dag_config_warnings(inputs.dag, inputs.config)
+    out += [w for w in early if not _settled(plan, w)]
+    for node, spec in plan.scripts.items():
+        if resolvers[node] == "convention":
+            out += plan_warnings.env_guess_warnings(found[node], spec)
+        out += plan_warnings.required_env_warnings(found[node], spec, resolvers[node])
+    out += plan_warnings.unmounted_input_warnings(plan, inputs.dag, inputs.config, inputs.interfaces)
+    return list(dict.fromkeys(out))
+
+
+def _settled(plan: PipelineTestingSpec, warning: PlanWarning) -> bool:
+    spec = plan.scripts.get(warning.node or "")
+    if spec is None or not warning.subject or not warning.subject.startswith("inputs."):
+        return False
+    item = spec.inputs.get(warning.subject.split(".", 1)[1])
+    return item is None or item.host_path is not None or any(w.target_input == item.name for w in plan.wires_into(spec.node))
+
+
+def plan_problems(plan: PipelineTestingSpec, workdir: Path | str | None = None) -> list[Problem]:
+    """Everything that would stop a run: unfed required inputs, unusable paths, unusable container paths.
+
+    With ``workdir``, an input that holds it is a problem too (its copy would copy itself).
+    """
     fed = {(w.target_node, w.target_input) for w in plan.wires}
     problems: list[Problem] = []
     for node, spec in plan.scripts.items():
         if not spec.inputs and not spec.outputs and spec.job_kind == "processing":
             problems.append(Problem(node, "inputs", f"{node}: no interface and no /opt/ml paths in {spec.entry_point}; name its inputs and outputs"))
         for name, item in spec.inputs.items():
-            if item.host_path is not None and not Path(item.host_path.value).exists():
-                problems.append(Problem(node, f"inputs.{name}", f"{node}.{name}: path does not exist: {item.host_path.value}"))
+            unusable = input_path_problem(item.host_path.value, follow_links=plan.follow_input_links, workdir=workdir) if item.host_path else None
+            if unusable:
+                problems.append(Problem(node, f"inputs.{name}", f"{node}.{name}: {unusable}"))
             elif item.required and item.host_path is None and (node, name) not in fed:
                 problems.append(Problem(node, f"inputs.{name}", f"{node}.{name} ({item.container_path}) has no upstream script and no path"))
         problems += _path_problems(spec)
-        for var, value in spec.environment.items():
-            if value.value is None:
-                problems.append(Problem(node, f"environment.{var}", f"{node}: required environment variable {var} has no value in the config"))
-        for arg in spec.job_arguments:
-            if arg.required and arg.value is None:
-                problems.append(Problem(node, f"job_arguments.{arg.flag}", f"{node}: job argument {arg.flag} has no value in the config"))
+    # A required env var without a value, or a job argument whose field is unset, is omitted as the
+    # framework omits it; it shows as a plan warning (an error under --strict), not as a blocker here.
     return problems
 
 
@@ -106,19 +156,27 @@ def _path_problems(spec: ScriptExecutionSpec) -> list[Problem]:
     return found
 
 
-def require_complete(plan: PipelineTestingSpec) -> PipelineTestingSpec:
-    problems = plan_problems(plan)
+def require_complete(plan: PipelineTestingSpec, workdir: Path | str | None = None, *,
+                     strict: bool = False) -> PipelineTestingSpec:
+    """The plan, if nothing stops a run; ``strict``: its warnings stop it too."""
+    require_something_to_run(plan)
+    problems = plan_problems(plan, workdir)
     if problems:
         listing = "; ".join(p.message for p in problems)
         raise PlanError(
             f"The plan is incomplete: {listing}.",
             hint="Supply inputs with --input NODE.NAME=PATH, or put them (and environment/job_arguments values) under scripts.NODE in a spec file passed with --spec.",
         )
+    if strict:
+        plan_warnings.strict_check(plan)
     return plan
 
 
-def build_plan(inputs: PipelineInputs, user: UserSpec | None = None) -> PipelineTestingSpec:
-    return require_complete(draft_plan(inputs, user))
+def build_plan(inputs: PipelineInputs, user: UserSpec | None = None, workdir: Path | str | None = None, *,
+               strict: bool | None = None) -> PipelineTestingSpec:
+    """``strict`` None: the spec file's ``strict`` decides."""
+    user = user or UserSpec()
+    return require_complete(draft_plan(inputs, user), workdir, strict=user.strict if strict is None else strict)
 
 
 def _check_nodes(user: UserSpec, discovery: Discovery) -> None:
@@ -147,7 +205,7 @@ def _apply_overrides(spec: ScriptExecutionSpec, overrides: ScriptOverrides, wire
             raise PlanError(f"Node '{spec.node}' has no output '{name}'; its outputs are: {', '.join(spec.outputs) or 'none'}.")
         spec.outputs[name].export_to = path
     for var, value in overrides.environment.items():
-        spec.environment[var] = user(None if value is None else str(value), f"environment.{var}")
+        spec.environment[var] = user(None if value is None else format_env_value(value), f"environment.{var}")
     for flag, value in overrides.job_arguments.items():
         flag = flag if flag.startswith("-") else f"--{flag}"
         existing = next((a for a in spec.job_arguments if a.flag == flag), None)
@@ -165,4 +223,4 @@ def _apply_overrides(spec: ScriptExecutionSpec, overrides: ScriptOverrides, wire
 
 
 def _conventional_path(spec: ScriptExecutionSpec, name: str) -> str:
-    return f"/opt/ml/input/data/{name}" if spec.job_kind == "training" else f"/opt/ml/processing/input/{name}"
+    return conventional_input_path(spec.job_kind, name)

@@ -11,15 +11,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from rtest.contract import is_runnable_step_type
 from rtest.errors import DiscoveryError
 from rtest.inputs.config import PipelineConfig, StepConfig
 from rtest.inputs.dag import PipelineDAG
 from rtest.inputs.interfaces import InterfaceRegistry, StepInterface
-from rtest.plan.model import JobKind
+from rtest.plan.model import JobKind, PlanWarning
+from rtest.plan.sources import SEARCH_MAX_DEPTH, Located, SourceContext, locate_source
 
-RUNNABLE_STEP_TYPES = ("Processing", "Training")
 ENTRY_POINT_FIELDS = ("processing_entry_point", "training_entry_point", "script_path", "inference_entry_point")
-SOURCE_DIR_FIELDS = ("portable_processing_source_dir", "processing_source_dir", "source_dir", "portable_source_dir")
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,7 @@ class DiscoveredScript:
     entry_point_field: str
     entry_point: str  # relative to source_dir
     source_dir: Path
+    source_dir_field: str = "source_dir"  # the config field the folder came from, or "search"
 
     @property
     def script_path(self) -> Path:
@@ -47,11 +48,14 @@ class DiscoveredScript:
 class Discovery:
     scripts: dict[str, DiscoveredScript] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)
+    warnings: list[PlanWarning] = field(default_factory=list)  # source folders found by searching
+    sources: SourceContext | None = None  # how config paths resolve here (root, --source-map, confinement)
 
 
-def discover(dag: PipelineDAG, config: PipelineConfig, interfaces: InterfaceRegistry, source_root: Path) -> Discovery:
+def discover(dag: PipelineDAG, config: PipelineConfig, interfaces: InterfaceRegistry, source_root: Path | SourceContext) -> Discovery:
     """Sort every DAG node into a script to test or a skipped node with its reason."""
-    found = Discovery()
+    sources = source_root if isinstance(source_root, SourceContext) else SourceContext(root=Path(source_root).resolve())
+    found = Discovery(sources=sources)
     missing: list[str] = []
     for node in dag.nodes:
         step_config = config.step_config(node)
@@ -64,12 +68,14 @@ def discover(dag: PipelineDAG, config: PipelineConfig, interfaces: InterfaceRegi
             found.skipped[node] = reason
             continue
         entry_field, entry_point = step_config.entry_point()
-        located = _locate_script(step_config, entry_point, source_root)
-        if isinstance(located, list):
+        located = locate_source(sources, node, step_config, entry_field, entry_point)
+        if not isinstance(located, Located):
             searched = ", ".join(str(p) for p in located)
-            missing.append(f"node '{node}' names {entry_field}='{entry_point}' but no such file exists (searched: {searched})")
+            missing.append(f"node '{node}' names {entry_field}='{entry_point}' but no such file exists (searched: {searched}, "
+                           f"and {SEARCH_MAX_DEPTH} folder levels beneath {sources.root})")
             continue
-        source_dir, relative_entry = located
+        if located.warning is not None:
+            found.warnings.append(located.warning)
         found.scripts[node] = DiscoveredScript(
             node=node,
             step_type=step_config.step_type,
@@ -78,13 +84,15 @@ def discover(dag: PipelineDAG, config: PipelineConfig, interfaces: InterfaceRegi
             interface_file=interfaces.source_of(interface.step_type) if interface else None,
             job_kind=_job_kind(interface, entry_field),
             entry_point_field=entry_field,
-            entry_point=relative_entry,
-            source_dir=source_dir,
+            entry_point=located.entry_point,
+            source_dir=located.folder,
+            source_dir_field=located.field,
         )
     if missing:
         raise DiscoveryError(
             "Script not found: " + "; ".join(missing) + ".",
-            hint="Fix the path in the config, or point --source-root at the project folder the config's paths are relative to.",
+            hint="Fix the path in the config, point --source-root at the project folder the config's paths are relative to, "
+            "or map the config's folder to a local one with --source-map CONFIG_PATH=LOCAL_FOLDER.",
         )
     return found
 
@@ -93,7 +101,7 @@ def _skip_reason(step_config: StepConfig, interface: StepInterface | None, inter
     if interface is not None and not interface.runs_script:
         job_type = interface.registry.sagemaker_step_type
         where = interfaces.source_of(interface.step_type)
-        if job_type.lower() in (t.lower() for t in RUNNABLE_STEP_TYPES):
+        if is_runnable_step_type(job_type):
             return f"its interface ({where.name}) declares no script contract"
         return f"not a Processing or Training job: its interface ({where.name}) says SageMaker step type '{job_type}'"
     entry = step_config.entry_point()
@@ -109,30 +117,3 @@ def _job_kind(interface: StepInterface | None, entry_field: str) -> JobKind:
     if interface is not None:
         return interface.job_kind
     return "training" if entry_field == "training_entry_point" else "processing"
-
-
-def _locate_script(step_config: StepConfig, entry_point: str, source_root: Path) -> tuple[Path, str] | list[Path]:
-    """Return (source folder, entry point relative to it), or the paths searched."""
-    entry = Path(entry_point)
-    if entry.is_absolute():
-        return (entry.parent, entry.name) if entry.is_file() else [entry]
-    candidates = _source_dir_candidates(step_config, source_root)
-    for folder in candidates:
-        if (folder / entry).is_file():
-            return folder, entry_point
-    return [folder / entry for folder in candidates]
-
-
-def _source_dir_candidates(step_config: StepConfig, source_root: Path) -> list[Path]:
-    folders: list[Path] = []
-    for field_name in SOURCE_DIR_FIELDS:
-        value = step_config.get(field_name)
-        if value:
-            folder = Path(value)
-            folders.append(folder if folder.is_absolute() else source_root / folder)
-    folders.append(source_root)
-    unique: list[Path] = []
-    for folder in folders:
-        if folder not in unique:
-            unique.append(folder)
-    return unique

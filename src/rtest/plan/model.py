@@ -23,6 +23,7 @@ class Source(str, Enum):
     USER = "user"  # factory API, spec file or CLI flag
     SCRIPT_SCAN = "script_scan"  # a /opt/ml literal found in the script
     BUILTIN = "builtin"  # rtest's own default
+    CONFIG_CLASS = "config-class"  # the pipeline's own config class computed it (Sourced.field: the class)
 
     def __str__(self) -> str:
         return self.value
@@ -100,19 +101,23 @@ class ScriptExecutionSpec(BaseModel):
         return [part for arg in self.job_arguments for part in arg.argv()]
 
     def env(self) -> dict[str, str]:
-        return {name: _env_text(v.value) for name, v in self.environment.items() if v.value is not None}
+        return {name: format_env_value(v.value) for name, v in self.environment.items() if v.value is not None}
 
     def hyperparameter_values(self) -> dict[str, Any]:
         return {name: v.value for name, v in self.hyperparameters.items()}
 
 
-def _env_text(value: Any) -> str:
+def format_env_value(value: Any) -> str:
+    """A config value as the framework writes it into an env var: bool -> true/false,
+    list/tuple -> comma-joined, dict -> JSON, anything else -> str()."""
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, (dict, list)):
+    if isinstance(value, (list, tuple)):
+        return ",".join(str(item) for item in value)
+    if isinstance(value, dict):
         import json
 
-        return json.dumps(value, sort_keys=True, separators=(",", ":"))
+        return json.dumps(value)
     return str(value)
 
 
@@ -134,6 +139,17 @@ class Wire(BaseModel):
         return f"{self.source_node}.{self.source_output} -> {self.target_node}.{self.target_input} ({how})"
 
 
+class PlanWarning(BaseModel):
+    """A guess or a gap the plan made visible: never silent, an error under --strict."""
+
+    model_config = ConfigDict(frozen=True)
+
+    node: str | None = None  # None: about the pipeline as a whole
+    code: str  # see rtest.plan.warnings for the codes
+    message: str  # a finished sentence naming the value and how to set it
+    subject: str | None = None  # the value it is about: "environment.ID_FIELD", "inputs.DATA", ...
+
+
 class PipelineTestingSpec(BaseModel):
     """The whole plan: specs per script node, wires, and what was skipped and why."""
 
@@ -143,8 +159,10 @@ class PipelineTestingSpec(BaseModel):
     skipped: dict[str, str] = Field(default_factory=dict)
     wires: list[Wire] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)  # weak or unmatched wiring, reported not guessed
+    warnings: list[PlanWarning] = Field(default_factory=list)  # guesses and gaps; errors under --strict
     config_path: Path | None = None
     source_root: Path | None = None
+    follow_input_links: bool = False  # the user allows input links that point outside their folder
 
     def script_graph(self) -> nx.DiGraph:
         """Script nodes only; an edge wherever a script reaches another directly or through skipped nodes."""

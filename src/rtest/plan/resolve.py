@@ -2,28 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from rtest.catalog import default_image, normalize_kind
 from rtest.plan.discovery import DiscoveredScript
-from rtest.plan.model import InputSpec, JobArgument, OutputSpec, ScriptExecutionSpec, Source, Sourced
+from rtest.plan.model import InputSpec, OutputSpec, ScriptExecutionSpec, Source, Sourced
 from rtest.plan.scan import scan_script_paths
+from rtest.plan.values import ResolvedValues, resolve_values
 
-# Env vars whose config field is not simply the lower-cased name.
-ENV_FIELD_MAPPINGS = {
-    "LABEL_FIELD": "label_name",
-    "TRAIN_RATIO": "train_ratio",
-    "TEST_VAL_RATIO": "test_val_ratio",
-    "FRAMEWORK_VERSION": "framework_version",
-    "PYTHON_VERSION": "py_version",
-    "PROCESSING_FRAMEWORK_VERSION": "processing_framework_version",
-}
 DEFAULT_INSTANCE_TYPE = "ml.m5.xlarge"
 MAX_RUNTIME_FIELDS = ("max_runtime_in_seconds", "max_runtime_seconds", "max_runtime")
 
 
-def resolve_spec(found: DiscoveredScript, image_map: dict[tuple[str, str], str] | None = None) -> ScriptExecutionSpec:
+def resolve_spec(
+    found: DiscoveredScript, image_map: dict[tuple[str, str], str] | None = None, *, values: ResolvedValues | None = None
+) -> ScriptExecutionSpec:
+    """``values``: env vars and job arguments already resolved (see rtest.plan.values); else by the convention."""
     kind, version = _framework(found)
+    values = values or resolve_values(found)
     return ScriptExecutionSpec(
         node=found.node,
         step_type=found.step_type,
@@ -34,9 +28,9 @@ def resolve_spec(found: DiscoveredScript, image_map: dict[tuple[str, str], str] 
         interface_file=found.interface_file,
         inputs=_inputs(found),
         outputs=_outputs(found),
-        environment=_environment(found),
+        environment=values.environment,
         required_environment=list(found.interface.contract.env_vars.required) if found.interface and found.interface.contract else [],
-        job_arguments=_job_arguments(found),
+        job_arguments=values.job_arguments,
         hyperparameters=_hyperparameters(found),
         instance_type=_instance_type(found),
         instance_count=int(found.config.get(f"{found.job_kind}_instance_count") or 1),
@@ -67,48 +61,6 @@ def _outputs(found: DiscoveredScript) -> dict[str, OutputSpec]:
         return {n: OutputSpec(name=n, container_path=d.path) for n, d in contract.outputs.items()}
     scanned = scan_script_paths(found.script_path, found.job_kind)
     return {n: OutputSpec(name=n, container_path=p, declared_by=Source.SCRIPT_SCAN) for n, p in scanned.outputs.items()}
-
-
-def _environment(found: DiscoveredScript) -> dict[str, Sourced]:
-    """Interface defaults, overlaid by config values. A required var with no value maps to None."""
-    contract = found.interface.contract if found.interface else None
-    env: dict[str, Sourced] = {}
-    if contract is None:
-        # No interface: pass the well-known fields the config does carry.
-        names: list[str] = [name for name, field in ENV_FIELD_MAPPINGS.items() if found.config.has(field)]
-        optional: dict[str, Any] = {}
-    else:
-        names = list(contract.env_vars.required) + list(contract.env_vars.optional)
-        optional = contract.env_vars.optional
-    for name in names:
-        from_config = _env_from_config(found, name)
-        if from_config is not None:
-            env[name] = from_config
-        elif optional.get(name) is not None:
-            env[name] = Sourced(value=str(optional[name]), source=Source.INTERFACE, field=f"env_vars.optional.{name}")
-        elif contract is not None and name in contract.env_vars.required:
-            env[name] = Sourced(value=None, source=Source.INTERFACE, field=f"env_vars.required.{name}")
-    return env
-
-
-def _env_from_config(found: DiscoveredScript, name: str) -> Sourced | None:
-    for field in (name.lower(), ENV_FIELD_MAPPINGS.get(name)):
-        if field and found.config.has(field) and not isinstance(found.config.get(field), (dict, list)):
-            return config_value(found, field)
-    return None
-
-
-def _job_arguments(found: DiscoveredScript) -> list[JobArgument]:
-    contract = found.interface.contract if found.interface else None
-    if contract is None:
-        return []
-    arguments = []
-    for decl in contract.job_arguments:
-        value = config_value(found, decl.source) if decl.source else None
-        if value is None and decl.default is not None:
-            value = Sourced(value=decl.default, source=Source.INTERFACE, field=f"job_arguments.{decl.flag}")
-        arguments.append(JobArgument(flag=decl.flag, value=value, required=decl.required and decl.source is not None))
-    return arguments
 
 
 def _hyperparameters(found: DiscoveredScript) -> dict[str, Sourced]:

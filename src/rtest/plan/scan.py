@@ -7,10 +7,12 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
+from rtest.contract import CHANNEL_ROOT, MODEL_PATH
+
 _PATH_LITERAL = re.compile(r"""["'](/opt/ml/[A-Za-z0-9_./-]*)["']""")
 _PROCESSING_INPUT = re.compile(r"^/opt/ml/processing/input/([A-Za-z0-9_.-]+)")
 _PROCESSING_OUTPUT = re.compile(r"^/opt/ml/processing/output(?:/([A-Za-z0-9_.-]+))?")
-_CHANNEL = re.compile(r"^/opt/ml/input/data(?:/([A-Za-z0-9_.-]+))?")
+_CHANNEL = re.compile(rf"^{CHANNEL_ROOT}(?:/([A-Za-z0-9_.-]+))?")
 
 
 @dataclass
@@ -37,11 +39,11 @@ def scan_script_paths(script: Path, job_kind: str) -> ScannedPaths:
             found.outputs.setdefault(name, f"/opt/ml/processing/output/{m.group(1)}" if m.group(1) else path)
         elif m := _CHANNEL.match(path):
             name = m.group(1) or "input_path"
-            found.inputs.setdefault(name, f"/opt/ml/input/data/{m.group(1)}" if m.group(1) else "/opt/ml/input/data")
-        elif path.startswith("/opt/ml/model"):
-            found.outputs.setdefault("model_output", "/opt/ml/model")
+            found.inputs.setdefault(name, f"{CHANNEL_ROOT}/{m.group(1)}" if m.group(1) else CHANNEL_ROOT)
+        elif path.startswith(MODEL_PATH):
+            found.outputs.setdefault("model_output", MODEL_PATH)
         elif path.startswith("/opt/ml/output/data"):
             found.outputs.setdefault("output_data", "/opt/ml/output/data")
     if job_kind == "training" and not found.outputs:
-        found.outputs["model_output"] = "/opt/ml/model"
+        found.outputs["model_output"] = MODEL_PATH
     return found

@@ -14,6 +14,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from rtest.errors import PlanError, SpecFileError
+from rtest.plan.input_paths import absolute_path
 
 
 class ScriptOverrides(BaseModel):
@@ -35,6 +36,9 @@ class PipelineLocation(BaseModel):
     config: str | None = None
     interfaces: list[str] = Field(default_factory=list)
     source_root: str | None = None
+    source_map: dict[str, str] = Field(default_factory=dict)  # config path prefix -> local folder
+    config_classes: list[str] = Field(default_factory=list)  # modules holding the pipeline's config classes
+    allow_source_outside_root: bool = False
 
 
 class UserSpec(BaseModel):
@@ -44,6 +48,8 @@ class UserSpec(BaseModel):
     pipeline: PipelineLocation = Field(default_factory=PipelineLocation)
     image_map: dict[str, str] = Field(default_factory=dict)  # "KIND:VERSION" -> image
     scripts: dict[str, ScriptOverrides] = Field(default_factory=dict)
+    strict: bool = False  # plan warnings are errors
+    follow_input_links: bool = False  # copy link targets outside an input folder too (see plan/input_paths.py)
 
     def for_node(self, node: str) -> ScriptOverrides:
         return self.scripts.setdefault(node, ScriptOverrides())
@@ -52,6 +58,8 @@ class UserSpec(BaseModel):
         """``other`` wins (CLI flags over the spec file), field by field."""
         merged = self.model_copy(deep=True)
         merged.image_map.update(other.image_map)
+        merged.strict = merged.strict or other.strict
+        merged.follow_input_links = self.follow_input_links or other.follow_input_links
         for node, overrides in other.scripts.items():
             mine = merged.for_node(node)
             for field in ("inputs", "outputs", "environment", "job_arguments", "hyperparameters"):
@@ -94,13 +102,14 @@ def save_user_spec(spec: UserSpec, path: Path | str) -> Path:
 
 def _absolutize(spec: UserSpec, base: Path) -> UserSpec:
     def absolute(value: str | None) -> str | None:
-        return None if value is None else str((base / Path(value).expanduser()).resolve())
+        return None if value is None else absolute_path(value, base)
 
     location = spec.pipeline
     location.dag = absolute(location.dag) if location.dag and ":" not in location.dag else location.dag
     location.config = absolute(location.config)
     location.source_root = absolute(location.source_root)
     location.interfaces = [absolute(d) for d in location.interfaces]
+    location.source_map = {prefix: absolute(target) for prefix, target in location.source_map.items()}
     for overrides in spec.scripts.values():
         overrides.inputs = {k: absolute(v) for k, v in overrides.inputs.items()}
         overrides.outputs = {k: absolute(v) for k, v in overrides.outputs.items()}
@@ -115,7 +124,7 @@ def parse_input_flags(flags: list[str] | None) -> UserSpec:
         node, dot, name = key.rpartition(".")
         if not sep or not dot or not node or not name or not value:
             raise PlanError(f"--input '{flag}' is not of the form NODE.NAME=PATH; write it like --input Preprocess_training.DATA=./data.")
-        spec.for_node(node.strip()).inputs[name.strip()] = str(Path(value.strip()).expanduser().resolve())
+        spec.for_node(node.strip()).inputs[name.strip()] = absolute_path(value.strip())
     return spec
 
 

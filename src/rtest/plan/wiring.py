@@ -37,7 +37,9 @@ def wire_plan(
     for target, spec in specs.items():
         parents = [p for p in dag.graph.predecessors(target) if p in specs]
         for input_name, input_spec in spec.inputs.items():
-            candidates = [c for p in parents for c in _candidates(p, specs[p], interfaces.get(p), target, input_name, interfaces.get(target))]
+            own = interfaces.get(target)
+            candidates = [c for p in parents
+                          for c in _candidates(p, specs[p], interfaces.get(p), target, input_name, own)]
             chosen, note = _choose(candidates, target, input_name, input_spec.required)
             if chosen:
                 wires.append(chosen.wire)
@@ -45,7 +47,8 @@ def wire_plan(
                 notes.append(note)
         for parent in parents:
             if not any(w.source_node == parent and w.target_node == target for w in wires):
-                notes.append(f"Edge {parent} -> {target} carries no data: no output of {parent} matches an input of {target}.")
+                notes.append(f"Edge {parent} -> {target} carries no data: "
+                             f"no output of {parent} matches an input of {target}.")
     return wires, notes
 
 
@@ -76,7 +79,8 @@ def _candidates(
     return out
 
 
-def _choose(candidates: list[_Candidate], target: str, input_name: str, required: bool) -> tuple[_Candidate | None, str | None]:
+def _choose(candidates: list[_Candidate], target: str, input_name: str,
+            required: bool) -> tuple[_Candidate | None, str | None]:
     if not candidates:
         return None, None
     best_rank = min(c.rank for c in candidates)
@@ -92,7 +96,8 @@ def _choose(candidates: list[_Candidate], target: str, input_name: str, required
     ties = [c for c in best if c is not chosen and (c.wire.score or 0.0) == (chosen.wire.score or 0.0)]
     if ties:
         others = ", ".join(f"{c.wire.source_node}.{c.wire.source_output}" for c in ties)
-        return chosen, f"Input {target}.{input_name} matched several outputs equally well; took {chosen.wire.source_node}.{chosen.wire.source_output} over {others}."
+        took = f"{chosen.wire.source_node}.{chosen.wire.source_output}"
+        return chosen, f"Input {target}.{input_name} matched several outputs equally well; took {took} over {others}."
     return chosen, None
 
 

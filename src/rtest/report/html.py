@@ -78,6 +78,7 @@ def render_report_html(report: RunReport, plan: PipelineTestingSpec) -> str:
         '<h2>Timeline</h2><div class="card scroll">'
         + timeline_svg([report.steps[n] for n in step_nodes if n in report.steps], report.started_at)
         + "</div>",
+        _plan_warnings(report),
         _notes(plan),
         _skipped(report, plan),
         f"<h2>Steps ({len(step_nodes)})</h2>"
@@ -159,6 +160,13 @@ def _notes(plan: PipelineTestingSpec) -> str:
         return ""
     items = "".join(f"<li>{escape(note)}</li>" for note in plan.notes)
     return f'<h2>Planning notes</h2><div class="card"><ul>{items}</ul></div>'
+
+
+def _plan_warnings(report: RunReport) -> str:
+    if not report.plan_warnings:
+        return ""
+    items = "".join(f"<li>{escape(w.message)}</li>" for w in report.plan_warnings)
+    return f'<h2>Plan warnings ({len(report.plan_warnings)})</h2><div class="card"><ul>{items}</ul></div>'
 
 
 def _skipped(report: RunReport, plan: PipelineTestingSpec) -> str:

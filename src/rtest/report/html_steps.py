@@ -58,6 +58,7 @@ def _step_section(
             _table("Outputs", ["name", "container path", "host path"], _output_rows(spec, result)),
             _table("Environment variables", ["name", "value", "from"], _env_rows(spec)),
             _table("Job arguments", ["flag", "value", "from"], _argument_rows(spec)),
+            _table("Settings", ["name", "value", "from"], _settings_rows(report.settings.get(node, {}))),
             _table("Hyperparameters", ["name", "value", "from"], _sourced_rows(spec.hyperparameters)),
         ]
     elif result is not None and result.outputs:
@@ -139,6 +140,11 @@ def _argument_rows(spec: ScriptExecutionSpec) -> list[list[str]]:
         [arg.flag, "" if arg.value is None else str(arg.value.value), "" if arg.value is None else arg.value.describe()]
         for arg in spec.job_arguments
     ]
+
+
+def _settings_rows(settings: dict) -> list[list[str]]:
+    """The run's effective StepSettings (timeout, network, limits, user, image, cache), each with its source."""
+    return [[name, "-" if value is None else str(value), source] for name, (value, source) in settings.items()]
 
 
 def _sourced_rows(values: dict[str, Sourced]) -> list[list[str]]:

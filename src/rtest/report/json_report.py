@@ -48,6 +48,7 @@ def report_to_dict(report: RunReport) -> dict[str, Any]:
         "started_at": report.started_at,
         "duration_s": report.duration_s,
         "interrupted": report.interrupted,
+        "warnings": [w.model_dump(mode="json") for w in report.plan_warnings],  # {node, code, message, subject}
     }
 
 
@@ -103,7 +104,8 @@ def report_from_dict(data: Any, *, source: Path) -> RunReport:
     try:
         return RunReport.model_validate(
             {
-                **{key: value for key, value in data.items() if key != "steps"},
+                **{key: value for key, value in data.items() if key not in ("steps", "warnings")},
+                "plan_warnings": data.get("warnings") or [],
                 "steps": steps,
                 "run_dir": str(source.parent),
             }

@@ -58,6 +58,7 @@ def write_junit(
         case = _case(classname, node, 0.0)
         ET.SubElement(case, "skipped", message=xml_safe(f"no script to run: {reason}"))
         _add_case(suite, case, counts)
+    _add_warnings(suite, report)
     suite_time = report.duration_s if report.duration_s is not None else total_time
     _set_totals(suite, counts, suite_time)
     suite.set("timestamp", _timestamp(report.started_at))
@@ -66,6 +67,20 @@ def write_junit(
     _set_totals(root, counts, suite_time)
     root.append(suite)
     return _write_tree(root, Path(path))
+
+
+def _add_warnings(suite: ET.Element, report: RunReport) -> None:
+    """Plan warnings (guessed or missing values): on each node's case, and all of them on the suite."""
+    if not report.plan_warnings:
+        return
+    for case in suite.findall("testcase"):
+        mine = [w.message for w in report.plan_warnings if w.node == case.get("name")]
+        if mine:
+            out = case.find("system-out")
+            out = out if out is not None else ET.SubElement(case, "system-out")
+            out.text = "\n".join(filter(None, [out.text, *(xml_safe(f"warning: {m}") for m in mine)]))
+    out = ET.SubElement(suite, "system-out")
+    out.text = xml_safe("\n".join(f"warning: {w.message}" for w in report.plan_warnings))
 
 
 def _ordered_steps(report: RunReport) -> list[StepResult]:

@@ -1,87 +1,83 @@
-"""run_pipeline: one call from a validated plan to a written report.
+"""run_pipeline: a validated plan in, a RunReport out, typed events to every subscriber on the way.
 
-Shared by `rtest sandbox run` and the factory API, so both behave the same.
+Shared by `rtest sandbox run` and the factory API, so both behave the same. Writing
+reports is not its business (see rtest.session): it only emits events and returns the
+report, so the run layer never imports report/ or imagebuild.
 """
 
 from __future__ import annotations
 
 import os
-import secrets
 import shutil
 import threading
 import time
-from datetime import datetime, timezone
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
-import structlog
-
-from rtest.errors import RunFaultError
 from rtest.plan.model import PipelineTestingSpec
-from rtest.run import layout, untrusted
+from rtest.plan.settings import CommandLine, StepSettings, plan_settings
+from rtest.run import layout
+from rtest.run.backends import DEFAULT_BACKEND, create_backend
+from rtest.run.backends.base import Backend
 from rtest.run.cache import StepCache
-from rtest.run.docker_backend import DockerBackend
+from rtest.run.events import EventBus, RunFinished, RunStarted, RunWarning, Subscriber, log_event
 from rtest.run.model import RunReport, StepStatus
-from rtest.run.runner import EventSink, Runner
-from rtest.run.step import RunContext, RunOptions, StepExecutor
-
-log = structlog.get_logger("rtest.engine")
-
-
-def new_run_id() -> str:
-    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(3)
+from rtest.run.runner import Runner
+from rtest.run.step import RunContext, StepExecutor
+from rtest.run.untrusted import DEFAULT_MAX_BYTES, DEFAULT_MAX_FILES, OutputLimits
+from rtest.workspace import Workspace, new_run_id
 
 
-def invoking_user() -> str:
-    """Containers run as whoever runs rtest, so every output file is theirs."""
-    return f"{os.getuid()}:{os.getgid()}"
+@dataclass(frozen=True)
+class RunOptions:
+    """What is really per run; per-step settings (timeout, network, limits, cache ...) are StepSettings."""
+
+    workdir: Path | str = ".rtest"
+    jobs: int | None = None  # steps at once; default: the number of CPUs
+    run_id: str | None = None
+    stop_grace_s: float = 10.0  # SIGTERM to SIGKILL when a step is stopped
+    backend: str = DEFAULT_BACKEND
+    max_output_files: int = DEFAULT_MAX_FILES  # per step output; what a step writes is untrusted (run/untrusted.py)
+    max_output_bytes: int = DEFAULT_MAX_BYTES
 
 
 def run_pipeline(
     plan: PipelineTestingSpec,
+    options: RunOptions | None = None,
     *,
-    workdir: Path | str = ".rtest",
-    jobs: int | None = None,
-    use_cache: bool = True,
-    network: str | None = None,
-    limits: bool = True,
-    timeout_s: float | None = None,
-    memory_bytes: int | None = None,
-    pack_model: bool = True,
-    stop_grace_s: float = 10.0,
-    on_event: EventSink | None = None,
+    settings: Mapping[str, StepSettings] | CommandLine | None = None,
+    subscribers: Iterable[Subscriber] = (),
     cancel: threading.Event | None = None,
-    backend: DockerBackend | None = None,
-    run_id: str | None = None,
-    junit_path: Path | str | None = None,
-    html: bool = True,
-    max_output_files: int | None = None,
-    max_output_bytes: int | None = None,
+    backend: Backend | None = None,
 ) -> RunReport:
-    """Run every script of the plan in containers and write report.json (plus JUnit/HTML)."""
-    backend = backend or DockerBackend()
-    workdir = Path(workdir).expanduser().resolve()
-    run_id = run_id or new_run_id()
-    run_dir = workdir / "runs" / run_id
+    """Run every script of the plan, in DAG order; ``settings`` defaults to the plan's own values."""
+    options = options or RunOptions()
+    if not isinstance(settings, Mapping):
+        settings = plan_settings(plan, settings)
+    backend = backend or create_backend(options.backend)
+    workspace = Workspace(options.workdir)
+    run_id = options.run_id or new_run_id()
+    run_dir = workspace.run_dir(run_id)
     run_dir.mkdir(parents=True, exist_ok=True)
-    images = {spec.image.value for spec in plan.scripts.values()}
+    images = {s.image.value for s in settings.values()}
     image_ids = {ref: backend.image_id(ref) for ref in sorted(images)}  # a missing image stops us before any step
-    options = RunOptions(network=network, limits=limits, timeout_s=timeout_s, memory_bytes=memory_bytes, pack_model=pack_model,
-                         user=invoking_user(), stop_grace_s=stop_grace_s)
-    if max_output_files:
-        options.max_output_files = max_output_files
-    if max_output_bytes:
-        options.max_output_bytes = max_output_bytes
-    ctx = RunContext(run_id=run_id, run_dir=run_dir, options=options, image_ids=image_ids, executor_dir=_copy_executor(run_dir))
-    cache = StepCache(workdir / "cache") if use_cache else None
-    executor = StepExecutor(plan, backend, ctx, cache)
+    bus = EventBus([log_event, *subscribers])
+    ctx = RunContext(run_id=run_id, run_dir=run_dir, settings=dict(settings), stop_grace_s=options.stop_grace_s,
+                     image_ids=image_ids, executor_dir=_copy_executor(run_dir), emit=bus.emit,
+                     output_limits=OutputLimits(options.max_output_files, options.max_output_bytes))
+    cache = StepCache(workspace.cache_dir) if any(s.cache.value for s in settings.values()) else None
+    executor = StepExecutor(plan, backend, ctx, cache, stager=getattr(backend, "stager", None))
     cancel = cancel or threading.Event()
     started = time.time()
-    log.info("run started", run_id=run_id, steps=len(plan.scripts), run_dir=str(run_dir))
+    bus.emit(RunStarted(run_id=run_id, run_dir=run_dir, nodes=plan.execution_order(), started_at=started))
+    for note in plan.notes:  # weak or missing wiring: subscribers show it next to the run
+        bus.emit(RunWarning(note))
     try:
-        results = Runner(plan, executor, jobs=jobs or os.cpu_count() or 1, on_event=on_event).run(cancel)
+        results = Runner(plan, executor, jobs=options.jobs or os.cpu_count() or 1, emit=bus.emit).run(cancel)
     finally:
         executor.close()
-        backend.remove_labelled(run_id)  # whatever a crash or Ctrl-C left behind
+        backend.remove_run(run_id)  # whatever a crash or Ctrl-C left behind
     report = RunReport(
         run_id=run_id,
         pipeline_success=all(r.status.ok for r in results.values()),
@@ -92,40 +88,16 @@ def run_pipeline(
         duration_s=round(time.time() - started, 3),
         execution_order=plan.execution_order(),
         interrupted=cancel.is_set() or any(r.status is StepStatus.CANCELLED for r in results.values()),
+        settings={node: s.rows() for node, s in settings.items()},
+        plan_warnings=list(plan.warnings),
     )
-    _write_reports_or_say_why(report, plan, run_dir, junit_path=junit_path, html=html)
-    log.info("run finished", run_id=run_id, success=report.pipeline_success, duration_s=report.duration_s)
+    bus.emit(RunFinished(report))
     return report
 
 
 def _copy_executor(run_dir: Path) -> Path:
     """Mount the bootstrap from the run folder: a host path even when rtest itself runs in a container."""
     target = run_dir / ".executor"
-    shutil.copytree(layout.executor_dir(), target, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__", "*.md"))
+    shutil.copytree(layout.executor_dir(), target, dirs_exist_ok=True,
+                    ignore=shutil.ignore_patterns("__pycache__", "*.md"))
     return target
-
-
-def _write_reports_or_say_why(report: RunReport, plan: PipelineTestingSpec, run_dir: Path, **kwargs) -> None:
-    """A host fault (disk full, run folder removed) while writing the report ends the run with a sentence."""
-    try:
-        run_dir.mkdir(parents=True, exist_ok=True)  # the run folder may have been removed during the run
-        write_reports(report, plan, run_dir, **kwargs)
-    except OSError as exc:
-        failed = sum(not r.status.ok for r in report.steps.values())
-        raise RunFaultError(
-            f"Run {report.run_id} finished ({failed} of {len(report.steps)} steps did not succeed), but rtest could not "
-            f"write its report: {untrusted.fault_reason(exc, 'writing the report')}") from None
-
-
-def write_reports(report: RunReport, plan: PipelineTestingSpec, run_dir: Path, *, junit_path=None, html: bool = True) -> None:
-    from rtest.report.json_report import write_report_json
-
-    write_report_json(report, run_dir / "report.json")
-    if junit_path:
-        from rtest.report.junit import write_junit
-
-        write_junit(report, Path(junit_path))
-    if html:
-        from rtest.report.html import write_report_html
-
-        write_report_html(report, plan, run_dir / "report.html")

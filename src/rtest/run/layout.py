@@ -18,20 +18,16 @@ import posixpath
 import re
 from collections import Counter
 from dataclasses import dataclass
+from importlib import resources
 from itertools import islice
 from pathlib import Path, PurePosixPath
 
+from rtest.contract import CHANNEL_ROOT, CODE_PATHS, CONFIG_PATHS, MODEL_PATH, SM_OUTPUT_PATH
 from rtest.errors import PlanError, RtestError
 from rtest.plan.model import ScriptExecutionSpec
+from rtest.plan.settings import StepSettings
 from rtest.run import untrusted
-from rtest.run.limits import ResourceLimits
-from rtest.run.model import Mount, StepLaunch
-
-CODE_PATHS = {"processing": "/opt/ml/processing/input/code", "training": "/opt/ml/code"}
-CONFIG_PATHS = {"processing": "/opt/ml/config", "training": "/opt/ml/input/config"}
-CHANNEL_ROOT = "/opt/ml/input/data"
-MODEL_PATH = "/opt/ml/model"
-SM_OUTPUT_PATH = "/opt/ml/output"
+from rtest.run.backends.base import Mount, StepLaunch
 EXECUTOR_PATH = "/opt/rtest/executor"
 BOOTSTRAP_PATH = EXECUTOR_PATH + "/bootstrap.py"
 META_PATH = "/opt/rtest/meta"
@@ -39,7 +35,6 @@ LOG_PATH = "/opt/rtest/log.txt"
 HOST_NAME = "algo-1"
 LOCAL_ACCOUNT = "000000000000"  # no AWS account is involved; ARNs only keep their shape
 ROLE_ARN = f"arn:aws:iam::{LOCAL_ACCOUNT}:role/rtest-local"
-DEFAULT_MAX_RUNTIME_S = 86400
 DEFAULT_VOLUME_GB = 30  # the SageMaker SDK's default volume_size
 FAILURE_REASON_CHARS = 8000  # read as at most this many bytes from the end of the failure file
 USAGE_MAX_BYTES = 64 * 1024
@@ -102,15 +97,18 @@ def _container_path(spec: ScriptExecutionSpec, what: str, path: str) -> str:
 
 def _labelled_mounts(spec: ScriptExecutionSpec, folders: StepFolders) -> list[tuple[str, Mount]]:
     """Every mount but the code and the executor, each with the words that name it in an error."""
-    mounts = [(f"input {n!r}", Mount(host=folders.input_dir(n), container=_container_path(spec, f"input {n!r}", i.container_path)))
+    mounts = [(f"input {n!r}", Mount(host=folders.input_dir(n),
+                                     container=_container_path(spec, f"input {n!r}", i.container_path)))
               for n, i in spec.inputs.items()]
-    mounts += [(f"output {n!r}", Mount(host=folders.output_dir(n), container=_container_path(spec, f"output {n!r}", o.container_path)))
+    mounts += [(f"output {n!r}", Mount(host=folders.output_dir(n),
+                                       container=_container_path(spec, f"output {n!r}", o.container_path)))
                for n, o in spec.outputs.items()]
     if spec.job_kind == "training" and MODEL_PATH not in {m.container for _, m in mounts}:
         mounts.append(("rtest's model folder", Mount(host=folders.model_dir, container=MODEL_PATH)))
     mounts += [
         ("rtest's output folder", Mount(host=folders.sm_output_dir, container=SM_OUTPUT_PATH)),
-        ("rtest's config folder", Mount(host=folders.config_dir, container=CONFIG_PATHS[spec.job_kind], read_only=True)),
+        ("rtest's config folder",
+         Mount(host=folders.config_dir, container=CONFIG_PATHS[spec.job_kind], read_only=True)),
         ("rtest's meta folder", Mount(host=folders.meta_dir, container=META_PATH)),
         ("rtest's log file", Mount(host=folders.log_path, container=LOG_PATH)),
     ]
@@ -156,8 +154,8 @@ def _make_mount_points(mounts: list[Mount]) -> None:
             (parent.host / posixpath.relpath(mount.container, parent.container)).mkdir(parents=True, exist_ok=True)
 
 
-def build_launch(spec: ScriptExecutionSpec, folders: StepFolders, *, run_id: str, image: str, executor_dir: Path,
-                 user: str | None, network: str = "none", limits: ResourceLimits | None, timeout_s: float | None) -> StepLaunch:
+def build_launch(spec: ScriptExecutionSpec, folders: StepFolders, settings: StepSettings, *, run_id: str,
+                 executor_dir: Path, stop_grace_s: float = 10.0) -> StepLaunch:
     """One container's worth of SageMaker: the bootstrap runs the entry point with the job's arguments."""
     code = CODE_PATHS[spec.job_kind]
     fixed = [("the code folder", Mount(host=spec.source_dir, container=code, read_only=True)),
@@ -165,16 +163,16 @@ def build_launch(spec: ScriptExecutionSpec, folders: StepFolders, *, run_id: str
     mounts = _checked_mounts(spec, fixed + _labelled_mounts(spec, folders))
     mounts = [m.model_copy(update={"host": m.host.resolve()}) for m in mounts]  # the engine wants absolute paths
     return StepLaunch(
-        name=safe_name(f"rtest-{run_id}-{spec.node}"), image=image,
+        run_id=run_id, node=spec.node, name=safe_name(f"rtest-{run_id}-{spec.node}"), image=settings.image.value,
         command=["python3", BOOTSTRAP_PATH, "--", *spec.argv()],
-        environment=_environment(spec, run_id, limits), mounts=mounts,
-        labels={"rtest.run-id": run_id, "rtest.node": spec.node},
-        user=user, network=network, working_dir=code, timeout_s=timeout_s,
-        nano_cpus=limits.nano_cpus if limits else None, mem_limit_bytes=limits.mem_bytes if limits else None,
+        environment=_environment(spec, run_id, settings.cpus.value), mounts=mounts,
+        user=settings.user.value, network=settings.network.value, working_dir=code,
+        timeout_s=settings.timeout_s.value, stop_grace_s=stop_grace_s,
+        cpus=settings.cpus.value, memory_bytes=settings.memory_bytes.value,
     )
 
 
-def _environment(spec: ScriptExecutionSpec, run_id: str, limits: ResourceLimits | None) -> dict[str, str]:
+def _environment(spec: ScriptExecutionSpec, run_id: str, cpus: float | None) -> dict[str, str]:
     # The container runs as the invoking uid, which has no home in the image.
     env = {"HOME": "/tmp", **spec.env()}
     if spec.job_kind == "training":  # set by the service; for processing the Environment dict is all there is
@@ -183,8 +181,8 @@ def _environment(spec: ScriptExecutionSpec, run_id: str, limits: ResourceLimits 
         env["TRAINING_JOB_ARN"] = f"arn:aws:sagemaker:local:{LOCAL_ACCOUNT}:training-job/{name}"
     env.update(RTEST_JOB_KIND=spec.job_kind, RTEST_ENTRY_POINT=entry_point_path(spec), RTEST_LOG=LOG_PATH,
                RTEST_META_DIR=META_PATH, RTEST_CODE_DIR=CODE_PATHS[spec.job_kind])
-    if limits and limits.nano_cpus:
-        env["RTEST_NUM_CPUS"] = str(max(1, math.ceil(limits.nano_cpus / 1e9)))
+    if cpus:
+        env["RTEST_NUM_CPUS"] = str(max(1, math.ceil(cpus)))
     return env
 
 
@@ -195,7 +193,8 @@ def entry_point_path(spec: ScriptExecutionSpec) -> str:
 # ---- the job's JSON files -----------------------------------------------------------------
 
 
-def write_job_config_files(spec: ScriptExecutionSpec, folders: StepFolders, *, run_id: str, image: str) -> None:
+def write_job_config_files(spec: ScriptExecutionSpec, folders: StepFolders, settings: StepSettings, *,
+                           run_id: str) -> None:
     """What SageMaker writes into the container; call it after the inputs were staged (channels come from them)."""
     config = folders.config_dir
     config.mkdir(parents=True, exist_ok=True)
@@ -204,7 +203,7 @@ def write_job_config_files(spec: ScriptExecutionSpec, folders: StepFolders, *, r
         "current_instance_type": spec.instance_type.value,
     })
     if spec.job_kind == "processing":
-        _write_json(config / "processingjobconfig.json", processing_job_config(spec, folders, run_id=run_id, image=image))
+        _write_json(config / "processingjobconfig.json", processing_job_config(spec, folders, settings, run_id=run_id))
         return
     hyperparameters = {k: json.dumps(v) for k, v in spec.hyperparameter_values().items() if v is not None}
     _write_json(config / "hyperparameters.json", hyperparameters)
@@ -213,18 +212,20 @@ def write_job_config_files(spec: ScriptExecutionSpec, folders: StepFolders, *, r
     })
 
 
-def processing_job_config(spec: ScriptExecutionSpec, folders: StepFolders, *, run_id: str, image: str) -> dict:
+def processing_job_config(spec: ScriptExecutionSpec, folders: StepFolders, settings: StepSettings, *,
+                          run_id: str) -> dict:
     name = job_name(run_id, spec.node)
-    inputs = [_processing_input(name_, folders.input_dir(name_), item.container_path) for name_, item in spec.inputs.items()]
+    inputs = [_processing_input(name_, folders.input_dir(name_), item.container_path)
+              for name_, item in spec.inputs.items()]
     inputs.append(_processing_input("code", spec.source_dir, CODE_PATHS["processing"]))
     outputs = [{"OutputName": n, "AppManaged": False, "S3Output": {
         "S3Uri": folders.output_dir(n).resolve().as_uri(), "LocalPath": o.container_path, "S3UploadMode": "EndOfJob"}}
         for n, o in spec.outputs.items()]
-    runtime = spec.max_runtime_s.value if spec.max_runtime_s and spec.max_runtime_s.value else DEFAULT_MAX_RUNTIME_S
     return {
         "ProcessingJobArn": f"arn:aws:sagemaker:local:{LOCAL_ACCOUNT}:processing-job/{name}",
         "ProcessingJobName": name,
-        "AppSpecification": {"ImageUri": image, "ContainerEntrypoint": ["python3", entry_point_path(spec)],
+        "AppSpecification": {"ImageUri": settings.image.value,
+                             "ContainerEntrypoint": ["python3", entry_point_path(spec)],
                              "ContainerArguments": spec.argv()},
         "Environment": spec.env(),
         "ProcessingInputs": inputs,
@@ -233,7 +234,7 @@ def processing_job_config(spec: ScriptExecutionSpec, folders: StepFolders, *, ru
                                                   "InstanceType": spec.instance_type.value,
                                                   "VolumeSizeInGB": DEFAULT_VOLUME_GB}},
         "RoleArn": ROLE_ARN,
-        "StoppingCondition": {"MaxRuntimeInSeconds": int(runtime)},
+        "StoppingCondition": {"MaxRuntimeInSeconds": settings.max_runtime_s()},
     }
 
 
@@ -250,7 +251,8 @@ def training_channels(spec: ScriptExecutionSpec, folders: StepFolders) -> dict[s
         path = posixpath.normpath(item.container_path)
         staged = folders.input_dir(name)
         if path == CHANNEL_ROOT and staged.is_dir():
-            channels.update({sub.name: sub for sub in sorted(staged.iterdir()) if sub.is_dir() and not sub.name.startswith(".")})
+            channels.update({sub.name: sub for sub in sorted(staged.iterdir())
+                             if sub.is_dir() and not sub.name.startswith(".")})
         elif path.startswith(CHANNEL_ROOT + "/"):
             channels[path[len(CHANNEL_ROOT) + 1:].split("/")[0]] = staged
     return dict(sorted(channels.items()))
@@ -301,9 +303,9 @@ def read_usage(folders: StepFolders) -> dict | None:
 
 def executor_dir() -> Path:
     """The bootstrap's folder: inside an installed wheel, or the source tree's executor/."""
-    import rtest
-
-    for candidate in (Path(rtest.__file__).parent / "_executor", Path(__file__).resolve().parents[3] / "executor"):
+    packaged = Path(str(resources.files("rtest") / "_executor"))
+    for candidate in (packaged, Path(__file__).resolve().parents[3] / "executor"):
         if (candidate / "bootstrap.py").is_file():
             return candidate
-    raise RtestError("rtest's executor/bootstrap.py is missing from its installation; reinstall rtest (pip install --force-reinstall rtest).")
+    raise RtestError("rtest's executor/bootstrap.py is missing from its installation; "
+                     "reinstall rtest (pip install --force-reinstall rtest).")

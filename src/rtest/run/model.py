@@ -1,4 +1,4 @@
-"""Run-time values: what a backend is asked to launch, and what a step did.
+"""Run-time values: what a step did, and what a run did (the launch description is in backends/base.py).
 
 Outcomes are values: a failed script is a StepResult with a reason, not an
 exception. Exceptions are kept for infrastructure (no engine, missing image).
@@ -7,9 +7,11 @@ exception. Exceptions are kept for infrastructure (no engine, missing image).
 from __future__ import annotations
 
 from enum import Enum
-from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, Field
+
+from rtest.plan.model import PlanWarning
 
 
 class StepStatus(str, Enum):
@@ -28,44 +30,6 @@ class StepStatus(str, Enum):
     @property
     def finished(self) -> bool:
         return self not in (StepStatus.PENDING, StepStatus.RUNNING)
-
-
-class Mount(BaseModel):
-    host: Path
-    container: str
-    read_only: bool = False
-
-
-class StepLaunch(BaseModel):
-    """Everything needed to start ONE container; a backend never sees the DAG."""
-
-    name: str  # container name, unique per run
-    image: str
-    command: list[str]
-    environment: dict[str, str] = Field(default_factory=dict)
-    mounts: list[Mount] = Field(default_factory=list)
-    labels: dict[str, str] = Field(default_factory=dict)
-    user: str | None = None  # "uid:gid"
-    network: str = "none"
-    working_dir: str | None = None
-    nano_cpus: int | None = None
-    mem_limit_bytes: int | None = None
-    pids_limit: int | None = 4096
-    timeout_s: float | None = None
-    stop_grace_s: float = 10.0
-
-
-class StepExit(BaseModel):
-    """What the engine reported about one finished (or abandoned) container."""
-
-    exit_code: int | None
-    oom_killed: bool = False
-    timed_out: bool = False
-    cancelled: bool = False
-    engine_error: str | None = None  # the engine failed us mid-step
-    duration_s: float = 0.0
-    peak_memory_bytes: int | None = None
-    cpu_time_s: float | None = None
 
 
 class StepResult(BaseModel):
@@ -94,3 +58,6 @@ class RunReport(BaseModel):
     duration_s: float | None = None
     execution_order: list[str] = Field(default_factory=list)
     interrupted: bool = False
+    # node -> setting name -> (value, where it came from): the StepSettings the run used
+    settings: dict[str, dict[str, tuple[Any, str]]] = Field(default_factory=dict)
+    plan_warnings: list[PlanWarning] = Field(default_factory=list)  # the plan's guesses and gaps, carried into every report

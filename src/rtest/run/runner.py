@@ -19,12 +19,11 @@ import structlog
 
 from rtest.errors import RtestError
 from rtest.plan.model import PipelineTestingSpec
+from rtest.run.events import Event, StepFinished, StepQueued
 from rtest.run.model import StepResult, StepStatus
 from rtest.run.step import StepExecutor
 
 log = structlog.get_logger("rtest.runner")
-
-EventSink = Callable[[str, StepStatus, "StepResult | None"], None]
 
 
 @dataclass
@@ -35,13 +34,14 @@ class _State:
 
 
 class Runner:
-    def __init__(self, plan: PipelineTestingSpec, executor: StepExecutor, *, jobs: int, on_event: EventSink | None = None) -> None:
+    def __init__(self, plan: PipelineTestingSpec, executor: StepExecutor, *, jobs: int,
+                 emit: Callable[[Event], None] | None = None) -> None:
         self.plan = plan
         self.graph: nx.DiGraph = plan.script_graph()
         self.order = plan.execution_order(self.graph)
         self.executor = executor
         self.jobs = max(1, jobs)
-        self.on_event = on_event or (lambda node, status, result: None)
+        self.emit = emit or (lambda event: None)
 
     def run(self, cancel: threading.Event) -> dict[str, StepResult]:
         state = _State(results={}, running={}, started=set())
@@ -67,8 +67,7 @@ class Runner:
             parents = list(self.graph.predecessors(node))
             if all(p in state.results and state.results[p].status.ok for p in parents):
                 state.started.add(node)
-                log.info("step started", node=node)
-                self.on_event(node, StepStatus.RUNNING, None)
+                self.emit(StepQueued(node))
                 upstream = {p: state.results[p] for p in parents}
                 state.running[pool.submit(self.executor.execute, node, upstream, cancel)] = node
 
@@ -97,21 +96,21 @@ class Runner:
             log.exception("step crashed", node=node)
             result = StepResult(node=node, status=StepStatus.FAILED, failure_reason=f"rtest internal error: {exc}")
         state.results[node] = result
-        log.info("step finished", node=node, status=result.status.value, exit_code=result.exit_code,
-                 duration_s=result.duration_s, reason=(result.failure_reason or "").strip().splitlines()[-1:] or None)
-        self.on_event(node, result.status, result)
+        self.emit(StepFinished(node, result))
         if not result.status.ok:
             for downstream in nx.descendants(self.graph, node):
                 if downstream not in state.results and downstream not in state.started:
                     reason = f"upstream step {node} {result.status.value}"
-                    state.results[downstream] = StepResult(node=downstream, status=StepStatus.UPSTREAM_FAILED, failure_reason=reason)
+                    state.results[downstream] = StepResult(node=downstream, status=StepStatus.UPSTREAM_FAILED,
+                                                           failure_reason=reason)
                     self.executor.discard_prepared(downstream)
-                    self.on_event(downstream, StepStatus.UPSTREAM_FAILED, state.results[downstream])
+                    self.emit(StepFinished(downstream, state.results[downstream]))
 
     def _close_unstarted(self, state: _State, cancel: threading.Event) -> None:
         for node in self.order:
             if node not in state.results:
                 reason = "cancelled before it started" if cancel.is_set() else "never became ready"
-                state.results[node] = StepResult(node=node, status=StepStatus.CANCELLED, failure_reason=reason, ended_at=time.time())
+                state.results[node] = StepResult(node=node, status=StepStatus.CANCELLED, failure_reason=reason,
+                                                 ended_at=time.time())
                 self.executor.discard_prepared(node)
-                self.on_event(node, StepStatus.CANCELLED, state.results[node])
+                self.emit(StepFinished(node, state.results[node]))

@@ -18,7 +18,6 @@ from pathlib import Path
 from rtest.run import untrusted
 from rtest.run.untrusted import UNCAPPED, OutputLimits
 
-MODEL_CONTAINER_PATH = "/opt/ml/model"
 MODEL_ARCHIVE = "model.tar.gz"
 
 

@@ -5,45 +5,39 @@ from __future__ import annotations
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from rtest.errors import UntrustedOutputError
 from rtest.plan.model import PipelineTestingSpec, ScriptExecutionSpec
+from rtest.plan.settings import StepSettings
 from rtest.run import layout
+from rtest.run.artifacts import LocalStager, Stager
+from rtest.run.backends.base import Backend, Handle, StepExit, StepLaunch
 from rtest.run.cache import StepCache, step_key, tree_digest
-from rtest.run.docker_backend import ContainerHandle, DockerBackend
-from rtest.run.limits import ResourceLimits, limits_for
-from rtest.run.model import StepExit, StepLaunch, StepResult, StepStatus
-from rtest.run.staging import MODEL_CONTAINER_PATH, export_output, pack_model, stage_copy, stage_output
-from rtest.run.untrusted import DEFAULT_MAX_BYTES, DEFAULT_MAX_FILES, OutputLimits, fault_reason, scan_tree
-
-
-@dataclass
-class RunOptions:
-    network: str | None = None  # None: "none" unless the config turns isolation off
-    limits: bool = True
-    timeout_s: float | None = None  # overrides every step's max runtime
-    memory_bytes: int | None = None  # overrides the instance type's memory limit
-    pack_model: bool = True
-    user: str | None = None  # "uid:gid" the containers run as
-    stop_grace_s: float = 10.0
-    max_output_files: int = DEFAULT_MAX_FILES  # per output: a step's files are untrusted (run/untrusted.py)
-    max_output_bytes: int = DEFAULT_MAX_BYTES
+from rtest.run.events import Event, StepCreated, StepStarted
+from rtest.run.model import StepResult, StepStatus
+from rtest.run.untrusted import OutputLimits, fault_reason
 
 
 @dataclass
 class RunContext:
     run_id: str
     run_dir: Path
-    options: RunOptions
+    settings: dict[str, StepSettings]  # node -> effective settings, computed once before the run
+    stop_grace_s: float = 10.0
     image_ids: dict[str, str] = field(default_factory=dict)  # image ref -> id, checked before the run
     executor_dir: Path | None = None  # the bootstrap, copied under the run folder
+    emit: Callable[[Event], None] = lambda event: None
+    output_limits: OutputLimits = OutputLimits()  # caps per output: a step's files are untrusted (run/untrusted.py)
 
 
 class StepExecutor:
-    def __init__(self, plan: PipelineTestingSpec, backend: DockerBackend, ctx: RunContext, cache: StepCache | None) -> None:
+    def __init__(self, plan: PipelineTestingSpec, backend: Backend, ctx: RunContext, cache: StepCache | None,
+                 stager: Stager | None = None) -> None:
         self.plan, self.backend, self.ctx, self.cache = plan, backend, ctx, cache
+        self.stager: Stager = stager or LocalStager(ctx.output_limits)
         self._prepared: dict[str, Future] = {}
         self._lock = threading.Lock()
         self._prep_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rtest-prepare")
@@ -70,10 +64,12 @@ class StepExecutor:
             self.discard_prepared(node)
         self._prep_pool.shutdown(wait=True)
 
-    def _create(self, node: str) -> ContainerHandle:
-        return self.backend.prepare(self.launch_for(node))
+    def _create(self, node: str) -> Handle:
+        handle = self.backend.prepare(self.launch_for(node))
+        self.ctx.emit(StepCreated(node))
+        return handle
 
-    def _take_container(self, node: str) -> ContainerHandle:
+    def _take_container(self, node: str) -> Handle:
         with self._lock:
             future = self._prepared.pop(node, None)
         if future is not None:
@@ -92,34 +88,20 @@ class StepExecutor:
             return spec
         return spec.model_copy(update={"inputs": {n: i for n, i in spec.inputs.items() if n not in unfed}})
 
+    def settings_for(self, node: str) -> StepSettings:
+        return self.ctx.settings[node]
+
     def launch_for(self, node: str) -> StepLaunch:
         spec = self.spec_for(node)
         folders = layout.step_folders(self.ctx.run_dir, node)
         layout.prepare_step_folders(spec, folders)
-        options = self.ctx.options
-        timeout = options.timeout_s or (spec.max_runtime_s.value if spec.max_runtime_s else None)
-        launch = layout.build_launch(
-            spec, folders, run_id=self.ctx.run_id, image=spec.image.value, executor_dir=self.ctx.executor_dir or layout.executor_dir(),
-            user=options.user, network=self._network(spec), limits=self._limits(spec),
-            timeout_s=timeout,
-        )
-        return launch.model_copy(update={"stop_grace_s": options.stop_grace_s})
-
-    def _limits(self, spec: ScriptExecutionSpec):
-        limits = limits_for(spec.instance_type.value, enabled=self.ctx.options.limits)
-        if self.ctx.options.memory_bytes:
-            limits = replace(limits, mem_bytes=self.ctx.options.memory_bytes) if limits else ResourceLimits(None, self.ctx.options.memory_bytes)
-        return limits
-
-    def _network(self, spec: ScriptExecutionSpec) -> str:
-        if self.ctx.options.network:
-            return self.ctx.options.network
-        isolation = spec.network_isolation
-        return "bridge" if isolation is not None and isolation.value is False else "none"
+        executor_dir = self.ctx.executor_dir or layout.executor_dir()
+        return layout.build_launch(spec, folders, self.settings_for(node), run_id=self.ctx.run_id,
+                                   executor_dir=executor_dir, stop_grace_s=self.ctx.stop_grace_s)
 
     # ---- one step ------------------------------------------------------------------------
     def execute(self, node: str, upstream: dict[str, StepResult], cancel: threading.Event) -> StepResult:
-        """One step's result; a refused output or a host fault (disk full, workdir gone) fails the step, with a sentence."""
+        """One step's result; a refused output or a host fault (disk full, workdir gone) fails it with a sentence."""
         try:
             return self._execute(node, upstream, cancel)
         except (UntrustedOutputError, OSError) as exc:
@@ -133,43 +115,49 @@ class StepExecutor:
         started = time.time()
         layout.prepare_step_folders(spec, folders)
         self._stage_inputs(spec, folders, upstream)
-        layout.write_job_config_files(spec, folders, run_id=self.ctx.run_id, image=spec.image.value)
-        base = dict(node=node, image=spec.image.value, log_path=str(folders.log_path), started_at=started)
-        key = self._cache_key(spec, folders) if self.cache else None
+        settings = self.settings_for(node)
+        layout.write_job_config_files(spec, folders, settings, run_id=self.ctx.run_id)
+        base = dict(node=node, image=settings.image.value, log_path=str(folders.log_path), started_at=started)
+        key = self._cache_key(spec, folders) if self.cache and settings.cache.value else None
         if key and self.cache.lookup(key) is not None:
             self.discard_prepared(node)
-            outputs = self.cache.restore(key, folders.root / "cached-outputs")
+            outputs = self.stager.restore_cached(self.cache, key, folders)
             self._export(spec, outputs)
-            return StepResult(**base, status=StepStatus.CACHED, exit_code=0, outputs={k: str(v) for k, v in outputs.items()},
+            return StepResult(**base, status=StepStatus.CACHED, exit_code=0,
+                              outputs={k: str(v) for k, v in outputs.items()},
                               ended_at=time.time(), duration_s=round(time.time() - started, 3), cache_key=key)
         if cancel.is_set():
             self.discard_prepared(node)
-            return StepResult(**base, status=StepStatus.CANCELLED, failure_reason="cancelled before it started", ended_at=time.time())
+            return StepResult(**base, status=StepStatus.CANCELLED, failure_reason="cancelled before it started",
+                              ended_at=time.time())
         handle = self._take_container(node)
+        self.ctx.emit(StepStarted(node))
         exit_info = self.backend.run(handle, folders.log_path, cancel)
         return self._result(spec, folders, exit_info, base, key)
 
-    def _stage_inputs(self, spec: ScriptExecutionSpec, folders: layout.StepFolders, upstream: dict[str, StepResult]) -> None:
+    def _stage_inputs(self, spec: ScriptExecutionSpec, folders: layout.StepFolders,
+                      upstream: dict[str, StepResult]) -> None:
         for wire in self.plan.wires_into(spec.node):
             produced = upstream.get(wire.source_node)
             if produced is not None and wire.source_output in produced.outputs:
-                stage_output(Path(produced.outputs[wire.source_output]), folders.input_dir(wire.target_input),
-                             label=f"output {wire.source_output} of step {wire.source_node}", limits=self._output_limits())
+                self.stager.stage_in(Path(produced.outputs[wire.source_output]), folders, wire.target_input,
+                                     label=f"output {wire.source_output} of step {wire.source_node}")
         for name, item in spec.inputs.items():
-            if item.host_path is not None:
-                stage_copy(Path(item.host_path.value), folders.input_dir(name))
+            if item.host_path is not None:  # the user's files: the same rules as at plan time
+                self.stager.stage_user_input(Path(item.host_path.value), folders, name,
+                                             follow_links=self.plan.follow_input_links)
 
     def _cache_key(self, spec: ScriptExecutionSpec, folders: layout.StepFolders) -> str:
         if spec.source_dir not in self._source_digests:
             self._source_digests[spec.source_dir] = tree_digest(spec.source_dir)
         inputs = {name: tree_digest(folders.input_dir(name)) for name in spec.inputs}
-        options = self.ctx.options
-        settings = {"network": self._network(spec), "limits": options.limits, "pack_model": options.pack_model,
-                    "timeout": options.timeout_s or (spec.max_runtime_s.value if spec.max_runtime_s else None)}
-        image_id = self.ctx.image_ids.get(spec.image.value, spec.image.value)
-        return step_key(spec, image_id=image_id, source_digest=self._source_digests[spec.source_dir], input_digests=inputs, settings=settings)
+        settings = self.settings_for(spec.node)
+        image_id = self.ctx.image_ids.get(settings.image.value, settings.image.value)
+        return step_key(spec, image_id=image_id, source_digest=self._source_digests[spec.source_dir],
+                        input_digests=inputs, settings=settings.cache_material())
 
-    def _result(self, spec: ScriptExecutionSpec, folders: layout.StepFolders, exit_info: StepExit, base: dict, key: str | None) -> StepResult:
+    def _result(self, spec: ScriptExecutionSpec, folders: layout.StepFolders, exit_info: StepExit, base: dict,
+                key: str | None) -> StepResult:
         usage = layout.read_usage(folders) or {}
         status, reason = self._judge(spec, folders, exit_info)
         result = StepResult(
@@ -181,7 +169,8 @@ class StepExecutor:
             try:
                 outputs = self._collect_outputs(spec, folders)
                 if self.cache and key:
-                    self.cache.store(key, outputs, folders.log_path, {"node": spec.node, "run_id": self.ctx.run_id})
+                    meta = {"node": spec.node, "run_id": self.ctx.run_id}
+                    self.stager.store_cached(self.cache, key, outputs, folders, meta)
                 self._export(spec, outputs)
             except (UntrustedOutputError, OSError) as exc:  # what the step left breaks the rules: nothing is passed on
                 result.status, result.failure_reason = StepStatus.FAILED, fault_reason(exc, "collecting the step's outputs")
@@ -189,19 +178,25 @@ class StepExecutor:
             result.outputs = {name: str(path) for name, path in outputs.items()}
         return result
 
-    def _judge(self, spec: ScriptExecutionSpec, folders: layout.StepFolders, exit_info: StepExit) -> tuple[StepStatus, str | None]:
+    def _judge(self, spec: ScriptExecutionSpec, folders: layout.StepFolders,
+               exit_info: StepExit) -> tuple[StepStatus, str | None]:
         """Success only from an exit code of 0 that the engine really reported."""
         if exit_info.cancelled:
             return StepStatus.CANCELLED, "cancelled by the user; the container was stopped"
         if exit_info.engine_error:
             return StepStatus.FAILED, f"container engine error: {exit_info.engine_error}"
+        settings = self.settings_for(spec.node)
         if exit_info.timed_out:
-            timeout = self.ctx.options.timeout_s or (spec.max_runtime_s.value if spec.max_runtime_s else 0)
-            return StepStatus.FAILED, (f"timed out after {timeout:g} s (max runtime); the container got SIGTERM, "
-                                       f"then SIGKILL after a {self.ctx.options.stop_grace_s:g} s grace period")
+            timeout = settings.timeout_s.value or 0
+            return StepStatus.FAILED, (f"timed out after {timeout:g} s (max runtime, from "
+                                       f"{settings.timeout_s.describe()}); "
+                                       f"the container got SIGTERM, then SIGKILL after a {self.ctx.stop_grace_s:g} s "
+                                       "grace period")
         if exit_info.oom_killed:
-            limits = self._limits(spec)
-            limit = _size(limits.mem_bytes) if limits and limits.mem_bytes else "the host's"
+            memory = settings.memory_bytes.value
+            limit = _size(memory) if memory else "the host's"
+            if settings.memory_bytes.field == "--memory":  # the user's flag set the limit, not the instance type
+                return StepStatus.FAILED, f"out of memory: the kernel killed the script at the {limit} limit set by --memory; raise --memory"
             return StepStatus.FAILED, (f"out of memory: the kernel killed the script at the {limit} memory limit of "
                                        f"{spec.instance_type.value}; choose a larger instance type or pass --no-limits")
         if exit_info.exit_code == 0:
@@ -210,25 +205,10 @@ class StepExecutor:
         return StepStatus.FAILED, written or f"script {spec.entry_point} exited with code {exit_info.exit_code}"
 
     def _collect_outputs(self, spec: ScriptExecutionSpec, folders: layout.StepFolders) -> dict[str, Path]:
-        """Each output, checked by the untrusted-file rules before anything uses it (raises UntrustedOutputError)."""
-        outputs: dict[str, Path] = {}
-        for name, item in spec.outputs.items():
-            produced = folders.output_dir(name)
-            label = f"output {name} ({item.container_path})"
-            if spec.job_kind == "training" and item.container_path.rstrip("/") == MODEL_CONTAINER_PATH and self.ctx.options.pack_model:
-                outputs[name] = pack_model(produced, folders.root / "artifacts" / name, label=label, limits=self._output_limits())
-            else:
-                scan_tree(produced, label, self._output_limits())
-                outputs[name] = produced
-        return outputs
-
-    def _output_limits(self) -> OutputLimits:
-        return OutputLimits(self.ctx.options.max_output_files, self.ctx.options.max_output_bytes)
+        return self.stager.collect_out(spec, folders, self.settings_for(spec.node))
 
     def _export(self, spec: ScriptExecutionSpec, outputs: dict[str, Path]) -> None:
-        for name, item in spec.outputs.items():
-            if item.export_to and name in outputs:
-                export_output(outputs[name], Path(item.export_to), label=f"output {name}", limits=self._output_limits())
+        self.stager.export(spec, outputs)
 
 
 def _size(nbytes: int) -> str:

@@ -8,10 +8,10 @@ auto-remove, which loses the exit code when the container vanishes first).
 
 from __future__ import annotations
 
+import os
 import queue
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import docker
@@ -20,14 +20,14 @@ from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 from requests.exceptions import ConnectionError as RequestsConnectionError
 from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponential
 
+from rtest.catalog import missing_image_message
 from rtest.errors import EngineUnavailableError, ImageNotFoundError
-from rtest.run.model import StepExit, StepLaunch
+from rtest.run.backends.base import LABEL_MANAGED, LABEL_NODE, LABEL_RUN_ID, LABEL_USER, Handle, StepExit, StepLaunch, run_labels
 
 log = structlog.get_logger("rtest.docker")
 
-LABEL_RUN_ID = "rtest.run-id"
-LABEL_NODE = "rtest.node"
-LABEL_MANAGED = "rtest.managed"
+__all__ = ["DockerBackend", "LABEL_MANAGED", "LABEL_NODE", "LABEL_RUN_ID", "LABEL_USER", "ContainerHandle"]
+NANO = 10**9
 
 ENGINE_HINT = (
     "Start Docker (for example `sudo systemctl start docker`, or `sudo dockerd &` where there is no"
@@ -53,22 +53,21 @@ _retry_idempotent = retry(
 )
 
 
-@dataclass
-class ContainerHandle:
-    id: str
-    name: str
-    launch: StepLaunch
+ContainerHandle = Handle  # a docker container: Handle.id is the container id
 
 
 class DockerBackend:
     """One step at a time: prepare (create), start, wait, collect, remove."""
+
+    name = "docker"
 
     def __init__(self, client: docker.DockerClient | None = None) -> None:
         try:
             self.client = client or docker.from_env(max_pool_size=32)
             self.client.ping()
         except (DockerException, RequestsConnectionError) as exc:
-            raise EngineUnavailableError(f"No container engine answers ({_first_line(exc)}).", hint=ENGINE_HINT) from exc
+            message = f"No container engine answers ({_first_line(exc)})."
+            raise EngineUnavailableError(message, hint=ENGINE_HINT) from exc
         self.api = self.client.api
 
     # ---- images -------------------------------------------------------------------
@@ -76,8 +75,6 @@ class DockerBackend:
         try:
             return self.api.inspect_image(ref)["Id"]
         except ImageNotFound as exc:
-            from rtest.imagebuild import missing_image_message
-
             raise ImageNotFoundError(missing_image_message(ref)) from exc
 
     # ---- one container ------------------------------------------------------------
@@ -86,9 +83,9 @@ class DockerBackend:
         host_config = self.api.create_host_config(
             binds={str(m.host): {"bind": m.container, "mode": "ro" if m.read_only else "rw"} for m in launch.mounts},
             network_mode=launch.network,
-            nano_cpus=launch.nano_cpus,
-            mem_limit=launch.mem_limit_bytes,
-            memswap_limit=launch.mem_limit_bytes,  # equal to mem_limit: no swap, so OOM is OOM
+            nano_cpus=round(launch.cpus * NANO) if launch.cpus else None,
+            mem_limit=launch.memory_bytes,
+            memswap_limit=launch.memory_bytes,  # equal to mem_limit: no swap, so OOM is OOM
             pids_limit=launch.pids_limit,
             cap_drop=["ALL"],
             security_opt=["no-new-privileges"],
@@ -100,7 +97,7 @@ class DockerBackend:
                 image=launch.image,
                 command=launch.command,
                 environment=launch.environment,
-                labels={LABEL_MANAGED: "1", **launch.labels},
+                labels=run_labels(launch.run_id, launch.node),
                 user=launch.user,
                 working_dir=launch.working_dir,
                 host_config=host_config,
@@ -108,8 +105,6 @@ class DockerBackend:
                 network_disabled=launch.network == "none",
             )
         except ImageNotFound as exc:
-            from rtest.imagebuild import missing_image_message
-
             raise ImageNotFoundError(missing_image_message(launch.image)) from exc
         return ContainerHandle(id=created["Id"], name=launch.name, launch=launch)
 
@@ -121,7 +116,8 @@ class DockerBackend:
             _retry_idempotent(self.api.start)(handle.id)
         except (APIError, RequestsConnectionError) as exc:
             self.remove(handle)
-            return StepExit(exit_code=None, engine_error=f"the engine could not start the container: {_first_line(exc)}")
+            reason = f"the engine could not start the container: {_first_line(exc)}"
+            return StepExit(exit_code=None, engine_error=reason)
         outcome = self._wait(handle, launch.timeout_s, cancel)
         exit_info = self._collect(handle, outcome, log_path, time.monotonic() - started)
         self.remove(handle)
@@ -194,18 +190,26 @@ class DockerBackend:
         except (APIError, RequestsConnectionError) as exc:
             log.warning("remove failed", container=handle.name, error=_first_line(exc))
 
+    def network_exists(self, name: str) -> bool:
+        try:
+            _retry_idempotent(self.client.networks.get)(name)
+        except NotFound:
+            return False
+        return True
+
     # ---- clean-up by label ----------------------------------------------------------
-    def remove_labelled(self, run_id: str | None = None) -> list[str]:
-        """Remove every container rtest created (of one run, or of all runs).
+    def remove_run(self, run_id: str | None = None, *, uid: int | None = None) -> list[str]:
+        """Remove the containers rtest created: of one run, or of every run (of user ``uid`` when given).
 
         Runs in run_pipeline's clean-up, so an engine that went away must not raise
         here: that would lose the report of the steps that did run.
         """
-        label = f"{LABEL_RUN_ID}={run_id}" if run_id else LABEL_MANAGED
+        label = [f"{LABEL_RUN_ID}={run_id}" if run_id else LABEL_MANAGED] + ([f"{LABEL_USER}={uid}"] if uid is not None else [])
         try:
             found = _retry_idempotent(self.api.containers)(all=True, filters={"label": label})
         except (APIError, RequestsConnectionError) as exc:
-            log.warning("cannot list containers to remove; run `rtest sandbox clean` once the engine answers",
+            scoped = f"--run-id {run_id}" if run_id else "--all"
+            log.warning(f"cannot list containers to remove; run `rtest sandbox clean {scoped}` once the engine answers",
                         label=label, error=_first_line(exc))
             return []
         removed = []
