@@ -70,7 +70,7 @@ HOSTILE_PROCESSING = {
 HOSTILE_TRAINING = {
     "ModelLeak": (f"import os\nos.symlink('CANARY', '{MODEL}/leak')\n", "output model (/opt/ml/model) holds a symlink leak -> CANARY"),
     "ModelFifo": (f"import os\nos.mkfifo('{MODEL}/pipe')\n", "output model (/opt/ml/model) holds a FIFO (named pipe) at pipe"),
-    "FailLeak": (f"import os\nos.symlink('CANARY', '{FAILURE}')\nraise SystemExit(1)\n", f"{FAILURE} is a symlink -> CANARY, which rtest does not follow"),
+    "FailLeak": (f"import os\nos.symlink('CANARY', '{FAILURE}')\nraise SystemExit(1)\n", f"script main.py exited with code 1; {FAILURE} is a symlink -> CANARY, which rtest does not follow"),
     "FailZero": (f"import os\nos.symlink('/dev/zero', '{FAILURE}')\nraise SystemExit(1)\n", f"{FAILURE} is a symlink -> /dev/zero"),
     "FailFifo": (f"import os\nos.mkfifo('{FAILURE}')\nraise SystemExit(1)\n", f"{FAILURE} is a FIFO (named pipe), not a regular file"),
     # The log is a file bind mount: the script cannot swap it for a link, so log tails stay the script's own text.

@@ -275,7 +275,7 @@ def _write_json(path: Path, value: dict) -> None:
 # ---- reading what the container left -------------------------------------------------------
 
 
-def read_failure_reason(folders: StepFolders) -> str | None:
+def read_failure_reason(folders: StepFolders, exited: str = "the script failed") -> str | None:
     """The failure file's text (the end of it when long: a traceback's last lines say the most).
 
     The step wrote it, so it is read bounded and never followed: a link, FIFO or device there gives
@@ -283,7 +283,7 @@ def read_failure_reason(folders: StepFolders) -> str | None:
     """
     text, note = untrusted.read_small_text(folders.failure_path, FAILURE_REASON_CHARS, shown_as=f"{SM_OUTPUT_PATH}/failure", tail=True)
     if note:
-        return f"the script failed; {note}"
+        return f"{exited}; {note}"
     text = (text or "").strip()
     if len(text) > FAILURE_REASON_CHARS:
         text = "..." + text[-FAILURE_REASON_CHARS:]

@@ -201,8 +201,8 @@ class StepExecutor:
                                        f"{spec.instance_type.value}; choose a larger instance type or pass --no-limits")
         if exit_info.exit_code == 0:
             return StepStatus.SUCCEEDED, None
-        written = layout.read_failure_reason(folders)
-        return StepStatus.FAILED, written or f"script {spec.entry_point} exited with code {exit_info.exit_code}"
+        exited = f"script {spec.entry_point} exited with code {exit_info.exit_code}"
+        return StepStatus.FAILED, layout.read_failure_reason(folders, exited) or exited
 
     def _collect_outputs(self, spec: ScriptExecutionSpec, folders: layout.StepFolders) -> dict[str, Path]:
         return self.stager.collect_out(spec, folders, self.settings_for(spec.node))
