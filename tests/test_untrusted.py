@@ -321,3 +321,14 @@ def test_a_huge_folder_is_not_listed_whole(tmp_path):
     assert len(listed) == 101  # one past the budget: enough to know the cap is exceeded
     assert len(list(untrusted.walk(out))) == 5000
     assert "holds more than 100 files" in _refusal(out, limits=OutputLimits(max_files=100))
+
+
+def test_log_tails_never_follow_links_or_block(tmp_path, canary):
+    from rtest.report.logtail import log_tail
+
+    os.symlink(str(canary[0]), tmp_path / "log.txt")
+    assert log_tail(tmp_path / "log.txt", 5) == ""
+    os.mkfifo(tmp_path / "fifo.txt")
+    assert log_tail(tmp_path / "fifo.txt", 5) == ""
+    (tmp_path / "real.txt").write_text("a\nb\n")
+    assert log_tail(tmp_path / "real.txt", 5) == "a\nb"
