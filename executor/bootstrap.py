@@ -112,12 +112,25 @@ def failure_text(entry, exit_code, log_path):
     tail = read_tail(log_path)
     start = tail.rfind(TRACEBACK_HEADER)
     if start >= 0:
-        return tail[start:].rstrip() + "\n"
+        traceback = tail[start:].rstrip()
+        # The exception line first: SageMaker shows a failure file's beginning (FailureReason is cut at 1 KB).
+        last = exception_line(traceback)
+        return (last + "\n\n" if last else "") + traceback + "\n"
     last_lines = [line for line in tail.splitlines() if line.strip() and not line.startswith(NOTE_PREFIX)][-20:]
     text = "Script %s exited with code %d" % (os.path.basename(entry), exit_code)
     if last_lines:
         text += "; last lines of its log:\n" + "\n".join(last_lines)
     return text + "\n"
+
+
+def exception_line(traceback):
+    """The first unindented line after the last frame: ``ValueError: bad column x``."""
+    lines = traceback.splitlines()
+    frames = [i for i, line in enumerate(lines) if line.startswith('  File "')]
+    for line in lines[(frames[-1] + 1) if frames else 1:]:
+        if line.strip() and not line[:1].isspace():
+            return line.strip()
+    return None
 
 
 def read_tail(path):

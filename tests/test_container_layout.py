@@ -225,7 +225,7 @@ def test_crash_gives_nonzero_exit_and_traceback_failure(backend, tmp_path):
     exit_info, folders = run_step(backend, spec, tmp_path)
     assert exit_info.exit_code == 1 and not exit_info.timed_out
     reason = layout.read_failure_reason(folders)
-    assert reason.startswith("Traceback (most recent call last):") and "json.decoder.JSONDecodeError" in reason
+    assert reason.startswith("json.decoder.JSONDecodeError: ") and "\n\nTraceback (most recent call last):" in reason
     assert "loading" in folders.log_path.read_text()
     assert layout.read_usage(folders)["exit_code"] == 1
 

@@ -132,7 +132,8 @@ def test_crash_writes_the_traceback_as_failure(processing):
     done = processing.run(entry)
     assert done.returncode == 1
     failure = processing.failure.read_text()
-    assert failure.startswith("Traceback (most recent call last):")
+    # the exception line first (SageMaker shows a failure file's start), then the whole traceback
+    assert failure.startswith("ValueError: bad column x\n\nTraceback (most recent call last):")
     assert failure.rstrip().endswith("ValueError: bad column x")
     assert "noise" not in failure and "[rtest]" not in failure
     assert processing.usage()["exit_code"] == 1

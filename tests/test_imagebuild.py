@@ -154,7 +154,9 @@ def test_missing_image_message_names_the_image_and_the_command():
     assert SKLEARN_IMAGE in ours and "`rtest sandbox images build`" in ours and "--offline" in ours
     assert ours.endswith(".") and ours.count(". ") == 0  # one sentence
     foreign = imagebuild.missing_image_message("123.dkr.ecr.us-east-1.amazonaws.com/x:1")
-    assert "docker pull 123.dkr.ecr.us-east-1.amazonaws.com/x:1" in foreign and "images build" not in foreign
+    assert "--image-map KIND:VERSION=IMAGE" in foreign and "images build" not in foreign and "docker pull" not in foreign
+    stand_in = imagebuild.missing_image_message("rtest/sagemaker-pytorch:2.1.0")  # no look-alike: never a pull of an rtest tag
+    assert "--image-map pytorch:2.1.0=IMAGE" in stand_in and "docker pull" not in stand_in and "images build" not in stand_in
 
 
 def test_build_args_add_the_wheelhouse_only_offline():
@@ -197,7 +199,7 @@ def test_dockerfile_shape(folder):
     assert 'rtest.image="1"' in text
     assert "ARG WHEELHOUSE=" in text and imagebuild.CONTEXT_WHEELHOUSE in text
     assert "bootstrap" not in text.replace("executor bootstrap is NOT baked in", "")
-    labelled = dict(re.findall(r'rtest\.versions\.([a-z-]+)="([^"]+)"', text))
+    labelled = dict(re.findall(r'rtest\.versions\.([a-z0-9-]+)="([^"]+)"', text))
     required = pins(folder)
     assert labelled == {name: required[name] for name in labelled}  # labels never drift from the pins
 
@@ -308,7 +310,7 @@ def test_images_are_labelled_with_their_pins(docker_client, tag):
     recorded = {key.removeprefix("rtest.versions."): value for key, value in labels.items() if key.startswith("rtest.versions.")}
     assert recorded == {name: version for name, version in pins(folder).items() if name in recorded}
     dockerfile = (imagebuild.images_root() / folder / "Dockerfile").read_text()
-    assert recorded == dict(re.findall(r'rtest\.versions\.([a-z-]+)="([^"]+)"', dockerfile))  # none dropped by the build
+    assert recorded == dict(re.findall(r'rtest\.versions\.([a-z0-9-]+)="([^"]+)"', dockerfile))  # none dropped by the build
     if folder != "base":
         assert recorded["scikit-learn"] == "1.2.1"
     # so `images build` can tell a stale image from a current one on a reused CI machine
@@ -333,3 +335,23 @@ def test_a_failing_build_becomes_one_sentence(docker_client, tmp_path):
         imagebuild._stream_build(docker_client, str(tmp_path), tag, {}, lines.append)
     assert any("about to fail" in line for line in lines)
     assert not imagebuild.image_exists(docker_client, tag)
+
+
+SCRIPT_IMPORTS = ("pyarrow", "matplotlib", "boto3")
+PLOT_AND_PARQUET = (
+    "import io, matplotlib; matplotlib.use('Agg'); import matplotlib.pyplot as plt, pandas as pd; "
+    "plt.plot([0, 1], [1, 0]); plt.savefig(io.BytesIO(), format='png'); "
+    "frame = pd.DataFrame({'a': [1, 2]}); buffer = io.BytesIO(); frame.to_parquet(buffer); "
+    "print(pd.read_parquet(io.BytesIO(buffer.getvalue()))['a'].sum())"
+)
+
+
+@pytest.mark.docker
+@pytest.mark.parametrize(("image", "folder"), [(SKLEARN_IMAGE, "sklearn"), (XGBOOST_IMAGE, "xgboost")])
+def test_look_alikes_carry_what_real_scripts_import(docker_client, image, folder):
+    """The real images carry pyarrow, matplotlib and boto3; without them a script fails for the wrong reason."""
+    found = run_python(docker_client, image, *SCRIPT_IMPORTS)
+    assert {m: found[m] for m in SCRIPT_IMPORTS} == {m: pins(folder)[m] for m in SCRIPT_IMPORTS}
+    output = docker_client.containers.run(image, ["python3", "-c", PLOT_AND_PARQUET], remove=True, network_disabled=True,
+                                          environment={"MPLCONFIGDIR": "/tmp"})
+    assert output.decode().strip().splitlines()[-1] == "3"  # a plot saved and a parquet round trip, offline

@@ -34,7 +34,9 @@ def write(folder: Path, name: str, text: str) -> Path:
 
 
 def interface_error(dirs) -> str:
-    return raised_message(InterfaceError, load_interfaces, dirs)
+    """Loading never fails on a file's content; checking every file does."""
+    registry = load_interfaces(dirs)
+    return raised_message(InterfaceError, registry.check)
 
 
 # --- happy paths -------------------------------------------------------------------------
@@ -178,7 +180,7 @@ def test_missing_required_field_names_file_and_field(tmp_path):
     assert interface_error([tmp_path]) == f"Interface file {path}: field contract.inputs.DATA.path: Field required."
 
 
-def test_typo_inside_contract_is_an_error(tmp_path):
+def test_typo_inside_contract_is_a_warning_naming_file_and_key(tmp_path):
     path = write(
         tmp_path,
         "preprocess.step.yaml",
@@ -189,29 +191,40 @@ def test_typo_inside_contract_is_an_error(tmp_path):
             DATA: {path: /opt/ml/processing/input/data}
         """,
     )
-    assert interface_error([tmp_path]) == (
-        f"Interface file {path}: field contract.input: unknown key (a typo?); "
-        "expected one of entry_point, inputs, outputs, job_arguments, env_vars, source_dir, input_source_overrides."
+    registry = load_interfaces([tmp_path])
+    registry.check()  # no error
+    assert registry.get("Preprocess").contract.inputs == {}
+    assert [(w.file, w.key) for w in registry.warnings] == [(path.resolve(), "contract.input")]
+    assert registry.warnings[0].message == (
+        f"Interface file {path.resolve()}: key contract.input is not part of the interface schema "
+        "(did you mean 'inputs'?); rtest ignores it"
     )
 
 
-def test_typo_in_nested_contract_declarations(tmp_path):
+def test_typos_in_nested_declarations_are_warnings(tmp_path):
     path = write(
         tmp_path,
         "p.yaml",
         """\
         step_type: P
+        colour: blue
         contract:
           inputs:
             DATA: {path: /in, requird: false}
           job_arguments:
             - {flag: --x, sauce: job_type}
         """,
-    )
-    assert interface_error([tmp_path]) == (
-        f"Interface file {path}: field contract.inputs.DATA.requird: unknown key (a typo?); expected one of path, required; "
-        "field contract.job_arguments.0.sauce: unknown key (a typo?); expected one of flag, source, default, required."
-    )
+    ).resolve()
+    registry = load_interfaces([tmp_path])
+    registry.check(["P"])
+    messages = [w.message for w in registry.warnings]
+    assert messages == [
+        f"Interface file {path}: key colour is not part of the interface schema; rtest ignores it",
+        f"Interface file {path}: key contract.inputs.DATA.requird is not part of the interface schema (did you mean 'required'?); rtest ignores it",
+        f"Interface file {path}: key contract.job_arguments.0.sauce is not part of the interface schema (did you mean 'source'?); rtest ignores it",
+    ]
+    registry.check(["P"])
+    assert len(registry.warnings) == 3  # validated once, warned once
 
 
 def test_wrong_types_are_named_with_the_value(tmp_path):
@@ -260,7 +273,7 @@ def test_not_a_mapping(tmp_path):
 
 def test_missing_folder(tmp_path):
     folder = tmp_path / "nowhere"
-    assert interface_error([folder]) == (
+    assert raised_message(InterfaceError, load_interfaces, [folder]) == (
         f"Interface folder {folder} does not exist; pass the folder that holds the *.step.yaml files."
     )
 

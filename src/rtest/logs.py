@@ -29,6 +29,6 @@ def configure_logging(fmt: str = "text", level: str = "warning") -> None:
 
 def _clean_for_terminal(logger, method, event_dict: dict) -> dict:  # noqa: ARG001 - structlog's processor signature
     """Log values quote step output (reasons, names): no escape sequences may reach the terminal."""
-    from rtest.cli.text import clean
+    from rtest.textclean import clean
 
     return {key: clean(value) if isinstance(value, str) else value for key, value in event_dict.items()}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import threading
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -28,6 +29,11 @@ from rtest.cli.common import (
     select_pipeline,
 )
 
+class CacheKey(str, Enum):
+    imports = "imports"
+    full = "full"
+
+
 sandbox_app = typer.Typer(help="Run scripts in SageMaker-like containers.", no_args_is_help=True)
 out = Console()
 
@@ -45,6 +51,8 @@ def run(
     example: ExampleOpt = False,
     jobs: Annotated[Optional[int], typer.Option("--jobs", "-j", min=1, help="Steps run at once. Default: the number of CPUs.")] = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Rerun every step even if nothing changed.")] = False,
+    cache_key: Annotated[CacheKey, typer.Option("--cache-key", help="What of the source folder a step's cache key covers: "
+                                                "imports (its script, the modules it imports, files it names, requirements) or full.")] = CacheKey.imports,
     network: Annotated[Optional[str], typer.Option("--network", help="Container network; default none (no network), e.g. bridge.")] = None,
     no_limits: Annotated[bool, typer.Option("--no-limits", help="No CPU/memory limits from the instance type.")] = False,
     timeout: Annotated[Optional[float], typer.Option("--timeout", min=1, help="Max runtime of every step, in seconds.")] = None,
@@ -105,7 +113,8 @@ def run(
     restore = _trap_signals(cancel)
     try:
         with LiveStatus(out, plan.execution_order()) as live:
-            report = run_and_report(plan, RunOptions(workdir=workdir, jobs=jobs, backend=backend, run_id=run_id, **caps),
+            report = run_and_report(plan, RunOptions(workdir=workdir, jobs=jobs, backend=backend, run_id=run_id,
+                                               cache_key=cache_key.value, **caps),
                                     settings=settings, formats=formats, subscribers=[live.on], cancel=cancel,
                                     backend=engine)
     finally:

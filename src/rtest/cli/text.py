@@ -9,25 +9,10 @@ and through ``markup_safe`` before a rich markup string.
 
 from __future__ import annotations
 
-import re
-
 from rich.markup import escape
 from rich.text import Text
 
-# OSC (ESC ] ... BEL or ESC \), CSI (ESC [ params final), other two-byte ESC sequences,
-# then any single C0 control but tab and newline, DEL, and the C1 controls (U+0080-U+009F, 8-bit CSI among them).
-_CONTROL = re.compile(
-    r"\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?"
-    r"|\x1b\[[0-?]*[ -/]*[@-~]?"
-    r"|\x1b[ -~]?"
-    r"|[\x00-\x08\x0b-\x1f\x7f-\x9f]"
-    r"|[\ud800-\udfff]"  # lone surrogates (a "\ud800" in a JSON file): a UTF-8 terminal stream cannot even encode them
-)
-
-
-def clean(text: object) -> str:
-    """``text`` without terminal control sequences or control characters (tab and newline stay)."""
-    return _CONTROL.sub("", str(text))
+from rtest.textclean import clean  # noqa: F401  (re-exported for the CLI)
 
 
 def markup_safe(text: object) -> str:

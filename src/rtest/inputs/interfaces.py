@@ -1,198 +1,232 @@
 """Step interfaces: one YAML (or JSON) file per step type saying what the step's
 script reads and writes in its container, and how its outputs feed other steps.
 
-Unknown keys are ignored at the top level and in ``registry``/``compute``/``spec``
-(room for the framework's own annotations) but rejected inside ``contract``:
-there a stray key is nearly always a typo (``input:``) that would silently drop
-a mount.
+Loading reads every file but validates lazily: only the step types a pipeline
+uses are checked (``InterfaceRegistry.check``), and all of their problems come
+back in one error. A key the schema does not know is a warning naming the file
+and key (``InterfaceRegistry.warnings``), never an error: a catalogue written
+for a newer framework still loads. The schema is in ``interface_schema``.
 """
 
 from __future__ import annotations
 
+import copy
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
-from types import UnionType
-from typing import Any, Iterable, Union, get_args, get_origin
+from typing import Any, Iterable
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import ValidationError
 
-from rtest.contract import is_runnable_step_type
 from rtest.errors import InterfaceError
+from rtest.inputs.interface_keys import unknown_key_message, unknown_keys
+from rtest.inputs.interface_schema import (  # noqa: F401  (re-exported: the public names of interfaces)
+    RUNNABLE_STEP_TYPES,
+    Compute,
+    Contract,
+    DependencyDecl,
+    EnvVars,
+    InputDecl,
+    JobArgDecl,
+    OutputDecl,
+    Registry,
+    Section,
+    SpecDecl,
+    SpecOutputDecl,
+    StepInterface,
+)
 
 INTERFACE_PATTERNS = ("*.yaml", "*.yml", "*.json")  # *.step.yaml is a *.yaml
+VARIANT_SECTIONS = ("spec", "contract", "patterns")
 
 
-def _as_text(value: Any) -> Any:
-    """YAML reads 1.0 or true as numbers/booleans; containers want the text."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return str(value)
-    return value
+@dataclass(frozen=True)
+class InterfaceWarning:
+    file: Path
+    key: str  # dotted location, e.g. contract.inputs.DATA.requird; "" for the whole file
+    message: str
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    @model_validator(mode="before")
-    @classmethod
-    def _null_means_default(cls, data: Any) -> Any:
-        # An empty YAML block (`outputs:`) is null; read it as "use the default".
-        if isinstance(data, dict):
-            return {key: value for key, value in data.items() if value is not None or key not in cls.model_fields}
-        return data
-
-
-class _Strict(_Model):
-    model_config = ConfigDict(extra="forbid")
-
-
-class Registry(_Model):
-    sagemaker_step_type: str = "Processing"
-
-
-class Compute(_Model):
-    kind: str = "python"
-    framework_version_field: str | None = None
-    framework_version: str | None = None  # a fixed version, used when no field gives one
-
-    @field_validator("framework_version", mode="before")
-    @classmethod
-    def _version_as_text(cls, value: Any) -> Any:
-        return _as_text(value)
-
-
-class PathDecl(_Strict):
-    path: str
-    required: bool = True
-
-    @model_validator(mode="before")
-    @classmethod
-    def _bare_path(cls, data: Any) -> Any:
-        return {"path": data} if isinstance(data, str) else data
-
-
-class JobArgDecl(_Strict):
-    flag: str
-    source: str | None = None  # config field holding the value
-    default: str | None = None
-    required: bool = True
-
-    @field_validator("default", mode="before")
-    @classmethod
-    def _default_as_text(cls, value: Any) -> Any:
-        return _as_text(value)
-
-
-class EnvVars(_Strict):
-    required: list[str] = Field(default_factory=list)
-    optional: dict[str, str | None] = Field(default_factory=dict)
-
-    @field_validator("optional", mode="before")
-    @classmethod
-    def _values_as_text(cls, value: Any) -> Any:
-        return {k: _as_text(v) for k, v in value.items()} if isinstance(value, dict) else value
-
-
-class Contract(_Strict):
-    entry_point: str | None = None
-    inputs: dict[str, PathDecl] = Field(default_factory=dict)
-    outputs: dict[str, PathDecl] = Field(default_factory=dict)
-    job_arguments: list[JobArgDecl] = Field(default_factory=list)
-    env_vars: EnvVars = Field(default_factory=EnvVars)
-    source_dir: bool = False  # the framework ships the step's whole source folder (h8val: read by plan/config_inputs.py)
-    input_source_overrides: dict[str, str] = Field(default_factory=dict)  # input -> config attribute whose path feeds it
-
-
-class DependencyDecl(_Model):
-    required: bool = True
-    compatible_sources: list[str] = Field(default_factory=list)
-    semantic_keywords: list[str] = Field(default_factory=list)
-    aliases: list[str] = Field(default_factory=list)
-
-
-class OutputDecl(_Model):
-    aliases: list[str] = Field(default_factory=list)
-    semantic_keywords: list[str] = Field(default_factory=list)
-
-
-class SpecDecl(_Model):
-    dependencies: dict[str, DependencyDecl] = Field(default_factory=dict)
-    outputs: dict[str, OutputDecl] = Field(default_factory=dict)
-
-
-class StepInterface(_Model):
-    step_type: str
-    registry: Registry = Field(default_factory=Registry)
-    compute: Compute = Field(default_factory=Compute)
-    contract: Contract | None = None
-    spec: SpecDecl | None = None
-    max_runtime_in_seconds: int | None = None
-    description: str | None = None
+@dataclass
+class InterfaceFile:
+    path: Path
+    data: dict[str, Any] | None  # None: unreadable, see problem
+    problem: str | None = None
 
     @property
-    def runs_script(self) -> bool:
-        """SageMaker runs a script of the user's only in Processing and Training jobs, and only with a contract."""
-        return is_runnable_step_type(self.registry.sagemaker_step_type) and self.contract is not None
-
-    @property
-    def job_kind(self) -> str:
-        return "training" if self.registry.sagemaker_step_type.lower() == "training" else "processing"
+    def step_type(self) -> str | None:
+        value = self.data.get("step_type") if self.data else None
+        return value if isinstance(value, str) and value else None
 
 
+def canonical(name: str) -> str:
+    """'XGBoostTraining', 'xgboost_training' and 'XGBoost-Training' are one name."""
+    return "".join(ch for ch in name.lower() if ch.isalnum())
+
+
+@dataclass
 class InterfaceRegistry:
-    """Interfaces by step type, each with the file it came from."""
+    """Interface files by step type; each is validated the first time it is asked for."""
 
-    def __init__(self, interfaces: dict[str, StepInterface] | None = None, sources: dict[str, Path] | None = None) -> None:
-        self._interfaces = dict(interfaces or {})
-        self._sources = dict(sources or {})
-        self._by_lower: dict[str, str] = {}
-        for step_type in self._interfaces:
-            self._by_lower.setdefault(step_type.lower(), step_type)
+    files: list[InterfaceFile] = field(default_factory=list)
+    warnings: list[InterfaceWarning] = field(default_factory=list)
 
+    def __post_init__(self) -> None:
+        self._by_type: dict[str, list[InterfaceFile]] = {}
+        for entry in self.files:
+            if entry.step_type:
+                self._by_type.setdefault(entry.step_type, []).append(entry)
+        self._validated: dict[tuple[str, str | None], StepInterface] = {}
+        self._warned: set[tuple[Path, str]] = set()
+
+    # ---- lookup --------------------------------------------------------------------------
     def _key(self, step_type: str) -> str | None:
-        if step_type in self._interfaces:
+        """Exact name, then case-insensitive, then separator-insensitive, then a declared config class."""
+        if step_type in self._by_type:
             return step_type
-        return self._by_lower.get(step_type.lower())
+        for match in (lambda t: t.lower() == step_type.lower(), lambda t: canonical(t) == canonical(step_type)):
+            found = next((t for t in self._by_type if match(t)), None)
+            if found:
+                return found
+        wanted = {canonical(step_type), canonical(step_type + "Config")}
+        for name, entries in self._by_type.items():
+            config_class = (entries[0].data.get("registry") or {}).get("config_class") if entries[0].data else None
+            if isinstance(config_class, str) and canonical(config_class) in wanted:
+                return name
+        return None
 
-    def get(self, step_type: str) -> StepInterface | None:
-        """Exact match first, then case-insensitive."""
+    def get(self, step_type: str, job_type: str | None = None) -> StepInterface | None:
+        """The validated interface (with the job type's variant applied), None when there is none."""
         key = self._key(step_type)
-        return None if key is None else self._interfaces[key]
+        if key is None:
+            return None
+        problems = self._problems(key, job_type)
+        if problems:
+            raise InterfaceError(_sentence(problems))
+        return self._validated[(key, _variant_name(self._by_type[key][0], job_type))]
+
+    def check(self, step_types: Iterable[str | tuple[str, str | None]] | None = None) -> None:
+        """Validate the given step types (or every file) and raise ONE error listing every problem."""
+        problems: list[str] = []
+        if step_types is None:
+            wanted: list[tuple[str, str | None]] = [(t, None) for t in self._by_type]
+            problems += [entry.problem for entry in self.files if entry.problem]
+        else:
+            wanted = [item if isinstance(item, tuple) else (item, None) for item in step_types]
+        for step_type, job_type in dict.fromkeys(wanted):
+            key = self._key(step_type)
+            if key is not None:
+                problems += self._problems(key, job_type)
+            elif step_types is not None:
+                problems += [e.problem for e in self._broken_files() if canonical(_stem(e.path)) == canonical(step_type)]
+        if problems:
+            raise InterfaceError(_sentence(list(dict.fromkeys(problems))))
 
     def step_types(self) -> list[str]:
-        return list(self._interfaces)
+        return list(self._by_type)
 
     def source_of(self, step_type: str) -> Path:
         key = self._key(step_type)
         if key is None:
             raise KeyError(step_type)
-        return self._sources[key]
+        return self._by_type[key][0].path
 
     def __contains__(self, step_type: object) -> bool:
         return isinstance(step_type, str) and self._key(step_type) is not None
 
     def __len__(self) -> int:
-        return len(self._interfaces)
+        return len(self._by_type)
+
+    # ---- validation ----------------------------------------------------------------------
+    def _broken_files(self) -> list[InterfaceFile]:
+        return [entry for entry in self.files if entry.problem]
+
+    def _problems(self, key: str, job_type: str | None) -> list[str]:
+        entries = self._by_type[key]
+        if len(entries) > 1:
+            first, second = entries[0].path, entries[1].path
+            return [f"Interface files {first} and {second} both declare step_type '{key}'; keep one of them or rename the step_type"]
+        entry = entries[0]
+        variant = _variant_name(entry, job_type)
+        if (key, variant) in self._validated:
+            return []
+        try:
+            interface = StepInterface.model_validate(_with_variant(entry.data, variant))
+        except ValidationError as exc:
+            return [f"Interface file {entry.path}: " + "; ".join(_describe(error) for error in exc.errors())]
+        self._validated[(key, variant)] = interface
+        for location, name in unknown_keys(interface):
+            self._warn(entry.path, location, unknown_key_message(entry.path, location, name))
+        return []
+
+    def _warn(self, path: Path, key: str, message: str) -> None:
+        if (path, key) not in self._warned:
+            self._warned.add((path, key))
+            self.warnings.append(InterfaceWarning(file=path, key=key, message=message))
 
 
 def load_interfaces(dirs: Iterable[Path | str]) -> InterfaceRegistry:
-    """Read every interface file in the given folders (a file path is read by itself)."""
-    interfaces: dict[str, StepInterface] = {}
-    sources: dict[str, Path] = {}
-    for folder in dirs:
-        for path in _interface_files(Path(folder).expanduser()):
-            interface = load_interface_file(path)
-            earlier = sources.get(interface.step_type)
-            if earlier is not None:
-                raise InterfaceError(
-                    f"Interface files {earlier} and {path.resolve()} both declare step_type '{interface.step_type}'; "
-                    "keep one of them or rename the step_type."
-                )
-            interfaces[interface.step_type] = interface
-            sources[interface.step_type] = path.resolve()
-    return InterfaceRegistry(interfaces, sources)
+    """Read every interface file in the given folders (a file path is read by itself); validate none yet."""
+    files = [read_interface_file(path) for folder in dirs for path in _interface_files(Path(folder).expanduser())]
+    registry = InterfaceRegistry(files)
+    for entry in files:
+        if entry.problem:  # reported as an error only if the pipeline needs it, see check()
+            registry._warn(entry.path, "", entry.problem)
+    for step_type, entries in registry._by_type.items():
+        for extra in entries[1:]:
+            registry._warn(extra.path, "step_type", f"Interface file {extra.path} declares step_type '{step_type}' again "
+                           f"(first in {entries[0].path}); the first one is used")
+    return registry
+
+
+def load_interface_file(path: Path) -> StepInterface:
+    """Read and validate one file; every problem is an InterfaceError."""
+    registry = InterfaceRegistry([read_interface_file(path)])
+    registry.check()
+    return registry.get(registry.step_types()[0])
+
+
+def read_interface_file(path: Path) -> InterfaceFile:
+    path = path.resolve()
+    try:
+        data = _parse(path, path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        return InterfaceFile(path, None, f"Interface file {path} cannot be read: {exc}")
+    except InterfaceError as exc:
+        return InterfaceFile(path, None, exc.message.rstrip("."))
+    if not isinstance(data, dict):
+        found = "empty" if data is None else _kind_of(data)
+        return InterfaceFile(path, None, f"Interface file {path} is {found}; it must be a mapping with step_type, registry, contract and spec")
+    if not isinstance(data.get("step_type"), str) or not data.get("step_type"):
+        return InterfaceFile(path, data, f"Interface file {path}: field step_type: Field required")
+    return InterfaceFile(path, data)
+
+
+def _variant_name(entry: InterfaceFile, job_type: str | None) -> str | None:
+    variants = (entry.data or {}).get("variants") or {}
+    if not job_type or not isinstance(variants, dict):
+        return None
+    return next((name for name in variants if str(name).lower() == str(job_type).lower()), None)
+
+
+def _with_variant(data: dict[str, Any] | None, variant: str | None) -> dict[str, Any]:
+    """The file's data with one job_type variant deep-merged over its sections, as the framework does."""
+    data = dict(data or {})
+    override = ((data.get("variants") or {}).get(variant) or {}) if variant else {}
+    for section in VARIANT_SECTIONS:
+        if isinstance(override, dict) and isinstance(override.get(section), dict):
+            data[section] = _deep_merge(data.get(section) or {}, override[section])
+    return data
+
+
+def _deep_merge(base: Any, override: Any) -> Any:
+    if not isinstance(base, dict) or not isinstance(override, dict):
+        return copy.deepcopy(override)
+    merged = dict(base)
+    for key, value in override.items():
+        merged[key] = _deep_merge(base.get(key), value) if key in base else copy.deepcopy(value)
+    return merged
 
 
 def _interface_files(folder: Path) -> list[Path]:
@@ -204,23 +238,7 @@ def _interface_files(folder: Path) -> list[Path]:
     return sorted(found)
 
 
-def load_interface_file(path: Path) -> StepInterface:
-    data = _read(path)
-    if not isinstance(data, dict):
-        found = "empty" if data is None else _kind_of(data)
-        raise InterfaceError(f"Interface file {path} is {found}; it must be a mapping with step_type, registry, contract and spec.")
-    try:
-        return StepInterface.model_validate(data)
-    except ValidationError as exc:
-        problems = "; ".join(_describe(error) for error in exc.errors())
-        raise InterfaceError(f"Interface file {path}: {problems}.") from exc
-
-
-def _read(path: Path) -> Any:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InterfaceError(f"Interface file {path} cannot be read: {exc}.") from exc
+def _parse(path: Path, text: str) -> Any:
     if path.suffix.lower() == ".json":
         try:
             return json.loads(text)
@@ -235,40 +253,23 @@ def _read(path: Path) -> Any:
         raise InterfaceError(f"Interface file {path} is not valid YAML: {exc}.") from exc
 
 
+def _stem(path: Path) -> str:
+    return path.name.split(".")[0]
+
+
+def _sentence(problems: list[str]) -> str:
+    if len(problems) == 1:
+        return problems[0] + "."
+    return f"{len(problems)} interface problems: " + "; ".join(problems) + "."
+
+
 def _describe(error: dict[str, Any]) -> str:
     location = ".".join(str(part) for part in error["loc"])
-    if error["type"] == "extra_forbidden":
-        allowed = _allowed_keys(error["loc"][:-1])
-        return f"field {location}: unknown key (a typo?); expected one of {', '.join(allowed)}"
     message = error["msg"]
     value = error.get("input")
     if error["type"] != "missing" and isinstance(value, (str, int, float, bool)):
         message += f", got {value!r}"
     return f"field {location}: {message}"
-
-
-def _allowed_keys(parent: tuple) -> list[str]:
-    """Field names of the model found at ``parent``, stepping over dict keys and list indexes."""
-    current: Any = StepInterface
-    for part in parent:
-        if _is_model(current):
-            field = current.model_fields.get(part) if isinstance(part, str) else None
-            current = field.annotation if field else None
-        else:
-            args = get_args(current)  # dict[str, X] or list[X]: step into X
-            current = args[-1] if args else None
-        current = _without_none(current)
-    return list(current.model_fields) if _is_model(current) else []
-
-
-def _is_model(candidate: Any) -> bool:
-    return isinstance(candidate, type) and issubclass(candidate, BaseModel)
-
-
-def _without_none(annotation: Any) -> Any:
-    if get_origin(annotation) in (Union, UnionType):
-        return next(arg for arg in get_args(annotation) if arg is not type(None))
-    return annotation
 
 
 def _kind_of(value: object) -> str:

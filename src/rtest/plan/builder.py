@@ -19,6 +19,7 @@ from rtest.plan.discovery import Discovery, discover
 from rtest.plan.framework_classes import ConfigClasses
 from rtest.plan.input_paths import input_path_problem
 from rtest.plan.model import InputSpec, JobArgument, PipelineTestingSpec, PlanWarning, ScriptExecutionSpec, Source, Sourced, format_env_value
+from rtest.plan.images import image_warnings, interface_warnings
 from rtest.plan.resolve import resolve_spec
 from rtest.plan.sources import make_source_context
 from rtest.plan.userspec import ScriptOverrides, UserSpec
@@ -90,11 +91,12 @@ def draft_plan(inputs: PipelineInputs, user: UserSpec | None = None) -> Pipeline
         skipped=dict(inputs.discovery.skipped),
         wires=wires,
         notes=notes,
+        warnings=image_warnings(specs, image_map) + interface_warnings(inputs.interfaces),
         config_path=inputs.config.path,
         source_root=inputs.source_root,
         follow_input_links=user.follow_input_links,
     )
-    plan.warnings = _warnings(inputs, plan, resolvers, early)
+    plan.warnings = list(dict.fromkeys(plan.warnings + _warnings(inputs, plan, resolvers, early)))
     check_names(plan)
     return plan
 

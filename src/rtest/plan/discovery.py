@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rtest.contract import is_runnable_step_type
 from rtest.errors import DiscoveryError
 from rtest.inputs.config import PipelineConfig, StepConfig
 from rtest.inputs.dag import PipelineDAG
@@ -57,12 +56,14 @@ def discover(dag: PipelineDAG, config: PipelineConfig, interfaces: InterfaceRegi
     sources = source_root if isinstance(source_root, SourceContext) else SourceContext(root=Path(source_root).resolve())
     found = Discovery(sources=sources)
     missing: list[str] = []
+    # Validate only the interfaces this DAG uses (with each node's job_type variant), all problems at once.
+    interfaces.check([(c.step_type, c.get("job_type")) for n in dag.nodes if (c := config.step_config(n))])
     for node in dag.nodes:
         step_config = config.step_config(node)
         if step_config is None:
             found.skipped[node] = f"no config: {config.path.name} has no configuration.specific entry for it"
             continue
-        interface = interfaces.get(step_config.step_type)
+        interface = interfaces.get(step_config.step_type, step_config.get("job_type"))
         reason = _skip_reason(step_config, interface, interfaces)
         if reason:
             found.skipped[node] = reason
@@ -98,12 +99,8 @@ def discover(dag: PipelineDAG, config: PipelineConfig, interfaces: InterfaceRegi
 
 
 def _skip_reason(step_config: StepConfig, interface: StepInterface | None, interfaces: InterfaceRegistry) -> str | None:
-    if interface is not None and not interface.runs_script:
-        job_type = interface.registry.sagemaker_step_type
-        where = interfaces.source_of(interface.step_type)
-        if is_runnable_step_type(job_type):
-            return f"its interface ({where.name}) declares no script contract"
-        return f"not a Processing or Training job: its interface ({where.name}) says SageMaker step type '{job_type}'"
+    if interface is not None and interface.skip_reason:
+        return f"{interface.skip_reason} (interface {interfaces.source_of(interface.step_type).name})"
     entry = step_config.entry_point()
     if entry is None:
         return "no entry point: its config sets none of " + ", ".join(ENTRY_POINT_FIELDS)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from rtest.catalog import default_image, normalize_kind
+from typing import Any
+
+from rtest.catalog import BYO_KIND, choose_image, framework_of, normalize_kind
 from rtest.plan.discovery import DiscoveredScript
 from rtest.plan.model import InputSpec, OutputSpec, ScriptExecutionSpec, Source, Sourced
 from rtest.plan.scan import scan_script_paths
@@ -88,30 +90,46 @@ def _instance_type(found: DiscoveredScript) -> Sourced:
 
 
 def _framework(found: DiscoveredScript) -> tuple[Sourced, Sourced]:
+    """The framework (from compute.kind, or the SDK class an estimator/model uses) and its version.
+
+    The version comes from the interface's version field, else its framework_version_default, as
+    the framework reads it (getattr with a default). For a bring-your-own image the "version" is
+    the image URI the config field compute.image_uri_field names.
+    """
     compute = found.interface.compute if found.interface else None
-    if compute is not None:
-        kind = Sourced(value=normalize_kind(compute.kind), source=Source.INTERFACE, field="compute.kind")
-    else:
-        kind = Sourced(value="python", source=Source.BUILTIN)
-    version_fields = [compute.framework_version_field] if compute and compute.framework_version_field else []
-    if kind.value == "sklearn" and found.job_kind == "processing":
-        version_fields.append("processing_framework_version")
-    if kind.value != "python":
-        version_fields.append("framework_version")
-    for field in version_fields:
+    if compute is None:
+        return Sourced(value="python", source=Source.BUILTIN), Sourced(value="3", source=Source.BUILTIN)
+    framework = framework_of(compute.kind, compute.sdk_class, compute.framework_name, compute.retrieve_framework, compute.retrieve_image)
+    via = next((f"compute.{k}" for k in ("framework_name", "sdk_class") if getattr(compute, k) and framework != normalize_kind(compute.kind)), "compute.kind")
+    kind = Sourced(value=framework, source=Source.INTERFACE, field=via)
+    if framework == BYO_KIND:
+        return kind, config_value(found, compute.image_uri_field or "image_uri") or Sourced(value=None, source=Source.BUILTIN)
+    fields = [compute.framework_version_field] if compute.framework_version_field else _legacy_version_fields(framework, found.job_kind)
+    for field in fields:
         value = config_value(found, field)
         if value is not None:
             return kind, Sourced(value=str(value.value), source=Source.CONFIG, field=field)
-    if compute is not None and compute.framework_version:
-        return kind, Sourced(value=str(compute.framework_version), source=Source.INTERFACE, field="compute.framework_version")
-    return kind, Sourced(value="3" if kind.value == "python" else None, source=Source.BUILTIN)
+    for key in ("framework_version_default", "framework_version"):
+        if getattr(compute, key):
+            return kind, Sourced(value=str(getattr(compute, key)), source=Source.INTERFACE, field=f"compute.{key}")
+    return kind, Sourced(value="3" if framework == "python" else None, source=Source.BUILTIN)
+
+
+def _legacy_version_fields(framework: str, job_kind: str) -> list[str]:
+    """Where an interface names no version field: the fields such configs use."""
+    if framework == "python":
+        return []
+    return (["processing_framework_version"] if framework == "sklearn" and job_kind == "processing" else []) + ["framework_version"]
 
 
 def _image(kind: str, version: str | None, image_map: dict[tuple[str, str], str]) -> Sourced:
-    mapped = image_map.get((kind, version or ""))
-    if mapped:
-        return Sourced(value=mapped, source=Source.USER, field=f"image_map.{kind}:{version}")
-    return Sourced(value=default_image(kind, version), source=Source.BUILTIN)
+    """The user's image map first, else the look-alike (or the nearest one; see rtest.plan.images for the warning)."""
+    choice = choose_image(kind, version, image_map)
+    if choice.mapped and (kind, version or "") in image_map:
+        return Sourced(value=choice.image, source=Source.USER, field=f"image_map.{kind}:{version}")
+    if choice.mapped:  # a bring-your-own image the config names
+        return Sourced(value=choice.image, source=Source.CONFIG, field="image_uri")
+    return Sourced(value=choice.image, source=Source.BUILTIN)
 
 
 def _max_runtime(found: DiscoveredScript) -> Sourced | None:

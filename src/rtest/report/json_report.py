@@ -32,6 +32,8 @@ STEP_FIELDS = (
     "started_at",
     "ended_at",
     "cache_key",
+    "warning_count",
+    "warning_lines",
 )
 
 

@@ -7,15 +7,14 @@ and the CLI only ever want the end, so we seek backwards in blocks.
 from __future__ import annotations
 
 import os
-import re
 import stat
 from pathlib import Path
+
+from rtest.textclean import clean
 
 _BLOCK = 8192
 DEFAULT_MAX_BYTES = 64 * 1024  # a log with one endless line must not flood a report
 
-# CSI sequences (colours, cursor moves) and the few two-byte escapes scripts emit.
-_ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b[@-Z\\-_]")
 
 
 def log_tail(path: str | Path | None, lines: int = 50, *, max_bytes: int = DEFAULT_MAX_BYTES) -> str:
@@ -57,5 +56,5 @@ def _read_tail_bytes(handle, lines: int, max_bytes: int) -> bytes:
 
 
 def strip_ansi(text: str) -> str:
-    """Drop terminal colour codes, which render as garbage in XML and HTML."""
-    return _ANSI.sub("", text)
+    """Drop terminal control sequences and characters, which render as garbage in XML and HTML."""
+    return clean(text)

@@ -22,6 +22,7 @@ from rtest.run.backends import DEFAULT_BACKEND, create_backend
 from rtest.run.backends.base import Backend
 from rtest.run.cache import StepCache
 from rtest.run.events import EventBus, RunFinished, RunStarted, RunWarning, Subscriber, log_event
+from rtest.run.image_check import image_ids as check_images
 from rtest.run.model import RunReport, StepStatus
 from rtest.run.runner import Runner
 from rtest.run.step import RunContext, StepExecutor
@@ -40,6 +41,7 @@ class RunOptions:
     backend: str = DEFAULT_BACKEND
     max_output_files: int = DEFAULT_MAX_FILES  # per step output; what a step writes is untrusted (run/untrusted.py)
     max_output_bytes: int = DEFAULT_MAX_BYTES
+    cache_key: str = "imports"  # "imports": the files the entry script really uses; "full": the whole source folder
 
 
 def run_pipeline(
@@ -60,12 +62,12 @@ def run_pipeline(
     run_id = options.run_id or new_run_id()
     run_dir = workspace.run_dir(run_id)
     run_dir.mkdir(parents=True, exist_ok=True)
-    images = {s.image.value for s in settings.values()}
-    image_ids = {ref: backend.image_id(ref) for ref in sorted(images)}  # a missing image stops us before any step
+    image_ids = check_images(plan, backend)  # every missing image, with the nodes needing it, stops us before any step
     bus = EventBus([log_event, *subscribers])
     ctx = RunContext(run_id=run_id, run_dir=run_dir, settings=dict(settings), stop_grace_s=options.stop_grace_s,
                      image_ids=image_ids, executor_dir=_copy_executor(run_dir), emit=bus.emit,
-                     output_limits=OutputLimits(options.max_output_files, options.max_output_bytes))
+                     output_limits=OutputLimits(options.max_output_files, options.max_output_bytes),
+                     cache_key=options.cache_key)
     cache = StepCache(workspace.cache_dir) if any(s.cache.value for s in settings.values()) else None
     executor = StepExecutor(plan, backend, ctx, cache, stager=getattr(backend, "stager", None))
     cancel = cancel or threading.Event()

@@ -46,6 +46,8 @@ class StepResult(BaseModel):
     peak_memory_bytes: int | None = None
     cpu_time_s: float | None = None
     cache_key: str | None = None
+    warning_count: int = 0  # warning lines a succeeded step logged (see rtest.run.diagnose)
+    warning_lines: list[str] = Field(default_factory=list)  # the first of them, bounded
 
 
 class RunReport(BaseModel):

@@ -12,13 +12,14 @@ from typing import Callable
 from rtest.errors import UntrustedOutputError
 from rtest.plan.model import PipelineTestingSpec, ScriptExecutionSpec
 from rtest.plan.settings import StepSettings
-from rtest.run import layout
+from rtest.run import diagnose, layout
 from rtest.run.artifacts import LocalStager, Stager
 from rtest.run.backends.base import Backend, Handle, StepExit, StepLaunch
 from rtest.run.cache import StepCache, step_key, tree_digest
 from rtest.run.events import Event, StepCreated, StepStarted
 from rtest.run.model import StepResult, StepStatus
 from rtest.run.untrusted import OutputLimits, fault_reason
+from rtest.run.source_digest import source_digest
 
 
 @dataclass
@@ -31,6 +32,7 @@ class RunContext:
     executor_dir: Path | None = None  # the bootstrap, copied under the run folder
     emit: Callable[[Event], None] = lambda event: None
     output_limits: OutputLimits = OutputLimits()  # caps per output: a step's files are untrusted (run/untrusted.py)
+    cache_key: str = "imports"  # see RunOptions.cache_key
 
 
 class StepExecutor:
@@ -41,7 +43,7 @@ class StepExecutor:
         self._prepared: dict[str, Future] = {}
         self._lock = threading.Lock()
         self._prep_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rtest-prepare")
-        self._source_digests: dict[Path, str] = {}
+        self._source_digests: dict[tuple[Path, str], str] = {}
 
     # ---- containers created ahead of time ------------------------------------------------
     def prepare_ahead(self, node: str) -> None:
@@ -148,12 +150,14 @@ class StepExecutor:
                                              follow_links=self.plan.follow_input_links)
 
     def _cache_key(self, spec: ScriptExecutionSpec, folders: layout.StepFolders) -> str:
-        if spec.source_dir not in self._source_digests:
-            self._source_digests[spec.source_dir] = tree_digest(spec.source_dir)
+        full = self.ctx.cache_key == "full"
+        source = (spec.source_dir, "" if full else spec.entry_point)  # nodes sharing a script share its digest
+        if source not in self._source_digests:
+            self._source_digests[source] = source_digest(spec.source_dir, spec.entry_point, full=full)
         inputs = {name: tree_digest(folders.input_dir(name)) for name in spec.inputs}
         settings = self.settings_for(spec.node)
         image_id = self.ctx.image_ids.get(settings.image.value, settings.image.value)
-        return step_key(spec, image_id=image_id, source_digest=self._source_digests[spec.source_dir],
+        return step_key(spec, image_id=image_id, source_digest=self._source_digests[source],
                         input_digests=inputs, settings=settings.cache_material())
 
     def _result(self, spec: ScriptExecutionSpec, folders: layout.StepFolders, exit_info: StepExit, base: dict,
@@ -166,6 +170,8 @@ class StepExecutor:
             cpu_time_s=usage.get("cpu_time_s"), cache_key=key,
         )
         if status is StepStatus.SUCCEEDED:
+            warned = diagnose.warnings_in(diagnose.read_log_tail(folders.log_path))
+            result.warning_count, result.warning_lines = warned.count, warned.lines
             try:
                 outputs = self._collect_outputs(spec, folders)
                 if self.cache and key:
@@ -201,8 +207,10 @@ class StepExecutor:
                                        f"{spec.instance_type.value}; choose a larger instance type or pass --no-limits")
         if exit_info.exit_code == 0:
             return StepStatus.SUCCEEDED, None
-        exited = f"script {spec.entry_point} exited with code {exit_info.exit_code}"
-        return StepStatus.FAILED, layout.read_failure_reason(folders, exited) or exited
+        log_text = diagnose.read_log_tail(folders.log_path)  # the exception line, and any network attempt
+        exited = f"script {spec.entry_point} exited with code {exit_info.exit_code}"  # kept when rtest ignored the file
+        return StepStatus.FAILED, diagnose.failure_reason(layout.read_failure_reason(folders, exited), log_text,
+                                                          settings.network.value, spec.entry_point, exit_info.exit_code)
 
     def _collect_outputs(self, spec: ScriptExecutionSpec, folders: layout.StepFolders) -> dict[str, Path]:
         return self.stager.collect_out(spec, folders, self.settings_for(spec.node))

@@ -1,0 +1,1 @@
+"""Stand-in script: planning only reads it."""
