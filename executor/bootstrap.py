@@ -280,7 +280,9 @@ def has_content(path):
 def write_text(path, text):
     try:
         make_folder(os.path.dirname(path))
-        with open(path, "w") as handle:
+        # The script may have left a link or a FIFO here: never follow it, never block on it.
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_NONBLOCK, 0o644)
+        with os.fdopen(fd, "w") as handle:
             handle.write(text)
     except OSError as exc:
         sys.stderr.write("rtest: could not write %s: %s\n" % (path, exc))

@@ -62,3 +62,15 @@ class EngineUnavailableError(RtestError):
 
 class ImageNotFoundError(ImageError):
     """A step's image is not present in the engine."""
+
+
+class UntrustedOutputError(RtestError):
+    """What a step left behind breaks rtest's rules for untrusted files (links out, FIFOs, caps); the step fails."""
+
+    exit_code = 1
+
+
+class RunFaultError(RtestError):
+    """The host failed rtest during a run (disk full, workdir removed); the run ends with exit 1."""
+
+    exit_code = 1

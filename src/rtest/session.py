@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from rtest.deps.runtime import PreparedDeps
+from rtest.errors import RunFaultError
 from rtest.plan.model import PipelineTestingSpec
 from rtest.plan.settings import CommandLine, StepSettings
 from rtest.report.writers import LiveReportJson, write_reports
@@ -18,6 +19,7 @@ from rtest.run.backends.base import Backend
 from rtest.run.engine import RunOptions, run_pipeline
 from rtest.run.events import Subscriber
 from rtest.run.model import RunReport
+from rtest.run.untrusted import fault_reason
 
 
 def run_and_report(
@@ -42,5 +44,12 @@ def run_and_report(
                           cancel=cancel, backend=backend, launch_extras=deps.launch_extras if deps else None)
     wanted = dict(formats) if isinstance(formats, Mapping) else {name: None for name in formats}
     wanted.pop("json", None)  # already written, atomically, by the live subscriber
-    write_reports(report, plan, Path(report.run_dir or "."), wanted)
+    try:
+        Path(report.run_dir or ".").mkdir(parents=True, exist_ok=True)  # the run folder may have gone mid-run
+        write_reports(report, plan, Path(report.run_dir or "."), wanted)
+    except OSError as exc:  # disk full, folder removed: the run is over, say so in one sentence
+        failed = sum(not r.status.ok for r in report.steps.values())
+        raise RunFaultError(
+            f"Run {report.run_id} finished ({failed} of {len(report.steps)} steps did not succeed), but rtest could not "
+            f"write its report: {fault_reason(exc, 'writing the report')}") from None
     return report

@@ -43,6 +43,17 @@ def parse_memory(text: str | None) -> int | None:
     return nbytes
 
 
+def output_caps(max_files: int | None, max_bytes: str | None) -> dict[str, int]:
+    """--max-output-files/--max-output-bytes as RunOptions fields; only those given."""
+    caps = {"max_output_files": max_files} if max_files else {}
+    if max_bytes is not None:
+        found = _SIZE.fullmatch(max_bytes.strip())
+        if not found or float(found["number"]) * _UNITS[found["unit"].lower()] < 1:
+            raise OptionError(f"--max-output-bytes {max_bytes[:40]!r} is not a size; write it like 500m or 100g.")
+        caps["max_output_bytes"] = int(min(float(found["number"]) * _UNITS[found["unit"].lower()], 2**62))
+    return caps
+
+
 def check_log_format(fmt: str) -> str:
     if fmt not in LOG_FORMATS:
         raise OptionError(f"--log-format {fmt!r} is not a log format; use text or json.")

@@ -58,6 +58,8 @@ def run(
     timeout: Annotated[Optional[float], typer.Option("--timeout", min=1, help="Max runtime of every step, in seconds.")] = None,
     memory: Annotated[Optional[str], typer.Option("--memory", help="Memory limit of every step, e.g. 512m or 2g (overrides the instance type).")] = None,
     model_folder: Annotated[bool, typer.Option("--model-folder", help="Pass /opt/ml/model on as a folder, not model.tar.gz.")] = False,
+    max_output_files: Annotated[Optional[int], typer.Option("--max-output-files", min=1, help="Most files and folders one step output may hold (default 200000); more fails the step.")] = None,
+    max_output_bytes: Annotated[Optional[str], typer.Option("--max-output-bytes", help="Most bytes one step output may hold, e.g. 100g (default 50g); more fails the step.")] = None,
     junit: Annotated[Optional[Path], typer.Option("--junit", help="Also write JUnit XML here.")] = None,
     log_format: Annotated[str, typer.Option("--log-format", help="text or json (for machines).")] = "text",
     backend: Annotated[str, typer.Option("--backend", help="Where steps run: docker (the default).")] = "docker",
@@ -86,6 +88,7 @@ def run(
 
     configure_logging(preflight.check_log_format(log_format), "info" if verbose or log_format == "json" else "warning")
     memory_bytes = preflight.parse_memory(memory)
+    caps = preflight.output_caps(max_output_files, max_output_bytes)
     preflight.check_junit(junit)
     preflight.check_workdir(workdir, create=False)
     chosen = select_pipeline(
@@ -115,7 +118,7 @@ def run(
     try:
         with LiveStatus(out, plan.execution_order()) as live:
             report = run_and_report(plan, RunOptions(workdir=workdir, jobs=jobs, backend=backend, run_id=run_id,
-                                               cache_key=cache_key.value),
+                                               cache_key=cache_key.value, **caps),
                                     settings=flags, formats=formats, subscribers=[live.on], cancel=cancel,
                                     backend=engine, deps=deps)
     finally:

@@ -6,6 +6,8 @@ and the CLI only ever want the end, so we seek backwards in blocks.
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 
 from rtest.textclean import clean
@@ -24,9 +26,13 @@ def log_tail(path: str | Path | None, lines: int = 50, *, max_bytes: int = DEFAU
     if path is None or lines <= 0:
         return ""
     try:
-        with open(path, "rb") as handle:
+        # A step's log is its own text: never follow a link there, never block on a FIFO.
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        with os.fdopen(fd, "rb") as handle:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                return ""
             data = _read_tail_bytes(handle, lines, max_bytes)
-    except (FileNotFoundError, IsADirectoryError, PermissionError):
+    except OSError:  # missing, a folder, a link, unreadable
         return ""
     text = data.decode("utf-8", errors="replace")
     kept = text.splitlines()[-lines:]

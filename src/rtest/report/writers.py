@@ -12,12 +12,16 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Callable
 
+import structlog
+
 from rtest.plan.model import PipelineTestingSpec
 from rtest.report.html import write_report_html
 from rtest.report.json_report import REPORT_FILE_NAME, write_report_json
 from rtest.report.junit import write_junit
 from rtest.run.events import Event, RunFinished, RunStarted, StepFinished
 from rtest.run.model import RunReport, StepResult, StepStatus
+
+log = structlog.get_logger("rtest.report")
 
 ReportWriter = Callable[[RunReport, PipelineTestingSpec, Path], Path]
 
@@ -61,4 +65,7 @@ class LiveReportJson:
         else:
             return
         if self.report is not None and self.report.run_dir:
-            write_report_json(self.report, Path(self.report.run_dir) / REPORT_FILE_NAME)
+            try:
+                write_report_json(self.report, Path(self.report.run_dir) / REPORT_FILE_NAME)
+            except OSError as exc:  # disk full or run folder gone: the run goes on; the final write says why
+                log.warning("report.json could not be updated", reason=exc.strerror, path=str(exc.filename or ""))

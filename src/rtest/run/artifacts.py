@@ -18,10 +18,11 @@ from rtest.plan.settings import StepSettings
 from rtest.run import staging
 from rtest.run.cache import StepCache
 from rtest.run.layout import StepFolders
+from rtest.run.untrusted import OutputLimits, scan_tree
 
 
 class Stager(Protocol):
-    def stage_in(self, source: Path, folders: StepFolders, input_name: str) -> None:
+    def stage_in(self, source: Path, folders: StepFolders, input_name: str, *, label: str = "an upstream output") -> None:
         """Make ``source`` (an upstream output) the content of one input."""
 
     def stage_user_input(self, source: Path, folders: StepFolders, input_name: str, *, follow_links: bool) -> None:
@@ -42,10 +43,17 @@ class Stager(Protocol):
 
 
 class LocalStager:
-    """Host folders bind-mounted into the container: the copy and hard-link code of run/staging and run/cache."""
+    """Host folders bind-mounted into the container: the copy and hard-link code of run/staging and run/cache.
 
-    def stage_in(self, source: Path, folders: StepFolders, input_name: str) -> None:
-        staging.stage_copy(Path(source), folders.input_dir(input_name))
+    What a step wrote is untrusted: every output is checked by run/untrusted's rules (no link followed,
+    no special file, ``limits`` per output) before it is packed, cached, staged or exported.
+    """
+
+    def __init__(self, limits: OutputLimits = OutputLimits()) -> None:
+        self.limits = limits
+
+    def stage_in(self, source: Path, folders: StepFolders, input_name: str, *, label: str = "an upstream output") -> None:
+        staging.stage_output(Path(source), folders.input_dir(input_name), label=label, limits=self.limits)
 
     def stage_user_input(self, source: Path, folders: StepFolders, input_name: str, *, follow_links: bool) -> None:
         copy_user_input(Path(source), folders.input_dir(input_name), follow_links=follow_links)
@@ -54,17 +62,19 @@ class LocalStager:
         outputs: dict[str, Path] = {}
         for name, item in spec.outputs.items():
             produced = folders.output_dir(name)
+            label = f"output {name} ({item.container_path})"
             is_model = spec.job_kind == "training" and item.container_path.rstrip("/") == MODEL_PATH
             if is_model and settings.pack_model.value:
-                outputs[name] = staging.pack_model(produced, folders.root / "artifacts" / name)
+                outputs[name] = staging.pack_model(produced, folders.root / "artifacts" / name, label=label, limits=self.limits)
             else:
+                scan_tree(produced, label, self.limits)  # raises UntrustedOutputError: the step fails, nothing moves
                 outputs[name] = produced
         return outputs
 
     def export(self, spec: ScriptExecutionSpec, outputs: dict[str, Path]) -> None:
         for name, item in spec.outputs.items():
             if item.export_to and name in outputs:
-                staging.export_output(outputs[name], Path(item.export_to))
+                staging.export_output(outputs[name], Path(item.export_to), label=f"output {name}", limits=self.limits)
 
     def restore_cached(self, cache: StepCache, key: str, folders: StepFolders) -> dict[str, Path]:
         return cache.restore(key, folders.root / "cached-outputs")

@@ -26,6 +26,7 @@ from rtest.run.image_check import image_ids as check_images
 from rtest.run.model import RunReport, StepStatus
 from rtest.run.runner import Runner
 from rtest.run.step import RunContext, StepExecutor
+from rtest.run.untrusted import DEFAULT_MAX_BYTES, DEFAULT_MAX_FILES, OutputLimits
 from rtest.workspace import Workspace, new_run_id
 
 
@@ -38,6 +39,8 @@ class RunOptions:
     run_id: str | None = None
     stop_grace_s: float = 10.0  # SIGTERM to SIGKILL when a step is stopped
     backend: str = DEFAULT_BACKEND
+    max_output_files: int = DEFAULT_MAX_FILES  # per step output; what a step writes is untrusted (run/untrusted.py)
+    max_output_bytes: int = DEFAULT_MAX_BYTES
     cache_key: str = "imports"  # "imports": the files the entry script really uses; "full": the whole source folder
 
 
@@ -68,6 +71,7 @@ def run_pipeline(
     bus = EventBus([log_event, *subscribers])
     ctx = RunContext(run_id=run_id, run_dir=run_dir, settings=dict(settings), stop_grace_s=options.stop_grace_s,
                      image_ids=image_ids, executor_dir=_copy_executor(run_dir), emit=bus.emit,
+                     output_limits=OutputLimits(options.max_output_files, options.max_output_bytes),
                      cache_key=options.cache_key, launch_extras=launch_extras)
     cache = StepCache(workspace.cache_dir) if any(s.cache.value for s in settings.values()) else None
     executor = StepExecutor(plan, backend, ctx, cache, stager=getattr(backend, "stager", None))

@@ -26,6 +26,7 @@ from rtest.contract import CHANNEL_ROOT, CODE_PATHS, CONFIG_PATHS, MODEL_PATH, S
 from rtest.errors import PlanError, RtestError
 from rtest.plan.model import ScriptExecutionSpec
 from rtest.plan.settings import StepSettings
+from rtest.run import untrusted
 from rtest.run.backends.base import Mount, StepLaunch
 EXECUTOR_PATH = "/opt/rtest/executor"
 BOOTSTRAP_PATH = EXECUTOR_PATH + "/bootstrap.py"
@@ -35,7 +36,8 @@ HOST_NAME = "algo-1"
 LOCAL_ACCOUNT = "000000000000"  # no AWS account is involved; ARNs only keep their shape
 ROLE_ARN = f"arn:aws:iam::{LOCAL_ACCOUNT}:role/rtest-local"
 DEFAULT_VOLUME_GB = 30  # the SageMaker SDK's default volume_size
-FAILURE_REASON_CHARS = 8000
+FAILURE_REASON_CHARS = 8000  # read as at most this many bytes from the end of the failure file
+USAGE_MAX_BYTES = 64 * 1024
 _SAFE = re.compile(r"[A-Za-z0-9_.-]+")
 _CONTENT_TYPES = {".csv": "text/csv", ".parquet": "application/x-parquet", ".json": "application/json",
                   ".jsonl": "application/jsonlines", ".libsvm": "text/libsvm", ".pb": "application/x-recordio-protobuf"}
@@ -273,21 +275,28 @@ def _write_json(path: Path, value: dict) -> None:
 # ---- reading what the container left -------------------------------------------------------
 
 
-def read_failure_reason(folders: StepFolders) -> str | None:
-    """The failure file's text (the end of it when long: a traceback's last lines say the most)."""
-    try:
-        text = folders.failure_path.read_text(errors="replace").strip()
-    except OSError:
-        return None
+def read_failure_reason(folders: StepFolders, exited: str = "the script failed") -> str | None:
+    """The failure file's text (the end of it when long: a traceback's last lines say the most).
+
+    The step wrote it, so it is read bounded and never followed: a link, FIFO or device there gives
+    a note saying so instead of its contents.
+    """
+    text, note = untrusted.read_small_text(folders.failure_path, FAILURE_REASON_CHARS, shown_as=f"{SM_OUTPUT_PATH}/failure", tail=True)
+    if note:
+        return f"{exited}; {note}"
+    text = (text or "").strip()
     if len(text) > FAILURE_REASON_CHARS:
         text = "..." + text[-FAILURE_REASON_CHARS:]
+    elif text and folders.failure_path.stat(follow_symlinks=False).st_size > FAILURE_REASON_CHARS:
+        text = "..." + text
     return text or None
 
 
 def read_usage(folders: StepFolders) -> dict | None:
+    text, _ = untrusted.read_small_text(folders.usage_path, USAGE_MAX_BYTES, shown_as=f"{META_PATH}/usage.json")
     try:
-        usage = json.loads(folders.usage_path.read_text())
-    except (OSError, ValueError):
+        usage = json.loads(text) if text else None
+    except ValueError:
         return None
     return usage if isinstance(usage, dict) else None
 

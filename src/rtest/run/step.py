@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from rtest.errors import UntrustedOutputError
 from rtest.plan.model import PipelineTestingSpec, ScriptExecutionSpec
 from rtest.plan.settings import StepSettings
 from rtest.run import diagnose, layout
@@ -17,6 +18,7 @@ from rtest.run.backends.base import Backend, Handle, StepExit, StepLaunch
 from rtest.run.cache import StepCache, step_key, tree_digest
 from rtest.run.events import Event, StepCreated, StepStarted
 from rtest.run.model import StepResult, StepStatus
+from rtest.run.untrusted import OutputLimits, fault_reason
 from rtest.run.source_digest import source_digest
 
 
@@ -29,6 +31,7 @@ class RunContext:
     image_ids: dict[str, str] = field(default_factory=dict)  # image ref -> id, checked before the run
     executor_dir: Path | None = None  # the bootstrap, copied under the run folder
     emit: Callable[[Event], None] = lambda event: None
+    output_limits: OutputLimits = OutputLimits()  # caps per output: a step's files are untrusted (run/untrusted.py)
     cache_key: str = "imports"  # see RunOptions.cache_key
     launch_extras: Callable[[str, StepLaunch], StepLaunch] | None = None  # rtest.deps: wheelhouse mounts, pip env
 
@@ -37,7 +40,7 @@ class StepExecutor:
     def __init__(self, plan: PipelineTestingSpec, backend: Backend, ctx: RunContext, cache: StepCache | None,
                  stager: Stager | None = None) -> None:
         self.plan, self.backend, self.ctx, self.cache = plan, backend, ctx, cache
-        self.stager: Stager = stager or LocalStager()
+        self.stager: Stager = stager or LocalStager(ctx.output_limits)
         self._prepared: dict[str, Future] = {}
         self._lock = threading.Lock()
         self._prep_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rtest-prepare")
@@ -102,6 +105,15 @@ class StepExecutor:
 
     # ---- one step ------------------------------------------------------------------------
     def execute(self, node: str, upstream: dict[str, StepResult], cancel: threading.Event) -> StepResult:
+        """One step's result; a refused output or a host fault (disk full, workdir gone) fails it with a sentence."""
+        try:
+            return self._execute(node, upstream, cancel)
+        except (UntrustedOutputError, OSError) as exc:
+            self.discard_prepared(node)
+            return StepResult(node=node, status=StepStatus.FAILED, ended_at=time.time(),
+                              failure_reason=fault_reason(exc, "moving the step's files"))
+
+    def _execute(self, node: str, upstream: dict[str, StepResult], cancel: threading.Event) -> StepResult:
         spec = self.spec_for(node)
         folders = layout.step_folders(self.ctx.run_dir, node)
         started = time.time()
@@ -132,7 +144,8 @@ class StepExecutor:
         for wire in self.plan.wires_into(spec.node):
             produced = upstream.get(wire.source_node)
             if produced is not None and wire.source_output in produced.outputs:
-                self.stager.stage_in(Path(produced.outputs[wire.source_output]), folders, wire.target_input)
+                self.stager.stage_in(Path(produced.outputs[wire.source_output]), folders, wire.target_input,
+                                     label=f"output {wire.source_output} of step {wire.source_node}")
         for name, item in spec.inputs.items():
             if item.host_path is not None:  # the user's files: the same rules as at plan time
                 self.stager.stage_user_input(Path(item.host_path.value), folders, name,
@@ -161,12 +174,16 @@ class StepExecutor:
         if status is StepStatus.SUCCEEDED:
             warned = diagnose.warnings_in(diagnose.read_log_tail(folders.log_path))
             result.warning_count, result.warning_lines = warned.count, warned.lines
-            outputs = self._collect_outputs(spec, folders)
+            try:
+                outputs = self._collect_outputs(spec, folders)
+                if self.cache and key:
+                    meta = {"node": spec.node, "run_id": self.ctx.run_id}
+                    self.stager.store_cached(self.cache, key, outputs, folders, meta)
+                self._export(spec, outputs)
+            except (UntrustedOutputError, OSError) as exc:  # what the step left breaks the rules: nothing is passed on
+                result.status, result.failure_reason = StepStatus.FAILED, fault_reason(exc, "collecting the step's outputs")
+                return result
             result.outputs = {name: str(path) for name, path in outputs.items()}
-            if self.cache and key:
-                meta = {"node": spec.node, "run_id": self.ctx.run_id}
-                self.stager.store_cached(self.cache, key, outputs, folders, meta)
-            self._export(spec, outputs)
         return result
 
     def _judge(self, spec: ScriptExecutionSpec, folders: layout.StepFolders,
@@ -193,8 +210,9 @@ class StepExecutor:
         if exit_info.exit_code == 0:
             return StepStatus.SUCCEEDED, None
         log_text = diagnose.read_log_tail(folders.log_path)  # the exception line, and any network attempt
-        return StepStatus.FAILED, diagnose.failure_reason(layout.read_failure_reason(folders), log_text, settings.network.value,
-                                                          spec.entry_point, exit_info.exit_code, spec.node)
+        exited = f"script {spec.entry_point} exited with code {exit_info.exit_code}"  # kept when rtest ignored the file
+        return StepStatus.FAILED, diagnose.failure_reason(layout.read_failure_reason(folders, exited), log_text,
+                                                          settings.network.value, spec.entry_point, exit_info.exit_code, spec.node)
 
     def _collect_outputs(self, spec: ScriptExecutionSpec, folders: layout.StepFolders) -> dict[str, Path]:
         return self.stager.collect_out(spec, folders, self.settings_for(spec.node))
