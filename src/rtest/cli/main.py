@@ -143,6 +143,10 @@ def _mount_subcommands() -> None:
     from rtest.cli.sandbox import sandbox_app
 
     app.add_typer(sandbox_app, name="sandbox")
+    from rtest.cli.serve_cmd import runs_app, serve  # rtest serve (issue 11)
+
+    app.command("serve")(serve)
+    app.add_typer(runs_app, name="runs")
 
 
 _mount_subcommands()

@@ -49,8 +49,14 @@ def run(
     log_format: Annotated[str, typer.Option("--log-format", help="text or json (for machines).")] = "text",
     backend: Annotated[str, typer.Option("--backend", help="Where steps run: docker (the default).")] = "docker",
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log what the engine does.")] = False,
+    # -- rtest serve (issue 11): hand the run to a service instead
+    server: Annotated[Optional[str], typer.Option("--server", envvar="RTEST_SERVER", help="Run on an `rtest serve` service at this URL.")] = None,
+    token: Annotated[Optional[str], typer.Option("--token", envvar="RTEST_TOKEN", show_default=False, help="The service's bearer token.")] = None,
+    upload: Annotated[Optional[bool], typer.Option("--upload/--no-upload", help="Send a bundle (default: only when the service does not share this file system).")] = None,
 ) -> int:
     """Run every script of the pipeline in containers, in DAG order, and report per step."""
+    if server:  # -- rtest serve (issue 11)
+        return _run_on_server(server, token, upload, locals())
     from rtest.cli.progress import LiveStatus, summary
     from rtest.logs import configure_logging
     from rtest.plan.builder import build_plan
@@ -86,6 +92,25 @@ def run(
         out.print("[magenta]Interrupted: running containers were stopped and removed.[/]")
         return 130
     return 0 if report.pipeline_success else 1
+
+
+def _run_on_server(server: str, token: str | None, upload: bool | None, flags: dict) -> int:
+    """The same run on a service: same flags, live progress, reports in the local workdir, exit codes."""
+    from rtest.cli.serve_cmd import sandbox_run_remote
+
+    settings = {"timeout_s": flags["timeout"], "network": flags["network"], "limits": not flags["no_limits"],
+                "memory_bytes": _parse_size(flags["memory"]), "cache": not flags["no_cache"],
+                "pack_model": not flags["model_folder"]}
+    cancel = threading.Event()
+    restore = _trap_signals(cancel)
+    try:
+        return sandbox_run_remote(server, token, upload, example=flags["example"], dag=flags["dag"],
+                                  config=flags["config"], interfaces=flags["interfaces"],
+                                  source_root=flags["source_root"], spec=flags["spec"], inputs=flags["inputs"],
+                                  image_map=flags["image_map"], settings=settings, jobs=flags["jobs"],
+                                  workdir=flags["workdir"], junit=flags["junit"], cancel=cancel)
+    finally:
+        restore()
 
 
 def _parse_size(text: str | None) -> int | None:

@@ -23,7 +23,7 @@ from rtest.run.backends.base import Backend
 from rtest.run.cache import StepCache
 from rtest.run.events import EventBus, RunFinished, RunStarted, RunWarning, Subscriber, log_event
 from rtest.run.model import RunReport, StepStatus
-from rtest.run.runner import Runner
+from rtest.run.runner import Runner, SlotLimiter
 from rtest.run.step import RunContext, StepExecutor
 from rtest.workspace import Workspace, new_run_id
 
@@ -37,6 +37,7 @@ class RunOptions:
     run_id: str | None = None
     stop_grace_s: float = 10.0  # SIGTERM to SIGKILL when a step is stopped
     backend: str = DEFAULT_BACKEND
+    slots: SlotLimiter | None = None  # a limit shared with other runs (rtest serve), on top of jobs
 
 
 def run_pipeline(
@@ -70,7 +71,8 @@ def run_pipeline(
     for note in plan.notes:  # weak or missing wiring: subscribers show it next to the run
         bus.emit(RunWarning(note))
     try:
-        results = Runner(plan, executor, jobs=options.jobs or os.cpu_count() or 1, emit=bus.emit).run(cancel)
+        results = Runner(plan, executor, jobs=options.jobs or os.cpu_count() or 1, emit=bus.emit,
+                         slots=options.slots).run(cancel)
     finally:
         executor.close()
         backend.remove_run(run_id)  # whatever a crash or Ctrl-C left behind
