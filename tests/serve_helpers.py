@@ -40,6 +40,7 @@ class Service:
 
     def start(self) -> Service:
         env = {**os.environ, **self.env, "NO_PROXY": "127.0.0.1"}
+        self.workdir.parent.mkdir(parents=True, exist_ok=True)
         self.log = (self.workdir.parent / f"serve-{self.port}.log").open("ab")
         self.process = subprocess.Popen(self.argv(), env=env, stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 60

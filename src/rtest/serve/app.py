@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
-import tempfile
 from importlib import resources
 from pathlib import Path
 
@@ -86,10 +86,11 @@ def create_app(manager: RunManager, *, token: str | None, server_id: str, metric
 
     @api.get("/runs/{run_id}/steps/{node}/log", tags=["runs"], response_class=StreamingResponse,
              responses={200: {"content": {"text/plain": {}}}})
-    def step_log(run_id: str, node: str, offset: int = Query(0, ge=0), tail: int | None = Query(None, ge=1, le=10_000),
-                 follow: bool = False, limit: int = Query(1 << 20, ge=1, le=16 << 20)) -> Response:
+    async def step_log(run_id: str, node: str, offset: int = Query(0, ge=0),
+                       tail: int | None = Query(None, ge=1, le=10_000), follow: bool = False,
+                       limit: int = Query(1 << 20, ge=1, le=16 << 20)) -> Response:
         _run_or_404(manager, run_id)
-        if node not in {s["node"] for s in manager.registry.steps(run_id)}:
+        if not await _has_step(manager, run_id, node, wait_s=30.0 if follow else 0.0):
             raise HTTPException(404, f"Run {run_id} has no step '{node}'.")
         try:
             fd = files.open_under(manager.workspace.run_dir(run_id), f"{node}/log.txt")
@@ -163,6 +164,18 @@ def _run_or_404(manager: RunManager, run_id: str) -> dict:
     return run
 
 
+async def _has_step(manager: RunManager, run_id: str, node: str, wait_s: float) -> bool:
+    """Whether the run has that step; a follower may come before the plan is made, so it may wait for it."""
+    for _ in range(int(wait_s / 0.2) + 1):
+        steps = manager.registry.steps(run_id)
+        if steps:
+            return node in {s["node"] for s in steps}
+        if manager.registry.run(run_id)["status"] not in ("queued", "running"):
+            return False
+        await asyncio.sleep(0.2)
+    return False
+
+
 def _parse_request(raw: bytes | str) -> RunRequest:
     try:
         return RunRequest.model_validate_json(raw or b"{}")
@@ -184,19 +197,20 @@ async def _receive_bundle(request: Request, manager: RunManager, run_id: str) ->
     run_request = _parse_request(raw if isinstance(raw, str) else "{}")
     folder = manager.submission_dir(run_id)
     folder.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=folder, suffix=".tar.gz") as spooled:
+    archive = folder / "upload.tar.gz"
+    try:
         copied = 0
-        while chunk := await upload.read(1 << 20):
-            copied += len(chunk)
-            if copied > MAX_UPLOAD:
-                shutil.rmtree(folder, ignore_errors=True)
-                raise HTTPException(400, f"The bundle is larger than {MAX_UPLOAD} bytes.")
-            spooled.write(chunk)
-        spooled.flush()
-        try:
-            unpack(Path(spooled.name), folder / "bundle")
-        except BundleError as exc:
-            shutil.rmtree(folder, ignore_errors=True)
-            raise HTTPException(400, str(exc)) from None
+        with archive.open("wb") as spooled:
+            while chunk := await upload.read(1 << 20):
+                copied += len(chunk)
+                if copied > MAX_UPLOAD:
+                    raise BundleError(f"The bundle is larger than {MAX_UPLOAD} bytes.")
+                spooled.write(chunk)
+        unpack(archive, folder / "bundle")
+    except BundleError as exc:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise HTTPException(400, str(exc)) from None
+    finally:
+        archive.unlink(missing_ok=True)
     return run_request.model_copy(update={"bundle": True, "spec": None})
 

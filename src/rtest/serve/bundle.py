@@ -68,9 +68,8 @@ def pack(spec: UserSpec, target: Path, *, skip: tuple[Path, ...] = ()) -> Path:
         where.interfaces = [str(default_interfaces)]  # the default must travel along with the config
     with tarfile.open(target, "w:gz", dereference=True) as tar:
         packer = _Packer(tar, {p.resolve() for p in skip})
-        if where.config and not where.source_root:  # sources resolve against the config's folder by default
-            where.source_root = packer.place(str(Path(where.config).resolve().parent), "pipeline")
-        where.source_root = packer.place(where.source_root, "source")
+        source_root = where.source_root or (str(Path(where.config).resolve().parent) if where.config else None)
+        where.source_root = packer.place(source_root, "source")  # by default sources resolve against the config's folder
         where.config = packer.place(where.config, "config")
         if where.dag and ":" in where.dag and not Path(where.dag).exists():
             raise BundleError(f"The DAG '{where.dag}' is a Python function; a bundle can only carry a DAG file.")

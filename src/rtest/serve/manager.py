@@ -126,15 +126,16 @@ class RunManager:
         except Exception as exc:  # noqa: BLE001 - a bug in one run must not take the service down
             log.exception("run crashed", run_id=run_id)
             message = f"rtest internal error: {exc}"
+        try:  # the end is recorded before the run stops being active: followers rely on that order
+            if status == "error":
+                self.registry.finish_open_steps(run_id, "cancelled", message or "")
+            self.events.append(run_id, {"type": END, "status": status, "exit_code": exit_code, "message": message})
+            self.registry.set_run(run_id, status=status, exit_code=exit_code, message=message, ended_at=time.time())
+            if self.metrics:
+                self.metrics.run_finished(status)
         finally:
             with self._lock:
                 self.active.pop(run_id, None)
-        if status == "error":
-            self.registry.finish_open_steps(run_id, "cancelled", message or "")
-        self.registry.set_run(run_id, status=status, exit_code=exit_code, message=message, ended_at=time.time())
-        self.events.append(run_id, {"type": END, "status": status, "exit_code": exit_code, "message": message})
-        if self.metrics:
-            self.metrics.run_finished(status)
 
     def _plan(self, run_id: str, request: RunRequest):
         from rtest.cli.common import select_pipeline

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from rtest.plan.userspec import UserSpec
+from rtest.report.json_report import read_report_json
 from rtest.run.model import RunReport
 from rtest.serve.client import ServiceClient, ServiceError
 from rtest.workspace import Workspace
@@ -92,7 +93,7 @@ def _download_reports(client: ServiceClient, run_id: str, run_dir: Path, junit: 
     got = client.download(run_id, "report.json", run_dir / "report.json")
     client.download(run_id, "report.html", run_dir / "report.html")
     client.download(run_id, "junit.xml", junit or run_dir / "junit.xml")
-    return RunReport.model_validate_json(got.read_text()) if got else None
+    return read_report_json(got) if got else None
 
 
 def spec_from_flags(*, dag: str | None, config: Path | None, interfaces: list[Path] | None,
