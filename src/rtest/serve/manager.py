@@ -138,15 +138,12 @@ class RunManager:
                 self.active.pop(run_id, None)
 
     def _plan(self, run_id: str, request: RunRequest):
-        from rtest.cli.common import select_pipeline
-        from rtest.plan.builder import build_plan
         from rtest.plan.settings import CommandLine, plan_settings
+        from rtest.serve.planning import plan_submission
 
         spec_path = self._spec_file(run_id, request)
-        with self._plan_lock:
-            chosen = select_pipeline(dag=None, config=None, interfaces=None, source_root=None,
-                                     example=request.example, spec=spec_path, workdir=self.workspace.root)
-            plan = build_plan(chosen.inputs, chosen.user)
+        with self._plan_lock:  # the example writes its sample data into the shared workdir
+            plan = plan_submission(spec_path, example=request.example, workspace=self.workspace)
         shape = {"nodes": list(plan.dag_nodes), "edges": [list(e) for e in plan.dag_edges],
                  "scripts": plan.execution_order(), "skipped": dict(plan.skipped)}
         self.registry.set_run(run_id, dag=json.dumps(shape))
