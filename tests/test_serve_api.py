@@ -240,3 +240,16 @@ def test_a_killed_service_marks_its_running_run_interrupted_on_restart(tmp_path)
     assert run["status"] == "interrupted" and run["exit_code"] == 130
     assert {s["status"] for s in run["steps"]} == {"cancelled"}
     assert end["type"] == "run_ended" and end["status"] == "interrupted"
+
+
+def test_a_client_shares_the_file_system_only_if_the_service_sees_its_files_as_it_does(service, tmp_path):
+    mine = tmp_path / "config.json"
+    mine.write_text("{}")
+    with service.client() as client:
+        assert client.shares_file_system() and client.shares_file_system(mine)
+        assert not client.shares_file_system(tmp_path / "missing.json")
+    (service.workdir / "serve" / "server-id").write_text("another service")
+    with service.client() as client:
+        assert not client.shares_file_system(mine)
+    with service.client() as client:  # put it back for the other tests of this module
+        (service.workdir / "serve" / "server-id").write_text(client.health()["server_id"])

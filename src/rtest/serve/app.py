@@ -16,7 +16,7 @@ from rtest.serve import files
 from rtest.serve.auth import bearer_checker
 from rtest.serve.bundle import BundleError, unpack
 from rtest.serve.manager import RunManager, RunRequest
-from rtest.serve.models import Health, RunDetail, RunPage, RunView, SlotState, Submitted
+from rtest.serve.models import Health, PathStat, RunDetail, RunPage, RunView, SlotState, Submitted
 from rtest.serve.registry import RUN_STATUSES
 from rtest.serve.streams import follow_log, sse
 from rtest.version import __version__
@@ -133,6 +133,18 @@ def create_app(manager: RunManager, *, token: str | None, server_id: str, metric
 
         run = _run_or_404(manager, run_id)
         return render_view(run, manager.registry.steps(run_id), manager.events.all(run_id))
+
+    @api.get("/fs/stat", response_model=PathStat, tags=["service"])
+    def stat_path(path: str) -> PathStat:
+        """Whether the service sees ``path`` as the client does (size, mtime): may a run be submitted by path?
+
+        Token holders can already name any server path in a run request, so this tells them nothing new."""
+        try:
+            info = os.stat(path) if os.path.isabs(path) else None
+        except OSError:
+            info = None
+        return PathStat(exists=info is not None, size=info.st_size if info else None,
+                        mtime_ns=info.st_mtime_ns if info else None)
 
     @api.get("/slots", response_model=SlotState, tags=["service"])
     def slots() -> SlotState:

@@ -54,14 +54,22 @@ class ServiceClient:
     def health(self) -> dict[str, Any]:
         return self._call("GET", "/healthz").json()
 
-    def shares_file_system(self) -> bool:
-        """True when the service's workdir is visible here with the id it reports: paths mean the same on both sides."""
+    def shares_file_system(self, probe: Path | None = None) -> bool:
+        """True when paths mean the same on both sides: the service's workdir is visible here with the id it
+        reports, and the service sees ``probe`` (e.g. the pipeline's config) as we do. Under compose the workdir
+        may be shared while the client's files are not."""
         health = self.health()
         marker = Path(health["workdir"]) / "serve" / "server-id"
         try:
-            return marker.read_text().strip() == health["server_id"]
+            if marker.read_text().strip() != health["server_id"]:
+                return False
+            if probe is None:
+                return True
+            mine = probe.resolve().stat()
         except OSError:
             return False
+        theirs = self._call("GET", "/api/fs/stat", params={"path": str(probe.resolve())}).json()
+        return theirs["exists"] and (theirs["size"], theirs["mtime_ns"]) == (mine.st_size, mine.st_mtime_ns)
 
     def submit(self, request: dict[str, Any], bundle: Path | None = None) -> str:
         if bundle is None:

@@ -72,3 +72,9 @@ class RunView(BaseModel):
     timeline_svg: str
     warnings: list[str]
     status: str
+
+
+class PathStat(BaseModel):
+    exists: bool
+    size: int | None = None
+    mtime_ns: int | None = None

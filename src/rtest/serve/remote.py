@@ -47,7 +47,8 @@ def run_remote(client: ServiceClient, *, spec: UserSpec, example: bool, settings
     request = {"example": example, "settings": settings, "jobs": jobs, "submitter": submitter()}
     with tempfile.TemporaryDirectory(prefix="rtest-bundle-") as scratch:
         bundle = None
-        if not example and (upload if upload is not None else not client.shares_file_system()):
+        probe = Path(spec.pipeline.config) if spec.pipeline.config else None
+        if not example and (upload if upload is not None else not client.shares_file_system(probe)):
             from rtest.serve.bundle import pack
 
             bundle = pack(spec, Path(scratch) / "bundle.tar.gz", skip=(Path(workdir),))
