@@ -36,7 +36,8 @@ def test_the_page_shows_a_run_live_and_cancels_another(tmp_path):
     from playwright.sync_api import sync_playwright
 
     ARTIFACTS.mkdir(exist_ok=True)
-    with running_service(tmp_path / "wd", env={"RTEST_FAKE_STEP_S": "2", "RTEST_FAKE_SLOW": "Slow"}) as svc, sync_playwright() as p:
+    env = {"RTEST_FAKE_STEP_S": "2", "RTEST_FAKE_SLOW": "Slow"}
+    with running_service(tmp_path / "wd", env=env) as svc, sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         page = browser.new_page(viewport={"width": 1280, "height": 1000})
         page.goto(svc.url + "/")

@@ -95,3 +95,40 @@ def test_the_checked_in_openapi_schema_is_current():
     assert module.main(["--check"]) == 0, "run: python scripts/serve_openapi.py"
     paths = set(__import__("json").loads(module.SCHEMA.read_text())["paths"])
     assert {"/api/runs", "/api/runs/{run_id}/events", "/api/runs/{run_id}/cancel", "/healthz", "/metrics"} <= paths
+
+
+def _four_steps(tmp_path):
+    from rtest.plan.builder import build_plan, load_pipeline_inputs
+    from rtest.testing import write_python_pipeline
+
+    steps = {n: {"script": f"# {n}\n", "outputs": {"out": "/opt/ml/processing/output/out"}} for n in "ABCD"}
+    paths = write_python_pipeline(tmp_path / "p", steps, [])
+    return build_plan(load_pipeline_inputs(paths["dag"], paths["config"], [paths["interfaces"]]))
+
+
+def test_the_runner_runs_each_step_inside_a_slot_of_the_shared_limiter(tmp_path):
+    from rtest.plan.settings import CommandLine
+    from rtest.run.engine import RunOptions, run_pipeline
+    from rtest.testing import FakeBackend, FakeStep
+
+    pool = SlotPool(1)
+    backend = FakeBackend({n: FakeStep(duration_s=0.05) for n in "ABCD"})
+    options = RunOptions(workdir=tmp_path / "wd", jobs=4, slots=pool.for_run("r"), stop_grace_s=0.1)
+    report = run_pipeline(_four_steps(tmp_path), options, backend=backend, settings=CommandLine(cache=False))
+    assert report.pipeline_success and backend.max_running == 1 and pool.peak == 1 and pool.in_use == 0
+
+
+def test_a_step_waiting_for_a_slot_is_cancelled_with_its_run(tmp_path):
+    from rtest.run.engine import RunOptions, run_pipeline
+    from rtest.testing import FakeBackend
+
+    pool = SlotPool(1)
+    assert pool.acquire("other-run", "X", threading.Event())  # another run holds the only slot
+    cancel = threading.Event()
+    on_queue = lambda event: type(event).__name__ == "StepQueued" and cancel.set()  # noqa: E731
+    options = RunOptions(workdir=tmp_path / "wd", jobs=2, slots=pool.for_run("r"), stop_grace_s=0.1)
+    backend = FakeBackend()
+    report = run_pipeline(_four_steps(tmp_path), options, backend=backend, cancel=cancel, subscribers=[on_queue])
+    assert report.interrupted and backend.started() == [] and pool.queue_length() == 0
+    assert {r.status.value for r in report.steps.values()} == {"cancelled"}
+    assert "waiting for a slot" in report.steps["A"].failure_reason

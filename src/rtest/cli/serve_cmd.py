@@ -30,10 +30,14 @@ class RemoteRunError(RtestError):
 
 
 def serve(
-    host: Annotated[str, typer.Option("--host", help="Address to listen on; anything but loopback needs a token.")] = "127.0.0.1",
+    host: Annotated[str, typer.Option("--host", help="Address to listen on; anything but loopback needs a token.")]
+    = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", min=0, max=65535)] = 8080,
-    workdir: Annotated[Path, typer.Option("--workdir", help="Runs, cache and the run registry (SQLite).")] = Path(".rtest"),
-    slots: Annotated[Optional[int], typer.Option("--slots", min=1, help="Steps at once across all runs. Default: the number of CPUs.")] = None,
+    workdir: Annotated[Path, typer.Option("--workdir", help="Runs, cache and the run registry (SQLite).")]
+    = Path(".rtest"),
+    slots: Annotated[Optional[int], typer.Option("--slots", min=1,
+                                                 help="Steps at once across all runs. Default: the number of CPUs.")]
+    = None,
     token: TokenOpt = None,
     backend: Annotated[str, typer.Option("--backend", help="Where steps run: docker (the default).")] = "docker",
 ) -> int:
@@ -151,7 +155,8 @@ def cancel_run(run_id: str, server: ServerOpt = None, token: TokenOpt = None) ->
 @runs_app.command("logs")
 def run_logs(run_id: str, node: str, server: ServerOpt = None, token: TokenOpt = None,
              follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing until the step ends.")] = False,
-             tail: Annotated[Optional[int], typer.Option("--tail", min=1, help="Only the last N lines.")] = None) -> int:
+             tail: Annotated[Optional[int], typer.Option("--tail", min=1, help="Only the last N lines.")] = None,
+             ) -> int:
     """One step's log (stdout and stderr of its script)."""
     with _client(server, token) as client:
         for chunk in client.log(run_id, node, tail=tail, follow=follow):

@@ -28,8 +28,9 @@ def is_loopback(host: str) -> bool:
 def check_bind(host: str, token: str | None) -> None:
     """Refuse, before binding, to listen on a non-loopback address without a token."""
     if not is_loopback(host) and not token:
-        raise UnsafeBindError(f"rtest serve refuses to listen on {host} without a token: anyone who reaches it could "
-                              f"run containers on this machine; pass --token or set {TOKEN_ENV}, or use --host 127.0.0.1.")
+        raise UnsafeBindError(f"rtest serve refuses to listen on {host} without a token: anyone who reaches it "
+                              f"could run containers on this machine; pass --token or set {TOKEN_ENV}, "
+                              "or use --host 127.0.0.1.")
 
 
 def bearer_checker(token: str | None):

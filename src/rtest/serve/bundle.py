@@ -69,7 +69,7 @@ def pack(spec: UserSpec, target: Path, *, skip: tuple[Path, ...] = ()) -> Path:
     with tarfile.open(target, "w:gz", dereference=True) as tar:
         packer = _Packer(tar, {p.resolve() for p in skip})
         source_root = where.source_root or (str(Path(where.config).resolve().parent) if where.config else None)
-        where.source_root = packer.place(source_root, "source")  # by default sources resolve against the config's folder
+        where.source_root = packer.place(source_root, "source")  # default: sources resolve against the config's folder
         where.config = packer.place(where.config, "config")
         if where.dag and ":" in where.dag and not Path(where.dag).exists():
             raise BundleError(f"The DAG '{where.dag}' is a Python function; a bundle can only carry a DAG file.")
@@ -112,7 +112,8 @@ def _extract(archive: Path, root: Path, max_bytes: int, max_files: int) -> None:
             for member in tar:
                 files += 1
                 if files > max_files:
-                    raise BundleError(f"The bundle has more than {max_files} entries; leave out what the run does not need.")
+                    raise BundleError(f"The bundle has more than {max_files} entries; leave out what the run "
+                                      "does not need.")
                 target = _safe_target(root, member)
                 if member.isdir():
                     target.mkdir(parents=True, exist_ok=True)

@@ -191,7 +191,8 @@ class RunManager:
 
     # ---- restarts and shutdown ------------------------------------------------------------------------
     def recover(self) -> dict[str, list[str]]:
-        """Runs that were running when the service stopped are interrupted (containers removed); queued runs start again."""
+        """Runs that were running when the service stopped are interrupted (containers removed); queued runs start
+        again."""
         interrupted = self.registry.run_ids_with_status("running")
         for run_id in interrupted:
             self._interrupt(run_id, "the service stopped while the run went on")

@@ -130,7 +130,8 @@ class Registry:
                    "'running')", (status, reason, run_id))
 
     def count_steps_by_status(self) -> dict[str, int]:
-        return {row["status"]: row["n"] for row in self._exec("SELECT status, COUNT(*) AS n FROM steps GROUP BY status")}
+        rows = self._exec("SELECT status, COUNT(*) AS n FROM steps GROUP BY status")
+        return {row["status"]: row["n"] for row in rows}
 
 
 def _run_dict(row: sqlite3.Row) -> dict[str, Any]:
