@@ -193,6 +193,8 @@ def test_a_bundle_upload_runs_with_its_own_copy_of_the_files(service, tmp_path):
     assert outcome.exit_code == 0 and outcome.report.pipeline_success
     bundle = service.workdir / "serve" / "submissions" / outcome.run_id / "bundle"
     assert (bundle / "spec.json").is_file() and list(bundle.rglob("main.py"))
+    with service.client() as client:
+        assert client.run(outcome.run_id)["pipeline"] == "dag.json"
     assert (tmp_path / "local" / "runs" / outcome.run_id / "report.json").is_file()
 
 

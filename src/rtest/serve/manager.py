@@ -155,7 +155,8 @@ class RunManager:
 
         folder = self.submission_dir(run_id)
         if request.bundle:
-            load_bundle_spec(folder / "bundle")  # every path inside the bundle, or a BundleError
+            spec = load_bundle_spec(folder / "bundle")  # every path inside the bundle, or a BundleError
+            self.registry.set_run(run_id, pipeline=_pipeline_name(spec.model_dump()))
             return folder / "bundle" / SPEC_NAME
         if request.spec is None:
             return None
