@@ -68,8 +68,8 @@ def sandbox_run_remote(url: str, token: str | None, upload: bool | None, *, exam
             nonlocal live
             kind = record.get("type")
             if kind == "run_started":
-                live = LiveStatus(out, record["nodes"])
                 out.print(f"run {record['run_id']} on {url}", highlight=False)
+                live = LiveStatus(out, record["nodes"]).__enter__()  # left in the finally below
             elif live and kind == "step_queued":
                 live.event(record["node"], StepStatus.RUNNING, None)
             elif live and kind == "step_finished":
@@ -78,8 +78,12 @@ def sandbox_run_remote(url: str, token: str | None, upload: bool | None, *, exam
             elif kind == "warning":
                 out.print(f"[yellow]note:[/] {record['message']}", highlight=False)
 
-        outcome = run_remote(client, spec=user, example=example, settings=settings, jobs=jobs, workdir=workdir,
-                             junit=junit, upload=upload, on_event=on_event, cancel=cancel)
+        try:
+            outcome = run_remote(client, spec=user, example=example, settings=settings, jobs=jobs, workdir=workdir,
+                                 junit=junit, upload=upload, on_event=on_event, cancel=cancel)
+        finally:
+            if live is not None:
+                live.__exit__(None, None, None)
         if outcome.status == "error":
             raise RemoteRunError(outcome.message or f"Run {outcome.run_id} could not start.", outcome.exit_code)
         if outcome.report:

@@ -15,7 +15,7 @@ from typing import Any
 from rtest.plan.userspec import UserSpec
 from rtest.report.json_report import read_report_json
 from rtest.run.model import RunReport
-from rtest.serve.client import ServiceClient, ServiceError
+from rtest.serve.client import ServiceClient
 from rtest.workspace import Workspace
 
 END = "run_ended"
@@ -114,8 +114,3 @@ def spec_from_flags(*, dag: str | None, config: Path | None, interfaces: list[Pa
     overrides.image_map.update(parse_image_flags(image_map))
     return user.merged_with(overrides)
 
-
-def exit_for(outcome: RemoteOutcome) -> int:
-    if outcome.status == "error" and not outcome.message:
-        raise ServiceError(f"Run {outcome.run_id} failed on the service without a reason.")
-    return outcome.exit_code
