@@ -11,7 +11,7 @@ from rtest.serve import files
 from rtest.serve.eventlog import END
 from rtest.serve.registry import FINISHED
 
-POLL_S = 0.2
+POLL_S = 0.05  # a stat and a small read of one file: cheap, and the end of a run is seen at once
 KEEPALIVE_S = 15.0
 
 
