@@ -255,3 +255,24 @@ def test_a_client_shares_the_file_system_only_if_the_service_sees_its_files_as_i
         assert not client.shares_file_system(mine)
     with service.client() as client:  # put it back for the other tests of this module
         (service.workdir / "serve" / "server-id").write_text(client.health()["server_id"])
+
+
+def test_a_run_still_queued_when_the_service_died_starts_again_on_restart(tmp_path):
+    slow = _pipeline(tmp_path / "slow", ["Slow"], [])
+    quick = _pipeline(tmp_path / "quick", ["Quick"], [])
+    service = Service(tmp_path / "wd", slots=1, env={"RTEST_FAKE_SLOW": "Slow"}).start()
+    try:
+        with service.client() as client:
+            holder = client.submit({"spec": _spec(slow)})
+            wait_for(lambda: client.run(holder)["status"] == "running")
+            waiting = client.submit({"spec": _spec(quick)})
+            wait_for(lambda: client.run(waiting)["queue_position"] == 1)
+            assert client.run(waiting)["status"] == "queued"
+        service.kill()
+        service.start()
+        with service.client() as client:
+            end = list(client.events(waiting))[-1]
+            statuses = client.run(holder)["status"], client.run(waiting)["status"]
+    finally:
+        service.stop()
+    assert end["status"] == "succeeded" and statuses == ("interrupted", "succeeded")
