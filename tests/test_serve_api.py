@@ -73,8 +73,12 @@ def test_a_bad_pipeline_ends_as_an_error_with_its_message(service):
         run_id = client.submit({"spec": {"pipeline": {"dag": "/nowhere/dag.json", "config": "/nowhere/c.json"}}})
         end = list(client.events(run_id))[-1]
     assert end["status"] == "error" and end["exit_code"] == 2 and "/nowhere" in end["message"]
-    relative = httpx.post(f"{service.url}/api/runs", json={"jobs": 0}, trust_env=False)
-    assert relative.status_code == 400 and "jobs" in relative.json()["detail"]
+    no_jobs = httpx.post(f"{service.url}/api/runs", json={"jobs": 0}, trust_env=False)
+    assert no_jobs.status_code == 400 and "jobs" in no_jobs.json()["detail"]
+    relative = httpx.post(f"{service.url}/api/runs", json={"spec": {"pipeline": {"dag": "d.json"}}}, trust_env=False)
+    assert relative.status_code == 400 and "relative path 'd.json'" in relative.json()["detail"]
+    unknown = httpx.post(f"{service.url}/api/runs", json={"spec": {"pipline": {}}}, trust_env=False)
+    assert unknown.status_code == 400 and "spec is invalid at pipline" in unknown.json()["detail"]
 
 
 def test_cancel_stops_a_running_run(tmp_path):

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 from pydantic import ValidationError
 
+from rtest.errors import RtestError
 from rtest.serve import files
 from rtest.serve.auth import bearer_checker
 from rtest.serve.bundle import BundleError, unpack
@@ -59,7 +60,10 @@ def create_app(manager: RunManager, *, token: str | None, server_id: str, metric
             run_request = _parse_request(await request.body())
             if run_request.bundle:
                 raise HTTPException(400, "bundle is set but no bundle was uploaded; send multipart/form-data.")
-        manager.submit(run_request, run_id)
+        try:
+            manager.submit(run_request, run_id)
+        except RtestError as exc:  # a malformed spec: the client's to fix
+            raise HTTPException(400, str(exc)) from None
         return Submitted(id=run_id, url=f"/api/runs/{run_id}")
 
     @api.get("/runs", response_model=RunPage, tags=["runs"])

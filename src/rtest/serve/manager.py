@@ -79,6 +79,9 @@ class RunManager:
         return new_run_id()
 
     def submit(self, request: RunRequest, run_id: str | None = None) -> str:
+        """Record the run as queued and start its thread; a malformed spec raises PlanError (nothing recorded)."""
+        if request.spec is not None:
+            _require_absolute(_user_spec(request.spec))
         run_id = run_id or new_run_id()
         pipeline = "example" if request.example else _pipeline_name(request.spec)
         self.registry.add_run(run_id, request.model_dump(mode="json"), submitter=request.submitter or "anonymous",
@@ -150,7 +153,7 @@ class RunManager:
         return plan, plan_settings(plan, CommandLine(**request.settings.model_dump()))
 
     def _spec_file(self, run_id: str, request: RunRequest) -> Path | None:
-        from rtest.plan.userspec import UserSpec, save_user_spec
+        from rtest.plan.userspec import save_user_spec
         from rtest.serve.bundle import SPEC_NAME, load_bundle_spec
 
         folder = self.submission_dir(run_id)
@@ -160,9 +163,7 @@ class RunManager:
             return folder / "bundle" / SPEC_NAME
         if request.spec is None:
             return None
-        spec = UserSpec.model_validate(request.spec)
-        _require_absolute(spec)
-        return save_user_spec(spec, folder / "spec.json")
+        return save_user_spec(_user_spec(request.spec), folder / "spec.json")
 
     # ---- what a run emits ------------------------------------------------------------------------
     def _record(self, run_id: str, event: Event) -> None:
@@ -228,6 +229,20 @@ class RunManager:
 def _pipeline_name(spec: dict[str, Any] | None) -> str:
     dag = ((spec or {}).get("pipeline") or {}).get("dag") or ""
     return Path(dag).name if dag and ":" not in dag else dag or "?"
+
+
+def _user_spec(raw: dict[str, Any]):
+    from pydantic import ValidationError
+
+    from rtest.errors import PlanError
+    from rtest.plan.userspec import UserSpec
+
+    try:
+        return UserSpec.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise PlanError(f"The run request's spec is invalid at {where}: {first['msg']}.") from None
 
 
 def _require_absolute(spec) -> None:
