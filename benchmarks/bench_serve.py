@@ -3,7 +3,7 @@
     python benchmarks/bench_serve.py [chain|ten|registry|all]
 
 (a) chain:    a 3-step chain of trivial steps, `rtest sandbox run --server` to a warm service, command start
-              to exit, vs three bare `docker run --rm` of the same image (median of 3 each).
+              to exit, vs three bare `docker run --rm` of the same image (median of 5 each).
 (b) ten:      ten copies of the bundled example submitted at once to a service with --slots 2 (all must
               succeed; peak concurrent steps from the slot events) vs the same ten back to back through the CLI.
 (c) registry: the service's RSS with 1,000 finished runs in its registry, and GET /api/runs latency at that size.
@@ -50,10 +50,10 @@ def bench_chain(root: Path) -> None:
         client = [*RTEST, "sandbox", "run", "--server", service.url, "--no-upload", "--no-cache", "--dag",
                   str(paths["dag"]), "--config", str(paths["config"]), "--workdir", str(root / "local")]
         _timed(client, root)  # warm: first image lookups, first plan
-        rtest_s = statistics.median(_timed(client, root) for _ in range(3))
+        rtest_s = statistics.median(_timed(client, root) for _ in range(5))
         bare = lambda: [_timed(["docker", "run", "--rm", BASE_IMAGE, "python", "-c", f"print({i})"], root)  # noqa: E731
                         for i in range(3)]
-        bare_s = statistics.median(sum(bare()) for _ in range(3))
+        bare_s = statistics.median(sum(bare()) for _ in range(5))
     finally:
         service.stop()
     print(f"(a) 3-step chain, CLI client -> warm service: {rtest_s:.2f}s; 3 x bare docker run --rm: {bare_s:.2f}s; "
