@@ -16,7 +16,8 @@ from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 FORBIDDEN = {("run", "report"), ("run", "imagebuild"), ("run", "cli"), ("run", "session"), ("run", "factory"),
-             ("plan", "run"), ("plan", "report"), ("inputs", "plan"), ("inputs", "run"), ("report", "cli")}
+             ("plan", "run"), ("plan", "report"), ("inputs", "plan"), ("inputs", "run"), ("report", "cli"),
+             ("serve", "cli")}  # the service is a front door beside the CLI, never behind it
 
 
 def unit(module: str) -> str:

@@ -222,12 +222,14 @@ class InteractiveRuntimeTestingFactory:
         return require_complete(self._plan, self.workspace_dir, strict=self._user.strict)
 
     def execute_dag_guided_testing(self, *, junit_path: Path | str | None = None, html: bool = True,
+                                   server: str | None = None, token: str | None = None, upload: bool | None = None,
                                    **run_options: Any) -> dict[str, Any]:
         """Run every script in containers, in DAG order, and write its reports.
 
         Options: jobs, run_id, stop_grace_s, backend (per run); timeout_s, network, limits, memory_bytes,
         use_cache, pack_model (each step's settings; see ``rtest.plan.settings``); deps (True, False, or
-        ``rtest.deps.runtime.DepsOptions``: the steps' own requirements in dependency images).
+        ``rtest.deps.runtime.DepsOptions``: the steps' own requirements in dependency images). With ``server`` (an
+        `rtest serve` URL) the run goes to that service and its reports are downloaded into the workspace.
         """
         from rtest.deps.runtime import DepsOptions, prepare_dependencies
         from rtest.run.backends import create_backend
@@ -241,12 +243,15 @@ class InteractiveRuntimeTestingFactory:
         if unknown:
             raise TypeError(f"execute_dag_guided_testing() got unknown options: {', '.join(sorted(unknown))}")
         flags = CommandLine(**{_SETTING_ARGS[k]: v for k, v in run_options.items() if k in _SETTING_ARGS})
-        options = RunOptions(workdir=self.workspace_dir, **{k: v for k, v in run_options.items() if k in _RUN_ARGS})
-        formats = {**({"html": None} if html else {}), **({"junit": junit_path} if junit_path else {})}
-        plan = self.complete_plan()
-        engine = create_backend(options.backend)
-        prepared = prepare_dependencies(plan, Path(self.workspace_dir), engine.client, deps) if deps else None
-        report = run_and_report(plan, options, settings=flags, formats=formats, backend=engine, deps=prepared)
+        if server:  # rtest serve (issue 11)
+            report = self._run_on_server(server, token, upload, flags, run_options.get("jobs"), junit_path)
+        else:
+            options = RunOptions(workdir=self.workspace_dir, **{k: v for k, v in run_options.items() if k in _RUN_ARGS})
+            formats = {**({"html": None} if html else {}), **({"junit": junit_path} if junit_path else {})}
+            plan = self.complete_plan()
+            engine = create_backend(options.backend)
+            prepared = prepare_dependencies(plan, Path(self.workspace_dir), engine.client, deps) if deps else None
+            report = run_and_report(plan, options, settings=flags, formats=formats, backend=engine, deps=prepared)
         return {
             "pipeline_success": report.pipeline_success,
             "script_results": {node: result.model_dump(mode="json") for node, result in report.steps.items()},
@@ -261,6 +266,26 @@ class InteractiveRuntimeTestingFactory:
                                           for node in self._plan.scripts},
             },
         }
+
+    def _run_on_server(self, server: str, token: str | None, upload: bool | None, flags: CommandLine,
+                       jobs: int | None, junit_path: Path | str | None):
+        """The configured plan, run by an `rtest serve` service (rtest.serve.remote does the talking)."""
+        import tempfile
+        from dataclasses import asdict
+
+        from rtest.serve.client import ServiceClient
+        from rtest.serve.remote import run_remote
+
+        self.complete_plan()  # an incomplete plan fails here, as it does locally
+        with tempfile.TemporaryDirectory(prefix="rtest-spec-") as scratch:
+            spec = load_user_spec(self.save_spec(Path(scratch) / "spec.json"))
+        with ServiceClient(server, token) as client:
+            outcome = run_remote(client, spec=spec, example=False, settings=asdict(flags), jobs=jobs,
+                                 workdir=self.workspace_dir, junit=Path(junit_path) if junit_path else None,
+                                 upload=upload)
+        if outcome.report is None:
+            raise RtestError(outcome.message or f"Run {outcome.run_id} on {server} ended without a report.")
+        return outcome.report
 
     # ---- internals ---------------------------------------------------------------------
     def _spec(self, name: str) -> ScriptExecutionSpec:

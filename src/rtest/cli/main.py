@@ -167,6 +167,10 @@ def _mount_subcommands() -> None:
     from rtest.cli.deps_cmd import deps
 
     app.command("deps")(deps)
+    from rtest.cli.serve_cmd import runs_app, serve  # rtest serve (issue 11)
+
+    app.command("serve")(serve)
+    app.add_typer(runs_app, name="runs")
 
 
 _mount_subcommands()

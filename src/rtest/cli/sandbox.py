@@ -71,8 +71,14 @@ def run(
     follow_input_links: FollowLinksOpt = False,
     no_deps: Annotated[bool, typer.Option("--no-deps", help="Run steps in their images as they are: no dependency images, no wheelhouse.")] = False,
     wheelhouse: Annotated[Optional[Path], typer.Option("--wheelhouse", help="Folder of wheels for steps' requirements; never use an index.")] = None,
+    # -- rtest serve (issue 11): hand the run to a service instead
+    server: Annotated[Optional[str], typer.Option("--server", envvar="RTEST_SERVER", help="Run on an `rtest serve` service at this URL.")] = None,
+    token: Annotated[Optional[str], typer.Option("--token", envvar="RTEST_TOKEN", show_default=False, help="The service's bearer token.")] = None,
+    upload: Annotated[Optional[bool], typer.Option("--upload/--no-upload", help="Send a bundle (default: only when the service does not share this file system).")] = None,
 ) -> int:
     """Run every script of the pipeline in containers, in DAG order, and report per step."""
+    if server:  # -- rtest serve (issue 11)
+        return _run_on_server(server, token, upload, locals())
     from rtest.cli import preflight
     from rtest.cli.deps_cmd import deps_for_run
     from rtest.cli.progress import LiveStatus, summary
@@ -133,6 +139,26 @@ def run(
         out.print(f"[magenta]Interrupted: running containers were stopped and removed (check with `rtest sandbox clean --run-id {run_id}`).[/]")
         return 130
     return 0 if report.pipeline_success else 1
+
+
+def _run_on_server(server: str, token: str | None, upload: bool | None, flags: dict) -> int:
+    """The same run on a service: same flags, live progress, reports in the local workdir, exit codes."""
+    from rtest.cli import preflight
+    from rtest.cli.serve_cmd import sandbox_run_remote
+
+    settings = {"timeout_s": flags["timeout"], "network": flags["network"], "limits": not flags["no_limits"],
+                "memory_bytes": preflight.parse_memory(flags["memory"]), "cache": not flags["no_cache"],
+                "pack_model": not flags["model_folder"]}
+    cancel = threading.Event()
+    restore = _trap_signals(cancel)
+    try:
+        return sandbox_run_remote(server, token, upload, example=flags["example"], dag=flags["dag"],
+                                  config=flags["config"], interfaces=flags["interfaces"],
+                                  source_root=flags["source_root"], spec=flags["spec"], inputs=flags["inputs"],
+                                  image_map=flags["image_map"], settings=settings, jobs=flags["jobs"],
+                                  workdir=flags["workdir"], junit=flags["junit"], cancel=cancel)
+    finally:
+        restore()
 
 
 def _trap_signals(cancel: threading.Event):

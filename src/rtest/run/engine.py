@@ -24,7 +24,7 @@ from rtest.run.cache import StepCache
 from rtest.run.events import EventBus, RunFinished, RunStarted, RunWarning, Subscriber, log_event
 from rtest.run.image_check import image_ids as check_images
 from rtest.run.model import RunReport, StepStatus
-from rtest.run.runner import Runner
+from rtest.run.runner import Runner, SlotLimiter
 from rtest.run.step import RunContext, StepExecutor
 from rtest.run.untrusted import DEFAULT_MAX_BYTES, DEFAULT_MAX_FILES, OutputLimits
 from rtest.workspace import Workspace, new_run_id
@@ -42,6 +42,7 @@ class RunOptions:
     max_output_files: int = DEFAULT_MAX_FILES  # per step output; what a step writes is untrusted (run/untrusted.py)
     max_output_bytes: int = DEFAULT_MAX_BYTES
     cache_key: str = "imports"  # "imports": the files the entry script really uses; "full": the whole source folder
+    slots: SlotLimiter | None = None  # a limit shared with other runs (rtest serve), on top of jobs
 
 
 def run_pipeline(
@@ -81,7 +82,8 @@ def run_pipeline(
     for note in plan.notes:  # weak or missing wiring: subscribers show it next to the run
         bus.emit(RunWarning(note))
     try:
-        results = Runner(plan, executor, jobs=options.jobs or os.cpu_count() or 1, emit=bus.emit).run(cancel)
+        results = Runner(plan, executor, jobs=options.jobs or os.cpu_count() or 1, emit=bus.emit,
+                         slots=options.slots).run(cancel)
     finally:
         executor.close()
         backend.remove_run(run_id)  # whatever a crash or Ctrl-C left behind

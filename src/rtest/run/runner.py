@@ -12,7 +12,7 @@ import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Protocol
 
 import networkx as nx
 import structlog
@@ -26,6 +26,14 @@ from rtest.run.step import StepExecutor
 log = structlog.get_logger("rtest.runner")
 
 
+class SlotLimiter(Protocol):
+    """A limit beyond ``jobs`` shared with other runs (e.g. rtest serve's machine-wide slot pool)."""
+
+    def acquire(self, node: str, cancel: threading.Event) -> bool: ...  # False: cancelled while waiting
+
+    def release(self, node: str) -> None: ...
+
+
 @dataclass
 class _State:
     results: dict[str, StepResult]
@@ -35,13 +43,14 @@ class _State:
 
 class Runner:
     def __init__(self, plan: PipelineTestingSpec, executor: StepExecutor, *, jobs: int,
-                 emit: Callable[[Event], None] | None = None) -> None:
+                 emit: Callable[[Event], None] | None = None, slots: SlotLimiter | None = None) -> None:
         self.plan = plan
         self.graph: nx.DiGraph = plan.script_graph()
         self.order = plan.execution_order(self.graph)
         self.executor = executor
         self.jobs = max(1, jobs)
         self.emit = emit or (lambda event: None)
+        self.slots = slots
 
     def run(self, cancel: threading.Event) -> dict[str, StepResult]:
         state = _State(results={}, running={}, started=set())
@@ -69,7 +78,19 @@ class Runner:
                 state.started.add(node)
                 self.emit(StepQueued(node))
                 upstream = {p: state.results[p] for p in parents}
-                state.running[pool.submit(self.executor.execute, node, upstream, cancel)] = node
+                state.running[pool.submit(self._execute, node, upstream, cancel)] = node
+
+    def _execute(self, node: str, upstream: dict[str, StepResult], cancel: threading.Event) -> StepResult:
+        """One step on a worker thread, inside a slot of the shared limiter when there is one."""
+        if self.slots is None:
+            return self.executor.execute(node, upstream, cancel)
+        if not self.slots.acquire(node, cancel):
+            return StepResult(node=node, status=StepStatus.CANCELLED,
+                              failure_reason="cancelled while waiting for a slot", ended_at=time.time())
+        try:
+            return self.executor.execute(node, upstream, cancel)
+        finally:
+            self.slots.release(node)
 
     def _prepare_upcoming(self, state: _State) -> None:
         """Create containers for steps whose parents are all running or done, so their start is cheap.

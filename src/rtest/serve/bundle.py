@@ -1,0 +1,170 @@
+"""Bundles: a pipeline and its inputs as one tar.gz, for a service that does not share our file system.
+
+``pack`` (client side) copies every file a run needs under one root and writes ``spec.json``
+(a user spec whose paths are relative to the root). ``unpack`` (service side) treats the
+archive as hostile: only regular files and folders, no absolute names, no ``..``, no links of
+any kind, bounded size and file count; it extracts into a fresh folder and removes it whole
+on the first bad member, so nothing is ever written outside.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import tarfile
+from pathlib import Path, PurePosixPath
+
+from rtest.errors import RtestError
+from rtest.plan.userspec import UserSpec, load_user_spec
+
+SPEC_NAME = "spec.json"
+MAX_BYTES = 1 << 30  # unpacked
+MAX_FILES = 20_000
+SKIP_DIRS = {".git", ".rtest", ".venv", "__pycache__", "node_modules"}
+
+
+class BundleError(RtestError):
+    """An uploaded bundle is unsafe or too large (the service answers 400)."""
+
+
+# ---- client side ---------------------------------------------------------------------------
+
+
+class _Packer:
+    def __init__(self, tar: tarfile.TarFile, skip: set[Path]) -> None:
+        self.tar, self.skip = tar, skip
+        self.roots: dict[Path, str] = {}  # packed host path -> its name in the bundle
+
+    def place(self, path: str | None, name: str) -> str | None:
+        """Pack ``path`` (once) and return where it is in the bundle."""
+        if path is None:
+            return None
+        host = Path(path).resolve()
+        for root, packed in self.roots.items():
+            if host == root or root in host.parents:
+                return str(PurePosixPath(packed, host.relative_to(root).as_posix()))
+        if not host.exists():
+            raise BundleError(f"{host} does not exist, so it cannot be uploaded; check the path.")
+        arcname = f"{name}-{len(self.roots)}/{host.name}"
+        self.tar.add(str(host), arcname=arcname, filter=self._filter)
+        self.roots[host] = arcname
+        return arcname
+
+    def _filter(self, info: tarfile.TarInfo) -> tarfile.TarInfo | None:
+        parts = PurePosixPath(info.name).parts
+        if any(part in SKIP_DIRS for part in parts):
+            return None
+        return info if info.isfile() or info.isdir() else None  # links are packed as what they point at
+
+
+def pack(spec: UserSpec, target: Path, *, skip: tuple[Path, ...] = ()) -> Path:
+    """Write ``target`` (tar.gz) with every path ``spec`` names; ``spec`` holds absolute paths."""
+    relative = spec.model_copy(deep=True)
+    where = relative.pipeline
+    default_interfaces = Path(where.config).resolve().parent / "interfaces" if where.config else None
+    if not where.interfaces and default_interfaces and default_interfaces.is_dir():
+        where.interfaces = [str(default_interfaces)]  # the default must travel along with the config
+    with tarfile.open(target, "w:gz", dereference=True) as tar:
+        packer = _Packer(tar, {p.resolve() for p in skip})
+        source_root = where.source_root or (str(Path(where.config).resolve().parent) if where.config else None)
+        where.source_root = packer.place(source_root, "source")  # default: sources resolve against the config's folder
+        where.config = packer.place(where.config, "config")
+        if where.dag and ":" in where.dag and not Path(where.dag).exists():
+            raise BundleError(f"The DAG '{where.dag}' is a Python function; a bundle can only carry a DAG file.")
+        where.dag = packer.place(where.dag, "dag")
+        where.interfaces = [packer.place(d, "interfaces") for d in where.interfaces]
+        for node, overrides in relative.scripts.items():
+            overrides.inputs = {k: packer.place(v, f"input-{node}-{k}") for k, v in overrides.inputs.items()}
+            overrides.outputs = {}  # exports go to the service's disk: download them from the run instead
+        text = json.dumps(relative.model_dump(mode="json")).encode()
+        info = tarfile.TarInfo(SPEC_NAME)
+        info.size = len(text)
+        tar.addfile(info, io.BytesIO(text))
+    return target
+
+
+# ---- service side ----------------------------------------------------------------------------
+
+
+def unpack(archive: Path, target: Path, *, max_bytes: int = MAX_BYTES, max_files: int = MAX_FILES) -> Path:
+    """Extract ``archive`` into the new folder ``target``, or raise BundleError and leave no trace."""
+    partial = target.with_name(target.name + ".partial")
+    partial.mkdir(parents=True)
+    try:
+        _extract(archive, partial, max_bytes, max_files)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    partial.rename(target)
+    return target
+
+
+def _extract(archive: Path, root: Path, max_bytes: int, max_files: int) -> None:
+    total = files = 0
+    try:
+        tar = tarfile.open(archive, "r:*")
+    except (tarfile.TarError, OSError) as exc:
+        raise BundleError(f"The bundle is not a readable tar.gz: {exc}.") from None
+    with tar:
+        try:
+            for member in tar:
+                files += 1
+                if files > max_files:
+                    raise BundleError(f"The bundle has more than {max_files} entries; leave out what the run "
+                                      "does not need.")
+                target = _safe_target(root, member)
+                if member.isdir():
+                    target.mkdir(parents=True, exist_ok=True)
+                    continue
+                total += member.size
+                if total > max_bytes:
+                    raise BundleError(f"The bundle unpacks to more than {max_bytes} bytes; leave out what the run "
+                                      "does not need.")
+                _write_member(tar, member, target)
+        except (tarfile.TarError, EOFError, OSError) as exc:
+            raise BundleError(f"The bundle is damaged: {exc}.") from None
+
+
+def _safe_target(root: Path, member: tarfile.TarInfo) -> Path:
+    name = PurePosixPath(member.name)
+    if member.issym() or member.islnk():
+        raise BundleError(f"The bundle entry '{member.name}' is a link; links are not accepted, pack the file itself.")
+    if not (member.isfile() or member.isdir()):
+        raise BundleError(f"The bundle entry '{member.name}' is not a file or folder.")
+    if name.is_absolute() or member.name.startswith(("/", "\\")) or ".." in name.parts or "\\" in member.name:
+        raise BundleError(f"The bundle entry '{member.name}' points outside the bundle; use relative names only.")
+    parts = [part for part in name.parts if part not in ("", ".")]
+    if not parts:
+        raise BundleError(f"The bundle entry '{member.name}' has no name.")
+    return root.joinpath(*parts)
+
+
+def _write_member(tar: tarfile.TarFile, member: tarfile.TarInfo, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)  # every folder under root is ours: no links exist
+    source = tar.extractfile(member)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+    try:
+        fd = os.open(target, flags, 0o644)
+    except FileExistsError:
+        raise BundleError(f"The bundle holds '{member.name}' twice.") from None
+    with os.fdopen(fd, "wb") as out, source:
+        shutil.copyfileobj(source, out, 1 << 20)
+
+
+def load_bundle_spec(root: Path) -> UserSpec:
+    """The bundle's spec, every path checked to stay inside the bundle."""
+    spec = load_user_spec(root / SPEC_NAME)
+    where, real_root = spec.pipeline, root.resolve()
+    paths = [where.config, where.source_root, *where.interfaces]
+    paths += [where.dag] if where.dag and ":" not in where.dag else []
+    if where.dag and ":" in where.dag:
+        raise BundleError("A bundle's DAG must be a file in the bundle, not a Python function.")
+    for overrides in spec.scripts.values():
+        paths += [*overrides.inputs.values(), *overrides.outputs.values()]
+    for path in filter(None, paths):
+        resolved = Path(path).resolve()
+        if resolved != real_root and real_root not in resolved.parents:
+            raise BundleError(f"The bundle's spec names '{path}', outside the bundle; use paths inside it.")
+    return spec

@@ -1,0 +1,80 @@
+"""The API's response shapes (they make the OpenAPI schema in docs/serve-openapi.json)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel
+
+
+class Health(BaseModel):
+    status: str
+    version: str
+    workdir: str
+    server_id: str  # also in <workdir>/serve/server-id: a client that can read it shares our file system
+    slots: int
+
+
+class Submitted(BaseModel):
+    id: str
+    url: str
+
+
+class StepRow(BaseModel):
+    node: str
+    status: str
+    started_at: float | None = None
+    ended_at: float | None = None
+    duration_s: float | None = None
+    exit_code: int | None = None
+    reason: str | None = None
+
+
+class RunRow(BaseModel):
+    id: str
+    status: str
+    submitter: str | None = None
+    pipeline: str | None = None
+    submitted_at: float
+    started_at: float | None = None
+    ended_at: float | None = None
+    duration_s: float | None = None
+    exit_code: int | None = None
+    message: str | None = None
+    jobs: int | None = None
+
+
+class RunPage(BaseModel):
+    runs: list[RunRow]
+    total: int
+    limit: int
+    offset: int
+
+
+class RunDetail(RunRow):
+    queue_position: int | None = None  # 1: a step of this run is next in line for a slot
+    steps: list[StepRow]
+    dag: dict[str, Any] | None = None
+
+
+class SlotState(BaseModel):
+    slots: int
+    in_use: int
+    peak: int
+    holders: list[dict[str, str]]
+    queue: list[dict[str, str]]
+
+
+class RunView(BaseModel):
+    """What the web page redraws: the DAG and the timeline as SVG, the warnings so far."""
+
+    dag_svg: str
+    timeline_svg: str
+    warnings: list[str]
+    status: str
+
+
+class PathStat(BaseModel):
+    exists: bool
+    size: int | None = None
+    mtime_ns: int | None = None

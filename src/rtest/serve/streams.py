@@ -1,0 +1,75 @@
+"""Long answers: a run's events as server-sent events, and a step's log, tailed and followed."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from collections.abc import AsyncIterator
+
+from rtest.serve import files
+from rtest.serve.eventlog import END
+from rtest.serve.registry import FINISHED
+
+POLL_S = 0.05  # a stat and a small read of one file: cheap, and the end of a run is seen at once
+KEEPALIVE_S = 15.0
+
+
+async def sse(manager, run_id: str, after: int) -> AsyncIterator[str]:
+    """Every event of the run from index ``after`` on (the SSE id), ending with ``run_ended``."""
+    offset, index, quiet = 0, 0, 0.0
+    while True:
+        records, offset = manager.events.read_from(run_id, offset)
+        for record in records:
+            index += 1
+            if index > after:
+                yield f"id: {index}\nevent: {record['type']}\ndata: {json.dumps(record)}\n\n"
+            if record["type"] == END:
+                return
+        if not records:
+            run = manager.registry.run(run_id)
+            if run is None or (run["status"] in FINISHED and run_id not in manager.active):
+                records, offset = manager.events.read_from(run_id, offset)
+                if not records:  # finished and nothing more will come
+                    return
+                continue
+            quiet += POLL_S
+            if quiet >= KEEPALIVE_S:
+                quiet = 0.0
+                yield ": keep-alive\n\n"
+            await asyncio.sleep(POLL_S)
+        else:
+            quiet = 0.0
+
+
+async def follow_log(manager, run_id: str, node: str, fd: int | None, offset: int) -> AsyncIterator[bytes]:
+    """The log from ``offset`` on, then whatever is appended, until the step has finished."""
+    path_parts = (node, "log.txt")
+    try:
+        while True:
+            if fd is None:  # the step has not written its log yet
+                try:
+                    fd = files.open_under(manager.workspace.run_dir(run_id), "/".join(path_parts))
+                except files.NotServable:
+                    fd = None
+            chunk = files.read_range(fd, offset, files.CHUNK) if fd is not None else b""
+            if chunk:
+                offset += len(chunk)
+                yield chunk
+                continue
+            if _step_done(manager, run_id, node):
+                if fd is not None and files.read_range(fd, offset, 1):
+                    continue
+                return
+            await asyncio.sleep(POLL_S)
+    finally:
+        if fd is not None:
+            os.close(fd)
+
+
+def _step_done(manager, run_id: str, node: str) -> bool:
+    run = manager.registry.run(run_id)
+    if run is None or run["status"] in FINISHED:
+        return True
+    step = next((s for s in manager.registry.steps(run_id) if s["node"] == node), None)
+    return step is not None and step["status"] not in ("pending", "queued", "running")
