@@ -52,6 +52,9 @@ def _root(
     version: Annotated[Optional[bool], typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")] = None,
 ) -> None:
     """rtest: find a pipeline's path typos and missing env vars in seconds, locally."""
+    from rtest.logs import configure_logging
+
+    configure_logging()  # log lines go to stderr, so `--format json` output on stdout stays parseable
 
 
 def _check_format(fmt: str) -> str:
