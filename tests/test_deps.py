@@ -322,3 +322,14 @@ def test_an_image_without_pip_gets_pip_from_the_wheelhouse(tmp_path, docker_clie
         assert json.loads(docker_client.images.get(result.image).labels["rtest.deps.requirements"]) == ["pip", "tinyfmt==2.0.0"]
     finally:
         docker_client.images.remove(tag, force=True)
+
+
+def test_python_in_framework_requirements_is_the_interpreter_not_a_package():
+    """The cursus catalogue writes `python: '>=3.7'`; it is checked against the image, never looked up as a wheel."""
+    from rtest.deps.installed import ImageInfo
+    from rtest.deps.requirements import parse_requirement
+
+    image = ImageInfo(image_id="sha256:x", python="3.9.2", machine="x86_64", has_pip=True)
+    assert image.satisfies(parse_requirement("python>=3.7", "interface", "package.step.yaml", 34)) == "3.9.2"
+    message = raised_message(DependencyError, image.satisfies, parse_requirement("python>=3.10", "interface", "p.step.yaml", 3))
+    assert "'python>=3.10' (from p.step.yaml:3)" in message and "Python 3.9.2" in message and "--image-map" in message

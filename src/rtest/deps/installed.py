@@ -52,7 +52,16 @@ class ImageInfo:
         return "manylinux2014_aarch64" if self.machine in ("aarch64", "arm64") else "manylinux2014_x86_64"
 
     def satisfies(self, req: Requirement) -> str | None:
-        """The installed version when it meets ``req``, else None."""
+        """The installed version when it meets ``req``, else None.
+
+        ``python`` (interfaces write `python: '>=3.7'`) is the interpreter, not a package pip could add: a
+        mismatch is an error naming the image's Python, never a wheel to look for.
+        """
+        if req.name == "python":
+            if SpecifierSet(req.specifier).contains(Version(self.python), prereleases=True):
+                return self.python
+            raise DependencyError(f"'{req.text}' (from {req.where}) asks for a Python the image does not have "
+                                  f"(it has Python {self.python}); map the step to another image with --image-map.")
         version = self.dists.get(req.name)
         if version is None:
             return None
