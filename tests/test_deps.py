@@ -333,3 +333,26 @@ def test_python_in_framework_requirements_is_the_interpreter_not_a_package():
     assert image.satisfies(parse_requirement("python>=3.7", "interface", "package.step.yaml", 34)) == "3.9.2"
     message = raised_message(DependencyError, image.satisfies, parse_requirement("python>=3.10", "interface", "p.step.yaml", 3))
     assert "'python>=3.10' (from p.step.yaml:3)" in message and "Python 3.9.2" in message and "--image-map" in message
+
+
+def test_requirements_only_the_images_python_needs_are_found_from_wheel_metadata(tmp_path):
+    """pip on this (3.10+) host skips `x; python_version < "3.10"`; the 3.9 image needs it, so rtest fetches it too."""
+    import zipfile
+
+    from rtest.deps.installed import ImageInfo
+    from rtest.deps.markers import image_only_requirements
+
+    wheel = tmp_path / "plotlib-1.0-py3-none-any.whl"
+    metadata = ("Metadata-Version: 2.1\nName: plotlib\nVersion: 1.0\n"
+                'Requires-Dist: importlib-resources>=3.2.0; python_version < "3.10"\n'
+                "Requires-Dist: numpy>=1.20\n"
+                'Requires-Dist: tomli; python_version >= "3.10"\n'
+                'Requires-Dist: pytest; extra == "test"\n\nRequires-Dist: not-a-header\n')
+    with zipfile.ZipFile(wheel, "w") as archive:
+        archive.writestr("plotlib-1.0.dist-info/METADATA", metadata)
+    py39 = ImageInfo(image_id="sha256:x", python="3.9.2", machine="x86_64", has_pip=True)
+    assert image_only_requirements([wheel], py39) == ["importlib-resources>=3.2.0"]
+    present = tmp_path / "importlib_resources-6.0-py3-none-any.whl"
+    with zipfile.ZipFile(present, "w") as archive:
+        archive.writestr("importlib_resources-6.0.dist-info/METADATA", "Name: importlib-resources\n")
+    assert image_only_requirements([wheel, present], py39) == []  # already in the wheelhouse

@@ -20,8 +20,10 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 from rtest.deps.installed import ImageInfo
+from rtest.deps.markers import image_only_requirements
 from rtest.deps.requirements import DependencyError, Requirement
 
+MAX_MARKER_ROUNDS = 5  # each round adds a layer of dependencies that only the image's Python needs
 NOT_FOUND = re.compile(r"No matching distribution found for ([^\s;]+)")
 CONFLICT = re.compile(r"(?:Cannot install|conflict is caused by)[^\n]*", re.IGNORECASE)
 
@@ -53,6 +55,14 @@ def ensure_wheels(reqs: list[Requirement], house: Wheelhouse, info: ImageInfo) -
     found, failure = resolve_wheels(specs, house, info)
     if found is None and house.download:
         _download(specs, house, info)
+        found, failure = resolve_wheels(specs, house, info)
+    for _ in range(MAX_MARKER_ROUNDS):  # the host's pip skipped what only the image's Python needs
+        extra = image_only_requirements(list(found or []), info) if found is not None else []
+        if not extra:
+            break
+        if house.download:
+            _download(extra, house, info)
+        specs = sorted({*specs, *extra})
         found, failure = resolve_wheels(specs, house, info)
     if found is None:
         raise _unsatisfiable(reqs, failure, house, info)
