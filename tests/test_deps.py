@@ -344,6 +344,7 @@ def test_requirements_only_the_images_python_needs_are_found_from_wheel_metadata
 
     wheel = tmp_path / "plotlib-1.0-py3-none-any.whl"
     metadata = ("Metadata-Version: 2.1\nName: plotlib\nVersion: 1.0\n"
+                "License: a long licence, folded\n         =====\n         \n         1. with a blank-looking line\n"
                 'Requires-Dist: importlib-resources>=3.2.0; python_version < "3.10"\n'
                 "Requires-Dist: numpy>=1.20\n"
                 'Requires-Dist: tomli; python_version >= "3.10"\n'

@@ -10,6 +10,7 @@ for the image finds those requirements, so the wheelhouse can be completed befor
 from __future__ import annotations
 
 import zipfile
+from email.parser import Parser
 from pathlib import Path
 
 from packaging.markers import default_environment
@@ -55,12 +56,9 @@ def _requires_dist(wheel: Path) -> list[Requirement]:
     except (OSError, zipfile.BadZipFile, KeyError):
         return []
     found = []
-    for line in text.splitlines():
-        if not line.strip():
-            break  # the headers end at the first blank line; the description follows
-        if line.startswith("Requires-Dist:"):
-            try:
-                found.append(Requirement(line.split(":", 1)[1].strip()))
-            except InvalidRequirement:
-                continue
+    for value in Parser().parsestr(text, headersonly=True).get_all("Requires-Dist") or []:  # METADATA is RFC 822
+        try:
+            found.append(Requirement(value.strip()))
+        except InvalidRequirement:
+            continue
     return found
