@@ -22,7 +22,6 @@ from pydantic import ValidationError
 from rtest.errors import InterfaceError
 from rtest.inputs.interface_keys import unknown_key_message, unknown_keys
 from rtest.inputs.interface_schema import (  # noqa: F401  (re-exported: the public names of interfaces)
-    RUNNABLE_STEP_TYPES,
     Compute,
     Contract,
     DependencyDecl,

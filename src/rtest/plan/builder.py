@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 from rtest.catalog import parse_image_map
-from rtest.contract import conventional_input_path
 from rtest.errors import PlanError
 from rtest.inputs.config import PipelineConfig, load_pipeline_config
 from rtest.inputs.dag import PipelineDAG, load_dag
@@ -15,6 +14,7 @@ from rtest.inputs.interfaces import InterfaceRegistry, load_interfaces
 from rtest.plan import warnings as plan_warnings
 from rtest.plan.checks import check_names, require_something_to_run
 from rtest.plan.config_inputs import feed_config_inputs
+from rtest.plan.container_paths import container_path_problems
 from rtest.plan.discovery import Discovery, discover
 from rtest.plan.framework_classes import ConfigClasses
 from rtest.plan.input_paths import input_path_problem
@@ -130,32 +130,19 @@ def plan_problems(plan: PipelineTestingSpec, workdir: Path | str | None = None) 
     fed = {(w.target_node, w.target_input) for w in plan.wires}
     problems: list[Problem] = []
     for node, spec in plan.scripts.items():
-        if not spec.inputs and not spec.outputs and spec.job_kind == "processing":
-            problems.append(Problem(node, "inputs", f"{node}: no interface and no /opt/ml paths in {spec.entry_point}; name its inputs and outputs"))
+        if not spec.inputs and not spec.outputs and spec.kind.needs_named_paths:
+            problems.append(Problem(node, "inputs", f"{node}: no interface and no /opt/ml paths in {spec.entry_point}; "
+                                                    "name its inputs and outputs"))
         for name, item in spec.inputs.items():
             unusable = input_path_problem(item.host_path.value, follow_links=plan.follow_input_links, workdir=workdir) if item.host_path else None
             if unusable:
                 problems.append(Problem(node, f"inputs.{name}", f"{node}.{name}: {unusable}"))
             elif item.required and item.host_path is None and (node, name) not in fed:
                 problems.append(Problem(node, f"inputs.{name}", f"{node}.{name} ({item.container_path}) has no upstream script and no path"))
-        problems += _path_problems(spec)
+        problems += [Problem(node, field, message) for field, message in container_path_problems(spec, {i for n, i in fed if n == node})]
     # A required env var without a value, or a job argument whose field is unset, is omitted as the
     # framework omits it; it shows as a plan warning (an error under --strict), not as a blocker here.
     return problems
-
-
-def _path_problems(spec: ScriptExecutionSpec) -> list[Problem]:
-    """Container paths that would make the container fail to start: relative, or two at one place."""
-    found: list[Problem] = []
-    seen: dict[str, str] = {}
-    items = [(f"input {n}", i.container_path) for n, i in spec.inputs.items()] + [(f"output {n}", o.container_path) for n, o in spec.outputs.items()]
-    for label, path in items:
-        if not path.startswith("/"):
-            found.append(Problem(spec.node, label, f"{spec.node}: {label} has the relative container path '{path}'; make it absolute in the interface"))
-        elif path.rstrip("/") in seen:
-            found.append(Problem(spec.node, label, f"{spec.node}: {label} and {seen[path.rstrip('/')]} share the container path {path}"))
-        seen[path.rstrip("/")] = label
-    return found
 
 
 def require_complete(plan: PipelineTestingSpec, workdir: Path | str | None = None, *,
@@ -196,8 +183,8 @@ def _apply_overrides(spec: ScriptExecutionSpec, overrides: ScriptOverrides, wire
             if spec.interface_file is not None:
                 known = ", ".join(spec.inputs) or "none"
                 raise PlanError(f"Node '{spec.node}' has no input '{name}'; its inputs are: {known}.")
-            spec.inputs[name] = InputSpec(name=name, container_path=_conventional_path(spec, name), required=True,
-                                             declared_by=Source.USER)
+            spec.inputs[name] = InputSpec(name=name, container_path=spec.kind.conventional_input_path(name), required=True,
+                                          declared_by=Source.USER)
         spec.inputs[name].host_path = user(path, f"inputs.{name}")
         if any(w.target_node == spec.node and w.target_input == name for w in wires):
             notes = [*notes, f"{spec.node}.{name} takes the user's path {path} instead of its upstream wire."]
@@ -236,6 +223,3 @@ def _checked_requirement(text: str, node: str) -> str:
                         "write it like pandas>=1.3,<2.") from None
     return text.strip()
 
-
-def _conventional_path(spec: ScriptExecutionSpec, name: str) -> str:
-    return conventional_input_path(spec.job_kind, name)

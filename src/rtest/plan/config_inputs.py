@@ -23,7 +23,6 @@ from rtest.plan.framework_classes import ConfigClasses
 from rtest.plan.model import PlanWarning, ScriptExecutionSpec, Source, Sourced
 from rtest.plan.sources import SourceContext, config_path_candidates, confine, resolve_config_path
 
-CODE_ROOT = "/opt/ml/code/"
 # Attributes the framework's config classes derive from plain fields: the fields, in the order they try them.
 DERIVED_ATTRIBUTES = {"inference_scripts_source": ("inference_scripts_dir", "source_dir")}
 
@@ -41,10 +40,11 @@ def feed_config_inputs(found: DiscoveredScript, spec: ScriptExecutionSpec, ctx: 
             spec.inputs[name].host_path = fed
         else:
             warnings.append(_unresolved(found, name, attr, tried, _prefix(found, attr)))
-    if getattr(contract, "source_dir", False) and spec.job_kind == "processing":
+    root = spec.kind.bundled_source_root  # None: the kind's code mount already shows the folder
+    if getattr(contract, "source_dir", False) and root:
         for name, item in spec.inputs.items():
-            if item.host_path is None and item.container_path.startswith(CODE_ROOT):
-                bundled = spec.source_dir / item.container_path[len(CODE_ROOT):]
+            if item.host_path is None and item.container_path.startswith(root):
+                bundled = spec.source_dir / item.container_path[len(root):]
                 if bundled.exists():
                     path = confine(ctx, found.node, "contract.source_dir", bundled)
                     item.host_path = Sourced(value=str(path), source=Source.INTERFACE, field="contract.source_dir")

@@ -12,9 +12,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 import networkx as nx
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-JobKind = Literal["processing", "training"]
+from rtest import jobs
+
+JobKind = str  # a registered job kind's name (rtest.jobs): "processing", "training", ...
 
 
 class Source(str, Enum):
@@ -93,6 +95,16 @@ class ScriptExecutionSpec(BaseModel):
     max_runtime_s: Sourced | None = None
     network_isolation: Sourced | None = None  # True: no network (the sandbox default)
     requirements: list[Sourced] = Field(default_factory=list)  # extra package specs the user adds (see rtest.deps)
+
+    @field_validator("job_kind")
+    @classmethod
+    def _known_kind(cls, value: str) -> str:
+        return jobs.get(value).name  # ValueError naming the known kinds
+
+    @property
+    def kind(self) -> jobs.JobKind:
+        """The job kind module's object: container paths, config files, env, output handling."""
+        return jobs.get(self.job_kind)
 
     @property
     def script_path(self) -> Path:

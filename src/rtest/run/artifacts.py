@@ -11,7 +11,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Protocol
 
-from rtest.contract import MODEL_PATH
 from rtest.plan.input_paths import copy_user_input
 from rtest.plan.model import ScriptExecutionSpec
 from rtest.plan.settings import StepSettings
@@ -63,8 +62,7 @@ class LocalStager:
         for name, item in spec.outputs.items():
             produced = folders.output_dir(name)
             label = f"output {name} ({item.container_path})"
-            is_model = spec.job_kind == "training" and item.container_path.rstrip("/") == MODEL_PATH
-            if is_model and settings.pack_model.value:
+            if spec.kind.packs(item.container_path) and settings.pack_model.value:
                 outputs[name] = staging.pack_model(produced, folders.root / "artifacts" / name, label=label, limits=self.limits)
             else:
                 scan_tree(produced, label, self.limits)  # raises UntrustedOutputError: the step fails, nothing moves
