@@ -14,6 +14,7 @@ import yaml
 
 from rtest import jobs
 from rtest.errors import ImageNotFoundError
+from rtest.jobs.base import SM_OUTPUT_PATH
 from rtest.run.backends.base import Handle, StepExit, StepLaunch
 
 
@@ -29,7 +30,7 @@ def write_python_pipeline(root: Path, steps: dict[str, dict], edges: list[tuple[
     (root / "src").mkdir(exist_ok=True)
     specific = {}
     for node, step in steps.items():
-        kind = jobs.get(step.get("kind", "processing"))
+        kind = jobs.get(step["kind"]) if "kind" in step else jobs.default_kind()
         iface = {
             "step_type": node,
             "registry": {"sagemaker_step_type": kind.step_types[0]},
@@ -147,7 +148,7 @@ class FakeBackend:
             if mount.host.parent.name == "output" and step.exit_code == 0:
                 for name, text in step.writes.items():
                     (mount.host / name).write_text(text)
-            if mount.container == "/opt/ml/output" and step.failure:
+            if mount.container == SM_OUTPUT_PATH and step.failure:
                 (mount.host / "failure").write_text(step.failure)
         return StepExit(exit_code=137 if step.oom else step.exit_code, oom_killed=step.oom,
                         duration_s=time.monotonic() - started)
