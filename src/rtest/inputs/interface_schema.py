@@ -233,7 +233,9 @@ class StepInterface(Section):
             return f"not a {' or '.join(runnable_step_types())} job ({job_type}): {why}"
         if self.contract is None:
             return "it declares no script contract"
-        unplaced = [name for name, decl in {**self.contract.inputs, **self.contract.outputs}.items() if decl.path is None]
+        unplaced = [
+            name for name, decl in {**self.contract.inputs, **self.contract.outputs}.items() if decl.path is None
+        ]
         if unplaced:
             return f"its contract gives no container path for {', '.join(unplaced)} (path: null)"
         return None

@@ -18,7 +18,16 @@ from rtest.plan.container_paths import container_path_problems
 from rtest.plan.discovery import Discovery, discover
 from rtest.plan.framework_classes import ConfigClasses
 from rtest.plan.input_paths import input_path_problem
-from rtest.plan.model import InputSpec, JobArgument, PipelineTestingSpec, PlanWarning, ScriptExecutionSpec, Source, Sourced, format_env_value
+from rtest.plan.model import (
+    InputSpec,
+    JobArgument,
+    PipelineTestingSpec,
+    PlanWarning,
+    ScriptExecutionSpec,
+    Source,
+    Sourced,
+    format_env_value,
+)
 from rtest.plan.images import image_warnings, interface_warnings
 from rtest.plan.resolve import resolve_spec
 from rtest.plan.sources import make_source_context
@@ -101,7 +110,9 @@ def draft_plan(inputs: PipelineInputs, user: UserSpec | None = None) -> Pipeline
     return plan
 
 
-def _warnings(inputs: PipelineInputs, plan: PipelineTestingSpec, resolvers: dict[str, str], early: list[PlanWarning]) -> list[PlanWarning]:
+def _warnings(
+    inputs: PipelineInputs, plan: PipelineTestingSpec, resolvers: dict[str, str], early: list[PlanWarning]
+) -> list[PlanWarning]:
     """Every guess and gap, after the user's overrides (a value the user set is no longer a guess)."""
     found = inputs.discovery.scripts
     out = plan_warnings.dag_config_warnings(inputs.dag, inputs.config)
@@ -119,7 +130,11 @@ def _settled(plan: PipelineTestingSpec, warning: PlanWarning) -> bool:
     if spec is None or not warning.subject or not warning.subject.startswith("inputs."):
         return False
     item = spec.inputs.get(warning.subject.split(".", 1)[1])
-    return item is None or item.host_path is not None or any(w.target_input == item.name for w in plan.wires_into(spec.node))
+    return (
+        item is None
+        or item.host_path is not None
+        or any(w.target_input == item.name for w in plan.wires_into(spec.node))
+    )
 
 
 def plan_problems(plan: PipelineTestingSpec, workdir: Path | str | None = None) -> list[Problem]:
@@ -134,12 +149,25 @@ def plan_problems(plan: PipelineTestingSpec, workdir: Path | str | None = None) 
             problems.append(Problem(node, "inputs", f"{node}: no interface and no /opt/ml paths in {spec.entry_point}; "
                                                     "name its inputs and outputs"))
         for name, item in spec.inputs.items():
-            unusable = input_path_problem(item.host_path.value, follow_links=plan.follow_input_links, workdir=workdir) if item.host_path else None
+            unusable = (
+                input_path_problem(item.host_path.value, follow_links=plan.follow_input_links, workdir=workdir)
+                if item.host_path
+                else None
+            )
             if unusable:
                 problems.append(Problem(node, f"inputs.{name}", f"{node}.{name}: {unusable}"))
             elif item.required and item.host_path is None and (node, name) not in fed:
-                problems.append(Problem(node, f"inputs.{name}", f"{node}.{name} ({item.container_path}) has no upstream script and no path"))
-        problems += [Problem(node, field, message) for field, message in container_path_problems(spec, {i for n, i in fed if n == node})]
+                problems.append(
+                    Problem(
+                        node,
+                        f"inputs.{name}",
+                        f"{node}.{name} ({item.container_path}) has no upstream script and no path",
+                    )
+                )
+        problems += [
+            Problem(node, field, message)
+            for field, message in container_path_problems(spec, {i for n, i in fed if n == node})
+        ]
     # A required env var without a value, or a job argument whose field is unset, is omitted as the
     # framework omits it; it shows as a plan warning (an error under --strict), not as a blocker here.
     return problems
@@ -154,7 +182,8 @@ def require_complete(plan: PipelineTestingSpec, workdir: Path | str | None = Non
         listing = "; ".join(p.message for p in problems)
         raise PlanError(
             f"The plan is incomplete: {listing}.",
-            hint="Supply inputs with --input NODE.NAME=PATH, or put them (and environment/job_arguments values) under scripts.NODE in a spec file passed with --spec.",
+            hint="Supply inputs with --input NODE.NAME=PATH, or put them (and environment/job_arguments values) under "
+                 "scripts.NODE in a spec file passed with --spec.",
         )
     if strict:
         plan_warnings.strict_check(plan)
@@ -176,22 +205,30 @@ def _check_nodes(user: UserSpec, discovery: Discovery) -> None:
             raise PlanError(f"Script '{node}' not found in validated scripts{why}; valid names are: {valid}.")
 
 
-def _apply_overrides(spec: ScriptExecutionSpec, overrides: ScriptOverrides, wires: list, notes: list) -> tuple[list, list]:
+def _apply_overrides(
+    spec: ScriptExecutionSpec, overrides: ScriptOverrides, wires: list, notes: list
+) -> tuple[list, list]:
     user = lambda value, field: Sourced(value=value, source=Source.USER, field=field)  # noqa: E731
     for name, path in overrides.inputs.items():
         if name not in spec.inputs:
             if spec.interface_file is not None:
                 known = ", ".join(spec.inputs) or "none"
                 raise PlanError(f"Node '{spec.node}' has no input '{name}'; its inputs are: {known}.")
-            spec.inputs[name] = InputSpec(name=name, container_path=spec.kind.conventional_input_path(name), required=True,
-                                          declared_by=Source.USER)
+            spec.inputs[name] = InputSpec(
+                name=name,
+                container_path=spec.kind.conventional_input_path(name),
+                required=True,
+                declared_by=Source.USER,
+            )
         spec.inputs[name].host_path = user(path, f"inputs.{name}")
         if any(w.target_node == spec.node and w.target_input == name for w in wires):
             notes = [*notes, f"{spec.node}.{name} takes the user's path {path} instead of its upstream wire."]
             wires = [w for w in wires if not (w.target_node == spec.node and w.target_input == name)]
     for name, path in overrides.outputs.items():
         if name not in spec.outputs:
-            raise PlanError(f"Node '{spec.node}' has no output '{name}'; its outputs are: {', '.join(spec.outputs) or 'none'}.")
+            raise PlanError(
+                f"Node '{spec.node}' has no output '{name}'; its outputs are: {', '.join(spec.outputs) or 'none'}."
+            )
         spec.outputs[name].export_to = path
     for var, value in overrides.environment.items():
         spec.environment[var] = user(None if value is None else format_env_value(value), f"environment.{var}")
@@ -207,7 +244,9 @@ def _apply_overrides(spec: ScriptExecutionSpec, overrides: ScriptOverrides, wire
     if overrides.image:
         spec.image = user(overrides.image, "image")
     if overrides.requirements:  # checked now, so a typo is reported with the plan, not after image builds
-        spec.requirements = [user(_checked_requirement(text, spec.node), "requirements") for text in overrides.requirements]
+        spec.requirements = [
+            user(_checked_requirement(text, spec.node), "requirements") for text in overrides.requirements
+        ]
     if overrides.timeout_s:
         spec.max_runtime_s = user(float(overrides.timeout_s), "timeout_s")
     return wires, notes
@@ -222,4 +261,3 @@ def _checked_requirement(text: str, node: str) -> str:
         raise PlanError(f"scripts.{node}.requirements: '{text}' is not a valid requirement ({exc}); "
                         "write it like pandas>=1.3,<2.") from None
     return text.strip()
-

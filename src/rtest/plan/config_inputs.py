@@ -27,7 +27,9 @@ from rtest.plan.sources import SourceContext, config_path_candidates, confine, r
 DERIVED_ATTRIBUTES = {"inference_scripts_source": ("inference_scripts_dir", "source_dir")}
 
 
-def feed_config_inputs(found: DiscoveredScript, spec: ScriptExecutionSpec, ctx: SourceContext, classes: ConfigClasses | None) -> list[PlanWarning]:
+def feed_config_inputs(
+    found: DiscoveredScript, spec: ScriptExecutionSpec, ctx: SourceContext, classes: ConfigClasses | None
+) -> list[PlanWarning]:
     contract = found.interface.contract if found.interface else None
     if contract is None:
         return []
@@ -51,7 +53,9 @@ def feed_config_inputs(found: DiscoveredScript, spec: ScriptExecutionSpec, ctx: 
     return warnings
 
 
-def _override_path(found: DiscoveredScript, attr: str, ctx: SourceContext, classes: ConfigClasses | None) -> tuple[Sourced | None, list[str]]:
+def _override_path(
+    found: DiscoveredScript, attr: str, ctx: SourceContext, classes: ConfigClasses | None
+) -> tuple[Sourced | None, list[str]]:
     made = classes.instance_for(found) if classes is not None else None
     if made is not None and made.ok:
         try:
@@ -70,8 +74,16 @@ def _override_path(found: DiscoveredScript, attr: str, ctx: SourceContext, class
         if isinstance(value, str) and value.strip():
             path = resolve_config_path(ctx, found.node, found.config, field_name, value)
             if path is not None:
-                return Sourced(value=str(path), source=Source.CONFIG, field=f"{field_name} (input_source_overrides: {attr})"), []
-            tried.append(f"{field_name} = '{value}' (looked in {', '.join(str(p) for p in config_path_candidates(ctx, found.config, value))})")
+                return (
+                    Sourced(
+                        value=str(path), source=Source.CONFIG, field=f"{field_name} (input_source_overrides: {attr})"
+                    ),
+                    [],
+                )
+            tried.append(
+                f"{field_name} = '{value}' (looked in "
+                f"{', '.join(str(p) for p in config_path_candidates(ctx, found.config, value))})"
+            )
     return None, tried
 
 
@@ -98,6 +110,7 @@ def _unresolved(found: DiscoveredScript, name: str, attr: str, tried: list[str],
         node=found.node,
         code="optional-input-unmounted",
         subject=f"inputs.{name}",
-        message=f"{found.node}: input {name} is fed on the real pipeline by the config's {attr}, but {why}; it is left unmounted. "
+        message=f"{found.node}: input {name} is fed on the real pipeline by the config's {attr}, but {why}; "
+                "it is left unmounted. "
         f"Map the config's folder with --source-map {prefix}=LOCAL_FOLDER, or supply --input {found.node}.{name}=PATH.",
     )

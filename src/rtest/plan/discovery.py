@@ -51,7 +51,9 @@ class Discovery:
     sources: SourceContext | None = None  # how config paths resolve here (root, --source-map, confinement)
 
 
-def discover(dag: PipelineDAG, config: PipelineConfig, interfaces: InterfaceRegistry, source_root: Path | SourceContext) -> Discovery:
+def discover(
+    dag: PipelineDAG, config: PipelineConfig, interfaces: InterfaceRegistry, source_root: Path | SourceContext
+) -> Discovery:
     """Sort every DAG node into a script to test or a skipped node with its reason."""
     sources = source_root if isinstance(source_root, SourceContext) else SourceContext(root=Path(source_root).resolve())
     found = Discovery(sources=sources)
@@ -72,8 +74,10 @@ def discover(dag: PipelineDAG, config: PipelineConfig, interfaces: InterfaceRegi
         located = locate_source(sources, node, step_config, entry_field, entry_point)
         if not isinstance(located, Located):
             searched = ", ".join(str(p) for p in located)
-            missing.append(f"node '{node}' names {entry_field}='{entry_point}' but no such file exists (searched: {searched}, "
-                           f"and {SEARCH_MAX_DEPTH} folder levels beneath {sources.root})")
+            missing.append(
+                f"node '{node}' names {entry_field}='{entry_point}' but no such file exists (searched: {searched}, "
+                f"and {SEARCH_MAX_DEPTH} folder levels beneath {sources.root})"
+            )
             continue
         if located.warning is not None:
             found.warnings.append(located.warning)
@@ -92,7 +96,8 @@ def discover(dag: PipelineDAG, config: PipelineConfig, interfaces: InterfaceRegi
     if missing:
         raise DiscoveryError(
             "Script not found: " + "; ".join(missing) + ".",
-            hint="Fix the path in the config, point --source-root at the project folder the config's paths are relative to, "
+            hint="Fix the path in the config, point --source-root at the project folder the config's paths are "
+                 "relative to, "
             "or map the config's folder to a local one with --source-map CONFIG_PATH=LOCAL_FOLDER.",
         )
     return found

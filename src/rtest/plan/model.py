@@ -200,7 +200,11 @@ class PipelineTestingSpec(BaseModel):
     def execution_order(self, graph: nx.DiGraph | None = None) -> list[str]:
         """Topological, ties broken by DAG declaration order; pass ``script_graph()`` if already built."""
         order = {node: i for i, node in enumerate(self.dag_nodes)}
-        return list(nx.lexicographical_topological_sort(graph if graph is not None else self.script_graph(), key=order.__getitem__))
+        return list(
+            nx.lexicographical_topological_sort(
+                graph if graph is not None else self.script_graph(), key=order.__getitem__
+            )
+        )
 
     def wires_into(self, node: str) -> list[Wire]:
         return [w for w in self.wires if w.target_node == node]

@@ -16,7 +16,10 @@ MAX_RUNTIME_FIELDS = ("max_runtime_in_seconds", "max_runtime_seconds", "max_runt
 
 
 def resolve_spec(
-    found: DiscoveredScript, image_map: dict[tuple[str, str], str] | None = None, *, values: ResolvedValues | None = None
+    found: DiscoveredScript,
+    image_map: dict[tuple[str, str], str] | None = None,
+    *,
+    values: ResolvedValues | None = None,
 ) -> ScriptExecutionSpec:
     """``values``: env vars and job arguments already resolved (see rtest.plan.values); else by the convention."""
     kind, version = _framework(found)
@@ -32,7 +35,9 @@ def resolve_spec(
         inputs=_inputs(found),
         outputs=_outputs(found),
         environment=values.environment,
-        required_environment=list(found.interface.contract.env_vars.required) if found.interface and found.interface.contract else [],
+        required_environment=(
+            list(found.interface.contract.env_vars.required) if found.interface and found.interface.contract else []
+        ),
         job_arguments=values.job_arguments,
         hyperparameters=_hyperparameters(found),
         instance_type=_instance_type(found),
@@ -55,7 +60,10 @@ def _inputs(found: DiscoveredScript) -> dict[str, InputSpec]:
     if contract is not None:
         return {n: InputSpec(name=n, container_path=d.path, required=d.required) for n, d in contract.inputs.items()}
     scanned = scan_script_paths(found.script_path, found.job_kind)
-    return {n: InputSpec(name=n, container_path=p, required=True, declared_by=Source.SCRIPT_SCAN) for n, p in scanned.inputs.items()}
+    return {
+        n: InputSpec(name=n, container_path=p, required=True, declared_by=Source.SCRIPT_SCAN)
+        for n, p in scanned.inputs.items()
+    }
 
 
 def _outputs(found: DiscoveredScript) -> dict[str, OutputSpec]:
@@ -95,11 +103,22 @@ def _framework(found: DiscoveredScript) -> tuple[Sourced, Sourced]:
     compute = found.interface.compute if found.interface else None
     if compute is None:
         return Sourced(value="python", source=Source.BUILTIN), Sourced(value="3", source=Source.BUILTIN)
-    framework = framework_of(compute.kind, compute.sdk_class, compute.framework_name, compute.retrieve_framework, compute.retrieve_image)
-    via = next((f"compute.{k}" for k in ("framework_name", "sdk_class") if getattr(compute, k) and framework != normalize_kind(compute.kind)), "compute.kind")
+    framework = framework_of(
+        compute.kind, compute.sdk_class, compute.framework_name, compute.retrieve_framework, compute.retrieve_image
+    )
+    via = next(
+        (
+            f"compute.{k}"
+            for k in ("framework_name", "sdk_class")
+            if getattr(compute, k) and framework != normalize_kind(compute.kind)
+        ),
+        "compute.kind",
+    )
     kind = Sourced(value=framework, source=Source.INTERFACE, field=via)
     if framework == BYO_KIND:
-        return kind, config_value(found, compute.image_uri_field or "image_uri") or Sourced(value=None, source=Source.BUILTIN)
+        return kind, config_value(found, compute.image_uri_field or "image_uri") or Sourced(
+            value=None, source=Source.BUILTIN
+        )
     # Where an interface names no version field: the fields such configs use.
     fields = ([compute.framework_version_field] if compute.framework_version_field
               else jobs.get(found.job_kind).framework_version_fields(framework))
@@ -130,7 +149,9 @@ def _max_runtime(found: DiscoveredScript) -> Sourced | None:
             return Sourced(value=float(value.value), source=Source.CONFIG, field=field)
     interface = found.interface
     if interface is not None and interface.max_runtime_in_seconds:
-        return Sourced(value=float(interface.max_runtime_in_seconds), source=Source.INTERFACE, field="max_runtime_in_seconds")
+        return Sourced(
+            value=float(interface.max_runtime_in_seconds), source=Source.INTERFACE, field="max_runtime_in_seconds"
+        )
     return None
 
 

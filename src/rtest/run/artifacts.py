@@ -21,7 +21,10 @@ from rtest.run.untrusted import OutputLimits, scan_tree
 
 
 class Stager(Protocol):
-    def stage_in(self, source: Path, folders: StepFolders, input_name: str, *, label: str = "an upstream output") -> None:
+
+    def stage_in(
+        self, source: Path, folders: StepFolders, input_name: str, *, label: str = "an upstream output"
+    ) -> None:
         """Make ``source`` (an upstream output) the content of one input."""
 
     def stage_user_input(self, source: Path, folders: StepFolders, input_name: str, *, follow_links: bool) -> None:
@@ -51,7 +54,9 @@ class LocalStager:
     def __init__(self, limits: OutputLimits = OutputLimits()) -> None:
         self.limits = limits
 
-    def stage_in(self, source: Path, folders: StepFolders, input_name: str, *, label: str = "an upstream output") -> None:
+    def stage_in(
+        self, source: Path, folders: StepFolders, input_name: str, *, label: str = "an upstream output"
+    ) -> None:
         staging.stage_output(Path(source), folders.input_dir(input_name), label=label, limits=self.limits)
 
     def stage_user_input(self, source: Path, folders: StepFolders, input_name: str, *, follow_links: bool) -> None:
@@ -63,7 +68,9 @@ class LocalStager:
             produced = folders.output_dir(name)
             label = f"output {name} ({item.container_path})"
             if spec.kind.packs(item.container_path) and settings.pack_model.value:
-                outputs[name] = staging.pack_model(produced, folders.root / "artifacts" / name, label=label, limits=self.limits)
+                outputs[name] = staging.pack_model(
+                    produced, folders.root / "artifacts" / name, label=label, limits=self.limits
+                )
             else:
                 scan_tree(produced, label, self.limits)  # raises UntrustedOutputError: the step fails, nothing moves
                 outputs[name] = produced
