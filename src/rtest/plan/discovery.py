@@ -16,7 +16,7 @@ from rtest.inputs.config import SERVING_ENTRY_FIELD, PipelineConfig, StepConfig,
 from rtest.inputs.dag import PipelineDAG
 from rtest.inputs.interfaces import InterfaceRegistry, StepInterface
 from rtest.jobs.registry import kind_for_entry_field, runnable_step_types
-from rtest.plan.model import JobKind, PlanWarning
+from rtest.plan.model import PlanWarning
 from rtest.plan.sources import SEARCH_MAX_DEPTH, Located, SourceContext, locate_source
 
 
@@ -28,7 +28,7 @@ class DiscoveredScript:
     config: StepConfig
     interface: StepInterface | None
     interface_file: Path | None
-    job_kind: JobKind
+    job_kind: str  # the name of the rtest.jobs kind that runs it
     entry_point_field: str
     entry_point: str  # relative to source_dir
     source_dir: Path
@@ -116,7 +116,7 @@ def _skip_reason(step_config: StepConfig, interface: StepInterface | None, inter
     return None
 
 
-def _job_kind(interface: StepInterface | None, entry_field: str) -> JobKind:
+def _job_kind(interface: StepInterface | None, entry_field: str) -> str:
     if interface is not None:
         return interface.job_kind
     return kind_for_entry_field(entry_field).name

@@ -16,8 +16,6 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from rtest import jobs
 
-JobKind = str  # a registered job kind's name (rtest.jobs): "processing", "training", ...
-
 
 class Source(str, Enum):
     INTERFACE = "interface"  # the step interface's default
@@ -76,7 +74,7 @@ class ScriptExecutionSpec(BaseModel):
 
     node: str
     step_type: str
-    job_kind: JobKind
+    job_kind: str  # a registered job kind's name (rtest.jobs): "processing", "training", ...
     script_name: str  # entry point without .py, e.g. "preprocess"
     entry_point: str  # relative to source_dir, e.g. "preprocess.py"
     source_dir: Path  # absolute host folder holding the entry point
