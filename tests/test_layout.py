@@ -155,6 +155,18 @@ def test_relative_or_code_nested_paths_are_plan_errors(tmp_path, code):
     assert container_path_problems(processing_spec(code)) == [] and container_path_problems(training_spec(code)) == []
 
 
+def test_an_unfed_input_inside_the_code_folder_is_not_mounted(tmp_path, code):
+    """cursus's training interfaces declare /opt/ml/code/hyperparams/hyperparameters.json: the code folder shows it."""
+    hp = InputSpec(name="hp", container_path="/opt/ml/code/hyperparams/hyperparameters.json", required=False)
+    spec = training_spec(code, inputs={**training_spec(code).inputs, "hp": hp})
+    assert container_path_problems(spec) == []
+    assert container_path_problems(spec, fed={"hp"}) == [("inputs.hp", (
+        "Train: input hp at /opt/ml/code/hyperparams/hyperparameters.json lies inside the read-only code folder "
+        "/opt/ml/code; move it out of the code folder in the step interface"))]
+    launch = _launch(spec, layout.step_folders(tmp_path / "run", spec.node), tmp_path)
+    assert not any(m.container.startswith("/opt/ml/code/") for m in launch.mounts)
+
+
 # ---- job config files ------------------------------------------------------------------------
 
 
