@@ -5,7 +5,7 @@ Mounted read-only at /opt/rtest/executor and started as
 Python >= 3.8, because it runs inside whatever image the step uses.
 
 Configured by environment:
-  RTEST_JOB_KIND     processing | training
+  RTEST_JOB_KIND     processing | training (rtest.jobs); any other kind runs as processing does
   RTEST_ENTRY_POINT  absolute container path of the script
   RTEST_LOG          log file the script's stdout and stderr go to (appended)
   RTEST_META_DIR     where usage.json is written

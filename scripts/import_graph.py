@@ -3,7 +3,8 @@
     python scripts/import_graph.py [--quiet]
 
 Every import counts, also the ones inside functions (lazy imports are still dependencies).
-Rules: run/ imports neither report/ nor imagebuild; no module imports the package root
+Rules: run/ imports neither report/ nor imagebuild; jobs/ imports none of plan/, run/, report/,
+inputs/; no module imports the package root
 (`import rtest`, `from rtest import ...`); the package root itself may re-export.
 """
 
@@ -17,7 +18,8 @@ from pathlib import Path
 SRC = Path(__file__).resolve().parents[1] / "src"
 FORBIDDEN = {("run", "report"), ("run", "imagebuild"), ("run", "cli"), ("run", "session"), ("run", "factory"),
              ("plan", "run"), ("plan", "report"), ("inputs", "plan"), ("inputs", "run"), ("report", "cli"),
-             ("serve", "cli")}  # the service is a front door beside the CLI, never behind it
+             ("serve", "cli"),  # the service is a front door beside the CLI, never behind it
+             ("jobs", "plan"), ("jobs", "run"), ("jobs", "report"), ("jobs", "inputs")}  # job kinds sit below all
 
 
 def unit(module: str) -> str:

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from rtest.errors import PlanError
+from rtest.plan.container_paths import container_path_problems
 from rtest.plan.model import InputSpec, JobArgument, OutputSpec, ScriptExecutionSpec, Source, Sourced
 from rtest.run import layout
 from rtest.plan.limits import GIB, NANO, host_memory_bytes, instance_shape, limits_for
@@ -129,20 +130,41 @@ def test_prepare_keeps_the_log(tmp_path, code):
     assert folders.log_path.read_text() == "kept\n"
 
 
+# The rule that container paths can be mounted is checked once, at plan time (plan/container_paths);
+# the layout trusts a checked plan.
+
+
 def test_two_mounts_at_one_path_are_a_plan_error(tmp_path, code):
     spec = processing_spec(code, outputs={"clash": OutputSpec(name="clash", container_path="/opt/ml/processing/input/data")})
-    with pytest.raises(PlanError, match=r"Node Preprocess: input 'data' and output 'clash' both use container path /opt/ml/processing/input/data"):
-        layout.prepare_step_folders(spec, layout.step_folders(tmp_path, spec.node))
+    messages = [m for _, m in container_path_problems(spec)]
+    assert messages == ["Preprocess: output clash and input data share the container path /opt/ml/processing/input/data; "
+                        "give each its own path in the step interface"]
+    own = processing_spec(code, outputs={"o": OutputSpec(name="o", container_path="/opt/ml/config/")})
+    assert [m for _, m in container_path_problems(own)] == [
+        "Preprocess: output o and rtest's config folder share the container path /opt/ml/config; "
+        "give each its own path in the step interface"]
 
 
 def test_relative_or_code_nested_paths_are_plan_errors(tmp_path, code):
-    folders = layout.step_folders(tmp_path, "Preprocess")
     relative = processing_spec(code, outputs={"o": OutputSpec(name="o", container_path="output/o")})
-    with pytest.raises(PlanError, match="not absolute"):
-        layout.prepare_step_folders(relative, folders)
+    assert container_path_problems(relative) == [
+        ("outputs.o", "Preprocess: output o has the relative container path 'output/o'; make it absolute in the interface")]
     nested = processing_spec(code, outputs={"o": OutputSpec(name="o", container_path="/opt/ml/processing/input/code/o")})
-    with pytest.raises(PlanError, match="inside the read-only code folder"):
-        layout.prepare_step_folders(nested, folders)
+    assert any("inside the read-only code folder /opt/ml/processing/input/code" in m
+               for _, m in container_path_problems(nested))
+    assert container_path_problems(processing_spec(code)) == [] and container_path_problems(training_spec(code)) == []
+
+
+def test_an_unfed_input_inside_the_code_folder_is_not_mounted(tmp_path, code):
+    """cursus's training interfaces declare /opt/ml/code/hyperparams/hyperparameters.json: the code folder shows it."""
+    hp = InputSpec(name="hp", container_path="/opt/ml/code/hyperparams/hyperparameters.json", required=False)
+    spec = training_spec(code, inputs={**training_spec(code).inputs, "hp": hp})
+    assert container_path_problems(spec) == []
+    assert container_path_problems(spec, fed={"hp"}) == [("inputs.hp", (
+        "Train: input hp at /opt/ml/code/hyperparams/hyperparameters.json lies inside the read-only code folder "
+        "/opt/ml/code; move it out of the code folder in the step interface"))]
+    launch = _launch(spec, layout.step_folders(tmp_path / "run", spec.node), tmp_path)
+    assert not any(m.container.startswith("/opt/ml/code/") for m in launch.mounts)
 
 
 # ---- job config files ------------------------------------------------------------------------

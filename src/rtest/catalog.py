@@ -27,11 +27,25 @@ IMAGE_CATALOG: dict[tuple[str, str], str] = {
 }
 
 # Kind aliases seen in interfaces and configs; `script` is a plain python processor.
-KIND_ALIASES = {"scikit-learn": "sklearn", "sk-learn": "sklearn", "xgb": "xgboost", "base": "python", "script": "python"}
+KIND_ALIASES = {
+    "scikit-learn": "sklearn",
+    "sk-learn": "sklearn",
+    "xgb": "xgboost",
+    "base": "python",
+    "script": "python",
+}
 # Kinds that build their job from an SDK class: the class (or framework_name) names the framework.
 SDK_KINDS = ("estimator", "model", "framework")
-SDK_CLASS_FRAMEWORKS = {"xgboost": "xgboost", "xgboostmodel": "xgboost", "sklearn": "sklearn", "sklearnmodel": "sklearn",
-                        "pytorch": "pytorch", "pytorchmodel": "pytorch", "tensorflow": "tensorflow", "huggingface": "huggingface"}
+SDK_CLASS_FRAMEWORKS = {
+    "xgboost": "xgboost",
+    "xgboostmodel": "xgboost",
+    "sklearn": "sklearn",
+    "sklearnmodel": "sklearn",
+    "pytorch": "pytorch",
+    "pytorchmodel": "pytorch",
+    "tensorflow": "tensorflow",
+    "huggingface": "huggingface",
+}
 BYO_KIND = "byo_container"  # the image is the config field compute.image_uri_field names
 
 # Which catalog folder under images/ builds which tag, in build order (base first).
@@ -89,17 +103,24 @@ def choose_image(kind: str, version: str | None, image_map: dict[tuple[str, str]
     versions = [v for (k, v) in IMAGE_CATALOG if k == kind]
     if not versions:
         shown = f"{kind} {version}" if version else kind
-        return ImageChoice(image=f"rtest/sagemaker-{kind}:{version or 'latest'}", warning_code="image-no-look-alike",
-                           warning=f"rtest has no look-alike image for {shown}; pass --image-map {kind}:{version or 'VERSION'}=IMAGE "
-                                   f"with an image you can run (e.g. the real SageMaker {kind} image)")
+        return ImageChoice(
+            image=f"rtest/sagemaker-{kind}:{version or 'latest'}",
+            warning_code="image-no-look-alike",
+            warning=f"rtest has no look-alike image for {shown}; pass --image-map {kind}:{version or 'VERSION'}=IMAGE "
+            f"with an image you can run (e.g. the real SageMaker {kind} image)",
+        )
     if version in versions:
         return ImageChoice(image=IMAGE_CATALOG[(kind, version)], look_alike=version)
     nearest = min(versions, key=lambda v: _distance(v, version))
     image = IMAGE_CATALOG[(kind, nearest)]
     asked = f"{kind} {version}" if version else f"{kind} (no version set)"
-    return ImageChoice(image=image, look_alike=nearest, warning_code="image-nearest-version",
-                       warning=f"{asked} -> {kind} {nearest}: no look-alike image for {version or 'an unset version'}, "
-                               f"so the nearest one ({image}) runs it; pass --image-map {kind}:{version or 'VERSION'}=IMAGE to choose")
+    return ImageChoice(
+        image=image,
+        look_alike=nearest,
+        warning_code="image-nearest-version",
+        warning=f"{asked} -> {kind} {nearest}: no look-alike image for {version or 'an unset version'}, "
+        f"so the nearest one ({image}) runs it; pass --image-map {kind}:{version or 'VERSION'}=IMAGE to choose",
+    )
 
 
 def _version_numbers(version: str | None) -> tuple[int, ...]:
@@ -140,7 +161,8 @@ def parse_image_map(entries: list[str] | dict[str, str] | None) -> dict[tuple[st
         if not sep or not kind or not version or not image:
             raise PlanError(
                 f"Image map entry '{key}={image}' is not of the form KIND:VERSION=IMAGE;"
-                " write it like sklearn:1.2-1=123456789012.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3."
+                " write it like "
+                "sklearn:1.2-1=123456789012.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3."
             )
         parsed[(normalize_kind(kind), version)] = image
     return parsed
@@ -155,5 +177,7 @@ def _split_entry(entry: str) -> tuple[str, str]:
 
 def missing_image_message(ref: str) -> str:
     """One sentence for one missing image; ``rtest.run.image_check`` names the nodes too."""
-    kind, _, version = ref.removeprefix("rtest/sagemaker-").partition(":") if ref.startswith("rtest/sagemaker-") else (None, "", None)
+    kind, _, version = (
+        ref.removeprefix("rtest/sagemaker-").partition(":") if ref.startswith("rtest/sagemaker-") else (None, "", None)
+    )
     return f"Image {ref} is not in the local Docker engine; {missing_image_fix(ref, kind, version or None)}."

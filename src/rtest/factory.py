@@ -52,7 +52,8 @@ class InteractiveRuntimeTestingFactory:
         where = user.pipeline
         inputs = load_pipeline_inputs(
             dag, config_path, interface_dirs, source_root,
-            source_map={**where.source_map, **{k: str(Path(v).expanduser().resolve()) for k, v in (source_map or {}).items()}},
+            source_map={**where.source_map,
+                        **{k: str(Path(v).expanduser().resolve()) for k, v in (source_map or {}).items()}},
             allow_source_outside_root=allow_source_outside_root or where.allow_source_outside_root,
             config_classes=list(dict.fromkeys([*where.config_classes, *(config_classes or [])])),
         )

@@ -50,6 +50,8 @@ def run_and_report(
     except OSError as exc:  # disk full, folder removed: the run is over, say so in one sentence
         failed = sum(not r.status.ok for r in report.steps.values())
         raise RunFaultError(
-            f"Run {report.run_id} finished ({failed} of {len(report.steps)} steps did not succeed), but rtest could not "
-            f"write its report: {fault_reason(exc, 'writing the report')}") from None
+            f"Run {report.run_id} finished ({failed} of {len(report.steps)} steps did not succeed), "
+            "but rtest could not "
+            f"write its report: {fault_reason(exc, 'writing the report')}"
+        ) from None
     return report

@@ -12,7 +12,9 @@ from pathlib import Path
 
 import yaml
 
+from rtest import jobs
 from rtest.errors import ImageNotFoundError
+from rtest.jobs.base import SM_OUTPUT_PATH
 from rtest.run.backends.base import Handle, StepExit, StepLaunch
 
 
@@ -21,17 +23,17 @@ def write_python_pipeline(root: Path, steps: dict[str, dict], edges: list[tuple[
     """A pipeline whose every step runs in the base image, one step type per node.
 
     ``steps[node]`` holds: ``script`` (source text), ``inputs``/``outputs`` ({name: container path}),
-    optional ``kind`` ("processing"/"training"), ``config`` (extra config fields), ``aliases``
+    optional ``kind`` (a job kind's name: "processing", "training"), ``config`` (extra config fields), ``aliases``
     ({output: [input names]}), ``env`` ({"required": [...], "optional": {...}}), ``args``.
     """
     (root / "interfaces").mkdir(parents=True, exist_ok=True)
     (root / "src").mkdir(exist_ok=True)
     specific = {}
     for node, step in steps.items():
-        kind = step.get("kind", "processing")
+        kind = jobs.get(step["kind"]) if "kind" in step else jobs.default_kind()
         iface = {
             "step_type": node,
-            "registry": {"sagemaker_step_type": "Training" if kind == "training" else "Processing"},
+            "registry": {"sagemaker_step_type": kind.step_types[0]},
             "compute": {"kind": "python"},
             "contract": {
                 "inputs": {n: {"path": p, "required": True} for n, p in step.get("inputs", {}).items()},
@@ -45,7 +47,7 @@ def write_python_pipeline(root: Path, steps: dict[str, dict], edges: list[tuple[
         folder = root / "src" / node
         folder.mkdir(exist_ok=True)
         (folder / "main.py").write_text(step["script"])
-        entry_field = "training_entry_point" if kind == "training" else "processing_entry_point"
+        entry_field = (kind.entry_point_fields or jobs.default_kind().entry_point_fields)[0]
         specific[node] = {"__model_type__": f"{node}Config", entry_field: "main.py", "source_dir": f"src/{node}",
                           **step.get("config", {})}
     config = {"configuration": {"shared": shared or {}, "specific": specific},
@@ -146,7 +148,7 @@ class FakeBackend:
             if mount.host.parent.name == "output" and step.exit_code == 0:
                 for name, text in step.writes.items():
                     (mount.host / name).write_text(text)
-            if mount.container == "/opt/ml/output" and step.failure:
+            if mount.container == SM_OUTPUT_PATH and step.failure:
                 (mount.host / "failure").write_text(step.failure)
         return StepExit(exit_code=137 if step.oom else step.exit_code, oom_killed=step.oom,
                         duration_s=time.monotonic() - started)

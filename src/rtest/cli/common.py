@@ -15,30 +15,55 @@ if TYPE_CHECKING:  # the planning stack loads only when a command runs, so --hel
 DagOpt = Annotated[Optional[str], typer.Option("--dag", help="DAG file (JSON/YAML) or module:function.")]
 ConfigOpt = Annotated[Optional[Path], typer.Option("--config", help="Pipeline config JSON.")]
 InterfacesOpt = Annotated[
-    Optional[list[Path]], typer.Option("--interfaces", help="Folder of step interface files; repeatable. Default: <config folder>/interfaces.")
+    Optional[list[Path]],
+    typer.Option(
+        "--interfaces", help="Folder of step interface files; repeatable. Default: <config folder>/interfaces."
+    ),
 ]
 SourceRootOpt = Annotated[
-    Optional[Path], typer.Option("--source-root", help="Folder the config's relative source paths start from. Default: the config's folder.")
+    Optional[Path],
+    typer.Option(
+        "--source-root", help="Folder the config's relative source paths start from. Default: the config's folder."
+    ),
 ]
 ExampleOpt = Annotated[bool, typer.Option("--example", help="Use the bundled example pipeline.")]
-SpecOpt = Annotated[Optional[Path], typer.Option("--spec", help="Spec file (YAML/JSON) with inputs, env, arguments, image map.")]
-InputOpt = Annotated[Optional[list[str]], typer.Option("--input", help="NODE.NAME=PATH for an input no upstream script feeds; repeatable.")]
-ImageMapOpt = Annotated[Optional[list[str]], typer.Option("--image-map", help="KIND:VERSION=IMAGE, e.g. to use the real SageMaker images; repeatable.")]
+SpecOpt = Annotated[
+    Optional[Path], typer.Option("--spec", help="Spec file (YAML/JSON) with inputs, env, arguments, image map.")
+]
+InputOpt = Annotated[
+    Optional[list[str]],
+    typer.Option("--input", help="NODE.NAME=PATH for an input no upstream script feeds; repeatable."),
+]
+ImageMapOpt = Annotated[
+    Optional[list[str]],
+    typer.Option("--image-map", help="KIND:VERSION=IMAGE, e.g. to use the real SageMaker images; repeatable."),
+]
 FormatOpt = Annotated[str, typer.Option("--format", help="text or json.")]
 # ---- how config paths and values resolve (rtest.plan.sources / values / framework_classes) ----
 SourceMapOpt = Annotated[
-    Optional[list[str]], typer.Option("--source-map", help="FROM=TO: a config path prefix and the local folder it is here; repeatable.")
+    Optional[list[str]],
+    typer.Option("--source-map", help="FROM=TO: a config path prefix and the local folder it is here; repeatable."),
 ]
 ConfigClassesOpt = Annotated[
-    Optional[list[str]], typer.Option("--config-classes", help="Python module of the pipeline's own config classes (exact env vars and arguments); repeatable.")
+    Optional[list[str]],
+    typer.Option(
+        "--config-classes",
+        help="Python module of the pipeline's own config classes (exact env vars and arguments); repeatable.",
+    ),
 ]
 AllowOutsideOpt = Annotated[
-    bool, typer.Option("--allow-source-outside-root", help="Accept source folders and entry points outside the source root.")
+    bool,
+    typer.Option("--allow-source-outside-root", help="Accept source folders and entry points outside the source root."),
 ]
-StrictOpt = Annotated[bool, typer.Option("--strict", help="Plan warnings (guessed or missing values) are errors (exit 2).")]
+StrictOpt = Annotated[
+    bool, typer.Option("--strict", help="Plan warnings (guessed or missing values) are errors (exit 2).")
+]
 WorkdirOpt = Annotated[Path, typer.Option("--workdir", help="Where runs, caches and generated example data live.")]
 FollowLinksOpt = Annotated[
-    bool, typer.Option("--follow-input-links", help="Copy what symlinks in an --input folder point at even outside that folder.")
+    bool,
+    typer.Option(
+        "--follow-input-links", help="Copy what symlinks in an --input folder point at even outside that folder."
+    ),
 ]
 
 

@@ -14,9 +14,23 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from rtest.cli.common import ConfigOpt, DagOpt, ExampleOpt, FormatOpt, ImageMapOpt, InputOpt, InterfacesOpt, SourceRootOpt, SpecOpt, WorkdirOpt
+from rtest.cli.common import (
+    ConfigOpt,
+    DagOpt,
+    ExampleOpt,
+    FormatOpt,
+    ImageMapOpt,
+    InputOpt,
+    InterfacesOpt,
+    SourceRootOpt,
+    SpecOpt,
+    WorkdirOpt,
+)
 
-WheelhouseOpt = Annotated[Optional[Path], typer.Option("--wheelhouse", help="Folder of wheels: install from it only, never from an index (fully offline).")]
+WheelhouseOpt = Annotated[
+    Optional[Path],
+    typer.Option("--wheelhouse", help="Folder of wheels: install from it only, never from an index (fully offline)."),
+]
 out = Console()
 
 
@@ -31,7 +45,14 @@ def deps(
     inputs: InputOpt = None,
     image_map: ImageMapOpt = None,
     wheelhouse: WheelhouseOpt = None,
-    add: Annotated[Optional[tuple[str, str]], typer.Option("--add", metavar="NODE SPEC", help="Record an extra requirement of NODE in the --spec file, e.g. --add Train 'pandas==1.5.3'.")] = None,
+    add: Annotated[
+        Optional[tuple[str, str]],
+        typer.Option(
+            "--add",
+            metavar="NODE SPEC",
+            help="Record an extra requirement of NODE in the --spec file, e.g. --add Train 'pandas==1.5.3'.",
+        ),
+    ] = None,
     fmt: FormatOpt = "text",
     workdir: WorkdirOpt = Path(".rtest"),
 ) -> int:
@@ -48,7 +69,9 @@ def deps(
     plan = draft_plan(chosen.inputs, chosen.user)
     unknown = [n for n in (nodes or []) + ([add[0]] if add else []) if n not in plan.scripts]
     if unknown:
-        raise typer.BadParameter(f"'{unknown[0]}' is not a script step; script steps are: {', '.join(plan.scripts)}.", param_hint="NODE")
+        raise typer.BadParameter(
+            f"'{unknown[0]}' is not a script step; script steps are: {', '.join(plan.scripts)}.", param_hint="NODE"
+        )
     if add:
         return _add(add[0], add[1], spec)
     homes = [wheelhouse] if wheelhouse else ([Path(chosen.user.wheelhouse)] if chosen.user.wheelhouse else [])
@@ -68,13 +91,21 @@ def _step_json(step, spec) -> dict[str, Any]:
     return {
         "image": step.base_image,
         "python": step.info.python,
-        "requirements": [{**r.to_json(), "installed": step.info.dists.get(r.name), "satisfied": r.text in step.satisfied}
-                         for r in step.requirements.requirements],
+        "requirements": [
+            {**r.to_json(), "installed": step.info.dists.get(r.name), "satisfied": r.text in step.satisfied}
+            for r in step.requirements.requirements
+        ],
         "missing": [r.text for r in step.missing],
-        "index_switches": [{"name": s.name, "file": s.file, "line": s.line,
-                            "value": env[s.name].value if s.name in env else None,
-                            "value_source": env[s.name].describe() if s.name in env else "not set: the script's default applies"}
-                           for s in _first_per_name(step.requirements.switches)],
+        "index_switches": [
+            {
+                "name": s.name,
+                "file": s.file,
+                "line": s.line,
+                "value": env[s.name].value if s.name in env else None,
+                "value_source": env[s.name].describe() if s.name in env else "not set: the script's default applies",
+            }
+            for s in _first_per_name(step.requirements.switches)
+        ],
     }
 
 
@@ -95,10 +126,18 @@ def _print_steps(data: dict[str, dict[str, Any]]) -> None:
         if not item["requirements"]:
             bare.append(node)
         for r in item["requirements"]:
-            where = f"{_short(r['file'])}:{r['line']}" if r["file"] and r["line"] else (_short(r["file"]) or r["origin"])
+            where = (
+                f"{_short(r['file'])}:{r['line']}" if r["file"] and r["line"] else (_short(r["file"]) or r["origin"])
+            )
             status = "[green]satisfied[/]" if r["satisfied"] else "[yellow]missing[/]"
-            table.add_row(node, escape(r["requirement"]), escape(f"{r['origin']} {where}"), f"{item['image']} ({item['python']})",
-                          r["installed"] or "-", status)
+            table.add_row(
+                node,
+                escape(r["requirement"]),
+                escape(f"{r['origin']} {where}"),
+                f"{item['image']} ({item['python']})",
+                r["installed"] or "-",
+                status,
+            )
     if table.row_count:
         out.print(table)
     for node, item in data.items():
@@ -110,8 +149,11 @@ def _print_steps(data: dict[str, dict[str, Any]]) -> None:
         out.print(f"No requirements beyond their image: {', '.join(bare)}.", highlight=False)
     missing = {node: item["missing"] for node, item in data.items() if item["missing"]}
     if missing:
-        out.print(f"`rtest sandbox run` installs what is missing into dependency images for {len(missing)} step(s), before the first step.",
-                  highlight=False)
+        out.print(
+            f"`rtest sandbox run` installs what is missing into dependency images for {len(missing)} step(s), "
+            "before the first step.",
+            highlight=False,
+        )
 
 
 def _short(path: str | None) -> str | None:
@@ -131,9 +173,13 @@ def _add(node: str, text: str, spec_file: Path | None) -> int:
 
     requirement = parse_requirement(text, "user", "--add")
     if spec_file is None:
-        out.print(f"No spec file given, so nothing was recorded. Pass --spec FILE with --add, or put this into your spec file:\n"
-                  f"scripts:\n  {node}:\n    requirements: [{requirement.text!r}]\n"
-                  f"(or from Python: factory.configure_script_testing({node!r}, requirements=[{requirement.text!r}]))", highlight=False)
+        out.print(
+            "No spec file given, so nothing was recorded. Pass --spec FILE with --add, "
+            "or put this into your spec file:\n"
+            f"scripts:\n  {node}:\n    requirements: [{requirement.text!r}]\n"
+            f"(or from Python: factory.configure_script_testing({node!r}, requirements=[{requirement.text!r}]))",
+            highlight=False,
+        )
         return 2
     raw = yaml.safe_load(spec_file.read_text(encoding="utf-8")) or {}
     scripts = raw.setdefault("scripts", {}) or {}
@@ -144,7 +190,9 @@ def _add(node: str, text: str, spec_file: Path | None) -> int:
     if requirement.text not in listed:
         listed.append(requirement.text)
     entry["requirements"] = listed
-    text_out = yaml.safe_dump(raw, sort_keys=False) if spec_file.suffix != ".json" else __import__("json").dumps(raw, indent=2)
+    text_out = (
+        yaml.safe_dump(raw, sort_keys=False) if spec_file.suffix != ".json" else __import__("json").dumps(raw, indent=2)
+    )
     spec_file.write_text(text_out, encoding="utf-8")
     out.print(f"Recorded {requirement.text} for {node} in {spec_file} (scripts.{node}.requirements).", highlight=False)
     return 0
@@ -158,8 +206,15 @@ def deps_for_run(plan, workdir: Path, backend, *, enabled: bool, wheelhouse: Pat
 
     if not enabled:
         return False
-    with Progress(TextColumn("[bold]building[/] {task.fields[tag]}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  TextColumn("[dim]{task.fields[line]}"), console=console, transient=False) as bars:
+    with Progress(
+        TextColumn("[bold]building[/] {task.fields[tag]}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("[dim]{task.fields[line]}"),
+        console=console,
+        transient=False,
+    ) as bars:
         tasks: dict[str, Any] = {}
 
         def progress(tag: str, done: int, total: int, line: str) -> None:
@@ -167,5 +222,7 @@ def deps_for_run(plan, workdir: Path, backend, *, enabled: bool, wheelhouse: Pat
                 tasks[tag] = bars.add_task("", total=total, tag=tag, line="")
             bars.update(tasks[tag], completed=done, total=total, line=escape(line[:60]))
 
-        options = DepsOptions(wheelhouses=[wheelhouse] if wheelhouse else [], download=wheelhouse is None, on_progress=progress)
+        options = DepsOptions(
+            wheelhouses=[wheelhouse] if wheelhouse else [], download=wheelhouse is None, on_progress=progress
+        )
         return prepare_dependencies(plan, workdir, backend.client, options)

@@ -49,7 +49,9 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    version: Annotated[Optional[bool], typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")] = None,
+    version: Annotated[
+        Optional[bool], typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
+    ] = None,
 ) -> None:
     """rtest: find a pipeline's path typos and missing env vars in seconds, locally."""
     from rtest.logs import configure_logging
@@ -80,8 +82,15 @@ def discover(
 
     _check_format(fmt)
     chosen = select_pipeline(
-        dag=dag, config=config, interfaces=interfaces, source_root=source_root, example=example, workdir=workdir, generate_example_data=False,
-        source_map_flags=source_map, allow_source_outside_root=allow_outside,
+        dag=dag,
+        config=config,
+        interfaces=interfaces,
+        source_root=source_root,
+        example=example,
+        workdir=workdir,
+        generate_example_data=False,
+        source_map_flags=source_map,
+        allow_source_outside_root=allow_outside,
     )
     if fmt == "json":
         print(render.dumps(render.discovery_json(chosen.inputs)))
@@ -112,8 +121,17 @@ def requirements(
     from rtest.factory import InteractiveRuntimeTestingFactory
 
     chosen = select_pipeline(
-        dag=dag, config=config, interfaces=interfaces, source_root=source_root, example=example, spec=spec, input_flags=inputs, workdir=workdir,
-        source_map_flags=source_map, config_classes=config_classes, allow_source_outside_root=allow_outside,
+        dag=dag,
+        config=config,
+        interfaces=interfaces,
+        source_root=source_root,
+        example=example,
+        spec=spec,
+        input_flags=inputs,
+        workdir=workdir,
+        source_map_flags=source_map,
+        config_classes=config_classes,
+        allow_source_outside_root=allow_outside,
         follow_input_links=follow_input_links,
     )
     factory = InteractiveRuntimeTestingFactory.from_inputs(chosen.inputs, chosen.user, workspace_dir=workdir)
@@ -151,9 +169,19 @@ def plan(
     from rtest.plan.builder import build_plan
 
     chosen = select_pipeline(
-        dag=dag, config=config, interfaces=interfaces, source_root=source_root, example=example,
-        spec=spec, input_flags=inputs, image_flags=image_map, workdir=workdir,
-        source_map_flags=source_map, config_classes=config_classes, allow_source_outside_root=allow_outside, strict=strict,
+        dag=dag,
+        config=config,
+        interfaces=interfaces,
+        source_root=source_root,
+        example=example,
+        spec=spec,
+        input_flags=inputs,
+        image_flags=image_map,
+        workdir=workdir,
+        source_map_flags=source_map,
+        config_classes=config_classes,
+        allow_source_outside_root=allow_outside,
+        strict=strict,
         follow_input_links=follow_input_links,
     )
     built = build_plan(chosen.inputs, chosen.user, workdir)

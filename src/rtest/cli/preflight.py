@@ -39,7 +39,9 @@ def parse_memory(text: str | None) -> int | None:
         raise OptionError(f"--memory {text[:40]!r} is larger than any machine's memory; write it like 512m or 2g.")
     nbytes = int(size)
     if nbytes < MIN_MEMORY_BYTES:
-        raise OptionError(f"--memory {text!r} is {nbytes} bytes, below the 6m a container needs to start; write it like 512m or 2g.")
+        raise OptionError(
+            f"--memory {text!r} is {nbytes} bytes, below the 6m a container needs to start; write it like 512m or 2g."
+        )
     return nbytes
 
 
@@ -67,7 +69,9 @@ def check_workdir(workdir: Path, *, create: bool) -> Path:
     """
     home = Path(workdir).expanduser()
     if home.exists() and not home.is_dir():
-        raise OptionError(f"--workdir {workdir} is a file, not a folder; pass --workdir with a folder rtest may write to.")
+        raise OptionError(
+            f"--workdir {workdir} is a file, not a folder; pass --workdir with a folder rtest may write to."
+        )
     if not create and not home.exists():
         return home
     try:
@@ -76,7 +80,10 @@ def check_workdir(workdir: Path, *, create: bool) -> Path:
         os.close(handle)
         os.unlink(probe)
     except OSError as exc:
-        raise OptionError(f"--workdir {workdir} cannot be written ({exc.strerror or exc}); pass --workdir with a folder rtest may write to.")
+        raise OptionError(
+            f"--workdir {workdir} cannot be written ({exc.strerror or exc}); "
+            "pass --workdir with a folder rtest may write to."
+        )
     return home
 
 
@@ -94,14 +101,18 @@ def check_interface_dirs(dirs: list[Path] | None) -> None:
     """The file system root as an interfaces folder would make rtest read the whole host."""
     for folder in dirs or []:
         if Path(folder).expanduser().resolve() == Path(Path(folder).resolve().anchor):
-            raise OptionError(f"--interfaces {folder} is the file system root; point it at the folder of *.step.yaml files.")
+            raise OptionError(
+                f"--interfaces {folder} is the file system root; point it at the folder of *.step.yaml files."
+            )
 
 
 def check_network(backend, name: str | None) -> None:
     """The engine must know the network, or the first step fails with a bare 404."""
     if name and not backend.network_exists(name):
-        raise OptionError(f"--network {name!r} does not exist on the container engine; use none (the default) or bridge, "
-                          f"or create it first with `docker network create {name}`.")
+        raise OptionError(
+            f"--network {name!r} does not exist on the container engine; use none (the default) or bridge, "
+            f"or create it first with `docker network create {name}`."
+        )
 
 
 def check_run_id(run_id: str) -> str:

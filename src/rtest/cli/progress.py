@@ -85,11 +85,19 @@ def summary(report: RunReport, tails: dict[str, str]) -> Group:
             Text(result.status.value, style=STYLE[result.status]),
             f"{result.duration_s:.1f}s",
             "" if result.exit_code is None else str(result.exit_code),
-            plain(reason[-1] if reason else (f"{result.warning_count} warning(s) in its log" if result.warning_count else "")),
+            plain(
+                reason[-1]
+                if reason
+                else (f"{result.warning_count} warning(s) in its log" if result.warning_count else "")
+            ),
         )
     parts: list = [table]
     for node, why in report.skipped_nodes.items():
         parts.append(plain(f"skipped {node}: {why}", style="dim"))
     for node, tail in tails.items():
-        parts.append(Panel(plain(tail), title=f"{markup_safe(node)}: last lines of its log", border_style="red", title_align="left"))
+        parts.append(
+            Panel(
+                plain(tail), title=f"{markup_safe(node)}: last lines of its log", border_style="red", title_align="left"
+            )
+        )
     return Group(*parts)

@@ -53,18 +53,38 @@ def print_discovery(console: Console, inputs: PipelineInputs) -> None:
 
 def print_requirements(console: Console, requirements: dict[str, Any]) -> None:
     r = {k: safe(v) for k, v in requirements.items() if isinstance(v, str)}
-    console.print(f"[bold]{r['node']}[/] runs {r['script_path']} as a {r['job_kind']} job on {r['instance_type']} in {r['image']}")
+    console.print(
+        f"[bold]{r['node']}[/] runs {r['script_path']} as a {r['job_kind']} job on {r['instance_type']} in {r['image']}"
+    )
     table = Table(show_header=True)
     for column in ("kind", "name", "value / path", "source", "required"):
         table.add_column(column, overflow="fold")
     for item in requirements["expected_inputs"]:
-        table.add_row("input", plain(item["name"]), plain(f"{item['container_path']} <- {item['current_path'] or '-'}"), plain(item["source"] or "-"), _yes(item["required"]))
+        table.add_row(
+            "input",
+            plain(item["name"]),
+            plain(f"{item['container_path']} <- {item['current_path'] or '-'}"),
+            plain(item["source"] or "-"),
+            _yes(item["required"]),
+        )
     for item in requirements["expected_outputs"]:
         table.add_row("output", plain(item["name"]), plain(item["container_path"]), plain(item["declared_by"]), "")
     for item in requirements["environment_variables"]:
-        table.add_row("env", plain(item["name"]), plain(_text(item["default_value"])), plain(item["source"]), _yes(item["required"]))
+        table.add_row(
+            "env",
+            plain(item["name"]),
+            plain(_text(item["default_value"])),
+            plain(item["source"]),
+            _yes(item["required"]),
+        )
     for item in requirements["job_arguments"]:
-        table.add_row("arg", plain(item["name"]), plain(_text(item["default_value"])), plain(item["source"] or "-"), _yes(item["required"]))
+        table.add_row(
+            "arg",
+            plain(item["name"]),
+            plain(_text(item["default_value"])),
+            plain(item["source"] or "-"),
+            _yes(item["required"]),
+        )
     for key, item in requirements["hyperparameters"].items():
         table.add_row("hyperparameter", plain(key), plain(_text(item["value"])), plain(item["source"]), "")
     console.print(table)
@@ -111,8 +131,11 @@ def print_warnings(console: Console, plan: PipelineTestingSpec) -> None:
 
 
 def _print_spec(console: Console, spec: ScriptExecutionSpec, wires: dict) -> None:
-    console.print(f"[bold cyan]{safe(spec.node)}[/] {spec.job_kind} {safe(spec.entry_point)} image={safe(spec.image.value)} ({safe(spec.image.describe())})"
-                  f" instance={safe(spec.instance_type.value)} ({safe(spec.instance_type.describe())})")
+    console.print(
+        f"[bold cyan]{safe(spec.node)}[/] {spec.job_kind} {safe(spec.entry_point)} image={safe(spec.image.value)} "
+        f"({safe(spec.image.describe())})"
+        f" instance={safe(spec.instance_type.value)} ({safe(spec.instance_type.describe())})"
+    )
     for item in spec.inputs.values():
         if item.host_path:
             how = "user" if item.host_path.source.value == "user" else item.host_path.describe()

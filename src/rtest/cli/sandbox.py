@@ -49,17 +49,26 @@ def run(
     image_map: ImageMapOpt = None,
     workdir: WorkdirOpt = Path(".rtest"),
     example: ExampleOpt = False,
-    jobs: Annotated[Optional[int], typer.Option("--jobs", "-j", min=1, help="Steps run at once. Default: the number of CPUs.")] = None,
+    jobs: Annotated[Optional[int], typer.Option("--jobs", "-j", min=1,
+                                                help="Steps run at once. Default: the number of CPUs.")] = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Rerun every step even if nothing changed.")] = False,
-    cache_key: Annotated[CacheKey, typer.Option("--cache-key", help="What of the source folder a step's cache key covers: "
-                                                "imports (its script, the modules it imports, files it names, requirements) or full.")] = CacheKey.imports,
-    network: Annotated[Optional[str], typer.Option("--network", help="Container network; default none (no network), e.g. bridge.")] = None,
-    no_limits: Annotated[bool, typer.Option("--no-limits", help="No CPU/memory limits from the instance type.")] = False,
-    timeout: Annotated[Optional[float], typer.Option("--timeout", min=1, help="Max runtime of every step, in seconds.")] = None,
-    memory: Annotated[Optional[str], typer.Option("--memory", help="Memory limit of every step, e.g. 512m or 2g (overrides the instance type).")] = None,
-    model_folder: Annotated[bool, typer.Option("--model-folder", help="Pass /opt/ml/model on as a folder, not model.tar.gz.")] = False,
-    max_output_files: Annotated[Optional[int], typer.Option("--max-output-files", min=1, help="Most files and folders one step output may hold (default 200000); more fails the step.")] = None,
-    max_output_bytes: Annotated[Optional[str], typer.Option("--max-output-bytes", help="Most bytes one step output may hold, e.g. 100g (default 50g); more fails the step.")] = None,
+    cache_key: Annotated[CacheKey, typer.Option("--cache-key", help=(
+        "What of the source folder a step's cache key covers: "
+        "imports (its script, the modules it imports, files it names, requirements) or full."))] = CacheKey.imports,
+    network: Annotated[Optional[str], typer.Option("--network", help="Container network; default none (no network), "
+                                                                  "e.g. bridge.")] = None,
+    no_limits: Annotated[bool, typer.Option("--no-limits",
+                                            help="No CPU/memory limits from the instance type.")] = False,
+    timeout: Annotated[Optional[float], typer.Option("--timeout", min=1,
+                                                     help="Max runtime of every step, in seconds.")] = None,
+    memory: Annotated[Optional[str], typer.Option("--memory", help="Memory limit of every step, e.g. 512m or 2g "
+                                                                "(overrides the instance type).")] = None,
+    model_folder: Annotated[bool, typer.Option("--model-folder",
+                                               help="Pass /opt/ml/model on as a folder, not model.tar.gz.")] = False,
+    max_output_files: Annotated[Optional[int], typer.Option("--max-output-files", min=1, help=(
+        "Most files and folders one step output may hold (default 200000); more fails the step."))] = None,
+    max_output_bytes: Annotated[Optional[str], typer.Option("--max-output-bytes", help=(
+        "Most bytes one step output may hold, e.g. 100g (default 50g); more fails the step."))] = None,
     junit: Annotated[Optional[Path], typer.Option("--junit", help="Also write JUnit XML here.")] = None,
     log_format: Annotated[str, typer.Option("--log-format", help="text or json (for machines).")] = "text",
     backend: Annotated[str, typer.Option("--backend", help="Where steps run: docker (the default).")] = "docker",
@@ -69,12 +78,17 @@ def run(
     allow_outside: AllowOutsideOpt = False,
     strict: StrictOpt = False,
     follow_input_links: FollowLinksOpt = False,
-    no_deps: Annotated[bool, typer.Option("--no-deps", help="Run steps in their images as they are: no dependency images, no wheelhouse.")] = False,
-    wheelhouse: Annotated[Optional[Path], typer.Option("--wheelhouse", help="Folder of wheels for steps' requirements; never use an index.")] = None,
+    no_deps: Annotated[bool, typer.Option("--no-deps", help="Run steps in their images as they are: "
+                                                            "no dependency images, no wheelhouse.")] = False,
+    wheelhouse: Annotated[Optional[Path], typer.Option("--wheelhouse", help="Folder of wheels for steps' requirements; "
+                                                                           "never use an index.")] = None,
     # -- rtest serve (issue 11): hand the run to a service instead
-    server: Annotated[Optional[str], typer.Option("--server", envvar="RTEST_SERVER", help="Run on an `rtest serve` service at this URL.")] = None,
-    token: Annotated[Optional[str], typer.Option("--token", envvar="RTEST_TOKEN", show_default=False, help="The service's bearer token.")] = None,
-    upload: Annotated[Optional[bool], typer.Option("--upload/--no-upload", help="Send a bundle (default: only when the service does not share this file system).")] = None,
+    server: Annotated[Optional[str], typer.Option("--server", envvar="RTEST_SERVER",
+                                                  help="Run on an `rtest serve` service at this URL.")] = None,
+    token: Annotated[Optional[str], typer.Option("--token", envvar="RTEST_TOKEN", show_default=False,
+                                                 help="The service's bearer token.")] = None,
+    upload: Annotated[Optional[bool], typer.Option("--upload/--no-upload", help=(
+        "Send a bundle (default: only when the service does not share this file system)."))] = None,
 ) -> int:
     """Run every script of the pipeline in containers, in DAG order, and report per step."""
     if server:  # -- rtest serve (issue 11)
@@ -100,8 +114,8 @@ def run(
     chosen = select_pipeline(
         dag=dag, config=config, interfaces=interfaces, source_root=source_root, example=example,
         spec=spec, input_flags=inputs, image_flags=image_map, workdir=workdir,
-        source_map_flags=source_map, config_classes=config_classes, allow_source_outside_root=allow_outside, strict=strict,
-        follow_input_links=follow_input_links,
+        source_map_flags=source_map, config_classes=config_classes, allow_source_outside_root=allow_outside,
+        strict=strict, follow_input_links=follow_input_links,
     )
     plan = build_plan(chosen.inputs, chosen.user, workdir)
     preflight.check_workdir(workdir, create=True)  # only now: a refused plan leaves no workdir behind
@@ -115,8 +129,8 @@ def run(
                         cache=not no_cache, pack_model=not model_folder)
     formats = {"html": None, **({"junit": junit} if junit else {})}
     run_id = new_run_id()  # printed now, so a user whose rtest was killed can still clean up this run
-    out.print(f"Run {run_id} started; if rtest is killed, `rtest sandbox clean --run-id {run_id}` removes its containers.",
-              highlight=False)
+    out.print(f"Run {run_id} started; if rtest is killed, `rtest sandbox clean --run-id {run_id}` "
+              "removes its containers.", highlight=False)
     homes = wheelhouse or (Path(chosen.user.wheelhouse) if chosen.user.wheelhouse else None)
     deps = deps_for_run(plan, workdir, engine, enabled=not no_deps, wheelhouse=homes, console=out) or None
     cancel = threading.Event()
@@ -129,14 +143,17 @@ def run(
                                     backend=engine, deps=deps)
     finally:
         restore()
-    tails = {n: log_tail(Path(r.log_path), 20) for n, r in report.steps.items() if r.status.value == "failed" and r.log_path}
+    tails = {n: log_tail(Path(r.log_path), 20) for n, r in report.steps.items()
+             if r.status.value == "failed" and r.log_path}
     out.print(summary(report, tails))
     run_dir = markup_safe(report.run_dir)
     out.print(f"Report: {run_dir}/report.json  (HTML: {run_dir}/report.html)", highlight=False)
     if any((r.failure_reason or "").startswith("container engine error") for r in report.steps.values()):
-        out.print(f"[yellow]The container engine failed during the run; if containers remain, `rtest sandbox clean --run-id {run_id}` removes them.[/]")
+        out.print("[yellow]The container engine failed during the run; if containers remain, "
+                  f"`rtest sandbox clean --run-id {run_id}` removes them.[/]")
     if report.interrupted:
-        out.print(f"[magenta]Interrupted: running containers were stopped and removed (check with `rtest sandbox clean --run-id {run_id}`).[/]")
+        out.print("[magenta]Interrupted: running containers were stopped and removed "
+                  f"(check with `rtest sandbox clean --run-id {run_id}`).[/]")
         return 130
     return 0 if report.pipeline_success else 1
 
@@ -180,9 +197,11 @@ def _trap_signals(cancel: threading.Event):
 
 @sandbox_app.command("clean")
 def clean(
-    run_id: Annotated[Optional[str], typer.Option("--run-id", help="Remove this run's containers (the id printed when it started).")] = None,
+    run_id: Annotated[Optional[str], typer.Option("--run-id", help=(
+        "Remove this run's containers (the id printed when it started)."))] = None,
     all_runs: Annotated[bool, typer.Option("--all", help="Remove the containers of all your rtest runs.")] = False,
-    all_users: Annotated[bool, typer.Option("--all-users", help="With --all: every user's rtest containers on this engine.")] = False,
+    all_users: Annotated[bool, typer.Option("--all-users", help=(
+        "With --all: every user's rtest containers on this engine."))] = False,
     workdir: WorkdirOpt = Path(".rtest"),
     cache: Annotated[bool, typer.Option("--cache", help="Also empty the step cache in the workdir.")] = False,
     backend: Annotated[str, typer.Option("--backend", help="The backend whose containers to remove.")] = "docker",
@@ -201,8 +220,8 @@ def clean(
     if all_users and not all_runs:
         raise OptionError("--all-users goes with --all: `rtest sandbox clean --all --all-users`.")
     if run_id is None and not all_runs and not cache:  # an engine is shared: never guess which containers to remove
-        raise OptionError("Say which containers to remove: --run-id ID (printed when the run started; also its folder under "
-                          "<workdir>/runs), or --all for all of your runs.")
+        raise OptionError("Say which containers to remove: --run-id ID (printed when the run started; "
+                          "also its folder under <workdir>/runs), or --all for all of your runs.")
     if run_id is not None or all_runs:
         scope = {"run_id": check_run_id(run_id)} if run_id is not None else {"uid": None if all_users else os.getuid()}
         removed = create_backend(backend).remove_run(**scope)

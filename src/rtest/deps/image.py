@@ -26,7 +26,9 @@ Progress = Callable[[str, int, int, str], None]  # (tag, done, total, what) per 
 
 def dependency_tag(base_id: str, specs: list[str], wheels: dict[Path, str]) -> str:
     """Same base, same specs, same wheel contents -> same tag (the digests come from the wheelhouse's memo)."""
-    material = json.dumps({"base": base_id, "specs": sorted(specs), "wheels": sorted((w.name, d) for w, d in wheels.items())})
+    material = json.dumps(
+        {"base": base_id, "specs": sorted(specs), "wheels": sorted((w.name, d) for w, d in wheels.items())}
+    )
     return f"{REPOSITORY}:{hashlib.sha256(material.encode()).hexdigest()[:16]}"
 
 
@@ -58,8 +60,15 @@ def build_dependency_image(client, *, base_ref: str, info: ImageInfo, tag: str, 
     quoted = " ".join("'" + s.replace("'", "'\\''") + "'" for s in specs)
     command = f"{pip} install --no-index {links} --no-cache-dir --disable-pip-version-check --progress-bar off {quoted}"
     total = len(wheels) + 1
-    container = client.containers.create(base_ref, ["sh", "-c", command], user="0:0", network_mode="none", volumes=mounts,
-                                          labels={KIND_LABEL: "deps-build"}, environment={"PIP_BREAK_SYSTEM_PACKAGES": "1"})
+    container = client.containers.create(
+        base_ref,
+        ["sh", "-c", command],
+        user="0:0",
+        network_mode="none",
+        volumes=mounts,
+        labels={KIND_LABEL: "deps-build"},
+        environment={"PIP_BREAK_SYSTEM_PACKAGES": "1"},
+    )
     try:
         container.start()
         lines, done = [], 0
@@ -73,9 +82,13 @@ def build_dependency_image(client, *, base_ref: str, info: ImageInfo, tag: str, 
         status = container.wait().get("StatusCode", 1)
         if status != 0:
             tail = " | ".join(line.strip() for line in lines[-3:])
-            raise DependencyError(f"Installing {', '.join(specs)} into {base_ref} failed (pip exit {status}): {tail}",
-                                  hint="Check the pins with `rtest deps`, or pass a folder of wheels with --wheelhouse.")
-        container.commit(repository=REPOSITORY, tag=tag.split(":", 1)[1], changes=_restore_config(client, base_ref, specs, info))
+            raise DependencyError(
+                f"Installing {', '.join(specs)} into {base_ref} failed (pip exit {status}): {tail}",
+                hint="Check the pins with `rtest deps`, or pass a folder of wheels with --wheelhouse.",
+            )
+        container.commit(
+            repository=REPOSITORY, tag=tag.split(":", 1)[1], changes=_restore_config(client, base_ref, specs, info)
+        )
     finally:
         container.remove(force=True)
     if on_progress:
@@ -86,9 +99,13 @@ def build_dependency_image(client, *, base_ref: str, info: ImageInfo, tag: str, 
 def _restore_config(client, base_ref: str, specs: list[str], info: ImageInfo) -> list[str]:
     """The committed image keeps the base's command and user, plus labels saying what it is."""
     config = client.api.inspect_image(base_ref).get("Config") or {}
-    changes = [f"LABEL {KIND_LABEL}={KIND}", f"LABEL rtest.deps.base={json.dumps(base_ref)}",
-               f"LABEL rtest.deps.base-id={info.image_id}", f"LABEL rtest.deps.requirements={json.dumps(json.dumps(sorted(specs)))}",
-               f"USER {config.get('User') or 'root'}"]
+    changes = [
+        f"LABEL {KIND_LABEL}={KIND}",
+        f"LABEL rtest.deps.base={json.dumps(base_ref)}",
+        f"LABEL rtest.deps.base-id={info.image_id}",
+        f"LABEL rtest.deps.requirements={json.dumps(json.dumps(sorted(specs)))}",
+        f"USER {config.get('User') or 'root'}",
+    ]
     changes.append(f"CMD {json.dumps(config['Cmd'])}" if config.get("Cmd") else "CMD []")
     return changes
 
@@ -97,7 +114,9 @@ def _pip_wheel(wheels: list[Path], dirs: list[Path]) -> str:
     """An image without pip installs with pip's own wheel, run as a zip (pip supports this)."""
     wheel = next((w for w in wheels if w.name.startswith("pip-") and w.parent in dirs), None)
     if wheel is None:
-        raise DependencyError("The image has no pip and the wheelhouse has no pip wheel; add 'pip' to the step's requirements.")
+        raise DependencyError(
+            "The image has no pip and the wheelhouse has no pip wheel; add 'pip' to the step's requirements."
+        )
     return f"{container_dir(dirs.index(wheel.parent))}/{wheel.name}"
 
 
@@ -106,8 +125,15 @@ def dependency_images(client) -> list[dict]:
     found = []
     for image in client.images.list(filters={"label": f"{KIND_LABEL}={KIND}"}):
         labels = image.labels or {}
-        found.append({"id": image.id, "tags": image.tags, "base": labels.get("rtest.deps.base"),
-                      "requirements": json.loads(labels.get("rtest.deps.requirements") or "[]"), "size": image.attrs.get("Size")})
+        found.append(
+            {
+                "id": image.id,
+                "tags": image.tags,
+                "base": labels.get("rtest.deps.base"),
+                "requirements": json.loads(labels.get("rtest.deps.requirements") or "[]"),
+                "size": image.attrs.get("Size"),
+            }
+        )
     return found
 
 

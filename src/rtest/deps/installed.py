@@ -90,8 +90,13 @@ def image_info(client, image_ref: str, image_id: str, cache_dir: Path) -> ImageI
 
 
 def _from_json(raw: dict, image_id: str) -> ImageInfo:
-    return ImageInfo(image_id=image_id, python=str(raw["python"]), machine=str(raw.get("machine") or "x86_64"),
-                     has_pip=bool(raw.get("pip")), dists={canonicalize_name(k): str(v) for k, v in raw["dists"].items()})
+    return ImageInfo(
+        image_id=image_id,
+        python=str(raw["python"]),
+        machine=str(raw.get("machine") or "x86_64"),
+        has_pip=bool(raw.get("pip")),
+        dists={canonicalize_name(k): str(v) for k, v in raw["dists"].items()},
+    )
 
 
 def _probe(client, image_ref: str) -> dict:
@@ -101,11 +106,15 @@ def _probe(client, image_ref: str) -> dict:
         output = client.containers.run(image_ref, ["python3", "-c", PROBE], remove=True, network_mode="none",
                                        stdout=True, stderr=False, labels={"rtest.kind": "deps-probe"})
     except docker.errors.ContainerError as exc:
-        raise DependencyError(f"Could not list the packages of image {image_ref}: python3 in it failed ({exc.exit_status}); "
-                              "rtest needs python3 >= 3.8 in the image.") from exc
+        raise DependencyError(
+            f"Could not list the packages of image {image_ref}: python3 in it failed ({exc.exit_status}); "
+            "rtest needs python3 >= 3.8 in the image."
+        ) from exc
     except docker.errors.ImageNotFound as exc:
         raise DependencyError(f"Image {image_ref} is not present; build or pull it first.") from exc
     try:
         return json.loads(output.decode("utf-8", "replace").strip().splitlines()[-1])
     except (ValueError, IndexError) as exc:
-        raise DependencyError(f"Could not read the package list of image {image_ref}; its python3 printed no JSON.") from exc
+        raise DependencyError(
+            f"Could not read the package list of image {image_ref}; its python3 printed no JSON."
+        ) from exc

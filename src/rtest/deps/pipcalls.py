@@ -6,9 +6,33 @@ import ast
 import shlex
 
 # pip options that take a value: the value is not a package
-_VALUE_OPTIONS = {"-i", "--index-url", "--extra-index-url", "-f", "--find-links", "-c", "--constraint", "-r", "--requirement",
-                  "--trusted-host", "-t", "--target", "--prefix", "--root", "--python-version", "--platform", "--cert",
-                  "--proxy", "--timeout", "--retries", "-e", "--editable", "--src", "--upgrade-strategy", "--progress-bar"}
+_VALUE_OPTIONS = {
+    "-i",
+    "--index-url",
+    "--extra-index-url",
+    "-f",
+    "--find-links",
+    "-c",
+    "--constraint",
+    "-r",
+    "--requirement",
+    "--trusted-host",
+    "-t",
+    "--target",
+    "--prefix",
+    "--root",
+    "--python-version",
+    "--platform",
+    "--cert",
+    "--proxy",
+    "--timeout",
+    "--retries",
+    "-e",
+    "--editable",
+    "--src",
+    "--upgrade-strategy",
+    "--progress-bar",
+}
 
 
 _RUNNERS = {"system", "run", "call", "check_call", "check_output", "Popen", "getoutput", "getstatusoutput", "main"}
@@ -30,7 +54,9 @@ def pip_args(call: ast.Call, lists: dict[str, ast.AST] | None = None) -> list[as
         items = first.elts
         words = [i.value if isinstance(i, ast.Constant) and isinstance(i.value, str) else None for i in items]
         for index, word in enumerate(words):
-            if word == "install" and any(w is not None and (w == "pip" or w.endswith(("/pip", "/pip3", "pip3"))) for w in words[:index]):
+            if word == "install" and any(
+                w is not None and (w == "pip" or w.endswith(("/pip", "/pip3", "pip3"))) for w in words[:index]
+            ):
                 return items[index + 1:]
         return None
     if isinstance(first, ast.Constant) and isinstance(first.value, str):  # os.system("pip install x") / shell=True

@@ -42,7 +42,13 @@ class Requirement:
         return f"{self.file}:{self.line}" if self.line else self.file
 
     def to_json(self) -> dict[str, Any]:
-        return {"requirement": self.text, "name": self.name, "origin": self.origin, "file": self.file, "line": self.line}
+        return {
+            "requirement": self.text,
+            "name": self.name,
+            "origin": self.origin,
+            "file": self.file,
+            "line": self.line,
+        }
 
 
 def parse_requirement(text: str, origin: str, file: str | Path | None = None, line: int | None = None) -> Requirement:
@@ -50,7 +56,9 @@ def parse_requirement(text: str, origin: str, file: str | Path | None = None, li
         parsed = PackagingRequirement(text.strip())
     except InvalidRequirement as exc:
         where = f"{file}:{line}" if file and line else (str(file) if file else origin)
-        raise DependencyError(f"{where}: '{text}' is not a valid requirement ({exc}); write it like pandas>=1.3,<2.") from exc
+        raise DependencyError(
+            f"{where}: '{text}' is not a valid requirement ({exc}); write it like pandas>=1.3,<2."
+        ) from exc
     if parsed.url:
         where = f"{file}:{line}" if file and line else origin
         raise DependencyError(f"{where}: '{text}' installs from a URL, which cannot be resolved offline; "
@@ -71,7 +79,9 @@ def from_interface(interface_file: Path | None) -> list[Requirement]:
     found = []
     for key, value in (block.value if isinstance(block, yaml.MappingNode) else []):
         spec = value.value if isinstance(value, yaml.ScalarNode) and value.value not in ("", "null", "~") else ""
-        found.append(parse_requirement(f"{key.value}{_as_specifier(spec)}", "interface", interface_file, key.start_mark.line + 1))
+        found.append(
+            parse_requirement(f"{key.value}{_as_specifier(spec)}", "interface", interface_file, key.start_mark.line + 1)
+        )
     return found
 
 
@@ -81,10 +91,15 @@ def _from_json_interface(interface_file: Path | None) -> list[Requirement]:
     import json
 
     try:
-        block = (json.loads(interface_file.read_text(encoding="utf-8")).get("contract") or {}).get("framework_requirements") or {}
+        block = (json.loads(interface_file.read_text(encoding="utf-8")).get("contract") or {}).get(
+            "framework_requirements"
+        ) or {}
     except (ValueError, AttributeError):
         return []
-    return [parse_requirement(f"{name}{_as_specifier(spec or '')}", "interface", interface_file) for name, spec in block.items()]
+    return [
+        parse_requirement(f"{name}{_as_specifier(spec or '')}", "interface", interface_file)
+        for name, spec in block.items()
+    ]
 
 
 def _as_specifier(spec: Any) -> str:
@@ -155,7 +170,11 @@ class RequirementSet:
                 if exact is None:
                     continue
                 for other in reqs:
-                    if other is not pinned and other.specifier and not SpecifierSet(other.specifier).contains(exact, prereleases=True):
+                    if (
+                        other is not pinned
+                        and other.specifier
+                        and not SpecifierSet(other.specifier).contains(exact, prereleases=True)
+                    ):
                         found.append((pinned, other))
         return found
 

@@ -45,7 +45,9 @@ def collect(spec: ScriptExecutionSpec, config_fields: dict[str, Any] | None = No
     found.requirements += scanned.requirements
     found.switches = scanned.switches
     for extra in getattr(spec, "requirements", []) or []:
-        found.requirements.append(reqs_mod.parse_requirement(str(extra.value), "user", f"scripts.{spec.node}.requirements"))
+        found.requirements.append(
+            reqs_mod.parse_requirement(str(extra.value), "user", f"scripts.{spec.node}.requirements")
+        )
     conflicts = found.conflicts()
     if conflicts:
         pinned, other = conflicts[0]
@@ -111,8 +113,10 @@ def resolve_images(steps: dict[str, StepDeps]) -> dict[str, StepDeps]:
             try:
                 wheels = ensure_wheels(_with_pip(step), step.house, step.info)
             except DependencyError as exc:
-                raise DependencyError(f"Node {step.node} (image {step.base_image}, Python {step.info.python}): {exc.message}",
-                                      hint=exc.hint) from exc
+                raise DependencyError(
+                    f"Node {step.node} (image {step.base_image}, Python {step.info.python}): {exc.message}",
+                    hint=exc.hint,
+                ) from exc
             by_set[key] = (wheels, dependency_tag(step.info.image_id, specs, wheels))
         wheels, step.image = by_set[key]
         step.wheels = list(wheels)

@@ -36,8 +36,11 @@ class PreparedDeps:
         scripts = dict(plan.scripts)
         for node, step in self.steps.items():
             if step.image and node in scripts:
-                scripts[node] = scripts[node].model_copy(update={"image": Sourced(value=step.image, source=Source.BUILTIN,
-                                                                                   field=f"deps of {step.base_image}")})
+                scripts[node] = scripts[node].model_copy(
+                    update={
+                        "image": Sourced(value=step.image, source=Source.BUILTIN, field=f"deps of {step.base_image}")
+                    }
+                )
         return plan.model_copy(update={"scripts": scripts})
 
     def launch_extras(self, node: str, launch: StepLaunch) -> StepLaunch:
@@ -65,7 +68,9 @@ def prepare_dependencies(plan: PipelineTestingSpec, workdir: Path, client,
     options = options if isinstance(options, DepsOptions) else DepsOptions()
     if not options.enabled or not plan.scripts:
         return None
-    steps = resolve_images(analyse(plan, client, workdir, user_wheelhouses=options.wheelhouses, download=options.download))
+    steps = resolve_images(
+        analyse(plan, client, workdir, user_wheelhouses=options.wheelhouses, download=options.download)
+    )
     prepared = PreparedDeps(steps=steps)
     pending: dict[str, StepDeps] = {}
     for step in steps.values():

@@ -165,7 +165,12 @@ def _env_reads(node: ast.AST, path: Path) -> list[EnvSwitch]:
     found = []
     for sub in ast.walk(node):
         name = None
-        if isinstance(sub, ast.Call) and sub.args and isinstance(sub.args[0], ast.Constant) and isinstance(sub.args[0].value, str):
+        if (
+            isinstance(sub, ast.Call)
+            and sub.args
+            and isinstance(sub.args[0], ast.Constant)
+            and isinstance(sub.args[0].value, str)
+        ):
             func = ast.unparse(sub.func)
             if func.endswith(("environ.get", "getenv")):
                 name = sub.args[0].value
@@ -204,7 +209,9 @@ def _installed_specs(module: _Module, installers: dict[str, int]):
         loops, lists = loop_targets(scope), local_lists(scope)
         for call in (n for n in ast.walk(scope) if isinstance(n, ast.Call)):
             for node in call_packages(call, installers, lists):
-                node = loops.get(node.id, node) if isinstance(node, ast.Name) and node.id not in module.constants else node
+                node = (
+                    loops.get(node.id, node) if isinstance(node, ast.Name) and node.id not in module.constants else node
+                )
                 for text, line in _strings(node, module.constants) or []:
                     if text.strip() and not text.startswith("-") and text not in (".",):
                         yield text, line, call

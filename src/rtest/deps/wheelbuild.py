@@ -22,7 +22,12 @@ def build_pure_wheel(package_dir: Path, name: str, version: str, out_dir: Path, 
     for path in sorted(Path(package_dir).rglob("*")):
         if path.is_file() and "__pycache__" not in path.parts:
             files[f"{Path(package_dir).name}/{path.relative_to(package_dir).as_posix()}"] = path.read_bytes()
-    metadata = [f"Metadata-Version: 2.1", f"Name: {name}", f"Version: {version}", *(f"Requires-Dist: {r}" for r in requires)]
+    metadata = [
+        f"Metadata-Version: 2.1",
+        f"Name: {name}",
+        f"Version: {version}",
+        *(f"Requires-Dist: {r}" for r in requires),
+    ]
     files[f"{info}/METADATA"] = ("\n".join(metadata) + "\n").encode()
     files[f"{info}/WHEEL"] = b"Wheel-Version: 1.0\nGenerator: rtest\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
     record = [f"{arc},sha256={_digest(data)},{len(data)}" for arc, data in files.items()] + [f"{info}/RECORD,,"]
@@ -32,7 +37,9 @@ def build_pure_wheel(package_dir: Path, name: str, version: str, out_dir: Path, 
     tmp = target.with_suffix(".tmp")
     with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as archive:
         for arc, data in files.items():
-            archive.writestr(zipfile.ZipInfo(arc, date_time=(2020, 1, 1, 0, 0, 0)), data)  # fixed dates: same bytes every build
+            archive.writestr(
+                zipfile.ZipInfo(arc, date_time=(2020, 1, 1, 0, 0, 0)), data
+            )  # fixed dates: same bytes every build
     tmp.replace(target)
     return target
 

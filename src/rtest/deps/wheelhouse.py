@@ -70,7 +70,8 @@ def ensure_wheels(reqs: list[Requirement], house: Wheelhouse, info: ImageInfo) -
 
 
 def resolve_wheels(specs: list[str], house: Wheelhouse, info: ImageInfo) -> tuple[dict[Path, str] | None, str]:
-    """A dry-run install against the folders alone; the answer (with each wheel's digest) is kept, keyed by their listing."""
+    """A dry-run install against the folders alone; the answer (with each wheel's digest) is kept,
+    keyed by their listing."""
     memo = house.root / ".resolved" / f"{_memo_key(specs, house, info)}.json"
     try:
         found = {Path(p): digest for p, digest in json.loads(memo.read_text())}
@@ -81,12 +82,32 @@ def resolve_wheels(specs: list[str], house: Wheelhouse, info: ImageInfo) -> tupl
     with tempfile.TemporaryDirectory(prefix="rtest-resolve-") as scratch:
         report = Path(scratch) / "report.json"
         links = [arg for d in house.dirs if d.is_dir() for arg in ("--find-links", str(d))]
-        done = _pip(["install", "--isolated", "--dry-run", "--ignore-installed", "--quiet", "--target", str(Path(scratch) / "t"),
-                     "--report", str(report), *_target(info), "--no-index", *links, *specs])
+        done = _pip(
+            [
+                "install",
+                "--isolated",
+                "--dry-run",
+                "--ignore-installed",
+                "--quiet",
+                "--target",
+                str(Path(scratch) / "t"),
+                "--report",
+                str(report),
+                *_target(info),
+                "--no-index",
+                *links,
+                *specs,
+            ]
+        )
         if done.returncode != 0 or not report.is_file():
             return None, done.stderr
-        paths = [Path(unquote(urlparse(item["download_info"]["url"]).path)) for item in json.loads(report.read_text()).get("install", [])]
-    found = {path: _sha256(path) for path in paths}  # content, so the same wheel in another workdir gives the same image
+        paths = [
+            Path(unquote(urlparse(item["download_info"]["url"]).path))
+            for item in json.loads(report.read_text()).get("install", [])
+        ]
+    found = {
+        path: _sha256(path) for path in paths
+    }  # content, so the same wheel in another workdir gives the same image
     memo.parent.mkdir(exist_ok=True)
     memo.write_text(json.dumps([[str(p), d] for p, d in found.items()]))
     return found, ""
@@ -144,7 +165,11 @@ def _unsatisfiable(reqs: list[Requirement], failure: str, house: Wheelhouse, inf
     if missing:
         name = canonicalize_name(re.split(r"[<>=!~\[ ]", missing.group(1))[0])
         culprit = next((r for r in reqs if r.name == name), None)
-        what = f"'{culprit.text}' (from {culprit.where})" if culprit else f"'{missing.group(1)}', a dependency of {', '.join(r.text for r in reqs)}"
+        what = (
+            f"'{culprit.text}' (from {culprit.where})"
+            if culprit
+            else f"'{missing.group(1)}', a dependency of {', '.join(r.text for r in reqs)}"
+        )
         reason = f"has no wheel for Python {info.python_minor} ({info.platform}) in {_places(house)}"
     else:
         conflict = CONFLICT.search(failure or "")
@@ -167,4 +192,6 @@ def _last_line(text: str) -> str:
 
 
 def _pip(args: list[str]) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "pip", "--disable-pip-version-check", *args], capture_output=True, text=True)
+    return subprocess.run(
+        [sys.executable, "-m", "pip", "--disable-pip-version-check", *args], capture_output=True, text=True
+    )

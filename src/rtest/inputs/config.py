@@ -14,11 +14,19 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from rtest.errors import ConfigError
+from rtest.jobs.registry import entry_point_fields
 
 MODEL_TYPE_KEY = "__model_type__"
 TYPE_INFO_KEY = "__type_info__"
-ENTRY_POINT_FIELDS = ("processing_entry_point", "training_entry_point", "script_path", "inference_entry_point")
+SERVING_ENTRY_FIELD = "inference_entry_point"  # a model's handler: runs at serving time, in no job of rtest's
 SOURCE_DIR_FIELDS = ("portable_processing_source_dir", "processing_source_dir", "source_dir", "portable_source_dir")
+
+
+def entry_point_field_names() -> tuple[str, ...]:
+    """Entry-point fields in priority order: every registered job kind's, then the serving handler's."""
+    return (*entry_point_fields(), SERVING_ENTRY_FIELD)
+
+
 _EXPECTED = 'expected {"configuration": {"shared": {...}, "specific": {"<step>": {...}}}}'
 
 
@@ -39,7 +47,7 @@ class StepConfig:
 
     def entry_point(self) -> tuple[str, str] | None:
         """(field name, value) of the highest-priority entry-point field that is set."""
-        return self._first_set(ENTRY_POINT_FIELDS)
+        return self._first_set(entry_point_field_names())
 
     def source_dir(self) -> tuple[str, str] | None:
         """(field name, value) of the highest-priority source-folder field that is set."""

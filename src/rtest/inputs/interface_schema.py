@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from rtest.contract import RUNNABLE_STEP_TYPES, is_runnable_step_type  # noqa: F401  (re-exported)
+from rtest.jobs.registry import DEFAULT_KIND, is_runnable_step_type, job_kind_for, runnable_step_types
 
 
 # Why SageMaker runs no script of the user's for these job types (lower-cased).
@@ -230,10 +230,12 @@ class StepInterface(Section):
                 why = "model registration is a service call, not a script of yours"
             else:
                 why = "SageMaker runs no script of yours in it"
-            return f"not a Processing or Training job ({job_type}): {why}"
+            return f"not a {' or '.join(runnable_step_types())} job ({job_type}): {why}"
         if self.contract is None:
             return "it declares no script contract"
-        unplaced = [name for name, decl in {**self.contract.inputs, **self.contract.outputs}.items() if decl.path is None]
+        unplaced = [
+            name for name, decl in {**self.contract.inputs, **self.contract.outputs}.items() if decl.path is None
+        ]
         if unplaced:
             return f"its contract gives no container path for {', '.join(unplaced)} (path: null)"
         return None
@@ -248,4 +250,6 @@ class StepInterface(Section):
 
     @property
     def job_kind(self) -> str:
-        return "training" if self.registry.sagemaker_step_type.lower() == "training" else "processing"
+        """The job kind serving its SageMaker step type; the default kind for one rtest does not run."""
+        kind = job_kind_for(self.registry.sagemaker_step_type)
+        return kind.name if kind else DEFAULT_KIND

@@ -22,7 +22,6 @@ from pydantic import ValidationError
 from rtest.errors import InterfaceError
 from rtest.inputs.interface_keys import unknown_key_message, unknown_keys
 from rtest.inputs.interface_schema import (  # noqa: F401  (re-exported: the public names of interfaces)
-    RUNNABLE_STEP_TYPES,
     Compute,
     Contract,
     DependencyDecl,
@@ -119,7 +118,9 @@ class InterfaceRegistry:
             if key is not None:
                 problems += self._problems(key, job_type)
             elif step_types is not None:
-                problems += [e.problem for e in self._broken_files() if canonical(_stem(e.path)) == canonical(step_type)]
+                problems += [
+                    e.problem for e in self._broken_files() if canonical(_stem(e.path)) == canonical(step_type)
+                ]
         if problems:
             raise InterfaceError(_sentence(list(dict.fromkeys(problems))))
 
@@ -146,7 +147,10 @@ class InterfaceRegistry:
         entries = self._by_type[key]
         if len(entries) > 1:
             first, second = entries[0].path, entries[1].path
-            return [f"Interface files {first} and {second} both declare step_type '{key}'; keep one of them or rename the step_type"]
+            return [
+                f"Interface files {first} and {second} both declare step_type '{key}'; "
+                "keep one of them or rename the step_type"
+            ]
         entry = entries[0]
         variant = _variant_name(entry, job_type)
         if (key, variant) in self._validated:
@@ -175,8 +179,12 @@ def load_interfaces(dirs: Iterable[Path | str]) -> InterfaceRegistry:
             registry._warn(entry.path, "", entry.problem)
     for step_type, entries in registry._by_type.items():
         for extra in entries[1:]:
-            registry._warn(extra.path, "step_type", f"Interface file {extra.path} declares step_type '{step_type}' again "
-                           f"(first in {entries[0].path}); the first one is used")
+            registry._warn(
+                extra.path,
+                "step_type",
+                f"Interface file {extra.path} declares step_type '{step_type}' again "
+                f"(first in {entries[0].path}); the first one is used",
+            )
     return registry
 
 
@@ -197,7 +205,11 @@ def read_interface_file(path: Path) -> InterfaceFile:
         return InterfaceFile(path, None, exc.message.rstrip("."))
     if not isinstance(data, dict):
         found = "empty" if data is None else _kind_of(data)
-        return InterfaceFile(path, None, f"Interface file {path} is {found}; it must be a mapping with step_type, registry, contract and spec")
+        return InterfaceFile(
+            path,
+            None,
+            f"Interface file {path} is {found}; it must be a mapping with step_type, registry, contract and spec",
+        )
     if not isinstance(data.get("step_type"), str) or not data.get("step_type"):
         return InterfaceFile(path, data, f"Interface file {path}: field step_type: Field required")
     return InterfaceFile(path, data)
@@ -233,7 +245,9 @@ def _interface_files(folder: Path) -> list[Path]:
     if folder.is_file():
         return [folder]
     if not folder.is_dir():
-        raise InterfaceError(f"Interface folder {folder} does not exist; pass the folder that holds the *.step.yaml files.")
+        raise InterfaceError(
+            f"Interface folder {folder} does not exist; pass the folder that holds the *.step.yaml files."
+        )
     found = {path for pattern in INTERFACE_PATTERNS for path in folder.glob(pattern) if path.is_file()}
     return sorted(found)
 
@@ -243,12 +257,16 @@ def _parse(path: Path, text: str) -> Any:
         try:
             return json.loads(text)
         except json.JSONDecodeError as exc:
-            raise InterfaceError(f"Interface file {path} is not valid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}.") from exc
+            raise InterfaceError(
+                f"Interface file {path} is not valid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}."
+            ) from exc
     try:
         return yaml.safe_load(text)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
-        raise InterfaceError(f"Interface file {path} is not valid YAML at line {mark.line + 1}, column {mark.column + 1}: {exc.problem}.") from exc
+        raise InterfaceError(
+            f"Interface file {path} is not valid YAML at line {mark.line + 1}, column {mark.column + 1}: {exc.problem}."
+        ) from exc
     except yaml.YAMLError as exc:
         raise InterfaceError(f"Interface file {path} is not valid YAML: {exc}.") from exc
 

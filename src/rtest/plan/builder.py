@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 from rtest.catalog import parse_image_map
-from rtest.contract import conventional_input_path
 from rtest.errors import PlanError
 from rtest.inputs.config import PipelineConfig, load_pipeline_config
 from rtest.inputs.dag import PipelineDAG, load_dag
@@ -15,10 +14,20 @@ from rtest.inputs.interfaces import InterfaceRegistry, load_interfaces
 from rtest.plan import warnings as plan_warnings
 from rtest.plan.checks import check_names, require_something_to_run
 from rtest.plan.config_inputs import feed_config_inputs
+from rtest.plan.container_paths import container_path_problems
 from rtest.plan.discovery import Discovery, discover
 from rtest.plan.framework_classes import ConfigClasses
 from rtest.plan.input_paths import input_path_problem
-from rtest.plan.model import InputSpec, JobArgument, PipelineTestingSpec, PlanWarning, ScriptExecutionSpec, Source, Sourced, format_env_value
+from rtest.plan.model import (
+    InputSpec,
+    JobArgument,
+    PipelineTestingSpec,
+    PlanWarning,
+    ScriptExecutionSpec,
+    Source,
+    Sourced,
+    format_env_value,
+)
 from rtest.plan.images import image_warnings, interface_warnings
 from rtest.plan.resolve import resolve_spec
 from rtest.plan.sources import make_source_context
@@ -101,7 +110,9 @@ def draft_plan(inputs: PipelineInputs, user: UserSpec | None = None) -> Pipeline
     return plan
 
 
-def _warnings(inputs: PipelineInputs, plan: PipelineTestingSpec, resolvers: dict[str, str], early: list[PlanWarning]) -> list[PlanWarning]:
+def _warnings(
+    inputs: PipelineInputs, plan: PipelineTestingSpec, resolvers: dict[str, str], early: list[PlanWarning]
+) -> list[PlanWarning]:
     """Every guess and gap, after the user's overrides (a value the user set is no longer a guess)."""
     found = inputs.discovery.scripts
     out = plan_warnings.dag_config_warnings(inputs.dag, inputs.config)
@@ -119,7 +130,11 @@ def _settled(plan: PipelineTestingSpec, warning: PlanWarning) -> bool:
     if spec is None or not warning.subject or not warning.subject.startswith("inputs."):
         return False
     item = spec.inputs.get(warning.subject.split(".", 1)[1])
-    return item is None or item.host_path is not None or any(w.target_input == item.name for w in plan.wires_into(spec.node))
+    return (
+        item is None
+        or item.host_path is not None
+        or any(w.target_input == item.name for w in plan.wires_into(spec.node))
+    )
 
 
 def plan_problems(plan: PipelineTestingSpec, workdir: Path | str | None = None) -> list[Problem]:
@@ -130,32 +145,32 @@ def plan_problems(plan: PipelineTestingSpec, workdir: Path | str | None = None) 
     fed = {(w.target_node, w.target_input) for w in plan.wires}
     problems: list[Problem] = []
     for node, spec in plan.scripts.items():
-        if not spec.inputs and not spec.outputs and spec.job_kind == "processing":
-            problems.append(Problem(node, "inputs", f"{node}: no interface and no /opt/ml paths in {spec.entry_point}; name its inputs and outputs"))
+        if not spec.inputs and not spec.outputs and spec.kind.needs_named_paths:
+            problems.append(Problem(node, "inputs", f"{node}: no interface and no /opt/ml paths in {spec.entry_point}; "
+                                                    "name its inputs and outputs"))
         for name, item in spec.inputs.items():
-            unusable = input_path_problem(item.host_path.value, follow_links=plan.follow_input_links, workdir=workdir) if item.host_path else None
+            unusable = (
+                input_path_problem(item.host_path.value, follow_links=plan.follow_input_links, workdir=workdir)
+                if item.host_path
+                else None
+            )
             if unusable:
                 problems.append(Problem(node, f"inputs.{name}", f"{node}.{name}: {unusable}"))
             elif item.required and item.host_path is None and (node, name) not in fed:
-                problems.append(Problem(node, f"inputs.{name}", f"{node}.{name} ({item.container_path}) has no upstream script and no path"))
-        problems += _path_problems(spec)
+                problems.append(
+                    Problem(
+                        node,
+                        f"inputs.{name}",
+                        f"{node}.{name} ({item.container_path}) has no upstream script and no path",
+                    )
+                )
+        problems += [
+            Problem(node, field, message)
+            for field, message in container_path_problems(spec, {i for n, i in fed if n == node})
+        ]
     # A required env var without a value, or a job argument whose field is unset, is omitted as the
     # framework omits it; it shows as a plan warning (an error under --strict), not as a blocker here.
     return problems
-
-
-def _path_problems(spec: ScriptExecutionSpec) -> list[Problem]:
-    """Container paths that would make the container fail to start: relative, or two at one place."""
-    found: list[Problem] = []
-    seen: dict[str, str] = {}
-    items = [(f"input {n}", i.container_path) for n, i in spec.inputs.items()] + [(f"output {n}", o.container_path) for n, o in spec.outputs.items()]
-    for label, path in items:
-        if not path.startswith("/"):
-            found.append(Problem(spec.node, label, f"{spec.node}: {label} has the relative container path '{path}'; make it absolute in the interface"))
-        elif path.rstrip("/") in seen:
-            found.append(Problem(spec.node, label, f"{spec.node}: {label} and {seen[path.rstrip('/')]} share the container path {path}"))
-        seen[path.rstrip("/")] = label
-    return found
 
 
 def require_complete(plan: PipelineTestingSpec, workdir: Path | str | None = None, *,
@@ -167,7 +182,8 @@ def require_complete(plan: PipelineTestingSpec, workdir: Path | str | None = Non
         listing = "; ".join(p.message for p in problems)
         raise PlanError(
             f"The plan is incomplete: {listing}.",
-            hint="Supply inputs with --input NODE.NAME=PATH, or put them (and environment/job_arguments values) under scripts.NODE in a spec file passed with --spec.",
+            hint="Supply inputs with --input NODE.NAME=PATH, or put them (and environment/job_arguments values) under "
+                 "scripts.NODE in a spec file passed with --spec.",
         )
     if strict:
         plan_warnings.strict_check(plan)
@@ -189,22 +205,30 @@ def _check_nodes(user: UserSpec, discovery: Discovery) -> None:
             raise PlanError(f"Script '{node}' not found in validated scripts{why}; valid names are: {valid}.")
 
 
-def _apply_overrides(spec: ScriptExecutionSpec, overrides: ScriptOverrides, wires: list, notes: list) -> tuple[list, list]:
+def _apply_overrides(
+    spec: ScriptExecutionSpec, overrides: ScriptOverrides, wires: list, notes: list
+) -> tuple[list, list]:
     user = lambda value, field: Sourced(value=value, source=Source.USER, field=field)  # noqa: E731
     for name, path in overrides.inputs.items():
         if name not in spec.inputs:
             if spec.interface_file is not None:
                 known = ", ".join(spec.inputs) or "none"
                 raise PlanError(f"Node '{spec.node}' has no input '{name}'; its inputs are: {known}.")
-            spec.inputs[name] = InputSpec(name=name, container_path=_conventional_path(spec, name), required=True,
-                                             declared_by=Source.USER)
+            spec.inputs[name] = InputSpec(
+                name=name,
+                container_path=spec.kind.conventional_input_path(name),
+                required=True,
+                declared_by=Source.USER,
+            )
         spec.inputs[name].host_path = user(path, f"inputs.{name}")
         if any(w.target_node == spec.node and w.target_input == name for w in wires):
             notes = [*notes, f"{spec.node}.{name} takes the user's path {path} instead of its upstream wire."]
             wires = [w for w in wires if not (w.target_node == spec.node and w.target_input == name)]
     for name, path in overrides.outputs.items():
         if name not in spec.outputs:
-            raise PlanError(f"Node '{spec.node}' has no output '{name}'; its outputs are: {', '.join(spec.outputs) or 'none'}.")
+            raise PlanError(
+                f"Node '{spec.node}' has no output '{name}'; its outputs are: {', '.join(spec.outputs) or 'none'}."
+            )
         spec.outputs[name].export_to = path
     for var, value in overrides.environment.items():
         spec.environment[var] = user(None if value is None else format_env_value(value), f"environment.{var}")
@@ -220,7 +244,9 @@ def _apply_overrides(spec: ScriptExecutionSpec, overrides: ScriptOverrides, wire
     if overrides.image:
         spec.image = user(overrides.image, "image")
     if overrides.requirements:  # checked now, so a typo is reported with the plan, not after image builds
-        spec.requirements = [user(_checked_requirement(text, spec.node), "requirements") for text in overrides.requirements]
+        spec.requirements = [
+            user(_checked_requirement(text, spec.node), "requirements") for text in overrides.requirements
+        ]
     if overrides.timeout_s:
         spec.max_runtime_s = user(float(overrides.timeout_s), "timeout_s")
     return wires, notes
@@ -235,7 +261,3 @@ def _checked_requirement(text: str, node: str) -> str:
         raise PlanError(f"scripts.{node}.requirements: '{text}' is not a valid requirement ({exc}); "
                         "write it like pandas>=1.3,<2.") from None
     return text.strip()
-
-
-def _conventional_path(spec: ScriptExecutionSpec, name: str) -> str:
-    return conventional_input_path(spec.job_kind, name)

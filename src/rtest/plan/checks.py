@@ -43,7 +43,10 @@ def check_names(plan: PipelineTestingSpec) -> None:
     for node in plan.scripts:  # skipped nodes get no folder
         why = name_length_problem(node)
         if why:
-            raise PlanError(f"DAG node name {_short(node)} {why}; rtest makes a folder of each script node, so rename it in the DAG.")
+            raise PlanError(
+                f"DAG node name {_short(node)} {why}; rtest makes a folder of each script node, "
+                "so rename it in the DAG."
+            )
     for spec in plan.scripts.values():
         _check_spec(spec)
 
@@ -57,7 +60,10 @@ def _check_spec(spec: ScriptExecutionSpec) -> None:
     for var, value in spec.environment.items():
         why = env_name_problem(var)
         if why:
-            raise PlanError(f"Node {spec.node}: environment variable name {var!r} {why}; it comes from {_origin(spec, value)}, fix it there.")
+            raise PlanError(
+                f"Node {spec.node}: environment variable name {var!r} {why}; it comes from {_origin(spec, value)}, "
+                "fix it there."
+            )
 
 
 def require_something_to_run(plan: PipelineTestingSpec) -> None:
@@ -65,14 +71,19 @@ def require_something_to_run(plan: PipelineTestingSpec) -> None:
     if plan.scripts:
         return
     if not plan.dag_nodes:
-        raise PlanError("The DAG has no nodes, so there is nothing to run; check that --dag points at the pipeline's DAG.")
+        raise PlanError(
+            "The DAG has no nodes, so there is nothing to run; check that --dag points at the pipeline's DAG."
+        )
     skipped = "; ".join(f"{node}: {why}" for node, why in plan.skipped.items())
-    raise PlanError(f"None of the DAG's {len(plan.dag_nodes)} node(s) runs a script, so there is nothing to run ({skipped}).")
+    raise PlanError(
+        f"None of the DAG's {len(plan.dag_nodes)} node(s) runs a script, so there is nothing to run ({skipped})."
+    )
 
 
 def _origin(spec: ScriptExecutionSpec, value: Sourced) -> str:
     if value.source is Source.USER:
-        return f"the user's settings (scripts.{spec.node}.environment in the spec file, or the factory's environment_variables)"
+        return (f"the user's settings (scripts.{spec.node}.environment in the spec file, "
+                "or the factory's environment_variables)")
     if value.source is Source.INTERFACE and spec.interface_file:
         return f"the step interface {spec.interface_file} ({value.field})"
     return f"the {value.source.value} ({value.field})" if value.field else f"the {value.source.value}"

@@ -23,12 +23,13 @@ from rtest.plan.framework_classes import ConfigClasses
 from rtest.plan.model import PlanWarning, ScriptExecutionSpec, Source, Sourced
 from rtest.plan.sources import SourceContext, config_path_candidates, confine, resolve_config_path
 
-CODE_ROOT = "/opt/ml/code/"
 # Attributes the framework's config classes derive from plain fields: the fields, in the order they try them.
 DERIVED_ATTRIBUTES = {"inference_scripts_source": ("inference_scripts_dir", "source_dir")}
 
 
-def feed_config_inputs(found: DiscoveredScript, spec: ScriptExecutionSpec, ctx: SourceContext, classes: ConfigClasses | None) -> list[PlanWarning]:
+def feed_config_inputs(
+    found: DiscoveredScript, spec: ScriptExecutionSpec, ctx: SourceContext, classes: ConfigClasses | None
+) -> list[PlanWarning]:
     contract = found.interface.contract if found.interface else None
     if contract is None:
         return []
@@ -41,17 +42,20 @@ def feed_config_inputs(found: DiscoveredScript, spec: ScriptExecutionSpec, ctx: 
             spec.inputs[name].host_path = fed
         else:
             warnings.append(_unresolved(found, name, attr, tried, _prefix(found, attr)))
-    if getattr(contract, "source_dir", False) and spec.job_kind == "processing":
+    root = spec.kind.bundled_source_root  # None: the kind's code mount already shows the folder
+    if getattr(contract, "source_dir", False) and root:
         for name, item in spec.inputs.items():
-            if item.host_path is None and item.container_path.startswith(CODE_ROOT):
-                bundled = spec.source_dir / item.container_path[len(CODE_ROOT):]
+            if item.host_path is None and item.container_path.startswith(root):
+                bundled = spec.source_dir / item.container_path[len(root):]
                 if bundled.exists():
                     path = confine(ctx, found.node, "contract.source_dir", bundled)
                     item.host_path = Sourced(value=str(path), source=Source.INTERFACE, field="contract.source_dir")
     return warnings
 
 
-def _override_path(found: DiscoveredScript, attr: str, ctx: SourceContext, classes: ConfigClasses | None) -> tuple[Sourced | None, list[str]]:
+def _override_path(
+    found: DiscoveredScript, attr: str, ctx: SourceContext, classes: ConfigClasses | None
+) -> tuple[Sourced | None, list[str]]:
     made = classes.instance_for(found) if classes is not None else None
     if made is not None and made.ok:
         try:
@@ -70,8 +74,16 @@ def _override_path(found: DiscoveredScript, attr: str, ctx: SourceContext, class
         if isinstance(value, str) and value.strip():
             path = resolve_config_path(ctx, found.node, found.config, field_name, value)
             if path is not None:
-                return Sourced(value=str(path), source=Source.CONFIG, field=f"{field_name} (input_source_overrides: {attr})"), []
-            tried.append(f"{field_name} = '{value}' (looked in {', '.join(str(p) for p in config_path_candidates(ctx, found.config, value))})")
+                return (
+                    Sourced(
+                        value=str(path), source=Source.CONFIG, field=f"{field_name} (input_source_overrides: {attr})"
+                    ),
+                    [],
+                )
+            tried.append(
+                f"{field_name} = '{value}' (looked in "
+                f"{', '.join(str(p) for p in config_path_candidates(ctx, found.config, value))})"
+            )
     return None, tried
 
 
@@ -98,6 +110,7 @@ def _unresolved(found: DiscoveredScript, name: str, attr: str, tried: list[str],
         node=found.node,
         code="optional-input-unmounted",
         subject=f"inputs.{name}",
-        message=f"{found.node}: input {name} is fed on the real pipeline by the config's {attr}, but {why}; it is left unmounted. "
+        message=f"{found.node}: input {name} is fed on the real pipeline by the config's {attr}, but {why}; "
+                "it is left unmounted. "
         f"Map the config's folder with --source-map {prefix}=LOCAL_FOLDER, or supply --input {found.node}.{name}=PATH.",
     )

@@ -1,7 +1,7 @@
 """Which DAG nodes really run a script of the user's, and why the others don't.
 
 A node is a script to test only when it has a config, its interface (where one
-is known) says Processing or Training, it names an entry point, and that file
+is known) names a step type a job kind serves (rtest.jobs), it names an entry point, and that file
 exists. An entry-point field alone is no proof: registration steps carry
 ``inference_entry_point`` and run nothing of the user's in a job.
 """
@@ -12,13 +12,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rtest.errors import DiscoveryError
-from rtest.inputs.config import PipelineConfig, StepConfig
+from rtest.inputs.config import SERVING_ENTRY_FIELD, PipelineConfig, StepConfig, entry_point_field_names
 from rtest.inputs.dag import PipelineDAG
 from rtest.inputs.interfaces import InterfaceRegistry, StepInterface
-from rtest.plan.model import JobKind, PlanWarning
+from rtest.jobs.registry import kind_for_entry_field, runnable_step_types
+from rtest.plan.model import PlanWarning
 from rtest.plan.sources import SEARCH_MAX_DEPTH, Located, SourceContext, locate_source
 
-ENTRY_POINT_FIELDS = ("processing_entry_point", "training_entry_point", "script_path", "inference_entry_point")
 
 
 @dataclass(frozen=True)
@@ -28,7 +28,7 @@ class DiscoveredScript:
     config: StepConfig
     interface: StepInterface | None
     interface_file: Path | None
-    job_kind: JobKind
+    job_kind: str  # the name of the rtest.jobs kind that runs it
     entry_point_field: str
     entry_point: str  # relative to source_dir
     source_dir: Path
@@ -51,7 +51,9 @@ class Discovery:
     sources: SourceContext | None = None  # how config paths resolve here (root, --source-map, confinement)
 
 
-def discover(dag: PipelineDAG, config: PipelineConfig, interfaces: InterfaceRegistry, source_root: Path | SourceContext) -> Discovery:
+def discover(
+    dag: PipelineDAG, config: PipelineConfig, interfaces: InterfaceRegistry, source_root: Path | SourceContext
+) -> Discovery:
     """Sort every DAG node into a script to test or a skipped node with its reason."""
     sources = source_root if isinstance(source_root, SourceContext) else SourceContext(root=Path(source_root).resolve())
     found = Discovery(sources=sources)
@@ -72,8 +74,10 @@ def discover(dag: PipelineDAG, config: PipelineConfig, interfaces: InterfaceRegi
         located = locate_source(sources, node, step_config, entry_field, entry_point)
         if not isinstance(located, Located):
             searched = ", ".join(str(p) for p in located)
-            missing.append(f"node '{node}' names {entry_field}='{entry_point}' but no such file exists (searched: {searched}, "
-                           f"and {SEARCH_MAX_DEPTH} folder levels beneath {sources.root})")
+            missing.append(
+                f"node '{node}' names {entry_field}='{entry_point}' but no such file exists (searched: {searched}, "
+                f"and {SEARCH_MAX_DEPTH} folder levels beneath {sources.root})"
+            )
             continue
         if located.warning is not None:
             found.warnings.append(located.warning)
@@ -92,7 +96,8 @@ def discover(dag: PipelineDAG, config: PipelineConfig, interfaces: InterfaceRegi
     if missing:
         raise DiscoveryError(
             "Script not found: " + "; ".join(missing) + ".",
-            hint="Fix the path in the config, point --source-root at the project folder the config's paths are relative to, "
+            hint="Fix the path in the config, point --source-root at the project folder the config's paths are "
+                 "relative to, "
             "or map the config's folder to a local one with --source-map CONFIG_PATH=LOCAL_FOLDER.",
         )
     return found
@@ -103,14 +108,15 @@ def _skip_reason(step_config: StepConfig, interface: StepInterface | None, inter
         return f"{interface.skip_reason} (interface {interfaces.source_of(interface.step_type).name})"
     entry = step_config.entry_point()
     if entry is None:
-        return "no entry point: its config sets none of " + ", ".join(ENTRY_POINT_FIELDS)
-    if interface is None and entry[0] == "inference_entry_point":
+        return "no entry point: its config sets none of " + ", ".join(entry_point_field_names())
+    if interface is None and entry[0] == SERVING_ENTRY_FIELD:
         # Without an interface, an inference handler alone means a model/registration step.
-        return "not a Processing or Training job: it names only an inference_entry_point, which runs at serving time"
+        kinds = " or ".join(runnable_step_types())
+        return f"not a {kinds} job: it names only an inference_entry_point, which runs at serving time"
     return None
 
 
-def _job_kind(interface: StepInterface | None, entry_field: str) -> JobKind:
+def _job_kind(interface: StepInterface | None, entry_field: str) -> str:
     if interface is not None:
         return interface.job_kind
-    return "training" if entry_field == "training_entry_point" else "processing"
+    return kind_for_entry_field(entry_field).name

@@ -63,7 +63,9 @@ class ConfigClasses:
             result.environment = _environment(made.instance, declared, made.class_name)
             result.job_arguments = _job_arguments(made.instance, made.class_name)
         except Exception as exc:  # the user's code failed: say so and fall back to the convention
-            return _failed(found.node, made.class_name, f"its get_environment_variables/get_job_arguments raised {_one_line(exc)}")
+            return _failed(
+                found.node, made.class_name, f"its get_environment_variables/get_job_arguments raised {_one_line(exc)}"
+            )
         return result
 
     def _instantiate(self, found) -> ClassValues | None:
@@ -92,7 +94,8 @@ def _import(name: str, *, named_by_user: bool) -> ModuleType | None:
     except Exception as exc:
         if named_by_user:
             raise PlanError(
-                f"--config-classes {name}: the module cannot be imported ({_one_line(exc)}); run rtest in the environment "
+                f"--config-classes {name}: the module cannot be imported ({_one_line(exc)}); "
+                "run rtest in the environment "
                 "where the pipeline's framework is installed, or check the module name."
             ) from exc
         return None
@@ -137,7 +140,11 @@ def _environment(instance: Any, declared: list[str], class_name: str) -> dict[st
         produced = getattr(instance, "environment_variables", None)
     if not isinstance(produced, dict):
         return {}
-    return {str(k): Sourced(value=format_env_value(v), source=Source.CONFIG_CLASS, field=class_name) for k, v in produced.items() if v is not None}
+    return {
+        str(k): Sourced(value=format_env_value(v), source=Source.CONFIG_CLASS, field=class_name)
+        for k, v in produced.items()
+        if v is not None
+    }
 
 
 def _job_arguments(instance: Any, class_name: str) -> list[JobArgument]:
@@ -160,7 +167,8 @@ def _failed(node: str, class_name: str, why: str) -> ClassValues:
     warning = PlanWarning(
         node=node,
         code="config-class-failed",
-        message=f"{node}: could not use the config class {class_name} ({why}); its env vars and job arguments follow the "
+        message=f"{node}: could not use the config class {class_name} ({why}); "
+                "its env vars and job arguments follow the "
         "framework's naming convention instead, which misses values the class computes.",
     )
     return ClassValues(class_name, False, warnings=[warning])

@@ -20,13 +20,20 @@ from pathlib import Path
 
 from rtest.errors import PlanError
 
-FOLLOW_HINT = "pass --follow-input-links (or follow_input_links: true in the spec file) to copy link targets outside the folder"
+FOLLOW_HINT = (
+    "pass --follow-input-links (or follow_input_links: true in the spec file) to copy link targets outside the folder"
+)
 
 # Kernel file systems: files that block on read (/proc/kmsg) or never end; never user data.
 VIRTUAL_ROOTS = (Path("/proc"), Path("/sys"), Path("/dev"))
 # A folder reached through links more often than this is a link bomb (2 links per level, 2^depth copies), not data.
 MAX_FOLDER_VISITS = 16
-_SPECIAL = ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))
+_SPECIAL = (
+    (stat.S_ISFIFO, "a FIFO"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+)
 
 
 class InputPathError(PlanError):
@@ -39,18 +46,23 @@ def special_kind(mode: int) -> str | None:
 
 
 def absolute_path(value: str | Path, base: Path | None = None) -> str:
-    """``value`` made absolute (links resolved where they resolve); a looping path stays as written, for the check to name."""
+    """``value`` made absolute (links resolved where they resolve); a looping path stays as written,
+    for the check to name."""
     try:
         path = (base or Path.cwd()) / Path(value).expanduser()
     except RuntimeError:  # "~name" of a user who does not exist
-        raise InputPathError(f"path {value} starts with ~ but no such user's home folder exists; write the path out") from None
+        raise InputPathError(
+            f"path {value} starts with ~ but no such user's home folder exists; write the path out"
+        ) from None
     try:
         return str(path.resolve())
     except (OSError, RuntimeError, ValueError):  # a symlink loop (RuntimeError before Python 3.13), a NUL byte
         return os.path.abspath(path)
 
 
-def input_path_problem(path: str | Path, *, follow_links: bool = False, workdir: str | Path | None = None) -> str | None:
+def input_path_problem(
+    path: str | Path, *, follow_links: bool = False, workdir: str | Path | None = None
+) -> str | None:
     """Why rtest refuses this input path, as a sentence fragment; None when it may be copied."""
     try:
         _check_input(Path(path), follow_links=follow_links, workdir=workdir)
@@ -70,7 +82,9 @@ def copy_user_input(source: Path, target_dir: Path, *, follow_links: bool = Fals
     target_dir.mkdir(parents=True, exist_ok=True)
     destination = target_dir.resolve()
     if _is_within(destination, root):
-        raise InputPathError(f"input {source} holds the folder it would be copied to ({target_dir}); it would copy itself into itself")
+        raise InputPathError(
+            f"input {source} holds the folder it would be copied to ({target_dir}); it would copy itself into itself"
+        )
     if root.is_dir():
         _Walk(root, follow_links, guard=destination).folder(root, target_dir, (_dir_id(root),))
     else:
@@ -95,14 +109,21 @@ def _check_top(path: Path, *, workdir: str | Path | None) -> None:
         raise InputPathError(f"path does not exist: {path}") from None
     except ValueError:  # a character the file system encoding cannot hold (a lone surrogate from a JSON file)
         raise InputPathError(f"path {str(path)!r} is not a valid file name on this system") from None
-    except (OSError, RuntimeError) as exc:  # a loop in the path itself (RuntimeError before Python 3.13), or no permission
+    except (
+        OSError,
+        RuntimeError,
+    ) as exc:  # a loop in the path itself (RuntimeError before Python 3.13), or no permission
         if isinstance(exc, RuntimeError) or exc.errno == errno.ELOOP:
             raise InputPathError(f"path {path} is a symlink loop; point at the data itself") from None
         raise InputPathError(f"path {path} cannot be read ({_why(exc)})") from None
     if resolved == Path(resolved.anchor):
-        raise InputPathError(f"path {path} is the file system root; rtest will not copy the whole host, point at a data folder")
+        raise InputPathError(
+            f"path {path} is the file system root; rtest will not copy the whole host, point at a data folder"
+        )
     if any(_is_within(resolved, virtual) for virtual in VIRTUAL_ROOTS):
-        raise InputPathError(f"path {path} is in the kernel's {_virtual_of(resolved)} file system, not data; point at a data folder")
+        raise InputPathError(
+            f"path {path} is in the kernel's {_virtual_of(resolved)} file system, not data; point at a data folder"
+        )
     if workdir is not None:
         home = Path(workdir).expanduser().resolve()
         if _is_within(home, resolved):
@@ -110,7 +131,9 @@ def _check_top(path: Path, *, workdir: str | Path | None) -> None:
                                  "point at a data folder outside it, or pass --workdir somewhere else")
     kind = special_kind(mode)
     if kind:
-        raise InputPathError(f"path {path} is {kind}, not a file or folder; rtest copies only regular files and folders")
+        raise InputPathError(
+            f"path {path} is {kind}, not a file or folder; rtest copies only regular files and folders"
+        )
 
 
 @dataclass
@@ -148,19 +171,29 @@ class _Walk:
             raise InputPathError(f"input {self.root} holds {path}, which cannot be read ({_why(exc)})") from None
         kind = special_kind(mode)
         if kind:
-            raise InputPathError(f"input {self.root} holds {path}, which is {kind}; rtest copies only regular files and folders")
+            raise InputPathError(
+                f"input {self.root} holds {path}, which is {kind}; rtest copies only regular files and folders"
+            )
         return target, mode
 
     def _enter(self, path: Path, target: Path, above: tuple[tuple[int, int], ...]) -> tuple[int, int]:
         ident = _dir_id(target)
         if ident in above:
-            raise InputPathError(f"input {self.root} holds a symlink loop at {path} (it leads back to a folder above it); remove the link")
+            raise InputPathError(
+                f"input {self.root} holds a symlink loop at {path} (it leads back to a folder above it); "
+                "remove the link"
+            )
         if target != path and self.guard is not None and _is_within(self.guard, target):
-            raise InputPathError(f"input {self.root} holds a symlink {path} -> {target}, which holds rtest's workdir; the copy would copy itself")
+            raise InputPathError(
+                f"input {self.root} holds a symlink {path} -> {target}, which holds rtest's workdir; "
+                "the copy would copy itself"
+            )
         self.entered[ident] += 1
         if self.entered[ident] > MAX_FOLDER_VISITS:  # links fanning out level after level: exponential without a loop
-            raise InputPathError(f"input {self.root} reaches folder {target} through links more than {MAX_FOLDER_VISITS} times "
-                                 f"(last via {path}); rtest stops a link bomb, replace the links with the data")
+            raise InputPathError(
+                f"input {self.root} reaches folder {target} through links more than {MAX_FOLDER_VISITS} times "
+                f"(last via {path}); rtest stops a link bomb, replace the links with the data"
+            )
         return ident
 
 
@@ -168,12 +201,16 @@ def _link_target(link: Path, root: Path, follow_links: bool) -> Path:
     try:
         target = link.resolve(strict=True)
     except FileNotFoundError:
-        raise InputPathError(f"input {root} holds a symlink {link} -> {os.readlink(link)} whose target does not exist; remove the link") from None
+        raise InputPathError(
+            f"input {root} holds a symlink {link} -> {os.readlink(link)} whose target does not exist; remove the link"
+        ) from None
     except (OSError, RuntimeError):
         raise InputPathError(f"input {root} holds a symlink loop at {link}; remove the link") from None
     if target == Path(target.anchor) or any(_is_within(target, virtual) for virtual in VIRTUAL_ROOTS):
-        raise InputPathError(f"input {root} holds a symlink {link} -> {target}; rtest never copies the file system root or "
-                             "the kernel's /proc, /sys and /dev, even with --follow-input-links")
+        raise InputPathError(
+            f"input {root} holds a symlink {link} -> {target}; rtest never copies the file system root or "
+            "the kernel's /proc, /sys and /dev, even with --follow-input-links"
+        )
     if not follow_links and not _is_within(target, root):
         raise InputPathError(f"input {root} holds a symlink {link} -> {target} that points outside the input folder; "
                              f"rtest does not follow links out of an input unless you {FOLLOW_HINT}")

@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 import networkx as nx
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-JobKind = Literal["processing", "training"]
+from rtest import jobs
 
 
 class Source(str, Enum):
@@ -74,7 +74,7 @@ class ScriptExecutionSpec(BaseModel):
 
     node: str
     step_type: str
-    job_kind: JobKind
+    job_kind: str  # a registered job kind's name (rtest.jobs): "processing", "training", ...
     script_name: str  # entry point without .py, e.g. "preprocess"
     entry_point: str  # relative to source_dir, e.g. "preprocess.py"
     source_dir: Path  # absolute host folder holding the entry point
@@ -93,6 +93,16 @@ class ScriptExecutionSpec(BaseModel):
     max_runtime_s: Sourced | None = None
     network_isolation: Sourced | None = None  # True: no network (the sandbox default)
     requirements: list[Sourced] = Field(default_factory=list)  # extra package specs the user adds (see rtest.deps)
+
+    @field_validator("job_kind")
+    @classmethod
+    def _known_kind(cls, value: str) -> str:
+        return jobs.get(value).name  # ValueError naming the known kinds
+
+    @property
+    def kind(self) -> jobs.JobKind:
+        """The job kind module's object: container paths, config files, env, output handling."""
+        return jobs.get(self.job_kind)
 
     @property
     def script_path(self) -> Path:
@@ -188,7 +198,11 @@ class PipelineTestingSpec(BaseModel):
     def execution_order(self, graph: nx.DiGraph | None = None) -> list[str]:
         """Topological, ties broken by DAG declaration order; pass ``script_graph()`` if already built."""
         order = {node: i for i, node in enumerate(self.dag_nodes)}
-        return list(nx.lexicographical_topological_sort(graph if graph is not None else self.script_graph(), key=order.__getitem__))
+        return list(
+            nx.lexicographical_topological_sort(
+                graph if graph is not None else self.script_graph(), key=order.__getitem__
+            )
+        )
 
     def wires_into(self, node: str) -> list[Wire]:
         return [w for w in self.wires if w.target_node == node]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from rtest import jobs
 from rtest.catalog import BYO_KIND, choose_image, framework_of, normalize_kind
 from rtest.plan.discovery import DiscoveredScript
 from rtest.plan.model import InputSpec, OutputSpec, ScriptExecutionSpec, Source, Sourced
@@ -15,7 +16,10 @@ MAX_RUNTIME_FIELDS = ("max_runtime_in_seconds", "max_runtime_seconds", "max_runt
 
 
 def resolve_spec(
-    found: DiscoveredScript, image_map: dict[tuple[str, str], str] | None = None, *, values: ResolvedValues | None = None
+    found: DiscoveredScript,
+    image_map: dict[tuple[str, str], str] | None = None,
+    *,
+    values: ResolvedValues | None = None,
 ) -> ScriptExecutionSpec:
     """``values``: env vars and job arguments already resolved (see rtest.plan.values); else by the convention."""
     kind, version = _framework(found)
@@ -31,11 +35,13 @@ def resolve_spec(
         inputs=_inputs(found),
         outputs=_outputs(found),
         environment=values.environment,
-        required_environment=list(found.interface.contract.env_vars.required) if found.interface and found.interface.contract else [],
+        required_environment=(
+            list(found.interface.contract.env_vars.required) if found.interface and found.interface.contract else []
+        ),
         job_arguments=values.job_arguments,
         hyperparameters=_hyperparameters(found),
         instance_type=_instance_type(found),
-        instance_count=int(found.config.get(f"{found.job_kind}_instance_count") or 1),
+        instance_count=int(found.config.get(jobs.get(found.job_kind).instance_count_field) or 1),
         framework=kind,
         framework_version=version,
         image=_image(kind.value, version.value, image_map or {}),
@@ -54,7 +60,10 @@ def _inputs(found: DiscoveredScript) -> dict[str, InputSpec]:
     if contract is not None:
         return {n: InputSpec(name=n, container_path=d.path, required=d.required) for n, d in contract.inputs.items()}
     scanned = scan_script_paths(found.script_path, found.job_kind)
-    return {n: InputSpec(name=n, container_path=p, required=True, declared_by=Source.SCRIPT_SCAN) for n, p in scanned.inputs.items()}
+    return {
+        n: InputSpec(name=n, container_path=p, required=True, declared_by=Source.SCRIPT_SCAN)
+        for n, p in scanned.inputs.items()
+    }
 
 
 def _outputs(found: DiscoveredScript) -> dict[str, OutputSpec]:
@@ -66,7 +75,7 @@ def _outputs(found: DiscoveredScript) -> dict[str, OutputSpec]:
 
 
 def _hyperparameters(found: DiscoveredScript) -> dict[str, Sourced]:
-    if found.job_kind != "training":
+    if not jobs.get(found.job_kind).takes_hyperparameters:
         return {}
     values = found.config.get("hyperparameters") or {}
     return {
@@ -77,12 +86,7 @@ def _hyperparameters(found: DiscoveredScript) -> dict[str, Sourced]:
 
 
 def _instance_type(found: DiscoveredScript) -> Sourced:
-    if found.job_kind == "training":
-        fields = ["training_instance_type"]
-    else:
-        large = bool(found.config.get("use_large_processing_instance"))
-        sized = ["processing_instance_type_large", "processing_instance_type_small"]
-        fields = ["processing_instance_type", *(sized if large else reversed(sized))]
+    fields = jobs.get(found.job_kind).instance_type_fields(found.config.get)
     for field in [*fields, "instance_type"]:
         if found.config.get(field):
             return config_value(found, field)
@@ -99,12 +103,25 @@ def _framework(found: DiscoveredScript) -> tuple[Sourced, Sourced]:
     compute = found.interface.compute if found.interface else None
     if compute is None:
         return Sourced(value="python", source=Source.BUILTIN), Sourced(value="3", source=Source.BUILTIN)
-    framework = framework_of(compute.kind, compute.sdk_class, compute.framework_name, compute.retrieve_framework, compute.retrieve_image)
-    via = next((f"compute.{k}" for k in ("framework_name", "sdk_class") if getattr(compute, k) and framework != normalize_kind(compute.kind)), "compute.kind")
+    framework = framework_of(
+        compute.kind, compute.sdk_class, compute.framework_name, compute.retrieve_framework, compute.retrieve_image
+    )
+    via = next(
+        (
+            f"compute.{k}"
+            for k in ("framework_name", "sdk_class")
+            if getattr(compute, k) and framework != normalize_kind(compute.kind)
+        ),
+        "compute.kind",
+    )
     kind = Sourced(value=framework, source=Source.INTERFACE, field=via)
     if framework == BYO_KIND:
-        return kind, config_value(found, compute.image_uri_field or "image_uri") or Sourced(value=None, source=Source.BUILTIN)
-    fields = [compute.framework_version_field] if compute.framework_version_field else _legacy_version_fields(framework, found.job_kind)
+        return kind, config_value(found, compute.image_uri_field or "image_uri") or Sourced(
+            value=None, source=Source.BUILTIN
+        )
+    # Where an interface names no version field: the fields such configs use.
+    fields = ([compute.framework_version_field] if compute.framework_version_field
+              else jobs.get(found.job_kind).framework_version_fields(framework))
     for field in fields:
         value = config_value(found, field)
         if value is not None:
@@ -113,13 +130,6 @@ def _framework(found: DiscoveredScript) -> tuple[Sourced, Sourced]:
         if getattr(compute, key):
             return kind, Sourced(value=str(getattr(compute, key)), source=Source.INTERFACE, field=f"compute.{key}")
     return kind, Sourced(value="3" if framework == "python" else None, source=Source.BUILTIN)
-
-
-def _legacy_version_fields(framework: str, job_kind: str) -> list[str]:
-    """Where an interface names no version field: the fields such configs use."""
-    if framework == "python":
-        return []
-    return (["processing_framework_version"] if framework == "sklearn" and job_kind == "processing" else []) + ["framework_version"]
 
 
 def _image(kind: str, version: str | None, image_map: dict[tuple[str, str], str]) -> Sourced:
@@ -139,7 +149,9 @@ def _max_runtime(found: DiscoveredScript) -> Sourced | None:
             return Sourced(value=float(value.value), source=Source.CONFIG, field=field)
     interface = found.interface
     if interface is not None and interface.max_runtime_in_seconds:
-        return Sourced(value=float(interface.max_runtime_in_seconds), source=Source.INTERFACE, field="max_runtime_in_seconds")
+        return Sourced(
+            value=float(interface.max_runtime_in_seconds), source=Source.INTERFACE, field="max_runtime_in_seconds"
+        )
     return None
 
 

@@ -53,19 +53,28 @@ class Located:
     searched: list[Path] = field(default_factory=list)
 
 
-def make_source_context(root: Path, source_map: dict[str, str] | None = None, *, allow_outside_root: bool = False) -> SourceContext:
+def make_source_context(
+    root: Path, source_map: dict[str, str] | None = None, *, allow_outside_root: bool = False
+) -> SourceContext:
     """Check the map's targets (they must be existing folders) and order it longest prefix first."""
     pairs: list[tuple[PurePosixPath, Path]] = []
     for prefix, target in (source_map or {}).items():
         local = Path(target).expanduser().resolve()
         if not prefix.strip():
-            raise PlanError(f"--source-map '{prefix}={target}' has an empty FROM; write it as CONFIG_PATH_PREFIX=LOCAL_FOLDER.")
+            raise PlanError(
+                f"--source-map '{prefix}={target}' has an empty FROM; write it as CONFIG_PATH_PREFIX=LOCAL_FOLDER."
+            )
         if not local.is_dir():
-            raise PlanError(f"--source-map {prefix}={target}: {local} is not a folder; map the config path to the local folder that holds the code.")
+            raise PlanError(
+                f"--source-map {prefix}={target}: {local} is not a folder; "
+                "map the config path to the local folder that holds the code."
+            )
         refuse_system_folder(local, f"--source-map {prefix}", None)
         pairs.append((PurePosixPath(prefix.strip().rstrip("/") or "/"), local))
     pairs.sort(key=lambda pair: -len(pair[0].parts))
-    return SourceContext(root=Path(root).expanduser().resolve(), source_map=tuple(pairs), allow_outside_root=allow_outside_root)
+    return SourceContext(
+        root=Path(root).expanduser().resolve(), source_map=tuple(pairs), allow_outside_root=allow_outside_root
+    )
 
 
 def parse_source_map_flags(flags: list[str] | None) -> dict[str, str]:
@@ -73,7 +82,10 @@ def parse_source_map_flags(flags: list[str] | None) -> dict[str, str]:
     for flag in flags or []:
         prefix, sep, target = flag.partition("=")
         if not sep or not prefix.strip() or not target.strip():
-            raise PlanError(f"--source-map '{flag}' is not of the form FROM=TO; write it like --source-map dockers/my_model=./src/my_model.")
+            raise PlanError(
+                f"--source-map '{flag}' is not of the form FROM=TO; write it like --source-map "
+                "dockers/my_model=./src/my_model."
+            )
         mapping[prefix.strip()] = str(Path(target.strip()).expanduser().resolve())
     return mapping
 
@@ -110,11 +122,17 @@ def resolve_config_path(ctx: SourceContext, node: str, config: StepConfig, field
     return None
 
 
-def locate_source(ctx: SourceContext, node: str, config: StepConfig, entry_field: str, entry_point: str) -> Located | list[Path]:
+def locate_source(
+    ctx: SourceContext, node: str, config: StepConfig, entry_field: str, entry_point: str
+) -> Located | list[Path]:
     """The source folder and entry point of one node (confined), or the paths searched in vain."""
     entry = Path(entry_point)
     if entry.is_absolute():
-        return _confined(ctx, node, Located(entry.parent, entry.name, entry_field), entry_field) if entry.is_file() else [entry]
+        return (
+            _confined(ctx, node, Located(entry.parent, entry.name, entry_field), entry_field)
+            if entry.is_file()
+            else [entry]
+        )
     searched: list[Path] = []
     for field_name, folder in _folder_candidates(ctx, config):
         searched.append(folder / entry)
@@ -156,7 +174,8 @@ def _search(ctx: SourceContext, node: str, config: StepConfig, entry_point: str)
         if scored[0][0] == 0 or scored[0][0] == scored[1][0]:
             listing = ", ".join(str(m) for m in matches[:5])
             raise DiscoveryError(
-                f"Node '{node}': {entry_point} is in several folders beneath {ctx.root} ({listing}) and the config's folder "
+                f"Node '{node}': {entry_point} is in several folders beneath {ctx.root} ({listing}) and the config's "
+                "folder "
                 f"'{wanted or '-'}' is not among them; say which with --source-map {wanted or 'CONFIG_PATH'}=FOLDER."
             )
         matches = [scored[0][1]]
@@ -217,7 +236,9 @@ def _map_hint(wanted: str | None, found: Path) -> str:
 
 
 def _confined(ctx: SourceContext, node: str, located: Located, entry_field: str) -> Located:
-    folder = confine(ctx, node, located.field if located.field not in ("search", "source_root") else "source_root", located.folder)
+    folder = confine(
+        ctx, node, located.field if located.field not in ("search", "source_root") else "source_root", located.folder
+    )
     script = confine(ctx, node, entry_field, folder / located.entry_point)
     if not _inside(script, folder):
         # '../x.py' leaves its folder: mount the folder that really holds it, so it is in the container

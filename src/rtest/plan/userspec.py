@@ -81,7 +81,9 @@ def load_user_spec(path: Path | str) -> UserSpec:
     try:
         raw = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
     except json.JSONDecodeError as exc:
-        raise SpecFileError(f"Spec file {path} is not valid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}.") from exc
+        raise SpecFileError(
+            f"Spec file {path} is not valid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}."
+        ) from exc
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -128,7 +130,10 @@ def parse_input_flags(flags: list[str] | None) -> UserSpec:
         key, sep, value = flag.partition("=")
         node, dot, name = key.rpartition(".")
         if not sep or not dot or not node or not name or not value:
-            raise PlanError(f"--input '{flag}' is not of the form NODE.NAME=PATH; write it like --input Preprocess_training.DATA=./data.")
+            raise PlanError(
+                f"--input '{flag}' is not of the form NODE.NAME=PATH; write it like --input "
+                "Preprocess_training.DATA=./data."
+            )
         spec.for_node(node.strip()).inputs[name.strip()] = absolute_path(value.strip())
     return spec
 

@@ -46,7 +46,11 @@ def resolve_values(found: DiscoveredScript, classes: ConfigClasses | None = None
     names = list(dict.fromkeys([*required, *optional]))
     from_class = classes.values_for(found, names) if classes is not None else None
     if from_class is not None and from_class.ok:
-        env, arguments, resolver = from_class.environment, from_class.job_arguments, f"config-class:{from_class.class_name}"
+        env, arguments, resolver = (
+            from_class.environment,
+            from_class.job_arguments,
+            f"config-class:{from_class.class_name}",
+        )
     else:
         env = {name: value for name in names if (value := convention_value(found, name)) is not None}
         arguments, resolver = convention_job_arguments(found), "convention"
@@ -74,12 +78,26 @@ def convention_job_arguments(found: DiscoveredScript) -> list[JobArgument]:
     for decl in contract.job_arguments if contract is not None else []:
         if decl.source is None:
             default = getattr(decl, "default", None)
-            value = None if default is None else Sourced(value=str(default), source=Source.INTERFACE, field=f"job_arguments.{decl.flag}")
+            value = (
+                None
+                if default is None
+                else Sourced(value=str(default), source=Source.INTERFACE, field=f"job_arguments.{decl.flag}")
+            )
             arguments.append(JobArgument(flag=decl.flag, value=value))
         elif found.config.has(decl.source):
-            arguments.append(JobArgument(flag=decl.flag, value=Sourced(value=str(found.config.get(decl.source)), source=Source.CONFIG, field=decl.source)))
+            arguments.append(
+                JobArgument(
+                    flag=decl.flag,
+                    value=Sourced(value=str(found.config.get(decl.source)), source=Source.CONFIG, field=decl.source),
+                )
+            )
         elif getattr(decl, "default", None) is not None:
-            arguments.append(JobArgument(flag=decl.flag, value=Sourced(value=str(decl.default), source=Source.INTERFACE, field=f"job_arguments.{decl.flag}")))
+            arguments.append(
+                JobArgument(
+                    flag=decl.flag,
+                    value=Sourced(value=str(decl.default), source=Source.INTERFACE, field=f"job_arguments.{decl.flag}"),
+                )
+            )
         # else: the source field is unset and the framework omits the flag entirely
     return arguments
 
@@ -103,4 +121,8 @@ def _explicit_env(found: DiscoveredScript) -> dict[str, Sourced]:
     explicit = found.config.get("env")
     if not isinstance(explicit, dict):
         return {}
-    return {str(k): Sourced(value=format_env_value(v), source=Source.CONFIG, field=f"env.{k}") for k, v in explicit.items() if v is not None}
+    return {
+        str(k): Sourced(value=format_env_value(v), source=Source.CONFIG, field=f"env.{k}")
+        for k, v in explicit.items()
+        if v is not None
+    }

@@ -67,12 +67,18 @@ def env_guess_warnings(found: DiscoveredScript, spec: ScriptExecutionSpec) -> li
         candidates = plausible_fields(name, fields, used)
         if candidates:
             shown = ", ".join(f"{f} = {_short(fields[f])}" for f in candidates[:3])
-            warnings.append(PlanWarning(
-                node=spec.node, code="env-default-guess", subject=f"environment.{name}",
-                message=f"{spec.node}: {name} took its interface default '{value.value}', but the config has {shown}, which the "
-                f"real step may use (a config class can compute {name} from it). Set it under scripts.{spec.node}.environment.{name} "
-                "in a spec file, or let the pipeline's own config classes decide with --config-classes MODULE.",
-            ))
+            warnings.append(
+                PlanWarning(
+                    node=spec.node,
+                    code="env-default-guess",
+                    subject=f"environment.{name}",
+                    message=f"{spec.node}: {name} took its interface default '{value.value}', "
+                            f"but the config has {shown}, which the "
+                    f"real step may use (a config class can compute {name} from it). Set it under "
+                    f"scripts.{spec.node}.environment.{name} "
+                    "in a spec file, or let the pipeline's own config classes decide with --config-classes MODULE.",
+                )
+            )
     return warnings
 
 
@@ -82,19 +88,35 @@ def required_env_warnings(found: DiscoveredScript, spec: ScriptExecutionSpec, re
     for name in spec.required_environment:
         if name in spec.environment and spec.environment[name].value is not None:
             continue
-        by = "its config class did not produce it" if resolver != "convention" else f"the config has no field {name.lower()} (nor hyperparameters.{name.lower()})"
+        by = (
+            "its config class did not produce it"
+            if resolver != "convention"
+            else f"the config has no field {name.lower()} (nor hyperparameters.{name.lower()})"
+        )
         near = plausible_fields(name, fields, set())
         if near and resolver == "convention":
-            by += "; the config's " + ", ".join(f"{f} = {_short(fields[f])}" for f in near[:3]) + " may be what a config class passes"
-        warnings.append(PlanWarning(
-            node=spec.node, code="required-value-missing", subject=f"environment.{name}",
-            message=f"{spec.node}: required environment variable {name} has no value ({by}), so the step runs without it, as the "
-            f"framework would. Set {name.lower()} in the config, or scripts.{spec.node}.environment.{name} in a spec file.",
-        ))
+            by += (
+                "; the config's "
+                + ", ".join(f"{f} = {_short(fields[f])}" for f in near[:3])
+                + " may be what a config class passes"
+            )
+        warnings.append(
+            PlanWarning(
+                node=spec.node,
+                code="required-value-missing",
+                subject=f"environment.{name}",
+                message=f"{spec.node}: required environment variable {name} has no value ({by}), "
+                        "so the step runs without it, as the "
+                f"framework would. Set {name.lower()} in the config, or scripts.{spec.node}.environment.{name} in a "
+                "spec file.",
+            )
+        )
     return warnings
 
 
-def unmounted_input_warnings(plan: PipelineTestingSpec, dag: PipelineDAG, config: PipelineConfig, registry: InterfaceRegistry) -> list[PlanWarning]:
+def unmounted_input_warnings(
+    plan: PipelineTestingSpec, dag: PipelineDAG, config: PipelineConfig, registry: InterfaceRegistry
+) -> list[PlanWarning]:
     """Optional inputs nothing feeds here, while a DAG parent that is a compatible source offers an output for them."""
     fed = {(w.target_node, w.target_input) for w in plan.wires}
     warnings = []
@@ -104,14 +126,24 @@ def unmounted_input_warnings(plan: PipelineTestingSpec, dag: PipelineDAG, config
         for name, item in spec.inputs.items():
             if item.required or item.host_path is not None or (node, name) in fed or name not in deps:
                 continue
-            parents = [p for p in dag.graph.predecessors(node) if _offers(config, registry, p, name, deps[name].compatible_sources)]
+            parents = [
+                p
+                for p in dag.graph.predecessors(node)
+                if _offers(config, registry, p, name, deps[name].compatible_sources)
+            ]
             if parents:
-                warnings.append(PlanWarning(
-                    node=node, code="optional-input-unmounted", subject=f"inputs.{name}",
-                    message=f"{node}: optional input {name} is left unmounted, but on the real pipeline {', '.join(parents)} "
-                    f"(a compatible source with a matching output) would feed it. Supply it with --input {node}.{name}=PATH "
-                    "if the step should see it.",
-                ))
+                warnings.append(
+                    PlanWarning(
+                        node=node,
+                        code="optional-input-unmounted",
+                        subject=f"inputs.{name}",
+                        message=f"{node}: optional input {name} is left unmounted, "
+                                f"but on the real pipeline {', '.join(parents)} "
+                        "(a compatible source with a matching output) would feed it. Supply it with --input "
+                        f"{node}.{name}=PATH "
+                        "if the step should see it.",
+                    )
+                )
     return warnings
 
 
@@ -133,11 +165,16 @@ def dag_config_warnings(dag: PipelineDAG, config: PipelineConfig) -> list[PlanWa
     unused = [s for s in config.step_names() if s not in set(dag.nodes)]
     if not unconfigured or not unused:
         return []
-    return [PlanWarning(
-        node=node, code="dag-config-mismatch",
-        message=f"{node}: DAG node {node} has no config, while the config's steps {', '.join(unused)} are in no DAG node; "
-        "is the DAG meant for another config (or a step renamed)? Rename one side so they match.",
-    ) for node in unconfigured]
+    return [
+        PlanWarning(
+            node=node,
+            code="dag-config-mismatch",
+            message=f"{node}: DAG node {node} has no config, while the config's steps {', '.join(unused)} are in no "
+                    "DAG node; "
+            "is the DAG meant for another config (or a step renamed)? Rename one side so they match.",
+        )
+        for node in unconfigured
+    ]
 
 
 def strict_check(plan: PipelineTestingSpec) -> None:

@@ -90,7 +90,14 @@ def _facts(result: StepResult | None, spec: ScriptExecutionSpec | None) -> str:
             ("peak memory", _bytes(result.peak_memory_bytes) if result.peak_memory_bytes is not None else ""),
             ("CPU time", format_duration(result.cpu_time_s) if result.cpu_time_s is not None else ""),
             ("cache key", result.cache_key or ""),
-            ("warnings", f"{result.warning_count} in its log: " + " | ".join(result.warning_lines) if result.warning_count else ""),
+            (
+                "warnings",
+                (
+                    f"{result.warning_count} in its log: " + " | ".join(result.warning_lines)
+                    if result.warning_count
+                    else ""
+                ),
+            ),
             ("log", result.log_path or ""),
         ]
     cells = "".join(

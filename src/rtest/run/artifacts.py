@@ -11,7 +11,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Protocol
 
-from rtest.contract import MODEL_PATH
 from rtest.plan.input_paths import copy_user_input
 from rtest.plan.model import ScriptExecutionSpec
 from rtest.plan.settings import StepSettings
@@ -22,7 +21,10 @@ from rtest.run.untrusted import OutputLimits, scan_tree
 
 
 class Stager(Protocol):
-    def stage_in(self, source: Path, folders: StepFolders, input_name: str, *, label: str = "an upstream output") -> None:
+
+    def stage_in(
+        self, source: Path, folders: StepFolders, input_name: str, *, label: str = "an upstream output"
+    ) -> None:
         """Make ``source`` (an upstream output) the content of one input."""
 
     def stage_user_input(self, source: Path, folders: StepFolders, input_name: str, *, follow_links: bool) -> None:
@@ -52,7 +54,9 @@ class LocalStager:
     def __init__(self, limits: OutputLimits = OutputLimits()) -> None:
         self.limits = limits
 
-    def stage_in(self, source: Path, folders: StepFolders, input_name: str, *, label: str = "an upstream output") -> None:
+    def stage_in(
+        self, source: Path, folders: StepFolders, input_name: str, *, label: str = "an upstream output"
+    ) -> None:
         staging.stage_output(Path(source), folders.input_dir(input_name), label=label, limits=self.limits)
 
     def stage_user_input(self, source: Path, folders: StepFolders, input_name: str, *, follow_links: bool) -> None:
@@ -63,9 +67,10 @@ class LocalStager:
         for name, item in spec.outputs.items():
             produced = folders.output_dir(name)
             label = f"output {name} ({item.container_path})"
-            is_model = spec.job_kind == "training" and item.container_path.rstrip("/") == MODEL_PATH
-            if is_model and settings.pack_model.value:
-                outputs[name] = staging.pack_model(produced, folders.root / "artifacts" / name, label=label, limits=self.limits)
+            if spec.kind.packs(item.container_path) and settings.pack_model.value:
+                outputs[name] = staging.pack_model(
+                    produced, folders.root / "artifacts" / name, label=label, limits=self.limits
+                )
             else:
                 scan_tree(produced, label, self.limits)  # raises UntrustedOutputError: the step fails, nothing moves
                 outputs[name] = produced

@@ -77,7 +77,9 @@ def tree_shape(root: Path) -> str:
     return digest.hexdigest()
 
 
-def step_key(spec: ScriptExecutionSpec, *, image_id: str, source_digest: str, input_digests: dict[str, str], settings: dict) -> str:
+def step_key(
+    spec: ScriptExecutionSpec, *, image_id: str, source_digest: str, input_digests: dict[str, str], settings: dict
+) -> str:
     """Everything that can change what the step writes, as one hash."""
     material = {
         "format": CACHE_FORMAT,
@@ -117,7 +119,9 @@ class StepCache:
                 raise ValueError("outputs changed")
         except (OSError, ValueError, KeyError, TypeError) as exc:
             if entry.exists():
-                log.warning("cache entry unusable; treated as a miss and replaced by the next run", key=key, why=str(exc))
+                log.warning(
+                    "cache entry unusable; treated as a miss and replaced by the next run", key=key, why=str(exc)
+                )
             return None
         return meta
 

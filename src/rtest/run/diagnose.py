@@ -21,7 +21,9 @@ from pathlib import Path
 from rtest.textclean import clean
 
 MAX_LOG_BYTES = 64 * 1024
-PIP_NOT_FOUND = re.compile(r"(?:No matching distribution found for|Could not find a version that satisfies the requirement) ([^\s(]+)")
+PIP_NOT_FOUND = re.compile(
+    r"(?:No matching distribution found for|Could not find a version that satisfies the requirement) ([^\s(]+)"
+)
 MAX_WARNING_LINES = 20
 MAX_LINE_CHARS = 300
 TRACEBACK_HEADER = "Traceback (most recent call last):"
@@ -30,13 +32,17 @@ RTEST_NOTE = "[rtest] "  # the bootstrap's own lines in the log
 BOOTSTRAP_FALLBACK = re.compile(r"^Script \S+ exited with code -?\d+")
 
 # A Python exception line: a (dotted) class name, optionally ": message". SyntaxError and friends included.
-EXCEPTION_LINE = re.compile(r"^(?:[A-Za-z_][\w]*\.)*[A-Za-z_]\w*(?:Error|Exception|Exit|Interrupt|Warning|Failure|Timeout)\b(?::.*)?$")
+EXCEPTION_LINE = re.compile(
+    r"^(?:[A-Za-z_][\w]*\.)*[A-Za-z_]\w*(?:Error|Exception|Exit|Interrupt|Warning|Failure|Timeout)\b(?::.*)?$"
+)
 # What a script reaching for the network leaves behind: pip, DNS, sockets, urllib, requests, boto3.
 NETWORK_SIGNS = re.compile(
     r"Retrying \(Retry\(total=|Could not find a version that satisfies|No matching distribution found"
     r"|Temporary failure in name resolution|Name or service not known|Network is unreachable"
-    r"|Failed to establish a new connection|urllib\.error\.URLError|urllib3\.exceptions\.\w*(?:Connection|NameResolution)\w*"
-    r"|requests\.exceptions\.ConnectionError|ConnectionError: |EndpointConnectionError|Could not connect to the endpoint URL"
+    r"|Failed to establish a new "
+    r"connection|urllib\.error\.URLError|urllib3\.exceptions\.\w*(?:Connection|NameResolution)\w*"
+    r"|requests\.exceptions\.ConnectionError|ConnectionError: |EndpointConnectionError|Could not connect to the "
+    r"endpoint URL"
 )
 # A Python warning ("x.py:3: FutureWarning: ...", "UserWarning: ...") or a WARNING log line.
 WARNING_LINE = re.compile(r"\b[A-Z]\w*Warning: |^WARNING\b|^\S*\s*-?\s*WARNING\s*[-:]|\[WARNING\]|\bWARNING:")
@@ -131,5 +137,7 @@ def _exit_and_last_line(written: str, log_text: str, entry_point: str, exit_code
 
 def warnings_in(log_text: str) -> Warnings:
     """Warning lines a step logged (Python warnings, WARNING log records), counted and bounded."""
-    found = [line.strip() for line in log_text.splitlines() if WARNING_LINE.search(line) and not line.startswith(RTEST_NOTE)]
+    found = [
+        line.strip() for line in log_text.splitlines() if WARNING_LINE.search(line) and not line.startswith(RTEST_NOTE)
+    ]
     return Warnings(count=len(found), lines=[line[:MAX_LINE_CHARS] for line in found[:MAX_WARNING_LINES]])

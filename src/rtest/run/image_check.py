@@ -27,7 +27,9 @@ def missing_images_message(plan: PipelineTestingSpec, missing: list[str]) -> str
     for ref in missing:
         nodes = [node for node, spec in plan.scripts.items() if spec.image.value == ref]
         first = plan.scripts[nodes[0]]
-        fix = missing_image_fix(ref, first.framework.value, first.framework_version.value, mapped=first.image.source is not Source.BUILTIN)
+        fix = missing_image_fix(
+            ref, first.framework.value, first.framework_version.value, mapped=first.image.source is not Source.BUILTIN
+        )
         parts.append(f"Image {ref} is not in the local Docker engine (needed by {', '.join(nodes)}); {fix}")
     buildable = [IMAGE_DIRS[ref] for ref in missing if ref in IMAGE_DIRS]
     text = "; ".join(parts) + "."

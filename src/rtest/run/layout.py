@@ -5,7 +5,7 @@ doc); each is a bind mount of a folder under ``<run_dir>/<node>/``:
 
   input/<name>/   staged inputs          output/<name>/  declared outputs
   config/         the job's JSON files   sm_output/      /opt/ml/output (failure, success, data/)
-  model/          training's /opt/ml/model when no output declares it
+  model/          training's /opt/ml/model when no output declares it (a kind's ``own_mounts``)
   meta/           /opt/rtest/meta (usage.json)         log.txt  the script's stdout+stderr
 """
 
@@ -16,31 +16,22 @@ import json
 import math
 import posixpath
 import re
-from collections import Counter
 from dataclasses import dataclass
 from importlib import resources
-from itertools import islice
 from pathlib import Path, PurePosixPath
 
-from rtest.contract import CHANNEL_ROOT, CODE_PATHS, CONFIG_PATHS, MODEL_PATH, SM_OUTPUT_PATH
-from rtest.errors import PlanError, RtestError
+from rtest.errors import RtestError
+from rtest.jobs.base import EXECUTOR_PATH, LOG_PATH, META_PATH, SM_OUTPUT_PATH, JobFiles, Placed, resource_config
+from rtest.plan.container_paths import in_code_folder
 from rtest.plan.model import ScriptExecutionSpec
 from rtest.plan.settings import StepSettings
 from rtest.run import untrusted
 from rtest.run.backends.base import Mount, StepLaunch
-EXECUTOR_PATH = "/opt/rtest/executor"
+
 BOOTSTRAP_PATH = EXECUTOR_PATH + "/bootstrap.py"
-META_PATH = "/opt/rtest/meta"
-LOG_PATH = "/opt/rtest/log.txt"
-HOST_NAME = "algo-1"
-LOCAL_ACCOUNT = "000000000000"  # no AWS account is involved; ARNs only keep their shape
-ROLE_ARN = f"arn:aws:iam::{LOCAL_ACCOUNT}:role/rtest-local"
-DEFAULT_VOLUME_GB = 30  # the SageMaker SDK's default volume_size
 FAILURE_REASON_CHARS = 8000  # read as at most this many bytes from the end of the failure file
 USAGE_MAX_BYTES = 64 * 1024
 _SAFE = re.compile(r"[A-Za-z0-9_.-]+")
-_CONTENT_TYPES = {".csv": "text/csv", ".parquet": "application/x-parquet", ".json": "application/json",
-                  ".jsonl": "application/jsonlines", ".libsvm": "text/libsvm", ".pb": "application/x-recordio-protobuf"}
 
 
 @dataclass(frozen=True)
@@ -86,61 +77,40 @@ def job_name(run_id: str, node: str) -> str:
 
 
 # ---- mounts -------------------------------------------------------------------------------
+# The plan checked every container path (plan/container_paths): absolute, no two at one place,
+# none inside the code folder but unfed inputs, which are not mounted (the code folder shows them).
 
 
-def _container_path(spec: ScriptExecutionSpec, what: str, path: str) -> str:
-    if not path.startswith("/"):
-        raise PlanError(f"Node {spec.node}: {what} has container path {path!r}, which is not absolute; "
-                        "give it an absolute path such as /opt/ml/processing/input/<name> in the step interface.")
-    return posixpath.normpath(path)
-
-
-def _labelled_mounts(spec: ScriptExecutionSpec, folders: StepFolders) -> list[tuple[str, Mount]]:
-    """Every mount but the code and the executor, each with the words that name it in an error."""
-    mounts = [(f"input {n!r}", Mount(host=folders.input_dir(n),
-                                     container=_container_path(spec, f"input {n!r}", i.container_path)))
-              for n, i in spec.inputs.items()]
-    mounts += [(f"output {n!r}", Mount(host=folders.output_dir(n),
-                                       container=_container_path(spec, f"output {n!r}", o.container_path)))
+def _step_mounts(spec: ScriptExecutionSpec, folders: StepFolders) -> list[Mount]:
+    """Every mount but the code and the executor."""
+    kind = spec.kind
+    mounts = [Mount(host=folders.input_dir(n), container=posixpath.normpath(i.container_path))
+              for n, i in spec.inputs.items() if not in_code_folder(spec, i.container_path)]
+    mounts += [Mount(host=folders.output_dir(n), container=posixpath.normpath(o.container_path))
                for n, o in spec.outputs.items()]
-    if spec.job_kind == "training" and MODEL_PATH not in {m.container for _, m in mounts}:
-        mounts.append(("rtest's model folder", Mount(host=folders.model_dir, container=MODEL_PATH)))
+    declared = {m.container for m in mounts}
+    mounts += [Mount(host=folders.root / name, container=path)
+               for name, path in kind.own_mounts.items() if path not in declared]
     mounts += [
-        ("rtest's output folder", Mount(host=folders.sm_output_dir, container=SM_OUTPUT_PATH)),
-        ("rtest's config folder",
-         Mount(host=folders.config_dir, container=CONFIG_PATHS[spec.job_kind], read_only=True)),
-        ("rtest's meta folder", Mount(host=folders.meta_dir, container=META_PATH)),
-        ("rtest's log file", Mount(host=folders.log_path, container=LOG_PATH)),
+        Mount(host=folders.sm_output_dir, container=kind.output_path),
+        Mount(host=folders.config_dir, container=kind.config_path, read_only=True),
+        Mount(host=folders.meta_dir, container=META_PATH),
+        Mount(host=folders.log_path, container=LOG_PATH),
     ]
     return mounts
 
 
-def _checked_mounts(spec: ScriptExecutionSpec, labelled: list[tuple[str, Mount]]) -> list[Mount]:
-    """Two folders at one path, or a folder inside the read-only code, would fail at container start."""
-    code = CODE_PATHS[spec.job_kind]
-    seen: dict[str, str] = {}
-    for label, mount in labelled:
-        if mount.container in seen:
-            raise PlanError(f"Node {spec.node}: {seen[mount.container]} and {label} both use container path "
-                            f"{mount.container}; give each its own path in the step interface.")
-        if mount.container.startswith(code + "/"):
-            raise PlanError(f"Node {spec.node}: {label} at {mount.container} lies inside the read-only code folder "
-                            f"{code}; move it out of the code folder in the step interface.")
-        seen[mount.container] = label
-    return [mount for _, mount in labelled]
-
-
 def prepare_step_folders(spec: ScriptExecutionSpec, folders: StepFolders) -> None:
     """Create every folder a mount needs (idempotent: it runs again after a container was created ahead)."""
-    mounts = _checked_mounts(spec, _labelled_mounts(spec, folders))
+    mounts = _step_mounts(spec, folders)
     for mount in mounts:
         if mount.container == LOG_PATH:
             mount.host.parent.mkdir(parents=True, exist_ok=True)
             mount.host.touch()  # a bind of a missing file would make the engine create a folder
         else:
             mount.host.mkdir(parents=True, exist_ok=True)
-    if spec.job_kind == "training":
-        (folders.sm_output_dir / "data").mkdir(exist_ok=True)
+    for name in spec.kind.output_folders:
+        (folders.sm_output_dir / name).mkdir(exist_ok=True)
     _make_mount_points(mounts)
 
 
@@ -157,10 +127,11 @@ def _make_mount_points(mounts: list[Mount]) -> None:
 def build_launch(spec: ScriptExecutionSpec, folders: StepFolders, settings: StepSettings, *, run_id: str,
                  executor_dir: Path, stop_grace_s: float = 10.0) -> StepLaunch:
     """One container's worth of SageMaker: the bootstrap runs the entry point with the job's arguments."""
-    code = CODE_PATHS[spec.job_kind]
-    fixed = [("the code folder", Mount(host=spec.source_dir, container=code, read_only=True)),
-             ("rtest's executor", Mount(host=executor_dir, container=EXECUTOR_PATH, read_only=True))]
-    mounts = _checked_mounts(spec, fixed + _labelled_mounts(spec, folders))
+    code = spec.kind.code_path
+    fixed = [Mount(host=spec.source_dir, container=code, read_only=True),
+             Mount(host=executor_dir, container=EXECUTOR_PATH, read_only=True)]
+    mounts = fixed + _step_mounts(spec, folders)
+    assert len({m.container for m in mounts}) == len(mounts), f"{spec.node}: a plan with clashing container paths"
     mounts = [m.model_copy(update={"host": m.host.resolve()}) for m in mounts]  # the engine wants absolute paths
     return StepLaunch(
         run_id=run_id, node=spec.node, name=safe_name(f"rtest-{run_id}-{spec.node}"), image=settings.image.value,
@@ -175,19 +146,16 @@ def build_launch(spec: ScriptExecutionSpec, folders: StepFolders, settings: Step
 def _environment(spec: ScriptExecutionSpec, run_id: str, cpus: float | None) -> dict[str, str]:
     # The container runs as the invoking uid, which has no home in the image.
     env = {"HOME": "/tmp", **spec.env()}
-    if spec.job_kind == "training":  # set by the service; for processing the Environment dict is all there is
-        name = job_name(run_id, spec.node)
-        env["TRAINING_JOB_NAME"] = name
-        env["TRAINING_JOB_ARN"] = f"arn:aws:sagemaker:local:{LOCAL_ACCOUNT}:training-job/{name}"
+    env.update(spec.kind.environment(job_name(run_id, spec.node)))
     env.update(RTEST_JOB_KIND=spec.job_kind, RTEST_ENTRY_POINT=entry_point_path(spec), RTEST_LOG=LOG_PATH,
-               RTEST_META_DIR=META_PATH, RTEST_CODE_DIR=CODE_PATHS[spec.job_kind])
+               RTEST_META_DIR=META_PATH, RTEST_CODE_DIR=spec.kind.code_path)
     if cpus:
         env["RTEST_NUM_CPUS"] = str(max(1, math.ceil(cpus)))
     return env
 
 
 def entry_point_path(spec: ScriptExecutionSpec) -> str:
-    return posixpath.join(CODE_PATHS[spec.job_kind], PurePosixPath(spec.entry_point).as_posix())
+    return posixpath.join(spec.kind.code_path, PurePosixPath(spec.entry_point).as_posix())
 
 
 # ---- the job's JSON files -----------------------------------------------------------------
@@ -198,74 +166,21 @@ def write_job_config_files(spec: ScriptExecutionSpec, folders: StepFolders, sett
     """What SageMaker writes into the container; call it after the inputs were staged (channels come from them)."""
     config = folders.config_dir
     config.mkdir(parents=True, exist_ok=True)
-    _write_json(config / "resourceconfig.json", {
-        "current_host": HOST_NAME, "hosts": [HOST_NAME], "network_interface_name": "eth0",
-        "current_instance_type": spec.instance_type.value,
-    })
-    if spec.job_kind == "processing":
-        _write_json(config / "processingjobconfig.json", processing_job_config(spec, folders, settings, run_id=run_id))
-        return
-    hyperparameters = {k: json.dumps(v) for k, v in spec.hyperparameter_values().items() if v is not None}
-    _write_json(config / "hyperparameters.json", hyperparameters)
-    _write_json(config / "inputdataconfig.json", {
-        channel: _channel_config(folder) for channel, folder in training_channels(spec, folders).items()
-    })
+    _write_json(config / "resourceconfig.json", resource_config(spec.instance_type.value))
+    for name, value in spec.kind.config_files(job_files(spec, folders, settings, run_id=run_id)).items():
+        _write_json(config / name, value)
 
 
-def processing_job_config(spec: ScriptExecutionSpec, folders: StepFolders, settings: StepSettings, *,
-                          run_id: str) -> dict:
-    name = job_name(run_id, spec.node)
-    inputs = [_processing_input(name_, folders.input_dir(name_), item.container_path)
-              for name_, item in spec.inputs.items()]
-    inputs.append(_processing_input("code", spec.source_dir, CODE_PATHS["processing"]))
-    outputs = [{"OutputName": n, "AppManaged": False, "S3Output": {
-        "S3Uri": folders.output_dir(n).resolve().as_uri(), "LocalPath": o.container_path, "S3UploadMode": "EndOfJob"}}
-        for n, o in spec.outputs.items()]
-    return {
-        "ProcessingJobArn": f"arn:aws:sagemaker:local:{LOCAL_ACCOUNT}:processing-job/{name}",
-        "ProcessingJobName": name,
-        "AppSpecification": {"ImageUri": settings.image.value,
-                             "ContainerEntrypoint": ["python3", entry_point_path(spec)],
-                             "ContainerArguments": spec.argv()},
-        "Environment": spec.env(),
-        "ProcessingInputs": inputs,
-        "ProcessingOutputConfig": {"Outputs": outputs},
-        "ProcessingResources": {"ClusterConfig": {"InstanceCount": spec.instance_count,
-                                                  "InstanceType": spec.instance_type.value,
-                                                  "VolumeSizeInGB": DEFAULT_VOLUME_GB}},
-        "RoleArn": ROLE_ARN,
-        "StoppingCondition": {"MaxRuntimeInSeconds": settings.max_runtime_s()},
-    }
-
-
-def _processing_input(name: str, host: Path, local_path: str) -> dict:
-    return {"InputName": name, "AppManaged": False, "S3Input": {
-        "S3Uri": Path(host).resolve().as_uri(), "LocalPath": local_path, "S3DataType": "S3Prefix",
-        "S3InputMode": "File", "S3DataDistributionType": "FullyReplicated", "S3CompressionType": "None"}}
-
-
-def training_channels(spec: ScriptExecutionSpec, folders: StepFolders) -> dict[str, Path]:
-    """Channel name -> host folder: inputs at /opt/ml/input/data/<channel>, and the sub-folders of one at the root."""
-    channels: dict[str, Path] = {}
-    for name, item in spec.inputs.items():
-        path = posixpath.normpath(item.container_path)
-        staged = folders.input_dir(name)
-        if path == CHANNEL_ROOT and staged.is_dir():
-            channels.update({sub.name: sub for sub in sorted(staged.iterdir())
-                             if sub.is_dir() and not sub.name.startswith(".")})
-        elif path.startswith(CHANNEL_ROOT + "/"):
-            channels[path[len(CHANNEL_ROOT) + 1:].split("/")[0]] = staged
-    return dict(sorted(channels.items()))
-
-
-def _channel_config(folder: Path) -> dict:
-    config = {"TrainingInputMode": "File", "S3DistributionType": "FullyReplicated", "RecordWrapperType": "None"}
-    files = islice(folder.rglob("*"), 2000) if folder.is_dir() else ()  # a sample is enough, and stays quick
-    suffixes = Counter(p.suffix.lower() for p in files if p.is_file())
-    known = [(count, _CONTENT_TYPES[s]) for s, count in suffixes.items() if s in _CONTENT_TYPES]
-    if known:  # SageMaker only has a ContentType when the user gave one; the files' type is the best stand-in
-        config["ContentType"] = max(known)[1]
-    return config
+def job_files(spec: ScriptExecutionSpec, folders: StepFolders, settings: StepSettings, *, run_id: str) -> JobFiles:
+    """The plain values a job kind's config writer reads: this step's spec, host folders and settings."""
+    return JobFiles(
+        job_name=job_name(run_id, spec.node), image=settings.image.value, entry_point=entry_point_path(spec),
+        argv=spec.argv(), environment=spec.env(), code_dir=spec.source_dir,
+        inputs=[Placed(n, folders.input_dir(n), i.container_path) for n, i in spec.inputs.items()],
+        outputs=[Placed(n, folders.output_dir(n), o.container_path) for n, o in spec.outputs.items()],
+        instance_type=spec.instance_type.value, instance_count=spec.instance_count,
+        max_runtime_s=settings.max_runtime_s(), hyperparameters=spec.hyperparameter_values(),
+    )
 
 
 def _write_json(path: Path, value: dict) -> None:
@@ -281,7 +196,8 @@ def read_failure_reason(folders: StepFolders, exited: str = "the script failed")
     The step wrote it, so it is read bounded and never followed: a link, FIFO or device there gives
     a note saying so instead of its contents.
     """
-    text, note = untrusted.read_small_text(folders.failure_path, FAILURE_REASON_CHARS, shown_as=f"{SM_OUTPUT_PATH}/failure", tail=True)
+    shown_as = f"{SM_OUTPUT_PATH}/failure"  # every kind's output folder
+    text, note = untrusted.read_small_text(folders.failure_path, FAILURE_REASON_CHARS, shown_as=shown_as, tail=True)
     if note:
         return f"{exited}; {note}"
     text = (text or "").strip()

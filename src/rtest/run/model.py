@@ -62,4 +62,6 @@ class RunReport(BaseModel):
     interrupted: bool = False
     # node -> setting name -> (value, where it came from): the StepSettings the run used
     settings: dict[str, dict[str, tuple[Any, str]]] = Field(default_factory=dict)
-    plan_warnings: list[PlanWarning] = Field(default_factory=list)  # the plan's guesses and gaps, carried into every report
+    plan_warnings: list[PlanWarning] = Field(
+        default_factory=list
+    )  # the plan's guesses and gaps, carried into every report

@@ -16,11 +16,11 @@ import hashlib
 import os
 from pathlib import Path, PurePosixPath
 
+from rtest import jobs
 from rtest.run.cache import tree_digest
 
 MAX_FILES = 5000  # a folder this size is hashed whole rather than parsed
 MAX_PARSE_BYTES = 5 * 2**20
-CODE_PREFIXES = ("/opt/ml/processing/input/code/", "/opt/ml/code/")  # where the folder sits in the container
 IMPORTERS = {"import_module", "__import__"}
 REQUIREMENTS_GLOB = "requirements*.txt"
 
@@ -125,7 +125,7 @@ def _named_file(text: str, here: Path, root: Path) -> list[Path]:
     """A string literal that names a file of the folder: relative to the script, the folder, or its container path."""
     if not text or len(text) > 300 or "\n" in text or "\0" in text:
         return []
-    for prefix in CODE_PREFIXES:
+    for prefix in _code_prefixes():
         if text.startswith(prefix):
             text = text[len(prefix):]
             break
@@ -156,3 +156,10 @@ def _inside(path: Path, root: Path) -> bool:
     except ValueError:
         return False
     return True
+
+
+def _code_prefixes() -> list[str]:
+    """Where a source folder sits in some job kind's container: its code folder, or where a framework ships it."""
+    places = [kind.code_path + "/" for kind in jobs.all_kinds()]
+    places += [kind.bundled_source_root for kind in jobs.all_kinds() if kind.bundled_source_root]
+    return list(dict.fromkeys(places))

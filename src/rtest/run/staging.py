@@ -31,7 +31,8 @@ def stage_copy(source: Path, target_dir: Path) -> None:
 
 
 def stage_output(source: Path, target_dir: Path, *, label: str, limits: OutputLimits = OutputLimits()) -> None:
-    """Copy an upstream step's output (file or folder contents) into target_dir; nothing is copied when it breaks a rule."""
+    """Copy an upstream step's output (file or folder contents) into target_dir;
+    nothing is copied when it breaks a rule."""
     untrusted.copy_tree(untrusted.scan_tree(source, label, limits), target_dir)
 
 
@@ -85,6 +86,8 @@ def _add_entry(tar: tarfile.TarFile, root: Path, entry: untrusted.Entry) -> None
                 tar.addfile(info, content)
 
 
-def export_output(source: Path, target: Path, *, label: str = "an exported output", limits: OutputLimits = OutputLimits()) -> None:
+def export_output(
+    source: Path, target: Path, *, label: str = "an exported output", limits: OutputLimits = OutputLimits()
+) -> None:
     """Copy a collected output to a folder the user asked for (expected_outputs), by the same rules."""
     untrusted.copy_tree(untrusted.scan_tree(source, label, limits), target)

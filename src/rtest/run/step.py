@@ -181,7 +181,9 @@ class StepExecutor:
                     self.stager.store_cached(self.cache, key, outputs, folders, meta)
                 self._export(spec, outputs)
             except (UntrustedOutputError, OSError) as exc:  # what the step left breaks the rules: nothing is passed on
-                result.status, result.failure_reason = StepStatus.FAILED, fault_reason(exc, "collecting the step's outputs")
+                result.status, result.failure_reason = StepStatus.FAILED, fault_reason(
+                    exc, "collecting the step's outputs"
+                )
                 return result
             result.outputs = {name: str(path) for name, path in outputs.items()}
         return result
@@ -204,15 +206,24 @@ class StepExecutor:
             memory = settings.memory_bytes.value
             limit = _size(memory) if memory else "the host's"
             if settings.memory_bytes.field == "--memory":  # the user's flag set the limit, not the instance type
-                return StepStatus.FAILED, f"out of memory: the kernel killed the script at the {limit} limit set by --memory; raise --memory"
+                return (
+                    StepStatus.FAILED,
+                    f"out of memory: the kernel killed the script at the {limit} limit set by --memory; raise --memory",
+                )
             return StepStatus.FAILED, (f"out of memory: the kernel killed the script at the {limit} memory limit of "
                                        f"{spec.instance_type.value}; choose a larger instance type or pass --no-limits")
         if exit_info.exit_code == 0:
             return StepStatus.SUCCEEDED, None
         log_text = diagnose.read_log_tail(folders.log_path)  # the exception line, and any network attempt
         exited = f"script {spec.entry_point} exited with code {exit_info.exit_code}"  # kept when rtest ignored the file
-        return StepStatus.FAILED, diagnose.failure_reason(layout.read_failure_reason(folders, exited), log_text,
-                                                          settings.network.value, spec.entry_point, exit_info.exit_code, spec.node)
+        return StepStatus.FAILED, diagnose.failure_reason(
+            layout.read_failure_reason(folders, exited),
+            log_text,
+            settings.network.value,
+            spec.entry_point,
+            exit_info.exit_code,
+            spec.node,
+        )
 
     def _collect_outputs(self, spec: ScriptExecutionSpec, folders: layout.StepFolders) -> dict[str, Path]:
         return self.stager.collect_out(spec, folders, self.settings_for(spec.node))

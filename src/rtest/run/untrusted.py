@@ -70,8 +70,9 @@ def shown(name: str, limit: int = 200) -> str:
 
 
 def kind_of(mode: int) -> str:
-    for test, name in ((stat.S_ISFIFO, "FIFO (named pipe)"), (stat.S_ISSOCK, "socket"), (stat.S_ISCHR, "character device"),
-                       (stat.S_ISBLK, "block device"), (stat.S_ISLNK, "symlink"), (stat.S_ISDIR, "folder"), (stat.S_ISREG, "file")):
+    for test, name in ((stat.S_ISFIFO, "FIFO (named pipe)"), (stat.S_ISSOCK, "socket"),
+                       (stat.S_ISCHR, "character device"), (stat.S_ISBLK, "block device"), (stat.S_ISLNK, "symlink"),
+                       (stat.S_ISDIR, "folder"), (stat.S_ISREG, "file")):
         if test(mode):
             return name
     return "special file"
@@ -122,8 +123,8 @@ def scan_tree(root: Path, label: str, limits: OutputLimits = OutputLimits()) -> 
         mode = st.st_mode
         if stat.S_ISDIR(mode):
             if rel.count("/") >= MAX_DEPTH:
-                raise UntrustedOutputError(f"{label} nests folders more than {MAX_DEPTH} levels deep (at {shown(rel)}); "
-                                           "rtest refuses trees that deep.")
+                raise UntrustedOutputError(f"{label} nests folders more than {MAX_DEPTH} levels deep "
+                                           f"(at {shown(rel)}); rtest refuses trees that deep.")
             tree.entries.append(Entry(rel, "dir", mode=mode))
         elif stat.S_ISREG(mode):
             tree.nbytes += st.st_size
@@ -152,17 +153,21 @@ def _checked_link(root: Path, real_root: str, rel: str, label: str) -> Entry:
     said = f"{label} holds a symlink {shown(rel)} -> {shown(target)}"
     resolved = os.path.realpath(where)  # lstat and readlink only: nothing is opened
     if not _inside(resolved, real_root):
-        raise UntrustedOutputError(f"{said} that points outside the output; rtest does not follow links out of a step's output.")
+        raise UntrustedOutputError(f"{said} that points outside the output; "
+                                   "rtest does not follow links out of a step's output.")
     try:
         mode = os.lstat(resolved).st_mode
     except OSError:
         mode = None
     if mode is None or stat.S_ISLNK(mode):
-        raise UntrustedOutputError(f"{said} that points at nothing or loops; rtest keeps only links to a file or folder in the output.")
+        raise UntrustedOutputError(f"{said} that points at nothing or loops; "
+                                   "rtest keeps only links to a file or folder in the output.")
     if stat.S_ISDIR(mode) and _inside(where, resolved):
-        raise UntrustedOutputError(f"{said} that loops back into its own folder; rtest refuses link loops in a step's output.")
+        raise UntrustedOutputError(f"{said} that loops back into its own folder; "
+                                   "rtest refuses link loops in a step's output.")
     if not (stat.S_ISDIR(mode) or stat.S_ISREG(mode)):
-        raise UntrustedOutputError(f"{said} that points at a {kind_of(mode)}; rtest keeps only links to a file or folder in the output.")
+        raise UntrustedOutputError(f"{said} that points at a {kind_of(mode)}; "
+                                   "rtest keeps only links to a file or folder in the output.")
     return Entry(rel, "link", link_target=os.path.relpath(resolved, os.path.dirname(where)))
 
 
@@ -234,7 +239,8 @@ def open_regular(path: str | Path, label: str = "") -> Iterator[tuple[int, os.st
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
-            raise UntrustedOutputError(f"{label or shown(str(path))} is a {kind_of(st.st_mode)}, not a regular file; rtest does not read it.")
+            raise UntrustedOutputError(f"{label or shown(str(path))} is a {kind_of(st.st_mode)}, not a regular file; "
+                                       "rtest does not read it.")
         yield fd, st
     finally:
         os.close(fd)
@@ -294,11 +300,13 @@ def fault_reason(exc: BaseException, doing: str) -> str:
     where = f" ({shown(str(exc.filename))})" if getattr(exc, "filename", None) else ""
     code = getattr(exc, "errno", None)
     if code in (errno.ENOSPC, errno.EDQUOT):
-        return f"the disk ran out of space while rtest was {doing}{where}; free space on the disk holding the workdir and rerun."
+        return (f"the disk ran out of space while rtest was {doing}{where}; "
+                "free space on the disk holding the workdir and rerun.")
     if code == errno.ENOENT:
         return f"a file or folder vanished while rtest was {doing}{where}; was the workdir removed during the run?"
     if code == errno.ENAMETOOLONG:
-        return f"a path is too long for the file system while rtest was {doing}{where}; shorten the workdir path or the names."
+        return (f"a path is too long for the file system while rtest was {doing}{where}; "
+                "shorten the workdir path or the names.")
     return f"rtest failed while {doing}: {getattr(exc, 'strerror', None) or exc}{where}."
 
 

@@ -22,7 +22,16 @@ from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponen
 
 from rtest.catalog import missing_image_message
 from rtest.errors import EngineUnavailableError, ImageNotFoundError
-from rtest.run.backends.base import LABEL_MANAGED, LABEL_NODE, LABEL_RUN_ID, LABEL_USER, Handle, StepExit, StepLaunch, run_labels
+from rtest.run.backends.base import (
+    LABEL_MANAGED,
+    LABEL_NODE,
+    LABEL_RUN_ID,
+    LABEL_USER,
+    Handle,
+    StepExit,
+    StepLaunch,
+    run_labels,
+)
 
 log = structlog.get_logger("rtest.docker")
 
@@ -204,7 +213,9 @@ class DockerBackend:
         Runs in run_pipeline's clean-up, so an engine that went away must not raise
         here: that would lose the report of the steps that did run.
         """
-        label = [f"{LABEL_RUN_ID}={run_id}" if run_id else LABEL_MANAGED] + ([f"{LABEL_USER}={uid}"] if uid is not None else [])
+        label = [f"{LABEL_RUN_ID}={run_id}" if run_id else LABEL_MANAGED] + (
+            [f"{LABEL_USER}={uid}"] if uid is not None else []
+        )
         try:
             found = _retry_idempotent(self.api.containers)(all=True, filters={"label": label})
         except (APIError, RequestsConnectionError) as exc:

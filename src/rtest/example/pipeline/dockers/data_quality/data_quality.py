@@ -38,7 +38,9 @@ def split_stats(label_field: str) -> list:
                 labels += [row[label_field] for row in csv.DictReader(handle)]
         if not labels:
             raise ValueError(f"split {split.name} has no rows with column {label_field}")
-        rows.append({"split": split.name, "rows": len(labels), "fraud_rate": sum(v == "1" for v in labels) / len(labels)})
+        rows.append(
+            {"split": split.name, "rows": len(labels), "fraud_rate": sum(v == "1" for v in labels) / len(labels)}
+        )
     if not rows:
         raise ValueError(f"no split folders under {DATA_DIR}")
     return rows

@@ -88,7 +88,9 @@ def channel_dir(name: str) -> Path:
 
 def read_channel(name: str, required: bool) -> pd.DataFrame | None:
     folder = channel_dir(name)
-    files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix in (".csv", ".tsv")) if folder.is_dir() else []
+    files = (
+        sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix in (".csv", ".tsv")) if folder.is_dir() else []
+    )
     if not files:
         if required:
             raise FileNotFoundError(f"Channel '{name}' has no .csv/.tsv files at {folder}")
@@ -138,7 +140,11 @@ def auc(labels: np.ndarray, scores: np.ndarray) -> float:
 
 def train(hps: dict, model_dir: Path, output_dir: Path) -> dict:
     label = hps["label_name"]
-    frames = {"train": read_channel("train", True), "val": read_channel("val", False), "test": read_channel("test", False)}
+    frames = {
+        "train": read_channel("train", True),
+        "val": read_channel("val", False),
+        "test": read_channel("test", False),
+    }
     numeric, categorical = feature_lists(hps, frames["train"])
     tables = risk_tables(frames["train"], categorical, label)
     features = numeric + categorical

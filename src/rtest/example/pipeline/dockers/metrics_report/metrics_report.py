@@ -11,7 +11,9 @@ REPORT_DIR = Path("/opt/ml/processing/output/report")
 
 
 def build_report(metrics: dict, job_type: str) -> str:
-    rows = [{"metric": name, "value": value} for name, value in sorted(metrics.items()) if isinstance(value, (int, float))]
+    rows = [
+        {"metric": name, "value": value} for name, value in sorted(metrics.items()) if isinstance(value, (int, float))
+    ]
     if not rows:
         raise ValueError(f"no numeric metrics in {METRICS_DIR / 'metrics.json'}; got keys {sorted(metrics)}")
     return f"# Model metrics ({job_type})\n\n" + markdown_table(rows, ["metric", "value"])

@@ -75,7 +75,9 @@ def predict_fn(input_data, model):
 
     rows = [encode(record, model["meta"]) for record in input_data]
     scores = model["booster"].predict(xgb.DMatrix(rows, feature_names=model["meta"]["features"]))
-    return [{"raw_score": float(s), "calibrated_score": float(calibrate(float(s), model["calibration"]))} for s in scores]
+    return [
+        {"raw_score": float(s), "calibrated_score": float(calibrate(float(s), model["calibration"]))} for s in scores
+    ]
 
 
 def output_fn(prediction, accept):

@@ -71,7 +71,9 @@ def to_matrix(frame: pd.DataFrame, meta: dict) -> xgb.DMatrix:
     columns = [pd.to_numeric(frame[c], errors="coerce").astype(float).values for c in meta["numeric_features"]]
     for column in meta["categorical_features"]:
         table = meta["risk_tables"][column]
-        columns.append(np.asarray([table["bins"].get(str(v), table["default"]) for v in frame[column].values], dtype=float))
+        columns.append(
+            np.asarray([table["bins"].get(str(v), table["default"]) for v in frame[column].values], dtype=float)
+        )
     return xgb.DMatrix(np.column_stack(columns), feature_names=meta["features"])
 
 

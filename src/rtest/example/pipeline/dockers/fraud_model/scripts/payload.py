@@ -61,7 +61,9 @@ def render(content_type: str, record: dict) -> str:
     raise ValueError(f"Unsupported content type {content_type!r}; use one of {sorted(SAMPLE_FILES)}")
 
 
-def build_payloads(model_dir: Path, output_dir: Path, content_types: list, numeric_default: float, text_default: str) -> list:
+def build_payloads(
+    model_dir: Path, output_dir: Path, content_types: list, numeric_default: float, text_default: str
+) -> list:
     record = sample_record(read_model_metadata(model_dir), numeric_default, text_default)
     output_dir.mkdir(parents=True, exist_ok=True)
     written = []
