@@ -22,9 +22,22 @@ def configure_logging(fmt: str = "text", level: str = "warning") -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(getattr(logging, level.upper(), logging.WARNING)),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=_StderrLogger,
         cache_logger_on_first_use=False,
     )
+
+
+class _StderrLogger:
+    """Prints to whatever sys.stderr is at the moment of the call, never a stream bound at set-up
+    (an embedding program, or a test harness, may swap and close stderr between runs)."""
+
+    def __init__(self, *args: object) -> None:
+        pass
+
+    def msg(self, message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
+    log = debug = info = warning = warn = error = critical = exception = fatal = msg
 
 
 def _clean_for_terminal(logger, method, event_dict: dict) -> dict:  # noqa: ARG001 - structlog's processor signature
