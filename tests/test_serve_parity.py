@@ -235,3 +235,15 @@ def test_images_list_and_prune_know_dependency_images(tmp_path, new_dependency_i
     assert young.returncode == 0 and "Removed 0 dependency image(s)" in young.stdout
     assert dry.returncode == 0 and f"Would remove 1 dependency image(s): {tag}" in dry.stdout and still_there
     assert pruned.returncode == 0 and f"Removed 1 dependency image(s): {tag}" in pruned.stdout and gone
+
+
+@pytest.mark.docker
+def test_the_example_on_the_service_gets_its_own_wheelhouse(tmp_path, new_dependency_images):
+    """As `rtest sandbox run --example` locally: its steps with requirements run offline in a dependency image."""
+    with running_service(tmp_path / "wd", fake=False) as svc:
+        done = _rtest("sandbox", "run", "--server", svc.url, "--example", "--workdir", "w", cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = json.loads((_only_run(tmp_path / "w") / "report.json").read_text())
+    needing = {node for node, step in report["steps"].items() if step["image"].startswith("rtest/deps:")}
+    assert needing == {"DataQuality_training", "MetricsReport_calibration"}
+    assert all(step["status"] == "succeeded" for step in report["steps"].values())
