@@ -86,6 +86,14 @@ def test_the_client_shows_plan_warnings_and_strict_exits_2(service, tmp_path):
     assert "Traceback" not in strict.stderr
 
 
+def test_an_unknown_network_exits_2_before_any_step(service, tmp_path):
+    paths = write_python_pipeline(tmp_path / "p", {"A": {"script": "x\n", "outputs": {"out": OUT}}}, [])
+    done = _rtest("sandbox", "run", "--server", service.url, "--dag", str(paths["dag"]), "--config",
+                  str(paths["config"]), "--network", "no-such-net", cwd=tmp_path)
+    assert done.returncode == 2 and "--network 'no-such-net' does not exist" in " ".join(done.stderr.split())
+    assert "succeeded" not in done.stdout and "running A" not in done.stdout
+
+
 def test_every_flag_reaches_the_request_or_the_spec(service, tmp_path):
     from rtest.serve.registry import Registry
 
@@ -153,6 +161,7 @@ def test_the_remote_view_feeds_typed_events_and_never_reads_markup():
         view.on_record(event_record(StepQueued("A[/b]")))
         view.on_record(event_record(StepFinished("A[/b]", result)))
         view.on_record({"type": "warning", "message": "wire [weak]", "node": None})
+        view.on_record({"type": "warning", "message": "wire [weak]", "node": None})  # a note, again from the run
         view.close()
     finally:
         serve_cmd.out = saved

@@ -114,6 +114,7 @@ class RemoteView:
     def __init__(self, url: str) -> None:
         self.url = url
         self.live = None
+        self.said: set[str] = set()  # plan notes come before the run and again from it: each is shown once
 
     def on_record(self, record: dict) -> None:
         from rtest.cli.progress import LiveStatus
@@ -126,7 +127,8 @@ class RemoteView:
         if isinstance(event, RunStarted):
             out.print(f"run {markup_safe(event.run_id)} on {markup_safe(self.url)}", highlight=False)
             self.live = LiveStatus(out, event.nodes).__enter__()  # left in close()
-        elif isinstance(event, RunWarning):  # a plan warning has a code; the others are the plan's notes
+        elif isinstance(event, RunWarning) and event.message not in self.said:  # plan warnings have a code, notes not
+            self.said.add(event.message)
             label = "[bold yellow]warning:[/]" if record.get("code") else "[yellow]note:[/]"
             out.print(f"{label} {markup_safe(event.message)}", highlight=False)
         elif kind == "deps_built":

@@ -128,6 +128,7 @@ class RunManager:
         status, exit_code, message = "error", 2, None
         try:
             plan, user = self._plan(run_id, request)
+            self._check_network(request.settings.network)
             deps = self._deps(run_id, plan, user, request)
             options = RunOptions(workdir=self.workspace.root, run_id=run_id, slots=self.pool.for_run(run_id),
                                  **request.run_options())
@@ -163,7 +164,18 @@ class RunManager:
         self.registry.set_run(run_id, dag=json.dumps(shape))
         for warning in plan.warnings:  # before the run, as the CLI prints them; also in the report's plan_warnings
             self.events.append(run_id, {**event_record(RunWarning(warning.message, warning.node)), "code": warning.code})
+        for note in plan.notes:  # the run emits them again after it starts: clients show each message once
+            self.events.append(run_id, event_record(RunWarning(note)))
         return plan, user
+
+    def _check_network(self, name: str | None) -> None:
+        """As the CLI's preflight: an unknown network is the user's error (exit 2), not a bare 404 at the first step."""
+        from rtest.errors import PlanError
+
+        exists = getattr(self.backend, "network_exists", None)
+        if name and exists is not None and not exists(name):
+            raise PlanError(f"--network {name!r} does not exist on the service's container engine; use none (the default) "
+                            f"or bridge, or create it there first with `docker network create {name}`.")
 
     def _deps(self, run_id: str, plan, user, request: RunRequest):
         """Dependency images built before the first step, as `rtest sandbox run` does (None with no deps)."""
