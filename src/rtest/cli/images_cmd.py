@@ -1,4 +1,4 @@
-"""`rtest sandbox images ...`: build the SageMaker look-alike images."""
+"""`rtest sandbox images ...`: build the SageMaker look-alike images; list them and the dependency images, prune those."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from rich.markup import escape
 from rtest.catalog import IMAGE_DIRS
 
 images_app = typer.Typer(
-    help="Build the SageMaker look-alike images (python base, scikit-learn 1.2-1, XGBoost 1.7-1).",
+    help="Build the SageMaker look-alike images (python base, scikit-learn 1.2-1, XGBoost 1.7-1); list and prune dependency images.",
     no_args_is_help=True,
 )
 out = Console()

@@ -1,8 +1,9 @@
 """The service's runs: submit, plan, run inside the shared slot pool, record, cancel, recover after a restart.
 
 Each run gets a thread of its own that builds the plan (one at a time: the bundled example
-writes its sample data into the shared workdir) and calls the same ``run_and_report`` as the
-CLI, with the run's slot view and a subscriber that keeps the registry and the event log current.
+writes its sample data into the shared workdir), builds its dependency images (one build at a
+time across runs) and calls the same ``run_and_report`` as the CLI, with the run's slot view and
+a subscriber that keeps the registry and the event log current.
 """
 
 from __future__ import annotations
