@@ -62,6 +62,10 @@ def list_images(
     from rtest.imageinventory import rtest_images
     from rtest.run.backends.docker import DockerBackend
 
+    if fmt not in ("text", "json"):
+        from rtest.cli.preflight import OptionError
+
+        raise OptionError(f"--format {fmt[:20]!r} is not a format; use text or json.")
     rows = rtest_images(DockerBackend().client)
     if fmt == "json":
         print(json.dumps(rows, indent=2))
