@@ -173,14 +173,20 @@ def test_the_remote_view_feeds_typed_events_and_never_reads_markup():
 # ---------------------------------------------------------------- real containers
 
 
+OURS = ("tinyparity", "tinyprune", "rtest-demo-report")  # the packages these tests install
+
+
 @pytest.fixture
 def new_dependency_images(docker_client):
-    """Removes the dependency images the test built (their wheels are unique to it), none other."""
+    """Removes the dependency images the test built (new since it began, installing only our packages); an image
+    another session builds meanwhile is not ours to remove."""
     from rtest.deps.image import dependency_images
 
     before = {tag for image in dependency_images(docker_client) for tag in image["tags"]}
     yield docker_client
     for image in dependency_images(docker_client):
+        if not all(spec.startswith(OURS) for spec in image["requirements"]):
+            continue
         for tag in set(image["tags"]) - before:
             docker_client.images.remove(tag)
 
