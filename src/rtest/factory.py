@@ -245,7 +245,8 @@ class InteractiveRuntimeTestingFactory:
             raise TypeError(f"execute_dag_guided_testing() got unknown options: {', '.join(sorted(unknown))}")
         flags = CommandLine(**{_SETTING_ARGS[k]: v for k, v in run_options.items() if k in _SETTING_ARGS})
         if server:  # rtest serve (issue 11)
-            report = self._run_on_server(server, token, upload, flags, run_options.get("jobs"), junit_path)
+            report = self._run_on_server(server, token, upload, flags, run_options.get("jobs"), junit_path,
+                                         {"deps": bool(deps)})
         else:
             options = RunOptions(workdir=self.workspace_dir, **{k: v for k, v in run_options.items() if k in _RUN_ARGS})
             formats = {**({"html": None} if html else {}), **({"junit": junit_path} if junit_path else {})}
@@ -269,7 +270,7 @@ class InteractiveRuntimeTestingFactory:
         }
 
     def _run_on_server(self, server: str, token: str | None, upload: bool | None, flags: CommandLine,
-                       jobs: int | None, junit_path: Path | str | None):
+                       jobs: int | None, junit_path: Path | str | None, options: dict[str, Any]):
         """The configured plan, run by an `rtest serve` service (rtest.serve.remote does the talking)."""
         import tempfile
         from dataclasses import asdict
@@ -283,7 +284,7 @@ class InteractiveRuntimeTestingFactory:
         with ServiceClient(server, token) as client:
             outcome = run_remote(client, spec=spec, example=False, settings=asdict(flags), jobs=jobs,
                                  workdir=self.workspace_dir, junit=Path(junit_path) if junit_path else None,
-                                 upload=upload)
+                                 upload=upload, options=options)
         if outcome.report is None:
             raise RtestError(outcome.message or f"Run {outcome.run_id} on {server} ended without a report.")
         return outcome.report

@@ -1,4 +1,4 @@
-"""`rtest sandbox images ...`: build the SageMaker look-alike images."""
+"""`rtest sandbox images ...`: build the SageMaker look-alike images; list them and the dependency images, prune those."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from rich.markup import escape
 from rtest.catalog import IMAGE_DIRS
 
 images_app = typer.Typer(
-    help="Build the SageMaker look-alike images (python base, scikit-learn 1.2-1, XGBoost 1.7-1).",
+    help="Build the SageMaker look-alike images (python base, scikit-learn 1.2-1, XGBoost 1.7-1); list and prune dependency images.",
     no_args_is_help=True,
 )
 out = Console()
@@ -49,3 +49,71 @@ def build(
         out.print(f"[green]Built[/] {', '.join(built)}")
     else:
         out.print("[green]Every requested image is already present.[/]")
+
+
+@images_app.command("list")
+def list_images(
+    fmt: Annotated[str, typer.Option("--format", help="text or json.")] = "text",
+) -> int:
+    """The look-alike images and the dependency images rtest built: size, base and requirement set."""
+    import json
+
+    from rtest.cli.text import plain
+    from rtest.imageinventory import rtest_images
+    from rtest.run.backends.docker import DockerBackend
+
+    if fmt not in ("text", "json"):
+        from rtest.cli.preflight import OptionError
+
+        raise OptionError(f"--format {fmt[:20]!r} is not a format; use text or json.")
+    rows = rtest_images(DockerBackend().client)
+    if fmt == "json":
+        print(json.dumps(rows, indent=2))
+        return 0
+    from rich.table import Table
+
+    table = Table(title=f"{len(rows)} rtest image(s)", title_justify="left")
+    for column in ("image", "kind", "size", "created", "base", "requirements"):
+        table.add_column(column, overflow="fold", no_wrap=column in ("kind", "size"))
+    for row in rows:  # tags and labels are written by whoever built the image: plain text only
+        table.add_row(plain(", ".join(row["tags"]) or row["id"][:19]), row["kind"], _size(row["size"]),
+                      (row["created"] or "")[:19].replace("T", " "), plain(row["base"] or ""),
+                      plain(", ".join(row["requirements"])))
+    out.print(table)
+    return 0
+
+
+@images_app.command("prune")
+def prune(
+    older_than: Annotated[Optional[float], typer.Option("--older-than", min=0, help="Only dependency images built more than N days ago.")] = None,
+    base: Annotated[Optional[str], typer.Option("--base", help="Only dependency images built on this image (e.g. after rebuilding it).")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would be removed; remove nothing.")] = False,
+) -> int:
+    """Remove dependency images (rebuilt on demand by the next run that needs them); look-alikes are kept.
+
+    Default: every dependency image no container uses; --older-than and --base narrow that down."""
+    from rtest.cli.text import markup_safe
+    from rtest.deps.image import dependency_images, prune_dependency_images
+    from rtest.run.backends.docker import DockerBackend
+
+    client = DockerBackend().client
+    keep = {tag for image in dependency_images(client) if base is not None and image["base"] != base
+            for tag in image["tags"] or [image["id"]]}
+    removed, in_use = prune_dependency_images(client, keep, older_than_s=None if older_than is None else older_than * 86400,
+                                              dry_run=dry_run)
+    verb = "Would remove" if dry_run else "Removed"
+    listing = f": {markup_safe(', '.join(removed))}" if removed else ""
+    out.print(f"{verb} {len(removed)} dependency image(s){listing}.", highlight=False)
+    if in_use:
+        out.print(f"[yellow]Kept {len(in_use)} in use by a container:[/] {markup_safe(', '.join(in_use))}", highlight=False)
+    return 0
+
+
+def _size(size: int | None) -> str:
+    if size is None:
+        return "?"
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1000 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1000
+    return "?"

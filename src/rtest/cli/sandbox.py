@@ -159,21 +159,13 @@ def run(
 
 
 def _run_on_server(server: str, token: str | None, upload: bool | None, flags: dict) -> int:
-    """The same run on a service: same flags, live progress, reports in the local workdir, exit codes."""
-    from rtest.cli import preflight
+    """The same run on a service: every flag forwarded (cli/serve_cmd.py), live progress, reports, exit codes."""
     from rtest.cli.serve_cmd import sandbox_run_remote
 
-    settings = {"timeout_s": flags["timeout"], "network": flags["network"], "limits": not flags["no_limits"],
-                "memory_bytes": preflight.parse_memory(flags["memory"]), "cache": not flags["no_cache"],
-                "pack_model": not flags["model_folder"]}
     cancel = threading.Event()
     restore = _trap_signals(cancel)
     try:
-        return sandbox_run_remote(server, token, upload, example=flags["example"], dag=flags["dag"],
-                                  config=flags["config"], interfaces=flags["interfaces"],
-                                  source_root=flags["source_root"], spec=flags["spec"], inputs=flags["inputs"],
-                                  image_map=flags["image_map"], settings=settings, jobs=flags["jobs"],
-                                  workdir=flags["workdir"], junit=flags["junit"], cancel=cancel)
+        return sandbox_run_remote(server, token, upload, flags=flags, cancel=cancel)
     finally:
         restore()
 

@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from rtest.cli.text import plain
 from rtest.errors import RtestError
 
 out = Console()
@@ -50,51 +51,95 @@ def serve(
     return run_service(options, announce=lambda text: out.print(text, highlight=False))
 
 
-def sandbox_run_remote(url: str, token: str | None, upload: bool | None, *, example: bool, dag, config, interfaces,
-                       source_root, spec, inputs, image_map, settings: dict[str, Any], jobs: int | None,
-                       workdir: Path, junit: Path | None, cancel: threading.Event) -> int:
-    """`rtest sandbox run --server URL`: the same arguments, progress, reports and exit codes as a local run."""
-    from rtest.cli.progress import LiveStatus, summary
-    from rtest.run.model import StepResult, StepStatus
+def sandbox_run_remote(url: str, token: str | None, upload: bool | None, *, flags: dict[str, Any],
+                       cancel: threading.Event) -> int:
+    """`rtest sandbox run --server URL`: the same arguments, progress, reports and exit codes as a local run.
+
+    ``flags``: the parameters of `rtest sandbox run`. Pipeline-level ones travel in the user spec (as a spec
+    file would hold them), per-run ones in the request; see ``remote_request``."""
+    from rtest.cli.progress import summary
+    from rtest.cli.text import markup_safe
     from rtest.serve.client import ServiceClient
-    from rtest.serve.remote import run_remote, spec_from_flags
+    from rtest.serve.remote import run_remote
 
-    user = spec_from_flags(dag=dag, config=config, interfaces=interfaces, source_root=source_root, spec=spec,
-                           inputs=inputs, image_map=image_map)
+    user, settings, options = remote_request(flags)
     with ServiceClient(url, token) as client:
-        live: LiveStatus | None = None
-
-        def on_event(record: dict) -> None:
-            nonlocal live
-            kind = record.get("type")
-            if kind == "run_started":
-                out.print(f"run {record['run_id']} on {url}", highlight=False)
-                live = LiveStatus(out, record["nodes"]).__enter__()  # left in the finally below
-            elif live and kind == "step_queued":
-                live.event(record["node"], StepStatus.RUNNING, None)
-            elif live and kind == "step_finished":
-                result = StepResult.model_validate(record["result"])
-                live.event(record["node"], result.status, result)
-            elif kind == "warning":
-                out.print(f"[yellow]note:[/] {record['message']}", highlight=False)
-
+        view = RemoteView(url)
         try:
-            outcome = run_remote(client, spec=user, example=example, settings=settings, jobs=jobs, workdir=workdir,
-                                 junit=junit, upload=upload, on_event=on_event, cancel=cancel)
+            outcome = run_remote(client, spec=user, example=flags["example"], settings=settings, jobs=flags["jobs"],
+                                 workdir=flags["workdir"], junit=flags["junit"], upload=upload, on_event=view.on_record,
+                                 cancel=cancel, options=options)
         finally:
-            if live is not None:
-                live.__exit__(None, None, None)
+            view.close()
         if outcome.status == "error":
             raise RemoteRunError(outcome.message or f"Run {outcome.run_id} could not start.", outcome.exit_code)
         if outcome.report:
             tails = {node: b"".join(client.log(outcome.run_id, node, tail=20)).decode(errors="replace")
                      for node, r in outcome.report.steps.items() if r.status.value == "failed"}
             out.print(summary(outcome.report, tails))
-        out.print(f"Report: {outcome.run_dir / 'report.json'}  (HTML: {outcome.run_dir / 'report.html'})",
-                  highlight=False)
+        run_dir = markup_safe(outcome.run_dir)
+        out.print(f"Report: {run_dir}/report.json  (HTML: {run_dir}/report.html)", highlight=False)
     if outcome.exit_code == 130:
         out.print("[magenta]Interrupted: the service stopped the run and removed its containers.[/]")
     return outcome.exit_code
+
+
+def remote_request(flags: dict[str, Any]) -> tuple[Any, dict[str, Any], dict[str, Any]]:
+    """`rtest sandbox run`'s flags as (user spec, RunSettings, the RunRequest's per-run fields), checked here
+    as a local run checks them, so a bad flag exits 2 before anything is sent."""
+    from rtest.cli import preflight
+    from rtest.cli.preflight import check_interface_dirs
+    from rtest.serve.remote import spec_from_flags
+
+    check_interface_dirs(flags["interfaces"])
+    settings = {"timeout_s": flags["timeout"], "network": flags["network"], "limits": not flags["no_limits"],
+                "memory_bytes": preflight.parse_memory(flags["memory"]), "cache": not flags["no_cache"],
+                "pack_model": not flags["model_folder"]}
+    options = {"deps": not flags["no_deps"], "cache_key": getattr(flags["cache_key"], "value", flags["cache_key"]),
+               **preflight.output_caps(flags["max_output_files"], flags["max_output_bytes"])}
+    user = spec_from_flags(dag=flags["dag"], config=flags["config"], interfaces=flags["interfaces"],
+                           source_root=flags["source_root"], spec=flags["spec"], inputs=flags["inputs"],
+                           image_map=flags["image_map"], source_map=flags["source_map"],
+                           config_classes=flags["config_classes"], allow_outside=flags["allow_outside"],
+                           strict=flags["strict"], follow_input_links=flags["follow_input_links"],
+                           wheelhouse=flags["wheelhouse"])
+    return user, settings, options
+
+
+class RemoteView:
+    """The service's event records, shown as a local run shows its own events: warnings before the run, then
+    the live status (fed the typed events, as LiveStatus.on is locally). Every text from the service is
+    someone else's: it goes through markup_safe/plain."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.live = None
+        self.said: set[str] = set()  # plan notes come before the run and again from it: each is shown once
+
+    def on_record(self, record: dict) -> None:
+        from rtest.cli.progress import LiveStatus
+        from rtest.cli.text import markup_safe
+        from rtest.run.events import RunStarted, RunWarning
+        from rtest.serve.eventlog import typed_event
+
+        kind = record.get("type")
+        event = typed_event(record)
+        if isinstance(event, RunStarted):
+            out.print(f"run {markup_safe(event.run_id)} on {markup_safe(self.url)}", highlight=False)
+            self.live = LiveStatus(out, event.nodes).__enter__()  # left in close()
+        elif isinstance(event, RunWarning) and event.message not in self.said:  # plan warnings have a code, notes not
+            self.said.add(event.message)
+            label = "[bold yellow]warning:[/]" if record.get("code") else "[yellow]note:[/]"
+            out.print(f"{label} {markup_safe(event.message)}", highlight=False)
+        elif kind == "deps_built":
+            out.print(f"built dependency image {markup_safe(record.get('image'))}", highlight=False)
+        elif event is not None and self.live is not None:
+            self.live.on(event)
+
+    def close(self) -> None:
+        if self.live is not None:
+            self.live.__exit__(None, None, None)
+            self.live = None
 
 
 # ---- rtest runs ----------------------------------------------------------------------------------
@@ -121,7 +166,8 @@ def list_runs(server: ServerOpt = None, token: TokenOpt = None,
         table.add_column(column)
     for run in page["runs"]:
         took = f"{run['duration_s']:.1f}s" if run["duration_s"] is not None else ""
-        table.add_row(run["id"], run["status"], run["pipeline"] or "", run["submitter"] or "", took)
+        table.add_row(*(plain(cell) for cell in (run["id"], run["status"], run["pipeline"] or "", run["submitter"] or "",
+                                                 took)))
     out.print(table)
     return 0
 
@@ -132,17 +178,17 @@ def show_run(run_id: str, server: ServerOpt = None, token: TokenOpt = None) -> i
     with _client(server, token) as client:
         run = client.run(run_id)
     where = f", queue position {run['queue_position']}" if run.get("queue_position") else ""
-    out.print(f"run {run['id']}: {run['status']}{where} ({run['pipeline']}, by {run['submitter']})", highlight=False)
+    out.print(plain(f"run {run['id']}: {run['status']}{where} ({run['pipeline']}, by {run['submitter']})"))
     if run.get("message"):
-        out.print(run["message"], highlight=False)
+        out.print(plain(run["message"]))
     table = Table()
     for column in ("step", "status", "duration", "exit", "reason"):
         table.add_column(column, overflow="fold")
     for step in run["steps"]:
         took = f"{step['duration_s']:.1f}s" if step["duration_s"] is not None else ""
         reason = (step["reason"] or "").strip().splitlines()
-        table.add_row(step["node"], step["status"], took, "" if step["exit_code"] is None else str(step["exit_code"]),
-                      reason[-1] if reason else "")
+        table.add_row(plain(step["node"]), plain(step["status"]), took,
+                      "" if step["exit_code"] is None else str(step["exit_code"]), plain(reason[-1] if reason else ""))
     out.print(table)
     return 0
 
@@ -152,7 +198,7 @@ def cancel_run(run_id: str, server: ServerOpt = None, token: TokenOpt = None) ->
     """Ask the service to stop a queued or running run."""
     with _client(server, token) as client:
         done = client.cancel(run_id)
-    out.print(f"run {run_id}: {'cancelling' if done else 'already finished'}", highlight=False)
+    out.print(plain(f"run {run_id}: {'cancelling' if done else 'already finished'}"))
     return 0
 
 

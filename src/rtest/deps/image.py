@@ -132,22 +132,43 @@ def dependency_images(client) -> list[dict]:
                 "base": labels.get("rtest.deps.base"),
                 "requirements": json.loads(labels.get("rtest.deps.requirements") or "[]"),
                 "size": image.attrs.get("Size"),
+                "created": image.attrs.get("Created"),
             }
         )
     return found
 
 
-def prune_dependency_images(client, keep: set[str] = frozenset()) -> list[str]:
-    """Remove dependency images whose tags are not in ``keep``; returns what was removed."""
+def prune_dependency_images(client, keep: set[str] = frozenset(), *, older_than_s: float | None = None,
+                            dry_run: bool = False) -> tuple[list[str], list[str]]:
+    """Remove dependency images whose tags are not in ``keep`` (and, with ``older_than_s``, built longer ago
+    than that); returns (removed, kept because a container uses them). ``dry_run``: what would be removed."""
+    import time
+
     import docker.errors
 
-    removed = []
+    removed, in_use = [], []
     for image in dependency_images(client):
-        for tag in image["tags"]:
-            if tag not in keep:
-                try:
-                    client.images.remove(tag)
-                    removed.append(tag)
-                except docker.errors.APIError:  # in use by a container: kept, and listed again next time
-                    pass
-    return removed
+        if older_than_s is not None and time.time() - _created_s(image["created"]) < older_than_s:
+            continue
+        for tag in image["tags"] or [image["id"]]:
+            if tag in keep:
+                continue
+            try:
+                if not dry_run:
+                    client.images.remove(tag)  # never forced: an image a container uses stays
+                removed.append(tag)
+            except docker.errors.NotFound:  # removed meanwhile by someone else: nothing to do
+                pass
+            except docker.errors.APIError:  # in use by a container: kept, and listed again next time
+                in_use.append(tag)
+    return removed, in_use
+
+
+def _created_s(created: str | None) -> float:
+    """Docker's RFC 3339 'Created' (nanoseconds, Z) as epoch seconds; unknown counts as old."""
+    from datetime import datetime
+
+    if not created:
+        return 0.0
+    head = created.rstrip("Z").split(".")[0]
+    return datetime.fromisoformat(head + "+00:00").timestamp()

@@ -17,12 +17,16 @@ import tarfile
 from pathlib import Path, PurePosixPath
 
 from rtest.errors import RtestError
+from rtest.plan.input_paths import input_path_problem
 from rtest.plan.userspec import UserSpec, load_user_spec
 
 SPEC_NAME = "spec.json"
 MAX_BYTES = 1 << 30  # unpacked
 MAX_FILES = 20_000
 SKIP_DIRS = {".git", ".rtest", ".venv", "__pycache__", "node_modules"}
+OUTSIDE_ROOT = ("--allow-source-outside-root cannot travel in a bundle: the config's outside folders are on this "
+                "machine, not in the bundle; map them with --source-map FROM=TO (the targets are packed), or submit "
+                "by path to a service that shares this file system.")
 
 
 class BundleError(RtestError):
@@ -75,7 +79,15 @@ def pack(spec: UserSpec, target: Path, *, skip: tuple[Path, ...] = ()) -> Path:
             raise BundleError(f"The DAG '{where.dag}' is a Python function; a bundle can only carry a DAG file.")
         where.dag = packer.place(where.dag, "dag")
         where.interfaces = [packer.place(d, "interfaces") for d in where.interfaces]
+        if where.allow_source_outside_root:
+            raise BundleError(OUTSIDE_ROOT)
+        where.source_map = {prefix: packer.place(d, "source-map") for prefix, d in where.source_map.items()}
+        relative.wheelhouse = packer.place(relative.wheelhouse, "wheelhouse")
         for node, overrides in relative.scripts.items():
+            for path in overrides.inputs.values():  # the local run's rule for links in an input folder, before packing
+                problem = input_path_problem(path, follow_links=relative.follow_input_links)
+                if problem:
+                    raise BundleError(f"{node}: {problem}")
             overrides.inputs = {k: packer.place(v, f"input-{node}-{k}") for k, v in overrides.inputs.items()}
             overrides.outputs = {}  # exports go to the service's disk: download them from the run instead
         text = json.dumps(relative.model_dump(mode="json")).encode()
@@ -157,7 +169,9 @@ def load_bundle_spec(root: Path) -> UserSpec:
     """The bundle's spec, every path checked to stay inside the bundle."""
     spec = load_user_spec(root / SPEC_NAME)
     where, real_root = spec.pipeline, root.resolve()
-    paths = [where.config, where.source_root, *where.interfaces]
+    if where.allow_source_outside_root:  # it would reach the service's own folders, not the submitter's
+        raise BundleError(OUTSIDE_ROOT)
+    paths = [where.config, where.source_root, *where.interfaces, *where.source_map.values(), spec.wheelhouse]
     paths += [where.dag] if where.dag and ":" not in where.dag else []
     if where.dag and ":" in where.dag:
         raise BundleError("A bundle's DAG must be a file in the bundle, not a Python function.")

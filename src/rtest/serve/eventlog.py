@@ -42,6 +42,24 @@ def event_record(event: Event) -> dict[str, Any]:
     return {"type": type(event).__name__}
 
 
+def typed_event(record: dict[str, Any]) -> Event | None:
+    """A record as a client reads it back: the typed event it was made from (None: not a run event, e.g. slots)."""
+    from rtest.run.model import StepResult
+
+    kind = record.get("type")
+    steps = {"step_queued": StepQueued, "step_created": StepCreated, "step_started": StepStarted}
+    if kind == "run_started":
+        return RunStarted(run_id=record["run_id"], run_dir=Path(), nodes=list(record["nodes"]),
+                          started_at=record.get("started_at") or 0.0)
+    if kind in steps:
+        return steps[kind](record["node"])
+    if kind == "step_finished":
+        return StepFinished(record["node"], StepResult.model_validate(record["result"]))
+    if kind == "warning":
+        return RunWarning(str(record.get("message", "")), record.get("node"))
+    return None
+
+
 class EventLog:
     def __init__(self, folder: Path) -> None:
         self.folder = folder

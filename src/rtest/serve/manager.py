@@ -1,8 +1,9 @@
 """The service's runs: submit, plan, run inside the shared slot pool, record, cancel, recover after a restart.
 
 Each run gets a thread of its own that builds the plan (one at a time: the bundled example
-writes its sample data into the shared workdir) and calls the same ``run_and_report`` as the
-CLI, with the run's slot view and a subscriber that keeps the registry and the event log current.
+writes its sample data into the shared workdir), builds its dependency images (one build at a
+time across runs) and calls the same ``run_and_report`` as the CLI, with the run's slot view and
+a subscriber that keeps the registry and the event log current.
 """
 
 from __future__ import annotations
@@ -12,14 +13,14 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import structlog
 from pydantic import BaseModel, Field
 
 from rtest.errors import RtestError
 from rtest.run.backends.base import Backend
-from rtest.run.events import Event, RunStarted, StepFinished, StepQueued, StepStarted
+from rtest.run.events import Event, RunStarted, RunWarning, StepFinished, StepQueued, StepStarted
 from rtest.serve.eventlog import END, EventLog, event_record
 from rtest.serve.registry import Registry
 from rtest.serve.slots import SlotPool
@@ -49,6 +50,15 @@ class RunRequest(BaseModel):
     jobs: int | None = Field(default=None, ge=1)
     submitter: str | None = None
     bundle: bool = False  # set by the service when a bundle came with the request
+    # -- per run, as `rtest sandbox run` takes them (rtest.run.engine.RunOptions; --no-deps)
+    deps: bool = True  # False: steps run in their images as they are, no dependency images, no wheelhouse
+    cache_key: Literal["imports", "full"] = "imports"
+    max_output_files: int | None = Field(default=None, ge=1)
+    max_output_bytes: int | None = Field(default=None, ge=1)
+
+    def run_options(self) -> dict[str, Any]:
+        caps = {"max_output_files": self.max_output_files, "max_output_bytes": self.max_output_bytes}
+        return {"jobs": self.jobs, "cache_key": self.cache_key, **{k: v for k, v in caps.items() if v is not None}}
 
 
 @dataclass
@@ -68,6 +78,7 @@ class RunManager:
         self.metrics = metrics
         self.active: dict[str, _Active] = {}
         self._plan_lock = threading.Lock()
+        self._deps_lock = threading.Lock()  # one dependency build at a time: two runs never build the same image twice
         self._lock = threading.Lock()
         self._stopping = False
 
@@ -111,17 +122,20 @@ class RunManager:
 
     # ---- one run ---------------------------------------------------------------------------------
     def _run(self, run_id: str, request: RunRequest, cancel: threading.Event) -> None:
+        from rtest.plan.settings import CommandLine
         from rtest.run.engine import RunOptions
         from rtest.session import run_and_report
 
         status, exit_code, message = "error", 2, None
         try:
-            plan, settings = self._plan(run_id, request)
-            options = RunOptions(workdir=self.workspace.root, jobs=request.jobs, run_id=run_id,
-                                 slots=self.pool.for_run(run_id))
-            report = run_and_report(plan, options, settings=settings, formats=("html", "junit"),
-                                    subscribers=[lambda event: self._record(run_id, event)], cancel=cancel,
-                                    backend=self.backend)
+            plan, user = self._plan(run_id, request)
+            self._check_network(request.settings.network)
+            deps = self._deps(run_id, plan, user, request)
+            options = RunOptions(workdir=self.workspace.root, run_id=run_id, slots=self.pool.for_run(run_id),
+                                 **request.run_options())
+            report = run_and_report(plan, options, settings=CommandLine(**request.settings.model_dump()),
+                                    formats=("html", "junit"), subscribers=[lambda event: self._record(run_id, event)],
+                                    cancel=cancel, backend=self.backend, deps=deps)
             status, exit_code = (("interrupted" if self._stopping else "cancelled", 130) if report.interrupted else
                                  ("succeeded", 0) if report.pipeline_success else ("failed", 1))
         except RtestError as exc:  # bad input or no engine: the user's one sentence, and its exit code
@@ -141,16 +155,43 @@ class RunManager:
                 self.active.pop(run_id, None)
 
     def _plan(self, run_id: str, request: RunRequest):
-        from rtest.plan.settings import CommandLine, plan_settings
         from rtest.serve.planning import plan_submission
 
         spec_path = self._spec_file(run_id, request)
         with self._plan_lock:  # the example writes its sample data into the shared workdir
-            plan = plan_submission(spec_path, example=request.example, workspace=self.workspace)
+            plan, user = plan_submission(spec_path, example=request.example, workspace=self.workspace)
         shape = {"nodes": list(plan.dag_nodes), "edges": [list(e) for e in plan.dag_edges],
                  "scripts": plan.execution_order(), "skipped": dict(plan.skipped)}
         self.registry.set_run(run_id, dag=json.dumps(shape))
-        return plan, plan_settings(plan, CommandLine(**request.settings.model_dump()))
+        for warning in plan.warnings:  # before the run, as the CLI prints them; also in the report's plan_warnings
+            self.events.append(run_id, {**event_record(RunWarning(warning.message, warning.node)), "code": warning.code})
+        for note in plan.notes:  # the run emits them again after it starts: clients show each message once
+            self.events.append(run_id, event_record(RunWarning(note)))
+        return plan, user
+
+    def _check_network(self, name: str | None) -> None:
+        """As the CLI's preflight: an unknown network is the user's error (exit 2), not a bare 404 at the first step."""
+        from rtest.errors import PlanError
+
+        exists = getattr(self.backend, "network_exists", None)
+        if name and exists is not None and not exists(name):
+            raise PlanError(f"--network {name!r} does not exist on the service's container engine; use none (the default) "
+                            f"or bridge, or create it there first with `docker network create {name}`.")
+
+    def _deps(self, run_id: str, plan, user, request: RunRequest):
+        """Dependency images built before the first step, as `rtest sandbox run` does (None with no deps)."""
+        from rtest.deps.runtime import DepsOptions, prepare_dependencies
+
+        client = getattr(self.backend, "client", None)  # a backend without a container engine has no images
+        if not request.deps or client is None:
+            return None
+        homes = [Path(user.wheelhouse)] if user.wheelhouse else []
+        with self._deps_lock:
+            prepared = prepare_dependencies(plan, self.workspace.root, client,
+                                            DepsOptions(wheelhouses=homes, download=not homes))
+        for tag in prepared.built if prepared else []:
+            self.events.append(run_id, {"type": "deps_built", "image": tag})
+        return prepared
 
     def _spec_file(self, run_id: str, request: RunRequest) -> Path | None:
         from rtest.plan.userspec import save_user_spec
@@ -249,7 +290,7 @@ def _require_absolute(spec) -> None:
     from rtest.errors import PlanError
 
     where = spec.pipeline
-    paths = [where.config, where.source_root, *where.interfaces]
+    paths = [where.config, where.source_root, *where.interfaces, *where.source_map.values(), spec.wheelhouse]
     paths += [where.dag] if where.dag and ":" not in where.dag else []
     for overrides in spec.scripts.values():
         paths += [*overrides.inputs.values(), *overrides.outputs.values()]

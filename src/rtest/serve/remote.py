@@ -41,10 +41,12 @@ def submitter() -> str:
 def run_remote(client: ServiceClient, *, spec: UserSpec, example: bool, settings: dict[str, Any], jobs: int | None,
                workdir: Path, junit: Path | None = None, upload: bool | None = None,
                on_event: Callable[[dict], None] = lambda record: None,
-               cancel: threading.Event | None = None) -> RemoteOutcome:
-    """Submit, follow to the end (``cancel`` set -> the remote run is cancelled), download the reports."""
+               cancel: threading.Event | None = None, options: dict[str, Any] | None = None) -> RemoteOutcome:
+    """Submit, follow to the end (``cancel`` set -> the remote run is cancelled), download the reports.
+
+    ``options``: the per-run fields of the service's RunRequest (deps, cache_key, max_output_files/bytes)."""
     cancel = cancel or threading.Event()
-    request = {"example": example, "settings": settings, "jobs": jobs, "submitter": submitter()}
+    request = {"example": example, "settings": settings, "jobs": jobs, "submitter": submitter(), **(options or {})}
     with tempfile.TemporaryDirectory(prefix="rtest-bundle-") as scratch:
         bundle = None
         probe = Path(spec.pipeline.config) if spec.pipeline.config else None
@@ -99,8 +101,12 @@ def _download_reports(client: ServiceClient, run_id: str, run_dir: Path, junit: 
 
 def spec_from_flags(*, dag: str | None, config: Path | None, interfaces: list[Path] | None,
                     source_root: Path | None, spec: Path | None, inputs: list[str] | None,
-                    image_map: list[str] | None) -> UserSpec:
-    """The CLI's pipeline flags as ONE user spec with absolute paths (explicit flags over the spec file)."""
+                    image_map: list[str] | None, source_map: list[str] | None = None,
+                    config_classes: list[str] | None = None, allow_outside: bool = False, strict: bool = False,
+                    follow_input_links: bool = False, wheelhouse: Path | None = None) -> UserSpec:
+    """The CLI's pipeline flags as ONE user spec with absolute paths (explicit flags over the spec file), merged
+    the way `rtest.cli.common.select_pipeline` merges them for a local run."""
+    from rtest.plan.sources import parse_source_map_flags
     from rtest.plan.userspec import load_user_spec, parse_image_flags, parse_input_flags
 
     user = load_user_spec(spec) if spec else UserSpec()
@@ -110,7 +116,12 @@ def spec_from_flags(*, dag: str | None, config: Path | None, interfaces: list[Pa
     where.config = str(config.expanduser().resolve()) if config else where.config
     where.interfaces = [str(d.expanduser().resolve()) for d in interfaces] if interfaces else where.interfaces
     where.source_root = str(source_root.expanduser().resolve()) if source_root else where.source_root
+    where.source_map = {**where.source_map, **parse_source_map_flags(source_map)}
+    where.config_classes = list(dict.fromkeys([*where.config_classes, *(config_classes or [])]))
+    where.allow_source_outside_root = where.allow_source_outside_root or allow_outside
     overrides = parse_input_flags(inputs)
     overrides.image_map.update(parse_image_flags(image_map))
+    overrides.strict = strict
+    overrides.follow_input_links = follow_input_links
+    overrides.wheelhouse = str(wheelhouse.expanduser().resolve()) if wheelhouse else None
     return user.merged_with(overrides)
-

@@ -16,7 +16,7 @@ def render_view(run: dict, steps: list[dict], events: list[dict]) -> RunView:
     anchors = {s["node"]: f"step-{s['node']}" for s in steps}
     edges = [(a, b) for a, b in shape["edges"]]
     results = [_result(s) for s in steps if s["started_at"] is not None]
-    warnings = [e["message"] for e in events if e.get("type") == "warning"]
+    warnings = list(dict.fromkeys(e["message"] for e in events if e.get("type") == "warning"))  # notes come twice
     if run.get("message"):
         warnings.append(run["message"])
     return RunView(dag_svg=dag_svg(shape["nodes"], edges, statuses, anchors),

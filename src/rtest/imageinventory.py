@@ -1,0 +1,32 @@
+"""The images rtest made, for `rtest sandbox images list`: the SageMaker look-alikes and the dependency images.
+
+A dependency image is built FROM a look-alike, so it inherits ``rtest.image=1``; its own label
+``rtest.kind=deps`` is what tells them apart, so the kind is read first.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rtest.deps.image import KIND, KIND_LABEL, dependency_images
+
+LOOKALIKE_LABEL = "rtest.image"
+
+
+def rtest_images(client) -> list[dict[str, Any]]:
+    """One row per image: look-alikes first (by name), then dependency images (newest first)."""
+    deps = dependency_images(client)
+    dep_ids = {image["id"] for image in deps}
+    rows = []
+    for image in client.images.list(filters={"label": f"{LOOKALIKE_LABEL}=1"}):
+        labels = image.labels or {}
+        if image.id in dep_ids or labels.get(KIND_LABEL) == KIND or not image.tags:
+            continue  # untagged: an earlier build a rebuild replaced (`docker image prune` removes those)
+        name = labels.get("rtest.image.name") or ""
+        rows.append({"id": image.id, "kind": "look-alike" if name.startswith("sagemaker") else name or "rtest", "tags": sorted(image.tags), "size": image.attrs.get("Size"),
+                     "created": image.attrs.get("Created"), "base": None, "requirements": [],
+                     "name": name or None})
+    rows.sort(key=lambda row: (row["tags"] or [row["id"]])[0])
+    for image in sorted(deps, key=lambda image: image["created"] or "", reverse=True):
+        rows.append({**image, "kind": KIND, "tags": sorted(image["tags"]), "name": None})
+    return rows
