@@ -23,9 +23,18 @@ def rtest_images(client) -> list[dict[str, Any]]:
         if image.id in dep_ids or labels.get(KIND_LABEL) == KIND or not image.tags:
             continue  # untagged: an earlier build a rebuild replaced (`docker image prune` removes those)
         name = labels.get("rtest.image.name") or ""
-        rows.append({"id": image.id, "kind": "look-alike" if name.startswith("sagemaker") else name or "rtest", "tags": sorted(image.tags), "size": image.attrs.get("Size"),
-                     "created": image.attrs.get("Created"), "base": None, "requirements": [],
-                     "name": name or None})
+        rows.append(
+            {
+                "id": image.id,
+                "kind": "look-alike" if name.startswith("sagemaker") else name or "rtest",
+                "tags": sorted(image.tags),
+                "size": image.attrs.get("Size"),
+                "created": image.attrs.get("Created"),
+                "base": None,
+                "requirements": [],
+                "name": name or None,
+            }
+        )
     rows.sort(key=lambda row: (row["tags"] or [row["id"]])[0])
     for image in sorted(deps, key=lambda image: image["created"] or "", reverse=True):
         rows.append({**image, "kind": KIND, "tags": sorted(image["tags"]), "name": None})

@@ -22,6 +22,9 @@ from rtest.cli.common import (
     ImageMapOpt,
     InputOpt,
     InterfacesOpt,
+    AllowOutsideOpt,
+    ConfigClassesOpt,
+    SourceMapOpt,
     SourceRootOpt,
     SpecOpt,
     WorkdirOpt,
@@ -55,6 +58,9 @@ def deps(
     ] = None,
     fmt: FormatOpt = "text",
     workdir: WorkdirOpt = Path(".rtest"),
+    source_map: SourceMapOpt = None,
+    config_classes: ConfigClassesOpt = None,
+    allow_outside: AllowOutsideOpt = False,
 ) -> int:
     """Show each step's package requirements with their sources, what its image satisfies and what is missing."""
     from rtest.cli.common import select_pipeline
@@ -65,7 +71,9 @@ def deps(
     if fmt not in ("text", "json"):
         raise typer.BadParameter(f"'{fmt}' is not a format; use text or json.", param_hint="--format")
     chosen = select_pipeline(dag=dag, config=config, interfaces=interfaces, source_root=source_root, example=example,
-                             spec=spec, input_flags=inputs, image_flags=image_map, workdir=workdir)
+                             spec=spec, input_flags=inputs, image_flags=image_map, workdir=workdir,
+                             source_map_flags=source_map, config_classes=config_classes,
+                             allow_source_outside_root=allow_outside)
     plan = draft_plan(chosen.inputs, chosen.user)
     unknown = [n for n in (nodes or []) + ([add[0]] if add else []) if n not in plan.scripts]
     if unknown:
@@ -92,7 +100,7 @@ def _step_json(step, spec) -> dict[str, Any]:
         "image": step.base_image,
         "python": step.info.python,
         "requirements": [
-            {**r.to_json(), "installed": step.info.dists.get(r.name), "satisfied": r.text in step.satisfied}
+            {**r.to_json(), "installed": step.satisfied.get(r.text) or step.info.dists.get(r.name), "satisfied": r.text in step.satisfied}
             for r in step.requirements.requirements
         ],
         "missing": [r.text for r in step.missing],

@@ -1,4 +1,4 @@
-"""`rtest sandbox images ...`: build the SageMaker look-alike images; list them and the dependency images, prune those."""
+"""`rtest sandbox images ...`: build the look-alike images; list them with the dependency images; prune those."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from rich.markup import escape
 from rtest.catalog import IMAGE_DIRS
 
 images_app = typer.Typer(
-    help="Build the SageMaker look-alike images (python base, scikit-learn 1.2-1, XGBoost 1.7-1); list and prune dependency images.",
+    help="Build the look-alike images (base, sklearn 1.2-1, XGBoost 1.7-1); list and prune dependency images.",
     no_args_is_help=True,
 )
 out = Console()
@@ -85,8 +85,13 @@ def list_images(
 
 @images_app.command("prune")
 def prune(
-    older_than: Annotated[Optional[float], typer.Option("--older-than", min=0, help="Only dependency images built more than N days ago.")] = None,
-    base: Annotated[Optional[str], typer.Option("--base", help="Only dependency images built on this image (e.g. after rebuilding it).")] = None,
+    older_than: Annotated[
+        Optional[float], typer.Option("--older-than", min=0, help="Only dependency images built more than N days ago.")
+    ] = None,
+    base: Annotated[
+        Optional[str],
+        typer.Option("--base", help="Only dependency images built on this image (e.g. after rebuilding it)."),
+    ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would be removed; remove nothing.")] = False,
 ) -> int:
     """Remove dependency images (rebuilt on demand by the next run that needs them); look-alikes are kept.
@@ -97,15 +102,22 @@ def prune(
     from rtest.run.backends.docker import DockerBackend
 
     client = DockerBackend().client
-    keep = {tag for image in dependency_images(client) if base is not None and image["base"] != base
-            for tag in image["tags"] or [image["id"]]}
-    removed, in_use = prune_dependency_images(client, keep, older_than_s=None if older_than is None else older_than * 86400,
-                                              dry_run=dry_run)
+    keep = {
+        tag
+        for image in dependency_images(client)
+        if base is not None and image["base"] != base
+        for tag in image["tags"] or [image["id"]]
+    }
+    removed, in_use = prune_dependency_images(
+        client, keep, older_than_s=None if older_than is None else older_than * 86400, dry_run=dry_run
+    )
     verb = "Would remove" if dry_run else "Removed"
     listing = f": {markup_safe(', '.join(removed))}" if removed else ""
     out.print(f"{verb} {len(removed)} dependency image(s){listing}.", highlight=False)
     if in_use:
-        out.print(f"[yellow]Kept {len(in_use)} in use by a container:[/] {markup_safe(', '.join(in_use))}", highlight=False)
+        out.print(
+            f"[yellow]Kept {len(in_use)} in use by a container:[/] {markup_safe(', '.join(in_use))}", highlight=False
+        )
     return 0
 
 

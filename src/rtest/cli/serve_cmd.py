@@ -166,8 +166,9 @@ def list_runs(server: ServerOpt = None, token: TokenOpt = None,
         table.add_column(column)
     for run in page["runs"]:
         took = f"{run['duration_s']:.1f}s" if run["duration_s"] is not None else ""
-        table.add_row(*(plain(cell) for cell in (run["id"], run["status"], run["pipeline"] or "", run["submitter"] or "",
-                                                 took)))
+        table.add_row(
+            *(plain(cell) for cell in (run["id"], run["status"], run["pipeline"] or "", run["submitter"] or "", took))
+        )
     out.print(table)
     return 0
 
@@ -213,4 +214,3 @@ def run_logs(run_id: str, node: str, server: ServerOpt = None, token: TokenOpt =
             sys.stdout.buffer.write(chunk)
             sys.stdout.flush()
     return 0
-

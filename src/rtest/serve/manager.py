@@ -160,11 +160,17 @@ class RunManager:
         spec_path = self._spec_file(run_id, request)
         with self._plan_lock:  # the example writes its sample data into the shared workdir
             plan, user = plan_submission(spec_path, example=request.example, workspace=self.workspace)
-        shape = {"nodes": list(plan.dag_nodes), "edges": [list(e) for e in plan.dag_edges],
-                 "scripts": plan.execution_order(), "skipped": dict(plan.skipped)}
+        shape = {
+            "nodes": list(plan.dag_nodes),
+            "edges": [list(e) for e in plan.dag_edges],
+            "scripts": plan.execution_order(),
+            "skipped": dict(plan.skipped),
+        }
         self.registry.set_run(run_id, dag=json.dumps(shape))
         for warning in plan.warnings:  # before the run, as the CLI prints them; also in the report's plan_warnings
-            self.events.append(run_id, {**event_record(RunWarning(warning.message, warning.node)), "code": warning.code})
+            self.events.append(
+                run_id, {**event_record(RunWarning(warning.message, warning.node)), "code": warning.code}
+            )
         for note in plan.notes:  # the run emits them again after it starts: clients show each message once
             self.events.append(run_id, event_record(RunWarning(note)))
         return plan, user
@@ -175,8 +181,10 @@ class RunManager:
 
         exists = getattr(self.backend, "network_exists", None)
         if name and exists is not None and not exists(name):
-            raise PlanError(f"--network {name!r} does not exist on the service's container engine; use none (the default) "
-                            f"or bridge, or create it there first with `docker network create {name}`.")
+            raise PlanError(
+                f"--network {name!r} does not exist on the service's container engine; use none (the default) "
+                f"or bridge, or create it there first with `docker network create {name}`."
+            )
 
     def _deps(self, run_id: str, plan, user, request: RunRequest):
         """Dependency images built before the first step, as `rtest sandbox run` does (None with no deps)."""

@@ -42,7 +42,9 @@ def plan_submission(spec_path: Path | None, *, example: bool, workspace: Workspa
                             hint="name them in the run request's spec (pipeline.dag and pipeline.config), or ask "
                                  "for the example")
     spec_where = user.pipeline
-    inputs = load_pipeline_inputs(where.dag, where.config, where.interfaces, where.source_root,
-                                  source_map=dict(spec_where.source_map), config_classes=list(spec_where.config_classes),
-                                  allow_source_outside_root=spec_where.allow_source_outside_root)
+    inputs = load_pipeline_inputs(
+        where.dag, where.config, where.interfaces, where.source_root,
+        source_map=dict(spec_where.source_map), config_classes=list(spec_where.config_classes),
+        allow_source_outside_root=spec_where.allow_source_outside_root,
+    )
     return build_plan(inputs, user, workspace.root, strict=user.strict), user
