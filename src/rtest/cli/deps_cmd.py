@@ -100,7 +100,8 @@ def _step_json(step, spec) -> dict[str, Any]:
         "image": step.base_image,
         "python": step.info.python,
         "requirements": [
-            {**r.to_json(), "installed": step.satisfied.get(r.text) or step.info.dists.get(r.name), "satisfied": r.text in step.satisfied}
+            {**r.to_json(), "installed": step.satisfied.get(r.text) or step.info.dists.get(r.name),
+             "satisfied": r.text in step.satisfied}
             for r in step.requirements.requirements
         ],
         "missing": [r.text for r in step.missing],
