@@ -27,6 +27,12 @@ def configure_logging(fmt: str = "text", level: str = "warning") -> None:
     )
 
 
+def ensure_logging() -> None:
+    """The default set-up, unless a command already chose one (`sandbox run --log-format json`)."""
+    if not structlog.is_configured():
+        configure_logging()
+
+
 class _StderrLogger:
     """Prints to whatever sys.stderr is at the moment of the call, never a stream bound at set-up
     (an embedding program, or a test harness, may swap and close stderr between runs)."""

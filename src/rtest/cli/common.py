@@ -92,6 +92,9 @@ def select_pipeline(
     follow_input_links: bool = False,
 ) -> Selection:
     """Resolve which pipeline the flags name (explicit flags > spec file > --example) and the user's overrides."""
+    from rtest.logs import ensure_logging
+
+    ensure_logging()  # log lines go to stderr, so `--format json` output on stdout stays parseable
     from rtest.cli.preflight import check_interface_dirs
     from rtest.plan.builder import load_pipeline_inputs
     from rtest.plan.location import locate_pipeline

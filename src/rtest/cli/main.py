@@ -54,9 +54,6 @@ def _root(
     ] = None,
 ) -> None:
     """rtest: find a pipeline's path typos and missing env vars in seconds, locally."""
-    from rtest.logs import configure_logging
-
-    configure_logging()  # log lines go to stderr, so `--format json` output on stdout stays parseable
 
 
 def _check_format(fmt: str) -> str:

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from enum import Enum
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import networkx as nx
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from rtest import jobs
+
+if TYPE_CHECKING:  # networkx loads only when a graph is built: the remote client and --help stay quick
+    import networkx as nx
 
 
 class Source(str, Enum):
@@ -177,6 +179,8 @@ class PipelineTestingSpec(BaseModel):
 
     def script_graph(self) -> nx.DiGraph:
         """Script nodes only; an edge wherever a script reaches another directly or through skipped nodes."""
+        import networkx as nx
+
         full = nx.DiGraph()
         full.add_nodes_from(self.dag_nodes)
         full.add_edges_from(self.dag_edges)
@@ -197,6 +201,8 @@ class PipelineTestingSpec(BaseModel):
 
     def execution_order(self, graph: nx.DiGraph | None = None) -> list[str]:
         """Topological, ties broken by DAG declaration order; pass ``script_graph()`` if already built."""
+        import networkx as nx
+
         order = {node: i for i, node in enumerate(self.dag_nodes)}
         return list(
             nx.lexicographical_topological_sort(
