@@ -30,7 +30,10 @@ from rtest.deps.runtime import DepsOptions, prepare_dependencies
 from rtest.deps.wheelbuild import build_pure_wheel
 from rtest.plan.builder import build_plan, load_pipeline_inputs
 from rtest.plan.userspec import UserSpec
-from rtest.run.engine import run_pipeline
+from rtest.logs import configure_logging
+from rtest.run.backends.docker import DockerBackend
+from rtest.run.engine import RunOptions
+from rtest.session import run_and_report
 from rtest.testing import write_python_pipeline
 
 OUT = "/opt/ml/processing/output/out"
@@ -69,6 +72,13 @@ def _plan(p: dict[str, Path]):
     return build_plan(load_pipeline_inputs(str(p["dag"]), p["config"], [p["interfaces"]]), UserSpec())
 
 
+def _run(plan, workdir: Path, deps):
+    """What `rtest sandbox run` does: dependency images first (unless --no-deps), then the run in them."""
+    engine = DockerBackend()
+    prepared = prepare_dependencies(plan, workdir, engine.client, deps) if deps else None
+    return run_and_report(plan, RunOptions(workdir=workdir), formats=(), backend=engine, deps=prepared)
+
+
 def _timed(fn):
     started = time.perf_counter()
     value = fn()
@@ -80,6 +90,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--index", action="store_true", help="real packages from the host's package index")
     args = parser.parse_args()
+    configure_logging()  # warnings only, on stderr: the figures stay readable
     client = docker.from_env()
     with tempfile.TemporaryDirectory(prefix="rtest-bench-deps-") as scratch:
         tmp = Path(scratch)
@@ -96,19 +107,19 @@ def main() -> None:
         try:
             build_s, prepared = _timed(lambda: prepare_dependencies(with_reqs, workdir, client, options()))
             built = prepared.built
-            first_s, first = _timed(lambda: run_pipeline(with_reqs, workdir=workdir, html=False, deps=options()))
+            first_s, first = _timed(lambda: _run(with_reqs, workdir, options()))
             for node, result in first.steps.items():
                 if not result.status.ok:
                     print(f"    {node} failed: {result.failure_reason}")
-            run_pipeline(without, workdir=workdir, html=False)  # fill the baseline's cache
+            _run(without, workdir, options())  # fill the baseline's cache
             print(f"packages: set A {set_a}, set B {set_b} ({'host index' if args.index else 'local wheels'})")
             print(f"(a) first run: resolve + build {len(built)} dependency images {build_s:6.2f} s;"
                   f" then the run itself {first_s:6.2f} s (success {first.pipeline_success})")
             cached, plain, no_deps = [], [], []
             for _ in range(args.repeat):
-                cached.append(_timed(lambda: run_pipeline(with_reqs, workdir=workdir, html=False, deps=options()))[0])
-                plain.append(_timed(lambda: run_pipeline(without, workdir=workdir, html=False))[0])
-                no_deps.append(_timed(lambda: run_pipeline(without, workdir=workdir, html=False, deps=False))[0])
+                cached.append(_timed(lambda: _run(with_reqs, workdir, options()))[0])
+                plain.append(_timed(lambda: _run(without, workdir, options()))[0])
+                no_deps.append(_timed(lambda: _run(without, workdir, False))[0])
             median = statistics.median
             print(f"(b) cached run, median of {args.repeat}: with requirements {median(cached):.3f} s,"
                   f" same pipeline without requirements {median(plain):.3f} s, without the dependency layer (--no-deps) {median(no_deps):.3f} s")
