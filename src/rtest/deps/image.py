@@ -41,16 +41,6 @@ def container_dir(index: int) -> str:
     return MOUNT_ROOT if index == 0 else f"{MOUNT_ROOT}-{index}"
 
 
-def image_exists(client, tag: str) -> bool:
-    import docker.errors
-
-    try:
-        client.images.get(tag)
-        return True
-    except docker.errors.ImageNotFound:
-        return False
-
-
 def build_dependency_image(client, *, base_ref: str, info: ImageInfo, tag: str, specs: list[str], wheels: list[Path],
                            dirs: list[Path], on_progress: Progress | None = None) -> str:
     """Install ``specs`` into a container of ``base_ref`` from ``dirs`` only, and commit it as ``tag``."""

@@ -12,7 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rtest.deps.image import Progress, build_dependency_image, container_dir, image_exists
+from rtest.deps.image import Progress, build_dependency_image, container_dir
+from rtest.imagebuild import image_exists
 from rtest.deps.resolve import StepDeps, analyse, install_specs, resolve_images
 from rtest.plan.model import PipelineTestingSpec, Source, Sourced
 from rtest.run.backends.base import Mount, StepLaunch

@@ -23,7 +23,7 @@ def build_pure_wheel(package_dir: Path, name: str, version: str, out_dir: Path, 
         if path.is_file() and "__pycache__" not in path.parts:
             files[f"{Path(package_dir).name}/{path.relative_to(package_dir).as_posix()}"] = path.read_bytes()
     metadata = [
-        f"Metadata-Version: 2.1",
+        "Metadata-Version: 2.1",
         f"Name: {name}",
         f"Version: {version}",
         *(f"Requires-Dist: {r}" for r in requires),

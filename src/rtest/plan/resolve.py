@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from rtest import jobs
 from rtest.catalog import BYO_KIND, choose_image, framework_of, normalize_kind
 from rtest.plan.discovery import DiscoveredScript

@@ -12,12 +12,11 @@ The log is the script's own output: untrusted. It is read from its end, at most
 
 from __future__ import annotations
 
-import os
 import re
-import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from rtest.run.untrusted import read_small_text
 from rtest.textclean import clean
 
 MAX_LOG_BYTES = 64 * 1024
@@ -56,21 +55,8 @@ class Warnings:
 
 def read_log_tail(path: Path | str, max_bytes: int = MAX_LOG_BYTES) -> str:
     """The end of a log file as text; "" when it is missing, not a regular file, or a link."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    except OSError:
-        return ""
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            return ""
-        os.lseek(fd, max(0, info.st_size - max_bytes), os.SEEK_SET)
-        data = os.read(fd, max_bytes)
-    except OSError:
-        return ""
-    finally:
-        os.close(fd)
-    return clean(data.decode("utf-8", errors="replace"))
+    text, _ = read_small_text(Path(path), max_bytes, shown_as="the step's log", tail=True)
+    return clean(text or "")
 
 
 def exception_line(text: str) -> str | None:

@@ -6,7 +6,6 @@ import asyncio
 import os
 import shutil
 from importlib import resources
-from pathlib import Path
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse

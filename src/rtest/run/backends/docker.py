@@ -8,7 +8,6 @@ auto-remove, which loses the exit code when the container vanishes first).
 
 from __future__ import annotations
 
-import os
 import queue
 import threading
 import time
