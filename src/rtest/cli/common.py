@@ -92,39 +92,25 @@ def select_pipeline(
     follow_input_links: bool = False,
 ) -> Selection:
     """Resolve which pipeline the flags name (explicit flags > spec file > --example) and the user's overrides."""
-    from rtest.logs import ensure_logging
-
-    ensure_logging()  # log lines go to stderr, so `--format json` output on stdout stays parseable
     from rtest.cli.preflight import check_interface_dirs
-    from rtest.plan.builder import load_pipeline_inputs
-    from rtest.plan.location import locate_pipeline
+    from rtest.logs import ensure_logging
+    from rtest.plan.location import load_located
     from rtest.plan.sources import parse_source_map_flags
     from rtest.plan.userspec import UserSpec, load_user_spec, parse_image_flags, parse_input_flags
-    from rtest.workspace import Workspace
 
+    ensure_logging()  # log lines go to stderr, so `--format json` output on stdout stays parseable
     check_interface_dirs(interfaces)
     user = load_user_spec(spec) if spec else UserSpec()
     if example:
-        from rtest.example import example_paths, generate_example_inputs
+        from rtest.example import example_location
+        from rtest.workspace import Workspace
 
-        workspace = Workspace(workdir)
-        paths = example_paths(copy_to=workspace.example_dir if generate_example_data else None)
-        dag, config = dag or str(paths.dag), config or paths.config
-        interfaces = interfaces or [paths.interfaces]
-        source_root = source_root or paths.source_root
-        if paths.wheelhouse and not user.wheelhouse:  # the example's own wheels: its dependency steps stay offline
-            user.wheelhouse = str(paths.wheelhouse)
-        if generate_example_data:  # sample data is the one thing the example cannot ship as config
-            generated = generate_example_inputs(workspace.example_data_dir)
-            user = parse_input_flags([f"{key}={path}" for key, path in generated.items()]).merged_with(user)
-    where = locate_pipeline(user.pipeline, dag=dag, config=config, interfaces=interfaces, source_root=source_root)
-    spec_where = user.pipeline
-    inputs = load_pipeline_inputs(
-        where.dag, where.config, where.interfaces, where.source_root,
-        source_map={**spec_where.source_map, **parse_source_map_flags(source_map_flags)},
-        allow_source_outside_root=allow_source_outside_root or spec_where.allow_source_outside_root,
-        config_classes=list(dict.fromkeys([*spec_where.config_classes, *(config_classes or [])])),
-    )
+        user, found = example_location(user, Workspace(workdir), generate_data=generate_example_data)
+        dag, config = dag or found["dag"], config or found["config"]
+        interfaces, source_root = interfaces or found["interfaces"], source_root or found["source_root"]
+    inputs = load_located(user, dag=dag, config=config, interfaces=interfaces, source_root=source_root,
+                          source_map=parse_source_map_flags(source_map_flags), config_classes=config_classes,
+                          allow_source_outside_root=allow_source_outside_root)
     overrides = parse_input_flags(input_flags)
     overrides.image_map.update(parse_image_flags(image_flags))
     overrides.strict = strict

@@ -78,6 +78,25 @@ def example_paths(copy_to: Path | None = None) -> ExamplePaths:
     )
 
 
+def example_location(user, workspace, *, generate_data: bool = True):
+    """(user spec, location) for a run of the example: its DAG, config, interfaces and source root, with
+    its wheelhouse and generated sample data filled into ``user`` where the user set none.
+
+    Shared by `--example` on the CLI and by the service, so both run the same example the same way.
+    """
+    from rtest.plan.userspec import parse_input_flags
+
+    paths = example_paths(copy_to=workspace.example_dir if generate_data else None)
+    if paths.wheelhouse and not user.wheelhouse:  # the example's own wheels: its dependency steps stay offline
+        user.wheelhouse = str(paths.wheelhouse)
+    if generate_data:  # sample data is the one thing the example cannot ship as config
+        generated = generate_example_inputs(workspace.example_data_dir)
+        user = parse_input_flags([f"{key}={path}" for key, path in generated.items()]).merged_with(user)
+    where = {"dag": str(paths.dag), "config": paths.config, "interfaces": [paths.interfaces],
+             "source_root": paths.source_root}
+    return user, where
+
+
 def build_example_wheels(root: Path) -> Path | None:
     """The two dependency steps need rtest-demo-report; its source ships in vendor/ and becomes a wheel
     here, on the host, so the example needs no package index (the run passes this folder as its wheelhouse)."""

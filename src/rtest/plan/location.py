@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from rtest.errors import PlanError
-from rtest.plan.userspec import PipelineLocation
+from rtest.plan.userspec import PipelineLocation, UserSpec
 
 
 @dataclass(frozen=True)
@@ -35,3 +35,22 @@ def locate_pipeline(spec: PipelineLocation | None, *, dag: Any = None, config: P
     root = source_root or spec.source_root
     return Located(dag=dag, config=Path(config), interfaces=[Path(d) for d in folders] or None,
                    source_root=Path(root) if root else None)
+
+
+def load_located(user: UserSpec, *, dag: Any = None, config: Path | str | None = None,
+                 interfaces: list[Path | str] | None = None, source_root: Path | str | None = None,
+                 source_map: dict[str, str] | None = None, config_classes: list[str] | None = None,
+                 allow_source_outside_root: bool = False, **hint: str):
+    """The located pipeline, loaded with the spec file's source map, config classes and allow-outside
+    switch merged under the explicit ones (the CLI's flags, or nothing on the service)."""
+    from rtest.plan.builder import load_pipeline_inputs
+
+    where = locate_pipeline(user.pipeline, dag=dag, config=config, interfaces=interfaces, source_root=source_root,
+                            **hint)
+    spec = user.pipeline
+    return load_pipeline_inputs(
+        where.dag, where.config, where.interfaces, where.source_root,
+        source_map={**spec.source_map, **(source_map or {})},
+        allow_source_outside_root=allow_source_outside_root or spec.allow_source_outside_root,
+        config_classes=list(dict.fromkeys([*spec.config_classes, *(config_classes or [])])),
+    )
