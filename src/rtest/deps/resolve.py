@@ -54,6 +54,15 @@ def collect(spec: ScriptExecutionSpec, config_fields: dict[str, Any] | None = No
     return found
 
 
+def decisions(spec: ScriptExecutionSpec, found: RequirementSet, install_declared: bool = False
+              ) -> dict[Requirement, Decision]:
+    """Per requirement: does SageMaker install it, and why; pins of what is installed must agree."""
+    kind = compute_kind(spec.interface_file)
+    decided = {req: decide(req, spec, kind, install_declared) for req in found.requirements}
+    check_conflicts(spec.node, RequirementSet(node=spec.node, requirements=[r for r in decided if decided[r].install]))
+    return decided
+
+
 def check_conflicts(node: str, installed: RequirementSet) -> None:
     """Two pins of what is installed that no version satisfies: an error before any step."""
     conflicts = installed.conflicts()
@@ -101,17 +110,14 @@ def analyse(plan: PipelineTestingSpec, client, workdir: Path, nodes: list[str] |
         found = collect(spec, fields.get(node))
         step = StepDeps(node=node, base_image=ref, info=info, requirements=found,
                         house=wheelhouse_for(workdir, info, user_wheelhouses, download))
-        kind = compute_kind(spec.interface_file)
-        step.decisions = {req: decide(req, spec, kind, install_declared) for req in found.requirements}
-        installs = [req for req in found.requirements if step.decisions[req].install]
-        check_conflicts(node, RequirementSet(node=node, requirements=installs))
+        step.decisions = decisions(spec, found, install_declared)
         for req in found.requirements:
             version = _installed(info, req, step.decisions[req].install)
             if version is not None:
                 step.satisfied[req.text] = version
             elif step.decisions[req].install:
                 step.missing.append(req)
-            else:
+            elif req.origin == "interface":  # others not installed are listed with their reason only
                 step.unmet_declared.append((req, info.python if req.name == "python" else info.dists.get(req.name)))
         result[node] = step
     return result

@@ -1,0 +1,110 @@
+"""Partial runs (issue 15): --only/--skip/--from, outputs of steps not run reused from an earlier run
+(--reuse), --keep-going with a missing image. The runner decides; FakeBackend stands in for the engine."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from pipelines import raised_message
+from rtest.errors import ImageNotFoundError, PlanError
+from rtest.plan.builder import build_plan, load_pipeline_inputs
+from rtest.plan.selection import Selection
+from rtest.plan.settings import CommandLine
+from rtest.plan.userspec import UserSpec
+from rtest.report.junit import write_junit
+from rtest.run.engine import RunOptions
+from rtest.session import run_and_report
+from rtest.testing import FakeBackend, FakeStep, write_python_pipeline
+
+OUT = "/opt/ml/processing/output/out"
+IN = "/opt/ml/processing/input/out"
+BASE = "rtest/sagemaker-base:py3"
+
+
+def _plan(tmp_path, images: dict[str, str] | None = None):
+    """A -> B -> C, A -> D: each step reads its parent's ``out`` and writes its own."""
+    edges = [("A", "B"), ("B", "C"), ("A", "D")]
+    fed = {t for _, t in edges}
+    steps = {n: {"script": f"# step {n}\n", "outputs": {"out": OUT}, **({"inputs": {"out": IN}} if n in fed else {})}
+             for n in "ABCD"}
+    paths = write_python_pipeline(tmp_path / "p", steps, edges)
+    user = UserSpec.model_validate({"scripts": {n: {"image": i} for n, i in (images or {}).items()}})
+    return build_plan(load_pipeline_inputs(paths["dag"], paths["config"], [paths["interfaces"]]), user)
+
+
+def _run(plan, tmp_path, backend=None, run_id=None, **options):
+    return run_and_report(plan, RunOptions(workdir=tmp_path / "wd", jobs=2, run_id=run_id, **options),
+                          settings=CommandLine(cache=False), formats=("html",), backend=backend or FakeBackend())
+
+
+def _status(report) -> dict[str, str]:
+    return {n: r.status.value for n, r in report.steps.items()}
+
+
+def test_only_runs_the_named_steps_and_reuses_the_newest_earlier_outputs(tmp_path):
+    plan = _plan(tmp_path)
+    full = _run(plan, tmp_path, run_id="first")
+    assert full.pipeline_success
+    backend = FakeBackend()
+    part = _run(plan, tmp_path, backend, run_id="second", selection=Selection(only=("C",)))
+    assert backend.started() == ["C"]
+    assert _status(part) == {"A": "skipped", "B": "reused", "C": "succeeded", "D": "skipped"}
+    assert part.steps["B"].failure_reason == "not run: outputs reused from run first"
+    assert part.steps["A"].failure_reason == "not run: not in --only C" and part.pipeline_success
+    assert backend.inputs_seen["C"] == {IN: ["out.txt"]}  # B's output of the first run, staged
+    saved = json.loads((Path(part.run_dir) / "report.json").read_text())["steps"]
+    assert saved["A"]["status"] == "skipped" and saved["B"]["status"] == "reused"
+    assert "not in --only C" in (Path(part.run_dir) / "report.html").read_text()
+    junit = write_junit(part, tmp_path / "junit.xml")
+    text = Path(junit if isinstance(junit, (str, Path)) else tmp_path / "junit.xml").read_text()
+    assert 'message="not run: not in --only C"' in text and 'message="not run: outputs reused from run first"' in text
+
+
+def test_from_runs_the_step_and_its_descendants_and_skip_leaves_one_out(tmp_path):
+    plan = _plan(tmp_path)
+    _run(plan, tmp_path, run_id="first")
+    backend = FakeBackend()
+    report = _run(plan, tmp_path, backend, selection=Selection(from_node="B"))
+    assert sorted(backend.started()) == ["B", "C"]
+    assert report.steps["A"].status.value == "reused" and report.steps["D"].failure_reason == "not run: upstream of --from B"
+    backend = FakeBackend()
+    report = _run(plan, tmp_path, backend, selection=Selection(skip=("D",)))
+    assert sorted(backend.started()) == ["A", "B", "C"] and report.steps["D"].failure_reason == "not run: --skip"
+
+
+def test_reuse_names_the_run_and_a_missing_upstream_output_is_an_error_naming_it(tmp_path):
+    plan = _plan(tmp_path)
+    message = raised_message(PlanError, lambda: _run(plan, tmp_path, selection=Selection(only=("C",))))
+    assert "B.out (needed by C)" in message and "--reuse RUN_ID" in message
+    assert not (tmp_path / "wd" / "runs").exists() or not any((tmp_path / "wd" / "runs").iterdir())
+    _run(plan, tmp_path, FakeBackend({"B": FakeStep(exit_code=1)}), run_id="broken")  # B failed there
+    message = raised_message(PlanError, lambda: _run(plan, tmp_path, selection=Selection(only=("C",), reuse_run="broken")))
+    assert "B.out (needed by C) is not in run broken" in message
+    good = _run(plan, tmp_path, run_id="good")
+    _run(plan, tmp_path, FakeBackend({"B": FakeStep(exit_code=1)}), run_id="newest-broken")
+    backend = FakeBackend()
+    report = _run(plan, tmp_path, backend, selection=Selection(only=("C",), reuse_run="good"))
+    assert backend.started() == ["C"] and report.steps["B"].failure_reason == "not run: outputs reused from run good"
+    report = _run(plan, tmp_path, FakeBackend(), selection=Selection(only=("C",)))  # newest run with B's output
+    assert report.steps["B"].outputs == good.steps["B"].outputs and "newest-broken" not in report.steps["B"].failure_reason
+    assert "'Z' is not a script step" in raised_message(PlanError, lambda: _run(plan, tmp_path, selection=Selection(only=("Z",))))
+    assert "--reuse nope" in raised_message(PlanError, lambda: _run(plan, tmp_path, selection=Selection(only=("C",), reuse_run="nope")))
+
+
+def test_keep_going_fails_the_step_whose_image_is_missing_alone_with_its_reason(tmp_path):
+    plan = _plan(tmp_path, images={"B": "rtest/sagemaker-pytorch:2.1.0", "D": "someone/else:1"})
+    backend = FakeBackend(images={BASE})
+    message = raised_message(ImageNotFoundError, lambda: _run(plan, tmp_path, backend))
+    assert "2 images are missing" in message and "rtest/sagemaker-pytorch:2.1.0" in message and "someone/else:1" in message
+    assert backend.started() == []
+    report = _run(plan, tmp_path, backend, keep_going=True)
+    assert _status(report) == {"A": "succeeded", "B": "failed", "C": "upstream_failed", "D": "failed"}
+    assert "Image rtest/sagemaker-pytorch:2.1.0 is not in the local Docker engine (needed by B)" in report.steps["B"].failure_reason
+    assert report.steps["C"].failure_reason == "upstream step B failed" and backend.started() == ["A"]
+    assert not report.pipeline_success
+    # with --only, an image only deselected steps need is not checked at all
+    report = _run(plan, tmp_path, FakeBackend(images={BASE}), selection=Selection(only=("A",)))
+    assert report.pipeline_success and _status(report)["B"] == "skipped"
