@@ -108,3 +108,30 @@ def test_keep_going_fails_the_step_whose_image_is_missing_alone_with_its_reason(
     # with --only, an image only deselected steps need is not checked at all
     report = _run(plan, tmp_path, FakeBackend(images={BASE}), selection=Selection(only=("A",)))
     assert report.pipeline_success and _status(report)["B"] == "skipped"
+
+
+def test_an_image_rtest_has_no_look_alike_for_is_said_not_built_never_builtin(tmp_path, capsys):
+    import yaml
+
+    from rtest.cli.main import main
+    from rtest.cli.render import image_origin
+
+    paths = write_python_pipeline(tmp_path / "p", {"Torch": {"script": "print(1)\n", "outputs": {"out": OUT}},
+                                                   "Plain": {"script": "print(2)\n", "outputs": {"out": OUT}}}, [])
+    interface = paths["interfaces"] / "Torch.step.yaml"
+    doc = yaml.safe_load(interface.read_text())
+    doc["compute"] = {"kind": "framework", "sdk_class": "PyTorch", "framework_version": "2.1.0"}
+    interface.write_text(yaml.safe_dump(doc))
+    with pytest.raises(SystemExit) as exited:
+        main(["plan", "--dag", str(paths["dag"]), "--config", str(paths["config"]), "--interfaces", str(paths["interfaces"])])
+    code = exited.value.code
+    shown = capsys.readouterr().out
+    import re
+
+    assert code == 0 and not re.search(r"image=\S+ \(builtin", shown)  # no image is ever called builtin
+    assert "image=rtest/sagemaker-pytorch:2.1.0 (not built: rtest has no look-alike for it; pass --image-map " \
+           "pytorch:2.1.0=IMAGE" in " ".join(shown.split())
+    plain = build_plan(load_pipeline_inputs(paths["dag"], paths["config"], [paths["interfaces"]])).scripts["Plain"]
+    assert image_origin(plain, set()) == "rtest look-alike"
+    assert image_origin(plain, {BASE}) == "rtest look-alike, not built: build it with `rtest sandbox images build` " \
+                                          "(add `--offline` on a machine with no registry)"
