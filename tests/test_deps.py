@@ -423,3 +423,26 @@ def test_only_what_sagemaker_installs_is_installed_and_declared_requirements_are
     assert (Path(report.steps["Proc"].outputs["out"]) / "version.txt").read_text() == "absent"
     assert report.steps["Proc"].image == "rtest/sagemaker-base:py3"
     assert any(w.code == "declared-requirement-unmet" and w.node == "Proc" for w in report.plan_warnings)
+
+
+@pytest.mark.docker
+def test_rtest_deps_shows_why_for_every_requirement_and_install_declared_opts_in(tmp_path, docker_client):
+    script = "import subprocess, sys\nsubprocess.check_call([sys.executable, '-m', 'pip', 'install', 'undeclared==1.0'])\n"
+    p = write_python_pipeline(tmp_path / "p", {"A": {"script": script, "outputs": {"out": OUT}}}, [])
+    (p["src"] / "A" / "requirements.txt").write_text("tinyfmt==1.0.0\n")
+    add_framework_requirements(p, "A", {"nosuchpkg": ">=1"})
+    base = ["deps", "--dag", str(p["dag"]), "--config", str(p["config"]), "--interfaces", str(p["interfaces"]),
+            "--format", "json", "--workdir", str(tmp_path / "wd")]
+    cli = lambda *args: subprocess.run([sys.executable, "-m", "rtest.cli.main", *base, *args], capture_output=True, text=True, cwd=tmp_path, timeout=600)  # noqa: E731
+    shown = cli()
+    assert shown.returncode == 0, shown.stderr
+    rows = {r["requirement"]: r for r in json.loads(shown.stdout)["A"]["requirements"]}
+    assert set(rows) == {"nosuchpkg>=1", "tinyfmt==1.0.0", "undeclared==1.0"}
+    assert rows["undeclared==1.0"]["sagemaker_installs"] and "import time" in rows["undeclared==1.0"]["reason"]
+    assert not rows["tinyfmt==1.0.0"]["sagemaker_installs"] and "ScriptProcessor" in rows["tinyfmt==1.0.0"]["reason"]
+    assert not rows["nosuchpkg>=1"]["sagemaker_installs"] and "never installs" in rows["nosuchpkg>=1"]["reason"]
+    assert json.loads(shown.stdout)["A"]["missing"] == ["undeclared==1.0"]
+    [warning] = json.loads(shown.stdout)["A"]["warnings"]
+    assert "declares nosuchpkg>=1" in warning and "has no nosuchpkg" in warning
+    opted = json.loads(cli("--install-declared").stdout)["A"]
+    assert sorted(opted["missing"]) == ["nosuchpkg>=1", "undeclared==1.0"] and opted["warnings"] == []

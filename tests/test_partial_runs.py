@@ -135,3 +135,45 @@ def test_an_image_rtest_has_no_look_alike_for_is_said_not_built_never_builtin(tm
     assert image_origin(plain, set()) == "rtest look-alike"
     assert image_origin(plain, {BASE}) == "rtest look-alike, not built: build it with `rtest sandbox images build` " \
                                           "(add `--offline` on a machine with no registry)"
+
+
+@pytest.mark.docker
+def test_the_cli_runs_part_of_a_pipeline_in_containers_and_keeps_going_past_a_missing_image(tmp_path, docker_client):
+    """`rtest sandbox run --only/--reuse/--keep-going` end to end: real containers, real files."""
+    import subprocess
+    import sys
+
+    import yaml
+
+    script = ("import pathlib, sys\nsrc = pathlib.Path('{IN}/v.txt')\nv = int(src.read_text()) if src.exists() else 0\n"
+              "pathlib.Path('{OUT}/v.txt').write_text(str(v + 1))\n").format(IN=IN, OUT=OUT)
+    paths = write_python_pipeline(tmp_path / "p", {"A": {"script": script, "outputs": {"out": OUT}},
+                                                   "B": {"script": script, "inputs": {"out": IN}, "outputs": {"out": OUT}},
+                                                   "Lone": {"script": script, "outputs": {"out": OUT}}}, [("A", "B")])
+    base = ["--dag", str(paths["dag"]), "--config", str(paths["config"]), "--interfaces", str(paths["interfaces"]),
+            "--workdir", str(tmp_path / "wd"), "--no-deps"]
+
+    def cli(*args):
+        return subprocess.run([sys.executable, "-m", "rtest.cli.main", "sandbox", "run", *base, *args],
+                              capture_output=True, text=True, timeout=600, cwd=tmp_path)
+
+    first = cli()
+    assert first.returncode == 0, first.stdout + first.stderr
+    [first_run] = [d.name for d in (tmp_path / "wd" / "runs").iterdir()]
+    part = cli("--only", "B", "--reuse", first_run, "--no-cache")
+    assert part.returncode == 0, part.stdout + part.stderr
+    [second_run] = [d.name for d in (tmp_path / "wd" / "runs").iterdir() if d.name != first_run]
+    report = json.loads((tmp_path / "wd" / "runs" / second_run / "report.json").read_text())
+    assert {n: s["status"] for n, s in report["steps"].items()} == {"A": "reused", "B": "succeeded", "Lone": "skipped"}
+    assert (Path(report["steps"]["B"]["outputs"]["out"]) / "v.txt").read_text() == "2"  # A's first-run output fed it
+
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(yaml.safe_dump({"scripts": {"A": {"image": "rtest-test/never-built:1"}}}))
+    stopped = cli("--spec", str(spec))
+    assert stopped.returncode != 0 and "rtest-test/never-built:1 is not in the local Docker engine (needed by A)" in stopped.stdout + stopped.stderr
+    going = cli("--spec", str(spec), "--keep-going", "--no-cache")
+    assert going.returncode == 1, going.stdout + going.stderr
+    latest = max((tmp_path / "wd" / "runs").iterdir(), key=lambda d: d.stat().st_mtime)
+    steps = json.loads((latest / "report.json").read_text())["steps"]
+    assert {n: s["status"] for n, s in steps.items()} == {"A": "failed", "B": "upstream_failed", "Lone": "succeeded"}
+    assert "rtest-test/never-built:1 is not in the local Docker engine" in steps["A"]["failure_reason"]

@@ -143,10 +143,10 @@ def run(
     flags = CommandLine(timeout_s=timeout, network=network, limits=not no_limits, memory_bytes=memory_bytes,
                         cache=not no_cache, pack_model=not model_folder)
     formats = {"html": None, **({"junit": junit} if junit else {})}
+    selection, runnable = _partial_run(plan, engine, workdir, only, skip, from_node, reuse, keep_going)  # issue 15
     run_id = new_run_id()  # printed now, so a user whose rtest was killed can still clean up this run
     out.print(f"Run {run_id} started; if rtest is killed, `rtest sandbox clean --run-id {run_id}` "
               "removes its containers.", highlight=False)
-    selection, runnable = _partial_run(plan, engine, only, skip, from_node, reuse, keep_going)  # issue 15
     homes = wheelhouse or (Path(chosen.user.wheelhouse) if chosen.user.wheelhouse else None)
     deps = deps_for_run(plan, workdir, engine, enabled=not no_deps, wheelhouse=homes, console=out,
                         install_declared=install_declared, nodes=runnable) or None
@@ -176,18 +176,21 @@ def run(
     return 0 if report.pipeline_success else 1
 
 
-def _partial_run(plan, engine, only, skip, from_node, reuse, keep_going):
+def _partial_run(plan, engine, workdir, only, skip, from_node, reuse, keep_going):
     """The selection, and the selected steps whose image is there; every missing image at once unless
     --keep-going (then those steps fail alone in the run, with the reason)."""
     from rtest.errors import ImageNotFoundError
     from rtest.plan.selection import Selection, select_steps
+    from rtest.run.engine import RunOptions, decided_steps
     from rtest.run.image_check import missing_images_message, present_images
+    from rtest.workspace import Workspace
 
     def names(values):
         return tuple(n.strip() for v in values or [] for n in v.split(",") if n.strip())
 
     selection = Selection(only=names(only), skip=names(skip), from_node=from_node, reuse_run=reuse)
     chosen = select_steps(plan, selection)
+    decided_steps(plan, chosen, RunOptions(workdir=workdir, selection=selection), Workspace(workdir), "")  # refusals now
     _, missing = present_images(plan, engine, chosen.run)
     if missing and not keep_going:
         raise ImageNotFoundError(missing_images_message(plan, missing))

@@ -46,7 +46,7 @@ def select_steps(plan: PipelineTestingSpec, selection: Selection | None) -> Sele
         why_not.update({n: f"not run: upstream of --from {selection.from_node}" for n in chosen - keep})
         chosen &= keep
     if selection.only:
-        listed = ", ".join(selection.only)
+        listed = ", ".join(selection.only) if len(selection.only) <= 3 else f"({len(selection.only)} steps)"
         why_not.update({n: f"not run: not in --only {listed}" for n in chosen - set(selection.only)})
         chosen &= set(selection.only)
     for node in selection.skip:
