@@ -252,4 +252,7 @@ def deps_for_run(plan, workdir: Path, backend, *, enabled: bool, wheelhouse: Pat
             wheelhouses=[wheelhouse] if wheelhouse else [], download=wheelhouse is None, on_progress=progress,
             install_declared=install_declared, nodes=nodes,
         )
-        return prepare_dependencies(plan, workdir, backend.client, options)
+        prepared = prepare_dependencies(plan, workdir, backend.client, options)
+    for warning in prepared.warnings if prepared else []:  # declared, unmet, not installed: as on SageMaker
+        console.print(f"[bold yellow]warning:[/] {escape(warning.message)}", highlight=False)
+    return prepared
