@@ -106,6 +106,11 @@ def run(
         "Send a bundle (default: only when the service does not share this file system)."))] = None,
 ) -> int:
     """Run every script of the pipeline in containers, in DAG order, and report per step."""
+    if server and (only or skip or from_node or reuse or keep_going or install_declared):  # issue 15
+        from rtest.cli.preflight import OptionError
+
+        raise OptionError("--only/--skip/--from/--reuse/--keep-going/--install-declared are not yet forwarded to "
+                          "an rtest serve service; run without --server to use them.")
     if server:  # -- rtest serve (issue 11)
         return _run_on_server(server, token, upload, locals())
     from rtest.cli import preflight
