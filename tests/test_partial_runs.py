@@ -108,6 +108,9 @@ def test_keep_going_fails_the_step_whose_image_is_missing_alone_with_its_reason(
     # with --only, an image only deselected steps need is not checked at all
     report = _run(plan, tmp_path, FakeBackend(images={BASE}), selection=Selection(only=("A",)))
     assert report.pipeline_success and _status(report)["B"] == "skipped"
+    assert report.steps["B"].failure_reason.startswith(  # what running it would need
+        "not run: not in --only A; it needs image rtest/sagemaker-pytorch:2.1.0, which is not in the local Docker engine: ")
+    assert "--image-map" in report.steps["B"].failure_reason
 
 
 def test_an_image_rtest_has_no_look_alike_for_is_said_not_built_never_builtin(tmp_path, capsys):

@@ -24,7 +24,7 @@ from rtest.run.cache import StepCache
 from rtest.run.events import EventBus, RunFinished, RunStarted, RunWarning, Subscriber, log_event
 from rtest.errors import ImageNotFoundError
 from rtest.plan.selection import SelectedSteps, Selection, select_steps
-from rtest.run.image_check import missing_image_failures, missing_images_message, present_images
+from rtest.run.image_check import missing_image_failures, missing_images_message, not_built_notes, present_images
 from rtest.run.model import RunReport, StepResult, StepStatus
 from rtest.run.reuse import reused_results
 from rtest.run.runner import Runner, SlotLimiter
@@ -80,6 +80,9 @@ def run_pipeline(
         raise ImageNotFoundError(missing_images_message(plan, missing))
     for node, reason in missing_image_failures(plan, missing, chosen.run).items():
         decided[node] = StepResult(node=node, status=StepStatus.FAILED, failure_reason=reason, ended_at=time.time())
+    skipped = [n for n, r in decided.items() if r.status is StepStatus.SKIPPED]
+    for node, note in not_built_notes(plan, backend, skipped).items():  # what running it would need
+        decided[node] = decided[node].model_copy(update={"failure_reason": f"{decided[node].failure_reason}; {note}"})
     run_dir.mkdir(parents=True, exist_ok=True)
     bus = EventBus([log_event, *subscribers])
     ctx = RunContext(run_id=run_id, run_dir=run_dir, settings=dict(settings), stop_grace_s=options.stop_grace_s,

@@ -52,3 +52,17 @@ def missing_images_message(plan: PipelineTestingSpec, missing: list[str]) -> str
     if len(buildable) > 1:
         text += f" One command builds them all: `{BUILD_COMMAND} --offline {' '.join(buildable)}`."
     return text
+
+
+def not_built_notes(plan: PipelineTestingSpec, backend, nodes: list[str]) -> dict[str, str]:
+    """node -> a note for each of ``nodes`` (steps a partial run leaves out) whose image is missing, so the
+    report says what running it would need."""
+    _, missing = present_images(plan, backend, nodes)
+    notes = {}
+    for node in nodes:
+        spec = plan.scripts[node]
+        if spec.image.value in missing:
+            fix = missing_image_fix(spec.image.value, spec.framework.value, spec.framework_version.value,
+                                    mapped=spec.image.source is not Source.BUILTIN)
+            notes[node] = f"it needs image {spec.image.value}, which is not in the local Docker engine: {fix}"
+    return notes
