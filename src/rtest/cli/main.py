@@ -199,6 +199,9 @@ def _mount_subcommands() -> None:
 
     app.command("serve")(serve)
     app.add_typer(runs_app, name="runs")
+    from rtest.cli.data_cmd import data_app  # synthesized sample inputs (issue 19)
+
+    app.add_typer(data_app, name="data")
 
 
 _mount_subcommands()
