@@ -213,3 +213,22 @@ def test_data_synth_command_writes_one_input(tmp_path):
     assert ended.value.code == 0
     shard = next(out.iterdir())
     assert shard.name.endswith("-c000.csv") and len(shard.read_text().splitlines()) == 51
+
+
+def test_a_spec_file_turns_synthesis_on_and_hyperparameter_files_are_read(tmp_path):
+    """pipeline.synthesize_inputs/rows/seed in a spec file; tab_field_list from the training source folder's JSON."""
+    from rtest.cli.data_cmd import synth_options
+    from rtest.plan.userspec import load_user_spec
+
+    spec = tmp_path / "spec.yaml"
+    spec.write_text("version: 1\npipeline: {synthesize_inputs: true, rows: 120, seed: 4}\n")
+    user = load_user_spec(spec)
+    assert user.pipeline.synthesize_inputs and synth_options(user, None, None) == SynthOptions(rows=120, seed=4)
+    assert synth_options(user, 50, 0) == SynthOptions(rows=50, seed=0)  # flags win
+    hyper_dir = tmp_path / "code" / "hyperparams"
+    hyper_dir.mkdir(parents=True)
+    (hyper_dir / "hyperparameters_NA.json").write_text(json.dumps(TRAIN_HYPER))
+    plan = planned(tmp_path, loader_config(), hyper={"max_depth": 3}, rows=120)
+    assert "code/hyperparams/hyperparameters_NA.json:tab_field_list" in plan.synthesized[0].fields
+    table = pq.read_table(data_of(plan))
+    assert str(table.schema.field("amount").type) == "double" and table.num_rows == 120

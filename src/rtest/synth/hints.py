@@ -69,8 +69,8 @@ def gather_hints(config: PipelineConfig, nodes: Iterable[str], source_dirs: Iter
         for pattern in HYPERPARAMETER_FILES:
             path = folder / pattern.format(region=region)
             values = _read_json(path)
-            if values is not None:
-                hints.take(values, f"{path.name}:")
+            if values is not None:  # named from the source folder on, e.g. dockers/hyperparams/hyperparameters_NA.json
+                hints.take(values, f"{folder.name}/{pattern.format(region=region)}:")
                 break
     return hints
 
