@@ -16,7 +16,7 @@ import hashlib
 from datetime import datetime, timezone
 
 from rtest.errors import RtestError
-from rtest.synth.schema import DatasetSchema
+from rtest.synth.schema import DOT_TOKEN, DatasetSchema
 
 NUMERIC_MISSING = 0.05
 CATEGORICAL_MISSING = 0.02
@@ -65,7 +65,7 @@ def generate_table(schema: DatasetSchema, rows: int, seed: int):
         codes = rng.choice(levels, size=rows, p=weights)
         if i == 0:
             score += (codes == 0) * 1.0 - (codes == levels - 1) * 0.8
-        dictionary = pa.array([f"{column.name.rsplit(DOT, 1)[-1][:12]}_{j}" for j in range(levels)])
+        dictionary = pa.array([f"{column.name.rsplit(DOT_TOKEN, 1)[-1][:12]}_{j}" for j in range(levels)])
         indices = pa.array(codes.astype("int32"), mask=rng.random(rows) < CATEGORICAL_MISSING)
         arrays[column.name] = dictionary.take(indices)
     label = schema.column("label")
@@ -80,8 +80,6 @@ def generate_table(schema: DatasetSchema, rows: int, seed: int):
             arrays[column.name] = _dates(np, pa, rng, schema.date_range, rows)
     return pa.table({c.name: arrays[c.name] for c in schema.columns})
 
-
-DOT = "__DOT__"
 
 
 def _labels(np, pa, rng, score, classes: list, rows: int):
