@@ -33,14 +33,19 @@ def test_scripts_pending_and_auto_configured(factory):
 def test_requirements_show_paths_and_sources(factory):
     needs = factory.get_script_testing_requirements("Preprocess_training")
     data = next(i for i in needs["expected_inputs"] if i["name"] == "DATA")
-    assert data == {"name": "DATA", "container_path": "/opt/ml/processing/input/data", "required": True, "current_path": None, "source": None}
+    assert data == {"name": "DATA", "container_path": "/opt/ml/processing/input/data", "required": True,
+                    "current_path": None, "source": None, "field": None, "wire": None}
     label = next(e for e in needs["environment_variables"] if e["name"] == "LABEL_FIELD")
-    assert label == {"name": "LABEL_FIELD", "default_value": "is_fraud", "source": "config:label_field", "required": True}
+    assert label == {"name": "LABEL_FIELD", "default_value": "is_fraud", "source": "config", "field": "label_field",
+                     "required": True}
     ratio = next(e for e in needs["environment_variables"] if e["name"] == "OUTPUT_FORMAT")
-    assert ratio["source"] == "interface:env_vars.optional.OUTPUT_FORMAT" and ratio["required"] is False
-    assert needs["job_arguments"] == [{"name": "--job_type", "default_value": "training", "source": "config:job_type", "required": True}]
+    assert (ratio["source"], ratio["field"], ratio["required"]) == ("interface", "env_vars.optional.OUTPUT_FORMAT", False)
+    assert needs["job_arguments"] == [{"name": "--job_type", "default_value": "training", "source": "config",
+                                       "field": "job_type", "required": True}]
+    assert needs["step_name"] == "Preprocess_training" and needs["source_dir"] == str(Path(needs["script_path"]).parent)
     train = factory.get_script_testing_requirements("Train")
-    assert train["expected_inputs"][0]["source"].startswith("wire:Preprocess_training.processed_data")
+    assert (train["expected_inputs"][0]["source"], train["expected_inputs"][0]["field"]) == (
+        "wire", "Preprocess_training.processed_data")
 
 
 def test_unknown_script_lists_valid_names(factory):

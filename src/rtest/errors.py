@@ -30,6 +30,10 @@ class ConfigError(RtestError):
     """The pipeline config cannot be read or is inconsistent."""
 
 
+class ConfigNotFoundError(ConfigError, FileNotFoundError):
+    """The config file is not there: an RtestError for rtest's callers, a FileNotFoundError for Python's."""
+
+
 class InterfaceError(RtestError):
     """A step interface file is malformed."""
 

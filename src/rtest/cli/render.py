@@ -63,8 +63,8 @@ def print_requirements(console: Console, requirements: dict[str, Any]) -> None:
         table.add_row(
             "input",
             plain(item["name"]),
-            plain(f"{item['container_path']} <- {item['current_path'] or '-'}"),
-            plain(item["source"] or "-"),
+            plain(f"{item['container_path']} <- {_fed_by(item, requirements['node'])}"),
+            plain(_source(item)),
             _yes(item["required"]),
         )
     for item in requirements["expected_outputs"]:
@@ -74,7 +74,7 @@ def print_requirements(console: Console, requirements: dict[str, Any]) -> None:
             "env",
             plain(item["name"]),
             plain(_text(item["default_value"])),
-            plain(item["source"]),
+            plain(_source(item)),
             _yes(item["required"]),
         )
     for item in requirements["job_arguments"]:
@@ -82,14 +82,29 @@ def print_requirements(console: Console, requirements: dict[str, Any]) -> None:
             "arg",
             plain(item["name"]),
             plain(_text(item["default_value"])),
-            plain(item["source"] or "-"),
+            plain(_source(item)),
             _yes(item["required"]),
         )
     for key, item in requirements["hyperparameters"].items():
-        table.add_row("hyperparameter", plain(key), plain(_text(item["value"])), plain(item["source"]), "")
+        table.add_row("hyperparameter", plain(key), plain(_text(item["value"])), plain(_source(item)), "")
     console.print(table)
     for missing in requirements["missing"]:
         console.print(f"[yellow]missing:[/] {safe(missing)}")
+
+
+def _fed_by(item: dict[str, Any], node: str) -> str:
+    """Where an input's data comes from, in words: a path, the upstream output wired in, or what is missing."""
+    if item["current_path"]:
+        return str(item["current_path"])
+    if item["source"] == "wire":
+        return f"output {item['field']} (wired along the DAG edge)"
+    if not item["required"]:
+        return "nothing (optional)"
+    return f"MISSING: give --input {node}.{item['name']}=PATH"
+
+
+def _source(item: dict[str, Any]) -> str:
+    return ":".join(str(part) for part in (item.get("source"), item.get("field")) if part) or "-"
 
 
 def plan_json(plan: PipelineTestingSpec) -> dict[str, Any]:
