@@ -97,3 +97,21 @@ def test_saved_spec_drives_the_cli_alone(factory, pipeline, tmp_path, capsys):
     assert exited.value.code == 0
     plan = json.loads(capsys.readouterr().out)
     assert plan["problems"] == [] and plan["scripts"]["Preprocess_training"]["inputs"]["DATA"]["host_path"]["source"] == "user"
+
+
+def test_saved_spec_paths_are_relative_so_the_project_can_move(tmp_path):
+    import shutil
+
+    project = tmp_path / "project"
+    pipeline = write_pipeline(project)
+    factory = InteractiveRuntimeTestingFactory(pipeline["dag"], pipeline["config"], interface_dirs=[pipeline["interfaces"]],
+                                               workspace_dir=tmp_path / ".rtest")
+    factory.configure_script_testing("Preprocess_training", expected_inputs={"DATA": pipeline["data"]})
+    saved = factory.save_spec(project / "specs" / "rtest-spec.yaml")
+    text = saved.read_text()
+    assert str(tmp_path) not in text and "../data" in text and "../config.json" in text
+    moved = shutil.move(str(project), str(tmp_path / "moved"))
+    again = InteractiveRuntimeTestingFactory.from_spec(Path(moved) / "specs" / "rtest-spec.yaml",
+                                                       workspace_dir=tmp_path / ".rtest")
+    data = again.get_script_testing_requirements("Preprocess_training")["expected_inputs"]
+    assert next(i for i in data if i["name"] == "DATA")["current_path"] == str(Path(moved) / "data")

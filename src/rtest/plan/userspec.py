@@ -7,6 +7,7 @@ saved spec runs again from anywhere.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -98,28 +99,45 @@ def load_user_spec(path: Path | str) -> UserSpec:
 
 
 def save_user_spec(spec: UserSpec, path: Path | str) -> Path:
+    """Paths are written relative to the spec's folder where they share a top folder with it, so a project
+    folder holding the spec can be moved or shared; loading resolves them back (see _absolutize)."""
     path = Path(path)
-    data = spec.model_dump(mode="json", exclude_defaults=False)
+    data = _paths_relative_to(spec, path.expanduser().resolve().parent).model_dump(mode="json", exclude_defaults=False)
     path.parent.mkdir(parents=True, exist_ok=True)
     text = json.dumps(data, indent=2) if path.suffix == ".json" else yaml.safe_dump(data, sort_keys=False)
     path.write_text(text, encoding="utf-8")
     return path
 
 
-def _absolutize(spec: UserSpec, base: Path) -> UserSpec:
-    def absolute(value: str | None) -> str | None:
-        return None if value is None else absolute_path(value, base)
+def _paths_relative_to(spec: UserSpec, base: Path) -> UserSpec:
+    return _map_paths(spec.model_copy(deep=True), lambda value: _relative(value, base))
 
+
+def _relative(value: str | None, base: Path) -> str | None:
+    if value is None or not Path(value).is_absolute():
+        return value
+    common = os.path.commonpath([value, str(base)])
+    if common == os.path.sep:  # nothing shared but the root: a relative path would only be harder to read
+        return value
+    return Path(os.path.relpath(value, base)).as_posix()
+
+
+def _absolutize(spec: UserSpec, base: Path) -> UserSpec:
+    return _map_paths(spec, lambda value: None if value is None else absolute_path(value, base))
+
+
+def _map_paths(spec: UserSpec, convert) -> UserSpec:
+    """Apply ``convert`` to every host path a spec holds (a DAG given as module:function is no path)."""
     location = spec.pipeline
-    location.dag = absolute(location.dag) if location.dag and ":" not in location.dag else location.dag
-    location.config = absolute(location.config)
-    location.source_root = absolute(location.source_root)
-    location.interfaces = [absolute(d) for d in location.interfaces]
-    location.source_map = {prefix: absolute(target) for prefix, target in location.source_map.items()}
-    spec.wheelhouse = absolute(spec.wheelhouse)
+    location.dag = convert(location.dag) if location.dag and ":" not in location.dag else location.dag
+    location.config = convert(location.config)
+    location.source_root = convert(location.source_root)
+    location.interfaces = [convert(d) for d in location.interfaces]
+    location.source_map = {prefix: convert(target) for prefix, target in location.source_map.items()}
+    spec.wheelhouse = convert(spec.wheelhouse)
     for overrides in spec.scripts.values():
-        overrides.inputs = {k: absolute(v) for k, v in overrides.inputs.items()}
-        overrides.outputs = {k: absolute(v) for k, v in overrides.outputs.items()}
+        overrides.inputs = {k: convert(v) for k, v in overrides.inputs.items()}
+        overrides.outputs = {k: convert(v) for k, v in overrides.outputs.items()}
     return spec
 
 
