@@ -12,6 +12,7 @@ from rich.table import Table
 from rtest.cli.text import markup_safe as safe
 from rtest.cli.text import plain
 from rtest.plan.builder import PipelineInputs, plan_problems
+from rtest.plan.images import interface_warnings
 from rtest.plan.model import PipelineTestingSpec, ScriptExecutionSpec
 
 
@@ -29,7 +30,7 @@ def discovery_json(inputs: PipelineInputs) -> dict[str, Any]:
             for s in found.scripts.values()
         ],
         "skipped": [{"node": node, "reason": reason} for node, reason in found.skipped.items()],
-        "warnings": [w.model_dump(mode="json") for w in found.warnings],
+        "warnings": [w.model_dump(mode="json") for w in [*found.warnings, *interface_warnings(inputs.interfaces)]],
     }
 
 

@@ -18,6 +18,7 @@ from rtest.plan.container_paths import container_path_problems
 from rtest.plan.discovery import Discovery, discover
 from rtest.plan.framework_classes import ConfigClasses
 from rtest.plan.input_paths import input_path_problem
+from rtest.plan.mistakes import spec_nodes_outside_dag, unfed_input_message
 from rtest.plan.model import (
     InputSpec,
     JobArgument,
@@ -79,6 +80,7 @@ def load_pipeline_inputs(
 def draft_plan(inputs: PipelineInputs, user: UserSpec | None = None) -> PipelineTestingSpec:
     """The plan with the user's overrides applied; see ``plan_problems`` for what is still missing."""
     user = user or UserSpec()
+    user, stray = _without_nodes_outside_dag(user, inputs.dag)
     _check_nodes(user, inputs.discovery)
     image_map = parse_image_map(user.image_map)
     classes = ConfigClasses(inputs.config_classes)
@@ -105,7 +107,7 @@ def draft_plan(inputs: PipelineInputs, user: UserSpec | None = None) -> Pipeline
         source_root=inputs.source_root,
         follow_input_links=user.follow_input_links,
     )
-    plan.warnings = list(dict.fromkeys(plan.warnings + _warnings(inputs, plan, resolvers, early)))
+    plan.warnings = list(dict.fromkeys(plan.warnings + _warnings(inputs, plan, resolvers, early) + stray))
     check_names(plan)
     return plan
 
@@ -157,13 +159,8 @@ def plan_problems(plan: PipelineTestingSpec, workdir: Path | str | None = None) 
             if unusable:
                 problems.append(Problem(node, f"inputs.{name}", f"{node}.{name}: {unusable}"))
             elif item.required and item.host_path is None and (node, name) not in fed:
-                problems.append(
-                    Problem(
-                        node,
-                        f"inputs.{name}",
-                        f"{node}.{name} ({item.container_path}) has no upstream script and no path",
-                    )
-                )
+                problems.append(Problem(node, f"inputs.{name}",
+                                        unfed_input_message(plan, node, name, item.container_path)))
         problems += [
             Problem(node, field, message)
             for field, message in container_path_problems(spec, {i for n, i in fed if n == node})
@@ -180,8 +177,11 @@ def require_complete(plan: PipelineTestingSpec, workdir: Path | str | None = Non
     problems = plan_problems(plan, workdir)
     if problems:
         listing = "; ".join(p.message for p in problems)
+        # A misspelt interface key (an alias under 'alises') is often why an input went unfed: say it here too.
+        suspects = [w.message for w in plan.warnings if w.code.startswith("interface-")]
+        also = f" Interface warnings that may be the cause: {' '.join(suspects)}" if suspects else ""
         raise PlanError(
-            f"The plan is incomplete: {listing}.",
+            f"The plan is incomplete: {listing}.{also}",
             hint="Supply inputs with --input NODE.NAME=PATH, or put them (and environment/job_arguments values) under "
                  "scripts.NODE in a spec file passed with --spec.",
         )
@@ -195,6 +195,17 @@ def build_plan(inputs: PipelineInputs, user: UserSpec | None = None, workdir: Pa
     """``strict`` None: the spec file's ``strict`` decides."""
     user = user or UserSpec()
     return require_complete(draft_plan(inputs, user), workdir, strict=user.strict if strict is None else strict)
+
+
+def _without_nodes_outside_dag(user: UserSpec, dag: PipelineDAG) -> tuple[UserSpec, list[PlanWarning]]:
+    """A spec file written for a bigger DAG: its entries for nodes this DAG lacks are ignored, with a warning."""
+    stray = [node for node in user.scripts if node not in dag.nodes and node in user.file_nodes]
+    if not stray:
+        return user, []
+    kept = user.model_copy(deep=True)
+    for node in stray:
+        del kept.scripts[node]
+    return kept, spec_nodes_outside_dag(stray, dag, user.origin)
 
 
 def _check_nodes(user: UserSpec, discovery: Discovery) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
 from rtest.errors import PlanError, SpecFileError
 from rtest.plan.input_paths import absolute_path
@@ -53,6 +53,17 @@ class UserSpec(BaseModel):
     strict: bool = False  # plan warnings are errors
     follow_input_links: bool = False  # copy link targets outside an input folder too (see plan/input_paths.py)
     wheelhouse: str | None = None  # a folder of wheels for offline dependency installs (rtest.deps)
+    # The file it was read from, and the nodes that file names (not saved; see plan.mistakes.spec_nodes_outside_dag).
+    _origin: str | None = PrivateAttr(default=None)
+    _file_nodes: frozenset[str] = PrivateAttr(default=frozenset())
+
+    @property
+    def origin(self) -> str | None:
+        return self._origin
+
+    @property
+    def file_nodes(self) -> frozenset[str]:
+        return self._file_nodes
 
     def for_node(self, node: str) -> ScriptOverrides:
         return self.scripts.setdefault(node, ScriptOverrides())
@@ -71,6 +82,8 @@ class UserSpec(BaseModel):
             mine.timeout_s = overrides.timeout_s or mine.timeout_s
             mine.requirements += [r for r in overrides.requirements if r not in mine.requirements]
         merged.wheelhouse = other.wheelhouse or merged.wheelhouse
+        if merged.origin is None:  # flags merged over a spec file: the file is still where its entries came from
+            merged._origin, merged._file_nodes = other.origin, other.file_nodes
         return merged
 
 
@@ -95,6 +108,7 @@ def load_user_spec(path: Path | str) -> UserSpec:
         first = exc.errors()[0]
         field = ".".join(str(p) for p in first["loc"])
         raise SpecFileError(f"Spec file {path}: field {field}: {first['msg']}.") from exc
+    spec._origin, spec._file_nodes = str(path), frozenset(spec.scripts)
     return _absolutize(spec, path.resolve().parent)
 
 
