@@ -136,6 +136,13 @@ def test_design_aliases_and_ambiguous_script_names(project, example_copy):
     with pytest.raises(ValueError, match="'preprocess' is ambiguous: nodes Preprocess_training, Preprocess_calibration"):
         example.get_script_testing_requirements("preprocess")
     assert example.get_script_testing_requirements("train")["step_name"] == "Train"
+    from rtest.errors import PlanError
+    from rtest.plan.builder import draft_plan, load_pipeline_inputs
+    from rtest.plan.userspec import parse_input_flags
+
+    with pytest.raises(PlanError, match="'preprocess' is ambiguous: nodes Preprocess_training, Preprocess_calibration"):
+        draft_plan(load_pipeline_inputs(example_copy / "dag.json", example_copy / "config.json"),
+                   parse_input_flags([f"preprocess.DATA={example_copy}"]))
 
 
 def test_notebook_tables(project):
@@ -168,8 +175,24 @@ def test_design_phase_3_runs_the_pipeline(project, capsys):
     assert "Manually configured: 1" in out.out and "Auto-configured: 1" in out.out
     assert "  tabular_preprocessing - manually_configured" in out.out
     assert "  XGBoostTraining - auto_configured" in out.out
-    assert out.err == ""  # no log lines in a notebook unless asked
+    assert out.err == "" and "step started" not in out.out  # no log lines in a notebook unless asked
     exported = Path("test/data/tabular_preprocessing/output/processed_data.csv")
     assert sorted(p.name for p in exported.iterdir()) == ["test", "train", "val"]
     page = results._repr_html_()
     assert "XGBoostTraining" in page and "succeeded" in page
+
+
+def test_spec_files_and_input_flags_may_name_scripts(project, capsys):
+    from rtest.cli.main import main
+
+    spec = Path("rtest-spec.yaml")
+    spec.write_text(f"pipeline: {{dag: {project['dag']}, config: {project['config']}}}\n"
+                    "scripts:\n  tabular_preprocessing.py:\n    environment: {OUTPUT_FORMAT: PARQUET}\n")
+    inputs = [f"tabular_preprocessing.raw_data={Path('test/data/tabular_preprocessing/input').resolve()}",
+              f"xgboost_training.input_path={Path('test/data').resolve()}"]
+    with pytest.raises(SystemExit) as exited:
+        main(["plan", "--spec", str(spec), *sum((["--input", i] for i in inputs), []), "--format", "json"])
+    assert exited.value.code == 0
+    plan = json.loads(capsys.readouterr().out)
+    assert plan["scripts"]["tabular_preprocessing"]["environment"]["OUTPUT_FORMAT"]["value"] == "PARQUET"
+    assert plan["scripts"]["XGBoostTraining"]["inputs"]["input_path"]["host_path"]["source"] == "user"

@@ -126,3 +126,31 @@ def test_spec_entries_for_nodes_outside_the_dag_are_a_warning_naming_the_spec(tm
     with pytest.raises(PlanError, match="Script 'Stress' not found"):
         build_plan(load_pipeline_inputs(p["dag"], p["config"], [p["interfaces"]]),
                    load_user_spec(spec).merged_with(parse_input_flags([f"Stress.DATA={p['data']}"])))
+
+
+def test_requirements_shows_what_feeds_each_input_and_says_when_it_copies_the_example(tmp_path, capsys):
+    p = write_pipeline(tmp_path / "p")
+    base = ["--dag", str(p["dag"]), "--config", str(p["config"]), "--interfaces", str(p["interfaces"])]
+    from rich.console import Console
+
+    from rtest.cli import render
+    from rtest.factory import InteractiveRuntimeTestingFactory
+
+    factory = InteractiveRuntimeTestingFactory(p["dag"], p["config"], interface_dirs=[p["interfaces"]])
+    wide = Console(width=250, record=True)
+    render.print_requirements(wide, factory.get_script_testing_requirements("Train"))
+    render.print_requirements(wide, factory.get_script_testing_requirements("Preprocess_calibration"))
+    text = wide.export_text()
+    assert "<- -" not in text
+    assert ("/opt/ml/input/data <- output Preprocess_training.processed_data (wired along the DAG edge) "
+            "│ wire:Preprocess_training.processed_data") in text
+    assert "/opt/ml/processing/input/data <- MISSING: give --input Preprocess_calibration.DATA=PATH" in text
+    assert "/opt/ml/processing/input/signature <- nothing (optional)" in text
+    code, _, _ = _cli(capsys, "requirements", *base, "Train")
+    assert code == 0
+    workdir = tmp_path / "wd"
+    code, _, err = _cli(capsys, "requirements", "--example", "--workdir", str(workdir), "Train")
+    assert code == 0 and err == (f"Copied the bundled example to {workdir.resolve() / 'example'} and wrote its sample "
+                                 f"data to {workdir.resolve() / 'example-data'}; --workdir puts them elsewhere.")
+    code, _, err = _cli(capsys, "requirements", "--example", "--workdir", str(workdir), "Train")
+    assert code == 0 and err == ""  # said once, when it made them

@@ -79,7 +79,7 @@ def load_pipeline_inputs(
 
 def draft_plan(inputs: PipelineInputs, user: UserSpec | None = None) -> PipelineTestingSpec:
     """The plan with the user's overrides applied; see ``plan_problems`` for what is still missing."""
-    user = user or UserSpec()
+    user = _keyed_by_node(user or UserSpec(), inputs.discovery)
     user, stray = _without_nodes_outside_dag(user, inputs.dag)
     _check_nodes(user, inputs.discovery)
     image_map = parse_image_map(user.image_map)
@@ -195,6 +195,27 @@ def build_plan(inputs: PipelineInputs, user: UserSpec | None = None, workdir: Pa
     """``strict`` None: the spec file's ``strict`` decides."""
     user = user or UserSpec()
     return require_complete(draft_plan(inputs, user), workdir, strict=user.strict if strict is None else strict)
+
+
+def _keyed_by_node(user: UserSpec, discovery: Discovery) -> UserSpec:
+    """Spec entries and --input flags may name a script (preprocess, preprocess.py) where one node runs it."""
+    renames: dict[str, str] = {}
+    for key in user.scripts:
+        if key in discovery.scripts:
+            continue
+        nodes = [n for n, found in discovery.scripts.items() if key in (found.script_name, found.entry_point)]
+        if len(nodes) > 1:
+            raise PlanError(f"Script name '{key}' is ambiguous: nodes {', '.join(nodes)} all run it; "
+                            f"name the node instead (one of {', '.join(nodes)}).")
+        if nodes:
+            renames[key] = nodes[0]
+    if not renames:
+        return user
+    renamed = user.model_copy(deep=True)
+    renamed.scripts = {}
+    for key, overrides in user.scripts.items():  # a node named both ways: its settings merge, later ones winning
+        renamed = renamed.merged_with(UserSpec(scripts={renames.get(key, key): overrides}))
+    return renamed
 
 
 def _without_nodes_outside_dag(user: UserSpec, dag: PipelineDAG) -> tuple[UserSpec, list[PlanWarning]]:
