@@ -237,7 +237,8 @@ class DockerBackend:
             except NotFound:
                 pass
             except (APIError, RequestsConnectionError) as exc:
-                log.warning("remove failed", container=name, error=_first_line(exc))
+                if not _removed_by_others(exc):  # a removal already under way ends as this one would
+                    log.warning("remove failed", container=name, error=_first_line(exc))
         return removed
 
 
