@@ -18,7 +18,8 @@ from rtest.plan.container_paths import container_path_problems
 from rtest.plan.discovery import Discovery, discover
 from rtest.plan.framework_classes import ConfigClasses
 from rtest.plan.input_paths import input_path_problem
-from rtest.plan.mistakes import spec_nodes_outside_dag, unfed_input_message
+from rtest.plan.mistakes import unfed_input_message
+from rtest.plan.spec_nodes import keyed_by_node, without_nodes_outside_dag
 from rtest.plan.model import (
     InputSpec,
     JobArgument,
@@ -79,8 +80,8 @@ def load_pipeline_inputs(
 
 def draft_plan(inputs: PipelineInputs, user: UserSpec | None = None) -> PipelineTestingSpec:
     """The plan with the user's overrides applied; see ``plan_problems`` for what is still missing."""
-    user = _keyed_by_node(user or UserSpec(), inputs.discovery)
-    user, stray = _without_nodes_outside_dag(user, inputs.dag)
+    user = keyed_by_node(user or UserSpec(), inputs.discovery)
+    user, stray = without_nodes_outside_dag(user, inputs.dag)
     _check_nodes(user, inputs.discovery)
     image_map = parse_image_map(user.image_map)
     classes = ConfigClasses(inputs.config_classes)
@@ -195,38 +196,6 @@ def build_plan(inputs: PipelineInputs, user: UserSpec | None = None, workdir: Pa
     """``strict`` None: the spec file's ``strict`` decides."""
     user = user or UserSpec()
     return require_complete(draft_plan(inputs, user), workdir, strict=user.strict if strict is None else strict)
-
-
-def _keyed_by_node(user: UserSpec, discovery: Discovery) -> UserSpec:
-    """Spec entries and --input flags may name a script (preprocess, preprocess.py) where one node runs it."""
-    renames: dict[str, str] = {}
-    for key in user.scripts:
-        if key in discovery.scripts:
-            continue
-        nodes = [n for n, found in discovery.scripts.items() if key in (found.script_name, found.entry_point)]
-        if len(nodes) > 1:
-            raise PlanError(f"Script name '{key}' is ambiguous: nodes {', '.join(nodes)} all run it; "
-                            f"name the node instead (one of {', '.join(nodes)}).")
-        if nodes:
-            renames[key] = nodes[0]
-    if not renames:
-        return user
-    renamed = user.model_copy(deep=True)
-    renamed.scripts = {}
-    for key, overrides in user.scripts.items():  # a node named both ways: its settings merge, later ones winning
-        renamed = renamed.merged_with(UserSpec(scripts={renames.get(key, key): overrides}))
-    return renamed
-
-
-def _without_nodes_outside_dag(user: UserSpec, dag: PipelineDAG) -> tuple[UserSpec, list[PlanWarning]]:
-    """A spec file written for a bigger DAG: its entries for nodes this DAG lacks are ignored, with a warning."""
-    stray = [node for node in user.scripts if node not in dag.nodes and node in user.file_nodes]
-    if not stray:
-        return user, []
-    kept = user.model_copy(deep=True)
-    for node in stray:
-        del kept.scripts[node]
-    return kept, spec_nodes_outside_dag(stray, dag, user.origin)
 
 
 def _check_nodes(user: UserSpec, discovery: Discovery) -> None:

@@ -3,7 +3,7 @@
 - an interface whose ``step_type`` matches no config class (the node quietly became a script-scan step);
 - a ``registry.sagemaker_step_type`` one typo away from a step type rtest runs (the node was quietly skipped);
 - a required input left unfed although a DAG edge reaches it (no output name or alias matched);
-- a spec file naming nodes the DAG does not have.
+- a spec file naming nodes the DAG does not have (rtest.plan.spec_nodes).
 """
 
 from __future__ import annotations
@@ -79,14 +79,3 @@ def unfed_input_message(plan: PipelineTestingSpec, node: str, name: str, contain
         edges.append(f"edge {parent} -> {node} exists, but no output of {parent} is named or aliased '{name}' "
                      f"(its outputs: {', '.join(outputs) or 'none'}); {fix}")
     return f"{base} has no path, and " + "; ".join(edges)
-
-
-def spec_nodes_outside_dag(scripts: list[str], dag: PipelineDAG, spec_file: str | None) -> list[PlanWarning]:
-    """Spec entries for nodes the DAG does not have (a spec written for a bigger DAG): ignored, with a warning."""
-    stray = [node for node in scripts if node not in dag.nodes]
-    if not stray:
-        return []
-    where = f"spec file {spec_file}" if spec_file else "the spec"
-    return [PlanWarning(code="spec-node-outside-dag", subject="scripts",
-                        message=(f"{where} has settings for {', '.join(stray)}, which the DAG does not have; they are "
-                                 f"ignored. Remove them from {where}, or use the DAG they were written for."))]
