@@ -182,7 +182,7 @@ class InteractiveRuntimeTestingFactory:
             spec.pipeline.source_map = {str(prefix): str(target) for prefix, target in sources.source_map}
             spec.pipeline.allow_source_outside_root = sources.allow_outside_root
         spec.pipeline.config_classes = list(inputs.config_classes)
-        return save_user_spec(spec, path)
+        return save_user_spec(spec, path, relative=True)  # a spec to share: paths relative to it
 
     @classmethod
     def from_spec(cls, path: Path | str, *, dag: Any = None,

@@ -112,11 +112,13 @@ def load_user_spec(path: Path | str) -> UserSpec:
     return _absolutize(spec, path.resolve().parent)
 
 
-def save_user_spec(spec: UserSpec, path: Path | str) -> Path:
-    """Paths are written relative to the spec's folder where they share a top folder with it, so a project
-    folder holding the spec can be moved or shared; loading resolves them back (see _absolutize)."""
+def save_user_spec(spec: UserSpec, path: Path | str, *, relative: bool = False) -> Path:
+    """``relative``: paths are written relative to the spec's folder where they share a top folder with it, so a
+    project folder holding the spec can be moved or shared; loading resolves them back (see _absolutize)."""
     path = Path(path)
-    data = _paths_relative_to(spec, path.expanduser().resolve().parent).model_dump(mode="json", exclude_defaults=False)
+    if relative:
+        spec = _paths_relative_to(spec, path.expanduser().resolve().parent)
+    data = spec.model_dump(mode="json", exclude_defaults=False)
     path.parent.mkdir(parents=True, exist_ok=True)
     text = json.dumps(data, indent=2) if path.suffix == ".json" else yaml.safe_dump(data, sort_keys=False)
     path.write_text(text, encoding="utf-8")
