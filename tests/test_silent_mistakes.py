@@ -52,6 +52,11 @@ def test_interface_step_type_that_matches_no_config_class_is_a_warning_naming_th
         f"outputs come from a scan of its script; {p['interfaces'] / 'evaluate.step.yaml'} declares step_type "
         "'Evaluation', which no config class matches. If that file is this step's, set step_type: Evaluate in it "
         "(or registry.config_class: EvaluateConfig).")
+    # A name not alike at all, in a small folder of the user's own: every unused file is named.
+    _edit_interface(p["interfaces"] / "evaluate.step.yaml", lambda d: d.update(step_type="Metrics"))
+    inputs = load_pipeline_inputs(p["dag"], p["config"], [p["interfaces"]])
+    (warning,) = [w for w in inputs.discovery.warnings if w.code == "interface-step-type-mismatch"]
+    assert f"no config class matches {p['interfaces'] / 'evaluate.step.yaml'} (step_type 'Metrics')" in warning.message
 
 
 def test_misspelt_sagemaker_step_type_is_an_error_with_did_you_mean(tmp_path, capsys):

@@ -38,28 +38,38 @@ def check_sagemaker_step_types(used: list[tuple[str, StepInterface]], interfaces
         raise InterfaceError("; ".join(problems.values()) + ".")
 
 
+# A folder with at most this many interface files no node uses is the user's own, not a framework catalogue:
+# each of them may be the missing one, so a node without an interface names them all.
+FEW_UNUSED_INTERFACES = 3
+
+
 def interface_mismatch_warnings(dag: PipelineDAG, config: PipelineConfig,
                                 interfaces: InterfaceRegistry) -> list[PlanWarning]:
-    """A node with no interface while an interface file that no node uses has a close step_type: a likely
-    misnamed step_type, which would leave the node's inputs and outputs to a scan of its script."""
+    """A node with no interface while interface files no node uses are there (one with a close step_type, or a
+    few): likely a misnamed step_type, which leaves the node's inputs and outputs to a scan of its script."""
     steps = {node: step for node in dag.nodes if (step := config.step_config(node)) is not None}
-    used = {canonical(s.step_type) for s in steps.values() if interfaces.get(s.step_type) is not None}
+    used = {canonical(i.step_type) for s in steps.values() if (i := interfaces.get(s.step_type)) is not None}
     unused = {canonical(t): t for t in interfaces.step_types() if canonical(t) not in used}
     found: list[PlanWarning] = []
     for node, step in steps.items():
         if interfaces.get(step.step_type) is not None:
             continue
         close = difflib.get_close_matches(canonical(step.step_type), list(unused), n=1, cutoff=0.6)
-        if not close:
+        if close:
+            declared = unused[close[0]]
+            suspects = f"{interfaces.source_of(declared)} declares step_type '{declared}', which no config class matches"
+            which = "If that file is this step's"
+        elif 0 < len(unused) <= FEW_UNUSED_INTERFACES:
+            suspects = "no config class matches " + ", ".join(
+                f"{interfaces.source_of(t)} (step_type '{t}')" for t in unused.values())
+            which = "If one of them is this step's"
+        else:
             continue
-        declared = unused[close[0]]
-        path = interfaces.source_of(declared)
         found.append(PlanWarning(
             node=node, code="interface-step-type-mismatch", subject="interface",
             message=(f"{node}: no interface has step_type '{step.step_type}' (from its config class "
                      f"{step.config_class or '?'}), so its inputs and outputs come from a scan of its script; "
-                     f"{path} declares step_type '{declared}', which no config class matches. If that file is "
-                     f"this step's, set step_type: {step.step_type} in it (or registry.config_class: "
+                     f"{suspects}. {which}, set step_type: {step.step_type} in it (or registry.config_class: "
                      f"{step.config_class or step.step_type + 'Config'}).")))
     return found
 
