@@ -110,6 +110,10 @@ def test_design_phases_1_2_and_error_handling_without_running(project, capsys):
     with pytest.raises(FileNotFoundError) as missing:
         InteractiveRuntimeTestingFactory(dag, "/nonexistent/config.json")
     assert f"{missing.value}" == "Configuration file not found: /nonexistent/config.json"
+    with pytest.raises(FileNotFoundError, match="DAG file not found"):  # the DAG and a spec file, alike
+        InteractiveRuntimeTestingFactory("/nonexistent/dag.json", str(project["config"]))
+    with pytest.raises(FileNotFoundError, match="Spec file not found"):
+        InteractiveRuntimeTestingFactory.from_spec("/nonexistent/spec.yaml")
     with pytest.raises(ValueError) as phantom:
         testing_factory.configure_script_testing("phantom_script", expected_inputs={})
     assert f"{phantom.value}".startswith("Script 'phantom_script' not found in validated scripts")

@@ -20,7 +20,7 @@ from typing import Any, Mapping
 import networkx as nx
 import yaml
 
-from rtest.errors import DagError
+from rtest.errors import DagError, DagNotFoundError
 
 _MODULE_FUNCTION = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 _YAML_SUFFIXES = (".yaml", ".yml")
@@ -62,7 +62,7 @@ def _from_file(path: Path) -> PipelineDAG:
     if path.is_dir():
         path = _dag_file_in(path)
     if not path.is_file():
-        raise DagError(f"DAG file not found: {path}")
+        raise DagNotFoundError(f"DAG file not found: {path}")
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:

@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
-from rtest.errors import PlanError, SpecFileError
+from rtest.errors import PlanError, SpecFileError, SpecFileNotFoundError
 from rtest.plan.input_paths import absolute_path
 
 
@@ -90,7 +90,7 @@ class UserSpec(BaseModel):
 def load_user_spec(path: Path | str) -> UserSpec:
     path = Path(path)
     if not path.is_file():
-        raise SpecFileError(f"Spec file not found: {path}")
+        raise SpecFileNotFoundError(f"Spec file not found: {path}")
     text = path.read_text(encoding="utf-8")
     try:
         raw = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
