@@ -117,14 +117,8 @@ class InteractiveRuntimeTestingFactory:
         """Apply the user's values to one script and validate at once; nothing changes if they are wrong.
 
         The design's names are accepted too: input_paths, output_paths, environ_vars, job_args."""
-        given = {"expected_inputs": expected_inputs, "expected_outputs": expected_outputs,
-                 "environment_variables": environment_variables, "job_arguments": job_arguments}
-        for ours, value in factory_view.rename_aliases(design_names).items():
-            if given[ours] is not None:
-                raise TypeError(f"configure_script_testing() got '{ours}' under both of its names")
-            given[ours] = value
-        expected_inputs, expected_outputs = given["expected_inputs"], given["expected_outputs"]
-        environment_variables, job_arguments = given["environment_variables"], given["job_arguments"]
+        expected_inputs, expected_outputs, environment_variables, job_arguments = factory_view.with_design_names(
+            design_names, expected_inputs, expected_outputs, environment_variables, job_arguments)
         name = self._spec(name).node
         overrides = ScriptOverrides(
             inputs={k: absolute_path(v) for k, v in (expected_inputs or {}).items()},
@@ -255,24 +249,10 @@ class InteractiveRuntimeTestingFactory:
 
     def _design_results(self, report: Any) -> factory_view.TestingResults:
         """The run's outcome in the design's shape; each script's configuration has its status."""
-        configurations = {}
-        for node in self._plan.scripts:
-            entry = self.get_script_testing_requirements(node)
-            entry["status"] = "manually_configured" if node in self._manual else "auto_configured"
-            configurations[node] = entry
-        return factory_view.TestingResults({
-            "pipeline_success": report.pipeline_success,
-            "script_results": {node: result.model_dump(mode="json") for node, result in report.steps.items()},
-            "execution_order": report.execution_order,
-            "run_id": report.run_id,
-            "run_dir": report.run_dir,
-            "interactive_factory_info": {
-                "total_scripts": len(self._plan.scripts),
-                "manually_configured": len(self._manual),
-                "auto_configured": len(self._auto),
-                "script_configurations": configurations,
-            },
-        })
+        configurations = {node: {**self.get_script_testing_requirements(node),
+                                 "status": "manually_configured" if node in self._manual else "auto_configured"}
+                          for node in self._plan.scripts}
+        return factory_view.testing_results(report, configurations, len(self._manual), len(self._auto))
 
     def _run_on_server(self, server: str, token: str | None, upload: bool | None, flags: CommandLine,
                        jobs: int | None, junit_path: Path | str | None, options: dict[str, Any]):

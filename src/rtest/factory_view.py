@@ -33,6 +33,16 @@ def node_for(plan: PipelineTestingSpec, name: str) -> str | None:
     return nodes[0] if nodes else None
 
 
+def with_design_names(design_names: dict[str, Any], *ours: Any) -> tuple[Any, ...]:
+    """configure_script_testing's four mappings, each given under our name or the design's (never both)."""
+    given = dict(zip(("expected_inputs", "expected_outputs", "environment_variables", "job_arguments"), ours))
+    for name, value in rename_aliases(design_names).items():
+        if given[name] is not None:
+            raise TypeError(f"configure_script_testing() got '{name}' under both of its names")
+        given[name] = value
+    return tuple(given.values())
+
+
 def rename_aliases(options: dict[str, Any]) -> dict[str, Any]:
     """The design's keyword names mapped to ours; giving both names of one argument is a TypeError."""
     renamed: dict[str, Any] = {}
@@ -95,6 +105,23 @@ def requirements_of(spec: ScriptExecutionSpec, plan: PipelineTestingSpec, missin
         "image": spec.image.value,
         "missing": list(missing),
         "auto_configurable": auto_configurable,
+    })
+
+
+def testing_results(report: Any, configurations: dict[str, dict[str, Any]], manual: int,
+                    auto: int) -> TestingResults:
+    return TestingResults({
+        "pipeline_success": report.pipeline_success,
+        "script_results": {node: result.model_dump(mode="json") for node, result in report.steps.items()},
+        "execution_order": report.execution_order,
+        "run_id": report.run_id,
+        "run_dir": report.run_dir,
+        "interactive_factory_info": {
+            "total_scripts": len(configurations),
+            "manually_configured": manual,
+            "auto_configured": auto,
+            "script_configurations": configurations,
+        },
     })
 
 
