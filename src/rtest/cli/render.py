@@ -12,6 +12,7 @@ from rich.table import Table
 from rtest.cli.text import markup_safe as safe
 from rtest.cli.text import plain
 from rtest.plan.builder import PipelineInputs, plan_problems
+from rtest.plan.images import interface_warnings
 from rtest.plan.model import PipelineTestingSpec, ScriptExecutionSpec
 
 
@@ -29,7 +30,7 @@ def discovery_json(inputs: PipelineInputs) -> dict[str, Any]:
             for s in found.scripts.values()
         ],
         "skipped": [{"node": node, "reason": reason} for node, reason in found.skipped.items()],
-        "warnings": [w.model_dump(mode="json") for w in found.warnings],
+        "warnings": [w.model_dump(mode="json") for w in [*found.warnings, *interface_warnings(inputs.interfaces)]],
     }
 
 
@@ -63,8 +64,8 @@ def print_requirements(console: Console, requirements: dict[str, Any]) -> None:
         table.add_row(
             "input",
             plain(item["name"]),
-            plain(f"{item['container_path']} <- {item['current_path'] or '-'}"),
-            plain(item["source"] or "-"),
+            plain(f"{item['container_path']} <- {_fed_by(item, requirements['node'])}"),
+            plain(_source(item)),
             _yes(item["required"]),
         )
     for item in requirements["expected_outputs"]:
@@ -74,7 +75,7 @@ def print_requirements(console: Console, requirements: dict[str, Any]) -> None:
             "env",
             plain(item["name"]),
             plain(_text(item["default_value"])),
-            plain(item["source"]),
+            plain(_source(item)),
             _yes(item["required"]),
         )
     for item in requirements["job_arguments"]:
@@ -82,14 +83,29 @@ def print_requirements(console: Console, requirements: dict[str, Any]) -> None:
             "arg",
             plain(item["name"]),
             plain(_text(item["default_value"])),
-            plain(item["source"] or "-"),
+            plain(_source(item)),
             _yes(item["required"]),
         )
     for key, item in requirements["hyperparameters"].items():
-        table.add_row("hyperparameter", plain(key), plain(_text(item["value"])), plain(item["source"]), "")
+        table.add_row("hyperparameter", plain(key), plain(_text(item["value"])), plain(_source(item)), "")
     console.print(table)
     for missing in requirements["missing"]:
         console.print(f"[yellow]missing:[/] {safe(missing)}")
+
+
+def _fed_by(item: dict[str, Any], node: str) -> str:
+    """Where an input's data comes from, in words: a path, the upstream output wired in, or what is missing."""
+    if item["current_path"]:
+        return str(item["current_path"])
+    if item["source"] == "wire":
+        return f"output {item['field']} (wired along the DAG edge)"
+    if not item["required"]:
+        return "nothing (optional)"
+    return f"MISSING: give --input {node}.{item['name']}=PATH"
+
+
+def _source(item: dict[str, Any]) -> str:
+    return ":".join(str(part) for part in (item.get("source"), item.get("field")) if part) or "-"
 
 
 def plan_json(plan: PipelineTestingSpec) -> dict[str, Any]:
