@@ -82,6 +82,10 @@ def run(
                                                             "no dependency images, no wheelhouse.")] = False,
     wheelhouse: Annotated[Optional[Path], typer.Option("--wheelhouse", help="Folder of wheels for steps' requirements; "
                                                                            "never use an index.")] = None,
+    # -- issue 21 (inference check): a plain parameter until the options model (rtest/options.py) lands
+    skip_inference_check: Annotated[bool, typer.Option("--skip-inference-check", help=(
+        "Skip registration nodes instead of serving the packaged model its payload samples."))] = False,
+    # -- end issue 21
     # -- rtest serve (issue 11): hand the run to a service instead
     server: Annotated[Optional[str], typer.Option("--server", envvar="RTEST_SERVER",
                                                   help="Run on an `rtest serve` service at this URL.")] = None,
@@ -118,6 +122,9 @@ def run(
         strict=strict, follow_input_links=follow_input_links,
     )
     plan = build_plan(chosen.inputs, chosen.user, workdir)
+    if skip_inference_check:  # -- issue 21
+        from rtest.plan.inference_check import skip_inference_checks
+        skip_inference_checks(plan)
     preflight.check_workdir(workdir, create=True)  # only now: a refused plan leaves no workdir behind
     engine = create_backend(backend)
     preflight.check_network(engine, network)
