@@ -19,6 +19,7 @@ import os
 import shutil
 import sys
 import tarfile
+import tempfile
 import time
 
 import toolkit_defaults as defaults
@@ -194,7 +195,7 @@ def payload_samples(payload_inputs):
     loose = sample_files(payload_inputs, archives=False)
     if loose:
         return loose[:MAX_SAMPLES]
-    unpacked = "/tmp/rtest-payloads"
+    unpacked = tempfile.mkdtemp(prefix="rtest-payloads-")
     for folder, _, files in walk_all(payload_inputs):
         for name in files:
             if name.endswith((".tar.gz", ".tgz")):
