@@ -77,14 +77,18 @@ class CheckJob:
                 info.size = len(data)
                 tar.addfile(info, io.BytesIO(data))
 
-    def run(self, *, content_types="application/json,text/csv", accepts="application/json",
-            outputs=OUTPUTS) -> tuple[int, dict, str]:
+    def environment(self, *, content_types="application/json,text/csv", accepts="application/json",
+                    outputs=OUTPUTS) -> dict[str, str]:
+        """What rtest's layout gives the bootstrap, with the check's paths under this folder."""
         (self.source / "handler.py").exists() or (self.source / "handler.py").write_text(ALL_FOUR)
-        env = {**os.environ, "RTEST_JOB_KIND": "inference-check", "RTEST_OPT_ML": str(self.ml),
-               "RTEST_ENTRY_POINT": str(self.source / "handler.py"), "RTEST_LOG": str(self.log),
-               "RTEST_META_DIR": str(self.root / "meta"), "RTEST_INFERENCE_CONFIG": str(self.config),
-               "SAGEMAKER_PROGRAM": "handler.py", "RTEST_INFERENCE_CONTENT_TYPES": content_types,
-               "RTEST_INFERENCE_ACCEPT_TYPES": accepts, "RTEST_INFERENCE_OUTPUTS": json.dumps(outputs)}
+        return {"RTEST_JOB_KIND": "inference-check", "RTEST_OPT_ML": str(self.ml),
+                "RTEST_ENTRY_POINT": str(self.source / "handler.py"), "RTEST_LOG": str(self.log),
+                "RTEST_META_DIR": str(self.root / "meta"), "RTEST_INFERENCE_CONFIG": str(self.config),
+                "SAGEMAKER_PROGRAM": "handler.py", "RTEST_INFERENCE_CONTENT_TYPES": content_types,
+                "RTEST_INFERENCE_ACCEPT_TYPES": accepts, "RTEST_INFERENCE_OUTPUTS": json.dumps(outputs)}
+
+    def run(self, **settings) -> tuple[int, dict, str]:
+        env = {**os.environ, **self.environment(**settings)}
         code = subprocess.run([sys.executable, str(BOOTSTRAP)], env=env, timeout=60).returncode
         results = json.loads((self.ml / "output" / "inference_check.json").read_text())
         failure = self.ml / "output" / "failure"

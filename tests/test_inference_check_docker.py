@@ -56,3 +56,28 @@ def test_a_broken_handler_fails_the_check_with_sentences_and_nothing_else(tmp_pa
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Registration" not in report["steps"]
     assert report["skipped_nodes"]["Registration"].startswith("inference check turned off (--skip-inference-check)")
+
+
+def test_the_toolkit_defaults_with_numpy_in_the_serving_image(tmp_path, docker_client):
+    """Only model_fn and predict_fn: the default input_fn gives numpy arrays, the default output_fn encodes them."""
+    import os
+
+    from test_inference_check import BOOTSTRAP, EXECUTOR, CheckJob
+
+    job = CheckJob(tmp_path)
+    (job.payloads / "rows.csv").write_text("1.5,2\n3,4\n")
+    (job.payloads / "rows.json").write_text("[[1.5, 2], [3, 4]]")
+    job.package("def model_fn(model_dir):\n    return 2.0\n\n"
+                "def predict_fn(data, model):\n    return data.sum(axis=1) * model\n")
+    env = job.environment(content_types="text/csv,application/json", accepts="application/json,text/csv",
+                          outputs=[])
+    docker_client.containers.run(
+        "rtest/sagemaker-xgboost:1.7-1", ["python3", str(BOOTSTRAP)], environment=env, remove=True,
+        network_mode="none", user=f"{os.getuid()}:{os.getgid()}",
+        volumes={str(tmp_path): {"bind": str(tmp_path), "mode": "rw"}, str(EXECUTOR): {"bind": str(EXECUTOR), "mode": "ro"}})
+    results = json.loads((job.ml / "output" / "inference_check.json").read_text())
+    assert results["failures"] == [], job.log.read_text()
+    assert results["functions"]["input_fn"] == results["functions"]["output_fn"] == "toolkit default"
+    assert [(s["file"], s["accept"], s["status"]) for s in results["samples"]] == [
+        ("rows.csv", "application/json", "answered"), ("rows.csv", "text/csv", "answered"),
+        ("rows.json", "application/json", "answered"), ("rows.json", "text/csv", "answered")]

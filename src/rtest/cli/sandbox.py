@@ -95,6 +95,10 @@ def run(
         "Send a bundle (default: only when the service does not share this file system)."))] = None,
 ) -> int:
     """Run every script of the pipeline in containers, in DAG order, and report per step."""
+    if server and skip_inference_check:  # -- issue 21: the service has no such option yet; never ignore it silently
+        from rtest.cli.preflight import OptionError
+        raise OptionError("--skip-inference-check does not reach an `rtest serve` service yet; run without --server, "
+                          "or without the flag.")
     if server:  # -- rtest serve (issue 11)
         return _run_on_server(server, token, upload, locals())
     from rtest.cli import preflight
