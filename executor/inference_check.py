@@ -144,7 +144,7 @@ def unpack_model(model_inputs, model_dir):
         if os.path.isdir(root) and os.listdir(root):
             copy_tree(root, model_dir)
             return root
-    raise ValueError("the model input (%s) holds no model.tar.gz and no files" % ", ".join(model_inputs) or "none")
+    raise ValueError("the model input (%s) holds no model.tar.gz and no files" % (", ".join(model_inputs) or "none"))
 
 
 def safe_extract(archive, target):
@@ -192,7 +192,7 @@ def handler_functions(code_dir, program):
 
 def payload_samples(payload_inputs):
     """(name, path, content type) of each sample file: loose files first, else what the archives hold."""
-    loose = sample_files(payload_inputs, archives=False)
+    loose = sample_files(payload_inputs)
     if loose:
         return loose[:MAX_SAMPLES]
     unpacked = tempfile.mkdtemp(prefix="rtest-payloads-")
@@ -200,10 +200,10 @@ def payload_samples(payload_inputs):
         for name in files:
             if name.endswith((".tar.gz", ".tgz")):
                 safe_extract(os.path.join(folder, name), os.path.join(unpacked, name.split(".")[0]))
-    return sample_files([unpacked], archives=False)[:MAX_SAMPLES]
+    return sample_files([unpacked])[:MAX_SAMPLES]
 
 
-def sample_files(roots, archives):
+def sample_files(roots):
     found = []
     for folder, _, files in walk_all(roots):
         for name in sorted(files):

@@ -8,6 +8,7 @@ have numpy; the docker test of the example covers those).
 
 from __future__ import annotations
 
+import ast
 import io
 import json
 import os
@@ -46,6 +47,22 @@ def output_fn(prediction, accept):
     raise ValueError("unsupported accept " + accept)
 '''
 OUTPUTS = [["score", "NUMERIC"], ["label", "TEXT"]]
+
+
+CHECK_FILES = ("inference_check.py", "toolkit_defaults.py", "answer_check.py")
+
+
+@pytest.mark.parametrize("name", CHECK_FILES)
+def test_the_check_runs_in_any_image_python_3_8_and_the_standard_library(name):
+    text = (EXECUTOR / name).read_text()
+    tree = ast.parse(text, feature_version=(3, 8))
+    imported = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    imported |= {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+    siblings = {Path(f).stem for f in CHECK_FILES}
+    optional = {"numpy"} if name == "toolkit_defaults.py" else set()  # imported under try: the image may lack it
+    assert imported and imported <= set(sys.stdlib_module_names) | siblings | optional, imported
+    for api in ("removeprefix", "removesuffix", "functools.cache(", "zoneinfo", "list[", "dict[", "tuple[", "f\""):
+        assert api not in text, api
 
 
 class CheckJob:
