@@ -111,3 +111,26 @@ def test_html_shows_a_table_of_samples(tmp_path):
     assert "<h4>Inference check</h4>" in page and "1/2 samples answered, median 12 ms" in page
     assert "payload_text_csv.csv" in page and "12.5 ms" in page
     assert "&lt;no csv&gt;" in page and "<no csv>" not in page  # the handler's words are escaped
+
+
+def _edit_registration(example_copy: Path, **fields) -> None:
+    config_path = example_copy / "config.json"
+    config = json.loads(config_path.read_text())
+    registration = config["configuration"]["specific"]["Registration"]
+    for name, value in fields.items():
+        registration.pop(name) if value is None else registration.__setitem__(name, value)
+    config_path.write_text(json.dumps(config))
+
+
+def test_a_registration_without_a_handler_is_skipped_as_before(example_copy):
+    _edit_registration(example_copy, inference_entry_point=None)
+    plan = _plan(example_copy)
+    assert "Registration" not in plan.scripts and plan.skipped["Registration"].startswith("no entry point")
+
+
+def test_a_handler_missing_from_disk_skips_the_check_and_plans_the_rest(example_copy):
+    _edit_registration(example_copy, inference_entry_point="gone_handler.py")
+    plan = _plan(example_copy)
+    assert plan.skipped["Registration"].startswith(
+        "no inference check: its handler inference_entry_point='gone_handler.py' is not on disk (searched: ")
+    assert "Package" in plan.scripts and "Payload" in plan.scripts
