@@ -8,6 +8,7 @@ check still shows its samples.
 from __future__ import annotations
 
 import json
+import statistics
 from typing import Any
 
 from pydantic import ValidationError
@@ -51,7 +52,7 @@ def from_value(value: Any) -> InferenceCheckResult | None:
 
 def summary(result: InferenceCheckResult) -> str:
     """``2/2 samples answered, median 37 ms``: the line the live view and the HTML report show."""
-    latencies = sorted(s.latency_ms for s in result.samples if s.latency_ms is not None)
-    median = f", median {latencies[len(latencies) // 2]:.0f} ms" if latencies else ""
+    latencies = [s.latency_ms for s in result.samples if s.latency_ms is not None]
+    median = f", median {statistics.median(latencies):.0f} ms" if latencies else ""
     loaded = "" if result.model_loaded else "model not loaded; "
     return f"{loaded}{result.answered}/{result.sent} samples answered{median}"
