@@ -2,8 +2,8 @@
 
 A stand-in /opt/ml (RTEST_OPT_ML) holds the model input (a real model.tar.gz), the payload input
 and the check's config; each handler below defines all, some or none of the toolkit's functions.
-The host has no numpy, so the toolkit's defaults run their stdlib paths here (the serving images
-have numpy; the docker test of the example covers those).
+The toolkit's defaults are run with numpy (the test extra installs it, as the serving images have it)
+and as in an image without it (a shadow package that fails to import).
 """
 
 from __future__ import annotations
@@ -104,8 +104,15 @@ class CheckJob:
                 "SAGEMAKER_PROGRAM": "handler.py", "RTEST_INFERENCE_CONTENT_TYPES": content_types,
                 "RTEST_INFERENCE_ACCEPT_TYPES": accepts, "RTEST_INFERENCE_OUTPUTS": json.dumps(outputs)}
 
-    def run(self, **settings) -> tuple[int, dict, str]:
+    def run(self, numpy: bool = True, **settings) -> tuple[int, dict, str]:
+        """``numpy=False``: as in an image without numpy (a shadow package that fails to import); the test extra
+        installs numpy on the host."""
         env = {**os.environ, **self.environment(**settings)}
+        if numpy is False:
+            shadow = self.root / "no-numpy" / "numpy"
+            shadow.mkdir(parents=True, exist_ok=True)
+            (shadow / "__init__.py").write_text("raise ImportError('no numpy in this image')\n")
+            env["PYTHONPATH"] = str(shadow.parent)
         code = subprocess.run([sys.executable, str(BOOTSTRAP)], env=env, timeout=60).returncode
         results = json.loads((self.ml / "output" / "inference_check.json").read_text())
         failure = self.ml / "output" / "failure"
@@ -177,16 +184,22 @@ def test_a_wrongly_typed_output_variable_and_a_wrong_response_type_are_failures(
     assert results["samples"][-1]["failure"].endswith("output variable 'label' is a dict, not TEXT")
 
 
-def test_some_functions_the_toolkit_defaults_fill_in_the_rest(job):
+@pytest.mark.parametrize("numpy", [True, False], ids=["with numpy", "an image without numpy"])
+def test_some_functions_the_toolkit_defaults_fill_in_the_rest(job, numpy):
     """model_fn and predict_fn only: the default input_fn decodes JSON, the default output_fn encodes JSON."""
     job.package("def model_fn(model_dir):\n    return 3\n\n"
-                "def predict_fn(data, model):\n    return [{'score': model * data['a']}]\n")
-    code, results, failure = job.run(content_types="application/json", outputs=[["score", "NUMERIC"]])
+                "def predict_fn(data, model):\n"
+                "    record = data.tolist() if hasattr(data, 'tolist') else data  # numpy's 0-d array of the dict\n"
+                "    print('input_fn gave a', type(data).__name__)\n"
+                "    return [{'score': model * record['a']}]\n")
+    code, results, failure = job.run(content_types="application/json", outputs=[["score", "NUMERIC"]],
+                                     numpy=numpy)
     assert code == 0, failure + job.log.read_text()
     assert results["functions"] == {"model_fn": "handler", "predict_fn": "handler",
                                     "input_fn": "toolkit default", "output_fn": "toolkit default"}
     assert [(s["file"], s["status"]) for s in results["samples"]] == [("sample.csv", "not-sent"),
                                                                       ("sample.json", "answered")]
+    assert f"input_fn gave a {'ndarray' if numpy else 'dict'}" in job.log.read_text()
 
 
 def test_a_handler_with_none_of_the_four_fails_where_the_toolkit_has_no_default(job):
