@@ -108,6 +108,8 @@ def test_console_script_example_discover(tmp_path):
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
     skipped = {s["node"]: s["reason"] for s in data["skipped"]}
-    assert any(n.startswith("DataLoading") for n in skipped) and any("Regist" in n for n in skipped)
-    assert not any("Regist" in s["node"] or s["node"].startswith("DataLoading") for s in data["scripts"])
+    assert any(n.startswith("DataLoading") for n in skipped) and "Registration" not in skipped
+    assert not any(s["node"].startswith("DataLoading") for s in data["scripts"])
+    registration = next(s for s in data["scripts"] if s["node"] == "Registration")  # runs as an inference check
+    assert registration["job_kind"] == "inference-check", registration
     assert not (tmp_path / ".rtest").exists()  # discovery writes nothing

@@ -97,6 +97,10 @@ def run(
     install_declared: Annotated[bool, typer.Option("--install-declared", help=(
         "Also install the interfaces' framework_requirements (SageMaker does not: they are metadata)."))] = False,
     # -- end issue 15 block
+    # -- issue 21 (inference check): a plain parameter until the options model (rtest/options.py) lands
+    skip_inference_check: Annotated[bool, typer.Option("--skip-inference-check", help=(
+        "Skip registration nodes instead of serving the packaged model its payload samples."))] = False,
+    # -- end issue 21
     # -- rtest serve (issue 11): hand the run to a service instead
     server: Annotated[Optional[str], typer.Option("--server", envvar="RTEST_SERVER",
                                                   help="Run on an `rtest serve` service at this URL.")] = None,
@@ -118,6 +122,10 @@ def run(
 
         raise OptionError("--only/--skip/--from/--reuse/--keep-going/--install-declared are not yet forwarded to "
                           "an rtest serve service; run without --server to use them.")
+    if server and skip_inference_check:  # -- issue 21: the service has no such option yet; never ignore it silently
+        from rtest.cli.preflight import OptionError
+        raise OptionError("--skip-inference-check does not reach an `rtest serve` service yet; run without --server, "
+                          "or without the flag.")
     if server and synthesize_inputs:  # -- issue 19: synthesis writes into the local workdir
         from rtest.cli.preflight import OptionError
         raise OptionError("--synthesize-inputs runs locally only; write the inputs with `rtest data synth` and "
@@ -152,6 +160,9 @@ def run(
     from rtest.cli.data_cmd import plan_for_run
     plan = plan_for_run(chosen, workdir, synthesize_inputs, rows, seed, out) if synthesize_inputs or \
         chosen.user.pipeline.synthesize_inputs else build_plan(chosen.inputs, chosen.user, workdir)
+    if skip_inference_check:  # -- issue 21
+        from rtest.plan.inference_check import skip_inference_checks
+        skip_inference_checks(plan)
     preflight.check_workdir(workdir, create=True)  # only now: a refused plan leaves no workdir behind
     engine = create_backend(backend)
     preflight.check_network(engine, network)

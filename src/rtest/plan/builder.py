@@ -17,6 +17,7 @@ from rtest.plan.config_inputs import feed_config_inputs
 from rtest.plan.container_paths import container_path_problems
 from rtest.plan.discovery import Discovery, discover
 from rtest.plan.framework_classes import ConfigClasses
+from rtest.plan.inference_check import settle_inference_checks
 from rtest.plan.input_paths import input_path_problem
 from rtest.plan.mistakes import unfed_input_message
 from rtest.plan.spec_nodes import keyed_by_node, without_nodes_outside_dag
@@ -109,6 +110,7 @@ def draft_plan(inputs: PipelineInputs, user: UserSpec | None = None) -> Pipeline
         follow_input_links=user.follow_input_links,
     )
     plan.warnings = list(dict.fromkeys(plan.warnings + _warnings(inputs, plan, resolvers, early) + stray))
+    settle_inference_checks(plan)  # a registration with no payloads or no model is skipped, saying which
     check_names(plan)
     return plan
 
