@@ -13,6 +13,8 @@ from rtest.version import __version__
 from rtest.cli.common import (
     AllowOutsideOpt,
     ConfigClassesOpt,
+    FrameworkPythonOpt,
+    NoConfigClassesOpt,
     ConfigOpt,
     DagOpt,
     ExampleOpt,
@@ -109,6 +111,8 @@ def requirements(
     workdir: WorkdirOpt = Path(".rtest"),
     source_map: SourceMapOpt = None,
     config_classes: ConfigClassesOpt = None,
+    framework_python: FrameworkPythonOpt = None,
+    no_config_classes: NoConfigClassesOpt = False,
     allow_outside: AllowOutsideOpt = False,
     follow_input_links: FollowLinksOpt = False,
 ) -> None:
@@ -128,6 +132,8 @@ def requirements(
         workdir=workdir,
         source_map_flags=source_map,
         config_classes=config_classes,
+        framework_python=framework_python,
+        no_config_classes=no_config_classes,
         allow_source_outside_root=allow_outside,
         follow_input_links=follow_input_links,
     )
@@ -156,9 +162,14 @@ def plan(
     workdir: WorkdirOpt = Path(".rtest"),
     source_map: SourceMapOpt = None,
     config_classes: ConfigClassesOpt = None,
+    framework_python: FrameworkPythonOpt = None,
+    no_config_classes: NoConfigClassesOpt = False,
     allow_outside: AllowOutsideOpt = False,
     strict: StrictOpt = False,
     follow_input_links: FollowLinksOpt = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Also show what the framework's config classes logged.")
+    ] = False,
 ) -> None:
     """Show every execution spec and wire, without running anything. Fails if the plan is incomplete."""
     from rtest.cli import render
@@ -177,6 +188,8 @@ def plan(
         workdir=workdir,
         source_map_flags=source_map,
         config_classes=config_classes,
+        framework_python=framework_python,
+        no_config_classes=no_config_classes,
         allow_source_outside_root=allow_outside,
         strict=strict,
         follow_input_links=follow_input_links,
@@ -185,7 +198,7 @@ def plan(
     if fmt == "json":
         print(render.dumps(render.plan_json(built)))
     else:
-        render.print_plan(out, built)
+        render.print_plan(out, built, verbose=verbose)
 
 
 def _mount_subcommands() -> None:
