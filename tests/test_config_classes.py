@@ -51,8 +51,7 @@ def test_a_class_that_writes_leaves_the_users_tree_and_cwd_untouched(tmp_path, m
     assert "WriterConfig says hello on stdout" in plan.framework_log
     assert any(line.endswith("shaped_framework: WriterConfig built") for line in plan.framework_log)
     assert any(f"logged {len(plan.framework_log)} line(s)" in n for n in plan.notes)
-    assert plan.values_resolver.startswith("shaped_framework") or "config classes via rtest's Python" in \
-        plan.values_resolver
+    assert plan.values_resolver.startswith("shaped_framework config classes via rtest's Python")
 
 
 def test_a_class_that_raises_is_a_warning_naming_the_node_and_the_exception(tmp_path):
@@ -263,3 +262,29 @@ def test_values_and_the_class_resolver_do_not_import_each_other():
     used = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
     used |= {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
     assert used <= set(sys.stdlib_module_names) | {"__future__"}, used
+
+
+def test_plan_says_first_who_decided_and_shows_the_framework_log_only_with_verbose(tmp_path, monkeypatch, capsys):
+    import pytest
+
+    from rtest.cli.main import main
+
+    p = writer_pipeline(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    args = ["plan", "--dag", str(p["dag"]), "--config", str(p["config"]), "--interfaces", str(p["interfaces"]),
+            "--source-root", str(p["root"]), "--config-classes", "shaped_framework"]
+    outputs = []
+    for extra in ([], ["--verbose"]):
+        with pytest.raises(SystemExit) as exited:
+            main(args + extra)
+        outputs.append(" ".join(capsys.readouterr().out.split()))  # the console wraps long lines
+        assert exited.value.code == 0
+    quiet, verbose = outputs
+    assert quiet.startswith("values: shaped_framework config classes via rtest's Python")
+    assert "WriterConfig says hello" not in quiet and "(--verbose shows them)" in quiet
+    assert "framework: WriterConfig says hello on stdout" in verbose
+    with pytest.raises(SystemExit) as exited:
+        main(args + ["--no-config-classes"])
+    assert exited.value.code == 0
+    assert " ".join(capsys.readouterr().out.split()).startswith(
+        "values: rtest's rules: config classes turned off (--no-config-classes)")

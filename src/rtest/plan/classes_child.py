@@ -172,16 +172,18 @@ def answer_node(request, modules):
 
 
 def framework_version(modules) -> str | None:
+    """ "cursus 2.9.32": the distribution that holds the first module, else its top-level name."""
     if not modules:
         return None
     top = modules[0].__name__.split(".")[0]
     try:
         from importlib import metadata
 
-        names = metadata.packages_distributions().get(top) or [top]
-        return f"{names[0]} {metadata.version(names[0])}"
+        name = (metadata.packages_distributions().get(top) or [top])[0]
+        return f"{name} {metadata.version(name)}"
     except Exception:  # a source checkout on the path has no distribution metadata
-        return getattr(sys.modules.get(top), "__version__", None) and f"{top} {sys.modules[top].__version__}"
+        version = getattr(sys.modules.get(top), "__version__", None)
+        return f"{top} {version}" if version else top
 
 
 def on_alarm(signum, frame):
