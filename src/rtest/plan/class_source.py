@@ -43,45 +43,64 @@ class ClassSource:
     """An index of the config classes defined under some folders; facts per class name, cached."""
 
     def __init__(self, folders: list[Path]) -> None:
+        self._files = [path for folder in folders for path in sorted(folder.rglob("*.py"))[:MAX_FILES]]
         self._classes: dict[str, tuple[ast.ClassDef, Path]] = {}
+        self._imports: dict[Path, dict[str, Path]] = {}  # file -> name it imports relatively -> that module's file
         self._parsed: set[Path] = set()
         self._facts: dict[str, ClassFacts | None] = {}
-        for folder in folders:
-            for path in sorted(folder.rglob("*.py"))[:MAX_FILES]:
-                self._parse(path)
+        self._last: Path | None = None  # the file of the last class in the latest chain (where its base is imported)
 
     def facts(self, class_name: str) -> ClassFacts | None:
         if class_name not in self._facts:
+            self._find(class_name)
             self._facts[class_name] = self._collect(class_name) if class_name in self._classes else None
         return self._facts[class_name]
 
+    def _find(self, name: str, near: Path | None = None) -> None:
+        """Parse the file that defines ``name``: the module ``near`` imports it from, else the first file
+        whose text holds ``class name`` (only the files a plan needs are parsed)."""
+        if name in self._classes:
+            return
+        if near is not None and name in self._imports.get(near, {}):
+            self._parse(self._imports[near][name])
+        needle = f"class {name}"
+        for path in self._files:
+            if name in self._classes:
+                return
+            if path not in self._parsed and _small(path) and needle in path.read_text("utf-8", errors="replace"):
+                self._parse(path)
+
     def _parse(self, path: Path) -> None:
-        if path in self._parsed or not path.is_file() or path.stat().st_size > MAX_FILE_BYTES:
+        if path in self._parsed or not _small(path):
             return
         self._parsed.add(path)
         try:
             tree = ast.parse(path.read_text(encoding="utf-8", errors="replace"))
         except (SyntaxError, ValueError, OSError):
             return
+        imports = self._imports.setdefault(path, {})
         for node in tree.body:
             if isinstance(node, ast.ClassDef):
                 self._classes.setdefault(node.name, (node, path))
             elif isinstance(node, ast.ImportFrom) and node.level:  # a base class may live elsewhere in the package
                 for alias in node.names:
-                    if alias.name[:1].isupper() and alias.name not in self._classes:
-                        self._parse(_relative_module(path, node.level, node.module))
+                    imports[alias.asname or alias.name] = _relative_module(path, node.level, node.module)
 
     def _chain(self, class_name: str) -> list[ast.ClassDef]:
-        """The class and its bases found in the index, the class first; the generic base stops it."""
-        chain, todo, seen = [], [class_name], set()
+        """The class and its bases, the class first; the generic base stops it."""
+        chain, todo, seen = [], [(class_name, None)], set()
         while todo:
-            name = todo.pop(0)
-            if name in seen or name in BASE_NAMES or name not in self._classes:
+            name, near = todo.pop(0)
+            if name in seen or name in BASE_NAMES:
+                continue
+            self._find(name, near)
+            if name not in self._classes:
                 continue
             seen.add(name)
-            node = self._classes[name][0]
+            node, path = self._classes[name]
             chain.append(node)
-            todo += [b.id if isinstance(b, ast.Name) else getattr(b, "attr", "") for b in node.bases]
+            todo += [(b.id if isinstance(b, ast.Name) else getattr(b, "attr", ""), path) for b in node.bases]
+        self._last = self._classes[chain[-1].name][1] if chain else None
         return chain
 
     def _collect(self, class_name: str) -> ClassFacts:
@@ -101,6 +120,7 @@ class ClassSource:
                     if "arg" in item.name:
                         _flags(item, facts)
         if facts.has_job_arguments:  # the base's helpers it calls (_job_type_arg) hold the common flags
+            self._find("BasePipelineConfig", self._last)
             base = self._classes.get("BasePipelineConfig")
             for item in base[0].body if base else []:
                 if isinstance(item, ast.FunctionDef) and "arg" in item.name and item.name != "get_job_arguments":
@@ -109,6 +129,10 @@ class ClassSource:
                     facts.helper_flags |= helper.flags - facts.flags
                     facts.flags |= helper.flags
         return facts
+
+
+def _small(path: Path) -> bool:
+    return path.is_file() and path.stat().st_size <= MAX_FILE_BYTES
 
 
 def _default(value: ast.AST | None) -> str | None:
