@@ -222,15 +222,28 @@ class InteractiveRuntimeTestingFactory:
     def complete_plan(self) -> PipelineTestingSpec:
         return require_complete(self._plan, self.workspace_dir, strict=self._user.strict)
 
+    def _synthesized_plan(self, choice: Any) -> PipelineTestingSpec:  # issue 19
+        from rtest.synth.apply import SynthOptions, synthesize_pending_inputs
+        from rtest.workspace import Workspace
+
+        spec = self._user.pipeline
+        options = choice if isinstance(choice, SynthOptions) else SynthOptions(
+            rows=spec.rows or SynthOptions().rows, seed=spec.seed if spec.seed is not None else SynthOptions().seed)
+        plan = self._plan.model_copy(deep=True)
+        synthesize_pending_inputs(plan, self._inputs, Workspace(self.workspace_dir).root / "synth", options)
+        return require_complete(plan, self.workspace_dir, strict=self._user.strict)
+
     def execute_dag_guided_testing(self, *, junit_path: Path | str | None = None, html: bool = True,
                                    server: str | None = None, token: str | None = None, upload: bool | None = None,
-                                   **run_options: Any) -> dict[str, Any]:
+                                   synthesize_inputs: Any = False, **run_options: Any) -> dict[str, Any]:
         """Run every script in containers, in DAG order, and write its reports.
 
         Options: jobs, run_id, stop_grace_s, backend (per run); timeout_s, network, limits, memory_bytes,
         use_cache, pack_model (each step's settings; see ``rtest.plan.settings``); deps (True, False, or
         ``rtest.deps.runtime.DepsOptions``: the steps' own requirements in dependency images). With ``server`` (an
         `rtest serve` URL) the run goes to that service and its reports are downloaded into the workspace.
+        ``synthesize_inputs`` (True, or ``rtest.synth.apply.SynthOptions(rows=, seed=)``): inputs a skipped
+        data-loading step would deliver get sample data made from the config; inputs you set always win.
         """
         from rtest.deps.runtime import DepsOptions, prepare_dependencies
         from rtest.run.backends import create_backend
@@ -250,7 +263,8 @@ class InteractiveRuntimeTestingFactory:
         else:
             options = RunOptions(workdir=self.workspace_dir, **{k: v for k, v in run_options.items() if k in _RUN_ARGS})
             formats = {**({"html": None} if html else {}), **({"junit": junit_path} if junit_path else {})}
-            plan = self.complete_plan()
+            wanted = synthesize_inputs or self._user.pipeline.synthesize_inputs
+            plan = self._synthesized_plan(wanted) if wanted else self.complete_plan()
             engine = create_backend(options.backend)
             prepared = prepare_dependencies(plan, Path(self.workspace_dir), engine.client, deps) if deps else None
             report = run_and_report(plan, options, settings=flags, formats=formats, backend=engine, deps=prepared)

@@ -170,6 +170,12 @@ def plan(
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="Also show what the framework's config classes logged.")
     ] = False,
+    # -- issue 19: synthesized sample inputs (move into rtest.options when it lands)
+    synthesize_inputs: Annotated[bool, typer.Option("--synthesize-inputs", help=(
+        "Plan inputs that skipped data-loading steps would deliver as sample data made from the config "
+        "(written to <workdir>/synth)."))] = False,
+    rows: Annotated[Optional[int], typer.Option("--rows", min=1, help="Rows of each synthesized dataset.")] = None,
+    seed: Annotated[Optional[int], typer.Option("--seed", help="Seed of the synthesized data.")] = None,
 ) -> None:
     """Show every execution spec and wire, without running anything. Fails if the plan is incomplete."""
     from rtest.cli import render
@@ -194,7 +200,11 @@ def plan(
         strict=strict,
         follow_input_links=follow_input_links,
     )
-    built = build_plan(chosen.inputs, chosen.user, workdir)
+    if synthesize_inputs or chosen.user.pipeline.synthesize_inputs:  # -- issue 19
+        from rtest.cli.data_cmd import plan_for_run
+        built = plan_for_run(chosen, workdir, True, rows, seed, err if fmt == "json" else out)
+    else:
+        built = build_plan(chosen.inputs, chosen.user, workdir)
     if fmt == "json":
         print(render.dumps(render.plan_json(built)))
     else:
@@ -212,6 +222,9 @@ def _mount_subcommands() -> None:
 
     app.command("serve")(serve)
     app.add_typer(runs_app, name="runs")
+    from rtest.cli.data_cmd import data_app  # synthesized sample inputs (issue 19)
+
+    app.add_typer(data_app, name="data")
 
 
 _mount_subcommands()

@@ -93,13 +93,23 @@ def run(
                                                  help="The service's bearer token.")] = None,
     upload: Annotated[Optional[bool], typer.Option("--upload/--no-upload", help=(
         "Send a bundle (default: only when the service does not share this file system)."))] = None,
+    # -- issue 19: synthesized sample inputs (move into rtest.options when it lands)
+    synthesize_inputs: Annotated[bool, typer.Option("--synthesize-inputs", help=(
+        "Feed inputs that skipped data-loading steps would deliver with sample data made from the config; "
+        "--input still wins."))] = False,
+    rows: Annotated[Optional[int], typer.Option("--rows", min=1, help="Rows of each synthesized dataset "
+                                                                      "(default 2000).")] = None,
+    seed: Annotated[Optional[int], typer.Option("--seed", help="Seed of the synthesized data (default 0).")] = None,
 ) -> int:
     """Run every script of the pipeline in containers, in DAG order, and report per step."""
     if server and framework_python:  # -- issue 15: an interpreter on this machine means nothing to a service
-        from rtest.errors import PlanError
-
-        raise PlanError("--framework-python names a Python on this machine; a service plans with the framework "
-                        "installed where it runs. Drop --framework-python, or run without --server.")
+        from rtest.cli.preflight import OptionError
+        raise OptionError("--framework-python names a Python on this machine; a service plans with the framework "
+                          "installed where it runs. Drop --framework-python, or run without --server.")
+    if server and synthesize_inputs:  # -- issue 19: synthesis writes into the local workdir
+        from rtest.cli.preflight import OptionError
+        raise OptionError("--synthesize-inputs runs locally only; write the inputs with `rtest data synth` and "
+                          "pass them with --input to run on a service.")
     if server:  # -- rtest serve (issue 11)
         return _run_on_server(server, token, upload, locals())
     from rtest.cli import preflight
@@ -127,7 +137,10 @@ def run(
         framework_python=framework_python, no_config_classes=no_config_classes, allow_source_outside_root=allow_outside,
         strict=strict, follow_input_links=follow_input_links,
     )
-    plan = build_plan(chosen.inputs, chosen.user, workdir)
+    # -- issue 19: synthesized sample inputs
+    from rtest.cli.data_cmd import plan_for_run
+    plan = plan_for_run(chosen, workdir, synthesize_inputs, rows, seed, out) if synthesize_inputs or \
+        chosen.user.pipeline.synthesize_inputs else build_plan(chosen.inputs, chosen.user, workdir)
     preflight.check_workdir(workdir, create=True)  # only now: a refused plan leaves no workdir behind
     engine = create_backend(backend)
     preflight.check_network(engine, network)
