@@ -288,3 +288,18 @@ def test_plan_says_first_who_decided_and_shows_the_framework_log_only_with_verbo
     assert exited.value.code == 0
     assert " ".join(capsys.readouterr().out.split()).startswith(
         "values: rtest's rules: config classes turned off (--no-config-classes)")
+
+
+def test_the_scratch_holds_config_paths_that_climb_and_maps_them_back(tmp_path):
+    from rtest.plan.class_scratch import Scratch
+
+    scratch = Scratch.make()
+    try:
+        climbed = scratch._target("../shared/code")
+        assert climbed is not None and climbed.is_relative_to(scratch.root)
+        assert scratch.config_path_text(str(climbed / "x.json")) == "../shared/code/x.json"
+        assert scratch.config_path_text(str(scratch._target("/home/u/proj"))) == "/home/u/proj"
+        assert scratch._target("../../../../../etc") is None  # climbing out of the scratch is not followed
+    finally:
+        scratch.remove()
+    assert not scratch.root.exists()

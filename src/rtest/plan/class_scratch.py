@@ -11,6 +11,7 @@ classes compute is mapped back to the config path it stands for; rtest's own pat
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import tempfile
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from rtest.plan.sources import SourceContext, resolve_config_path
 MAX_COPY_FILES = 5000  # a folder bigger than this is not copied (the class sees it missing)
 MAX_COPY_BYTES = 200 * 1024 * 1024
 MAX_WRITES_LISTED = 50
+CWD_DEPTH = 3  # how many ".." a relative config path may climb and stay in the scratch
 SKIP = {".git", "__pycache__", ".venv", "venv", "node_modules", ".rtest"}
 
 
@@ -39,12 +41,13 @@ class Scratch:
 
     @property
     def cwd(self) -> Path:
-        return self.root / "cwd"
+        # nested, so a config path that climbs ("../shared/x") still lands inside the scratch
+        return self.root.joinpath(*["up"] * CWD_DEPTH, "cwd")
 
     @classmethod
     def make(cls) -> Scratch:
         scratch = cls(Path(tempfile.mkdtemp(prefix="rtest-classes-")))
-        scratch.cwd.mkdir()
+        scratch.cwd.mkdir(parents=True)
         return scratch
 
     def fields_for(self, ctx: SourceContext, found: DiscoveredScript) -> dict[str, Any]:
@@ -69,11 +72,10 @@ class Scratch:
 
     def _target(self, value: str) -> Path | None:
         path = PurePosixPath(value)
-        if ".." in path.parts:
-            return None
         if path.is_absolute():
-            return self.root / "abs" / Path(*path.parts[1:])
-        return self.cwd / Path(*path.parts)
+            return None if ".." in path.parts else self.root / "abs" / Path(*path.parts[1:])
+        target = Path(os.path.normpath(self.cwd / Path(*path.parts)))
+        return target if target.is_relative_to(self.root) and target != self.root else None
 
     def _copy(self, real: Path, target: Path) -> bool:
         files, size = 0, 0
@@ -99,10 +101,11 @@ class Scratch:
 
     def config_path_text(self, text: str) -> str:
         """A path inside the scratch as the config path it stands for; anything else unchanged."""
-        for prefix, real_prefix in ((str(self.cwd), ""), (str(self.root / "abs"), "/")):
-            if text == prefix or text.startswith(prefix + "/"):
-                rest = text[len(prefix) + 1:]
-                return (real_prefix + rest) if rest else (real_prefix or ".")
+        abs_root = str(self.root / "abs")
+        if text == abs_root or text.startswith(abs_root + "/"):
+            return text[len(abs_root):] or "/"
+        if text == str(self.root) or text.startswith(str(self.root) + "/"):
+            return os.path.relpath(text, self.cwd)
         return text
 
     def mapped_back(self, text: str) -> str:
