@@ -303,3 +303,18 @@ def test_the_scratch_holds_config_paths_that_climb_and_maps_them_back(tmp_path):
     finally:
         scratch.remove()
     assert not scratch.root.exists()
+
+
+def test_a_framework_python_that_is_not_an_executable_is_one_sentence(tmp_path, capsys):
+    import pytest
+
+    from rtest.cli.main import main
+
+    p = writer_pipeline(tmp_path)
+    with pytest.raises(SystemExit) as exited:
+        main(["plan", "--dag", str(p["dag"]), "--config", str(p["config"]), "--interfaces", str(p["interfaces"]),
+              "--source-root", str(p["root"]), "--framework-python", str(tmp_path / "venv" / "bin" / "python")])
+    err = " ".join(capsys.readouterr().err.split())
+    assert exited.value.code == 2
+    assert f"--framework-python {tmp_path}/venv/bin/python: not an executable file" in err
+    assert "Traceback" not in err
