@@ -229,7 +229,12 @@ def test_pips_root_notice_is_not_the_scripts_warning():
            # pip 23.2.1's exact line when it runs as root outside a venv
            "WARNING: Running pip as the 'root' user can result in broken permissions and conflicting behaviour "
            "with the system package manager. It is recommended to use a virtual environment instead: "
-           "https://pip.pypa.io/warnings/venv\n")
+           "https://pip.pypa.io/warnings/venv\n"
+           # a newer pip's line, as the xgboost 1.7-1 look-alike's pip printed it in a real cursus step
+           "WARNING: Running pip as the 'root' user can result in broken permissions and conflicting behaviour "
+           "with the system package manager, possibly rendering your system unusable. It is recommended to use a "
+           "virtual environment instead: https://pip.pypa.io/warnings/venv. Use the --root-user-action option if "
+           "you know what you are doing and want to suppress this warning.\n")
     found = diagnose.warnings_in(log)
     assert (found.count, found.lines) == (1, ["2026-01-01 10:00:00 - prep - WARNING - 3 rows dropped"])
 
