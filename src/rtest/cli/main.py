@@ -64,6 +64,22 @@ def _check_format(fmt: str) -> str:
     return fmt
 
 
+def _example_not_copied_yet(example: bool, workdir: Path) -> bool:
+    from rtest.workspace import Workspace
+
+    return example and not Workspace(workdir).example_dir.exists()
+
+
+def _say_example_copied(fresh: bool, workdir: Path) -> None:
+    """A command that makes a folder in the user's current directory says so (on stderr: stdout may be JSON)."""
+    if fresh:
+        from rtest.workspace import Workspace
+
+        where = Workspace(workdir)
+        err.print(f"Copied the bundled example to {where.example_dir} and wrote its sample data to "
+                  f"{where.example_data_dir}; --workdir puts them elsewhere.", highlight=False, markup=False)
+
+
 @app.command()
 def discover(
     dag: DagOpt = None,
@@ -121,6 +137,7 @@ def requirements(
     _check_format(fmt)
     from rtest.factory import InteractiveRuntimeTestingFactory
 
+    fresh_example = _example_not_copied_yet(example, workdir)
     chosen = select_pipeline(
         dag=dag,
         config=config,
@@ -137,6 +154,7 @@ def requirements(
         allow_source_outside_root=allow_outside,
         follow_input_links=follow_input_links,
     )
+    _say_example_copied(fresh_example, workdir)
     factory = InteractiveRuntimeTestingFactory.from_inputs(chosen.inputs, chosen.user, workspace_dir=workdir)
     try:
         needs = factory.get_script_testing_requirements(node)
