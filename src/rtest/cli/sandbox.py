@@ -14,6 +14,8 @@ from rich.console import Console
 from rtest.cli.common import (
     AllowOutsideOpt,
     ConfigClassesOpt,
+    FrameworkPythonOpt,
+    NoConfigClassesOpt,
     ConfigOpt,
     DagOpt,
     ExampleOpt,
@@ -75,6 +77,8 @@ def run(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log what the engine does.")] = False,
     source_map: SourceMapOpt = None,
     config_classes: ConfigClassesOpt = None,
+    framework_python: FrameworkPythonOpt = None,
+    no_config_classes: NoConfigClassesOpt = False,
     allow_outside: AllowOutsideOpt = False,
     strict: StrictOpt = False,
     follow_input_links: FollowLinksOpt = False,
@@ -117,6 +121,10 @@ def run(
     seed: Annotated[Optional[int], typer.Option("--seed", help="Seed of the synthesized data (default 0).")] = None,
 ) -> int:
     """Run every script of the pipeline in containers, in DAG order, and report per step."""
+    if server and framework_python:  # -- issue 15: an interpreter on this machine means nothing to a service
+        from rtest.cli.preflight import OptionError
+        raise OptionError("--framework-python names a Python on this machine; a service plans with the framework "
+                          "installed where it runs. Drop --framework-python, or run without --server.")
     if server and (only or skip or from_node or reuse or keep_going or install_declared):  # issue 15
         from rtest.cli.preflight import OptionError
 
@@ -153,7 +161,8 @@ def run(
     chosen = select_pipeline(
         dag=dag, config=config, interfaces=interfaces, source_root=source_root, example=example,
         spec=spec, input_flags=inputs, image_flags=image_map, workdir=workdir,
-        source_map_flags=source_map, config_classes=config_classes, allow_source_outside_root=allow_outside,
+        source_map_flags=source_map, config_classes=config_classes,
+        framework_python=framework_python, no_config_classes=no_config_classes, allow_source_outside_root=allow_outside,
         strict=strict, follow_input_links=follow_input_links,
     )
     # -- issue 19: synthesized sample inputs
