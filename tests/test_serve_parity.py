@@ -198,9 +198,10 @@ def test_a_step_with_requirements_runs_on_the_service_with_network_none(tmp_path
     make_wheel(tmp_path, "tinyparity", "1.0.0")
     script = f"import pathlib, tinyparity\npathlib.Path('{OUT}/v.txt').write_text(tinyparity.VERSION)\n"
     paths = write_python_pipeline(tmp_path / "p", {"Needs": {"script": script, "outputs": {"out": OUT}}}, [])
-    (paths["src"] / "Needs" / "requirements.txt").write_text("tinyparity==1.0.0\n")
+    # A ScriptProcessor installs no requirements.txt (SageMaker's rule): the user's extra requirement is installed.
+    (tmp_path / "spec.yaml").write_text("scripts:\n  Needs:\n    requirements: ['tinyparity==1.0.0']\n")
     base = ("sandbox", "run", "--upload", "--dag", str(paths["dag"]), "--config", str(paths["config"]),
-            "--wheelhouse", str(tmp_path / "wheels"), "--no-cache")
+            "--spec", str(tmp_path / "spec.yaml"), "--wheelhouse", str(tmp_path / "wheels"), "--no-cache")
     with running_service(tmp_path / "wd", fake=False) as svc:
         done = _rtest(*base, "--server", svc.url, "--workdir", "w", cwd=tmp_path)
         bare = _rtest(*base, "--server", svc.url, "--workdir", "n", "--no-deps", cwd=tmp_path)
