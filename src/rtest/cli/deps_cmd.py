@@ -1,7 +1,7 @@
 """`rtest deps`: each step's requirement set with sources, what its image has, what is missing; `--add`.
 
-Also the dependency step of `rtest sandbox run` (``deps_for_run``): resolve, then build missing
-dependency images with one progress bar per image, before the run's live display starts.
+(The dependency step of `rtest sandbox run` is in the one run path, rtest.session.run_request; its progress
+bars are rtest.cli.progress.ConsoleObserver's.)
 """
 
 from __future__ import annotations
@@ -205,33 +205,3 @@ def _add(node: str, text: str, spec_file: Path | None) -> int:
     spec_file.write_text(text_out, encoding="utf-8")
     out.print(f"Recorded {requirement.text} for {node} in {spec_file} (scripts.{node}.requirements).", highlight=False)
     return 0
-
-
-def deps_for_run(plan, workdir: Path, backend, *, enabled: bool, wheelhouse: Path | None, console: Console):
-    """Resolve and build the run's dependency images, one progress bar per image; None with --no-deps."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from rtest.deps.runtime import DepsOptions, prepare_dependencies
-
-    if not enabled:
-        return False
-    with Progress(
-        TextColumn("[bold]building[/] {task.fields[tag]}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TextColumn("[dim]{task.fields[line]}"),
-        console=console,
-        transient=False,
-    ) as bars:
-        tasks: dict[str, Any] = {}
-
-        def progress(tag: str, done: int, total: int, line: str) -> None:
-            if tag not in tasks:
-                tasks[tag] = bars.add_task("", total=total, tag=tag, line="")
-            bars.update(tasks[tag], completed=done, total=total, line=escape(line[:60]))
-
-        options = DepsOptions(
-            wheelhouses=[wheelhouse] if wheelhouse else [], download=wheelhouse is None, on_progress=progress
-        )
-        return prepare_dependencies(plan, workdir, backend.client, options)

@@ -26,8 +26,9 @@ from rtest.cli.common import (
     SpecOpt,
     StrictOpt,
     WorkdirOpt,
-    select_pipeline,
+    load_pipeline,
 )
+from rtest.options import PipelineOptions
 from rtest.errors import RtestError
 
 app = typer.Typer(
@@ -56,12 +57,6 @@ def _root(
     """rtest: find a pipeline's path typos and missing env vars in seconds, locally."""
 
 
-def _check_format(fmt: str) -> str:
-    if fmt not in ("text", "json"):
-        raise typer.BadParameter(f"'{fmt}' is not a format; use text or json.", param_hint="--format")
-    return fmt
-
-
 @app.command()
 def discover(
     dag: DagOpt = None,
@@ -72,23 +67,15 @@ def discover(
     fmt: FormatOpt = "text",
     workdir: WorkdirOpt = Path(".rtest"),
     source_map: SourceMapOpt = None,
-    allow_outside: AllowOutsideOpt = False,
+    allow_source_outside_root: AllowOutsideOpt = False,
 ) -> None:
     """List the DAG nodes that run a script, and every skipped node with its reason."""
     from rtest.cli import render
 
-    _check_format(fmt)
-    chosen = select_pipeline(
-        dag=dag,
-        config=config,
-        interfaces=interfaces,
-        source_root=source_root,
-        example=example,
-        workdir=workdir,
-        generate_example_data=False,
-        source_map_flags=source_map,
-        allow_source_outside_root=allow_outside,
-    )
+    options = PipelineOptions(dag=dag, config=config, interfaces=interfaces, source_root=source_root,
+                              example=example, workdir=workdir, source_map=source_map,
+                              allow_source_outside_root=allow_source_outside_root)
+    chosen = load_pipeline(options, generate_example_data=False)
     if fmt == "json":
         print(render.dumps(render.discovery_json(chosen.inputs)))
     else:
@@ -109,28 +96,18 @@ def requirements(
     workdir: WorkdirOpt = Path(".rtest"),
     source_map: SourceMapOpt = None,
     config_classes: ConfigClassesOpt = None,
-    allow_outside: AllowOutsideOpt = False,
+    allow_source_outside_root: AllowOutsideOpt = False,
     follow_input_links: FollowLinksOpt = False,
 ) -> None:
     """Show one script's inputs, outputs, env vars and arguments, each with its source."""
     from rtest.cli import render
-    _check_format(fmt)
     from rtest.factory import InteractiveRuntimeTestingFactory
 
-    chosen = select_pipeline(
-        dag=dag,
-        config=config,
-        interfaces=interfaces,
-        source_root=source_root,
-        example=example,
-        spec=spec,
-        input_flags=inputs,
-        workdir=workdir,
-        source_map_flags=source_map,
-        config_classes=config_classes,
-        allow_source_outside_root=allow_outside,
-        follow_input_links=follow_input_links,
-    )
+    options = PipelineOptions(dag=dag, config=config, interfaces=interfaces, source_root=source_root,
+                              example=example, spec=spec, inputs=inputs, workdir=workdir, source_map=source_map,
+                              config_classes=config_classes, allow_source_outside_root=allow_source_outside_root,
+                              follow_input_links=follow_input_links)
+    chosen = load_pipeline(options)
     factory = InteractiveRuntimeTestingFactory.from_inputs(chosen.inputs, chosen.user, workspace_dir=workdir)
     try:
         needs = factory.get_script_testing_requirements(node)
@@ -156,31 +133,20 @@ def plan(
     workdir: WorkdirOpt = Path(".rtest"),
     source_map: SourceMapOpt = None,
     config_classes: ConfigClassesOpt = None,
-    allow_outside: AllowOutsideOpt = False,
+    allow_source_outside_root: AllowOutsideOpt = False,
     strict: StrictOpt = False,
     follow_input_links: FollowLinksOpt = False,
 ) -> None:
     """Show every execution spec and wire, without running anything. Fails if the plan is incomplete."""
     from rtest.cli import render
-    _check_format(fmt)
     from rtest.plan.builder import build_plan
 
-    chosen = select_pipeline(
-        dag=dag,
-        config=config,
-        interfaces=interfaces,
-        source_root=source_root,
-        example=example,
-        spec=spec,
-        input_flags=inputs,
-        image_flags=image_map,
-        workdir=workdir,
-        source_map_flags=source_map,
-        config_classes=config_classes,
-        allow_source_outside_root=allow_outside,
-        strict=strict,
-        follow_input_links=follow_input_links,
-    )
+    options = PipelineOptions(dag=dag, config=config, interfaces=interfaces, source_root=source_root,
+                              example=example, spec=spec, inputs=inputs, image_map=image_map, workdir=workdir,
+                              source_map=source_map, config_classes=config_classes,
+                              allow_source_outside_root=allow_source_outside_root, strict=strict,
+                              follow_input_links=follow_input_links)
+    chosen = load_pipeline(options)
     built = build_plan(chosen.inputs, chosen.user, workdir)
     if fmt == "json":
         print(render.dumps(render.plan_json(built)))

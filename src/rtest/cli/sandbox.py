@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import signal
 import threading
-from enum import Enum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 from rich.console import Console
 
 from rtest.cli.common import (
     AllowOutsideOpt,
+    BackendOpt,
+    CacheKeyOpt,
     ConfigClassesOpt,
     ConfigOpt,
     DagOpt,
@@ -21,18 +21,33 @@ from rtest.cli.common import (
     ImageMapOpt,
     InputOpt,
     InterfacesOpt,
+    JobsOpt,
+    JunitOpt,
+    LogFormatOpt,
+    MaxOutputBytesOpt,
+    MaxOutputFilesOpt,
+    MemoryOpt,
+    ModelFolderOpt,
+    NetworkOpt,
+    NoCacheOpt,
+    NoDepsOpt,
+    NoLimitsOpt,
+    ServerOpt,
     SourceMapOpt,
     SourceRootOpt,
     SpecOpt,
     StrictOpt,
+    TimeoutOpt,
+    TokenOpt,
+    UploadOpt,
+    VerboseOpt,
+    WheelhouseOpt,
     WorkdirOpt,
-    select_pipeline,
 )
+from rtest.options import CacheKey
 
-class CacheKey(str, Enum):
-    imports = "imports"
-    full = "full"
-
+if TYPE_CHECKING:
+    from rtest.options import LocalFlags, PipelineOptions, RunFlags, ServiceFlags
 
 sandbox_app = typer.Typer(help="Run scripts in SageMaker-like containers.", no_args_is_help=True)
 out = Console()
@@ -49,100 +64,92 @@ def run(
     image_map: ImageMapOpt = None,
     workdir: WorkdirOpt = Path(".rtest"),
     example: ExampleOpt = False,
-    jobs: Annotated[Optional[int], typer.Option("--jobs", "-j", min=1,
-                                                help="Steps run at once. Default: the number of CPUs.")] = None,
-    no_cache: Annotated[bool, typer.Option("--no-cache", help="Rerun every step even if nothing changed.")] = False,
-    cache_key: Annotated[CacheKey, typer.Option("--cache-key", help=(
-        "What of the source folder a step's cache key covers: "
-        "imports (its script, the modules it imports, files it names, requirements) or full."))] = CacheKey.imports,
-    network: Annotated[Optional[str], typer.Option("--network", help="Container network; default none (no network), "
-                                                                  "e.g. bridge.")] = None,
-    no_limits: Annotated[bool, typer.Option("--no-limits",
-                                            help="No CPU/memory limits from the instance type.")] = False,
-    timeout: Annotated[Optional[float], typer.Option("--timeout", min=1,
-                                                     help="Max runtime of every step, in seconds.")] = None,
-    memory: Annotated[Optional[str], typer.Option("--memory", help="Memory limit of every step, e.g. 512m or 2g "
-                                                                "(overrides the instance type).")] = None,
-    model_folder: Annotated[bool, typer.Option("--model-folder",
-                                               help="Pass /opt/ml/model on as a folder, not model.tar.gz.")] = False,
-    max_output_files: Annotated[Optional[int], typer.Option("--max-output-files", min=1, help=(
-        "Most files and folders one step output may hold (default 200000); more fails the step."))] = None,
-    max_output_bytes: Annotated[Optional[str], typer.Option("--max-output-bytes", help=(
-        "Most bytes one step output may hold, e.g. 100g (default 50g); more fails the step."))] = None,
-    junit: Annotated[Optional[Path], typer.Option("--junit", help="Also write JUnit XML here.")] = None,
-    log_format: Annotated[str, typer.Option("--log-format", help="text or json (for machines).")] = "text",
-    backend: Annotated[str, typer.Option("--backend", help="Where steps run: docker (the default).")] = "docker",
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log what the engine does.")] = False,
     source_map: SourceMapOpt = None,
     config_classes: ConfigClassesOpt = None,
-    allow_outside: AllowOutsideOpt = False,
+    allow_source_outside_root: AllowOutsideOpt = False,
     strict: StrictOpt = False,
     follow_input_links: FollowLinksOpt = False,
-    no_deps: Annotated[bool, typer.Option("--no-deps", help="Run steps in their images as they are: "
-                                                            "no dependency images, no wheelhouse.")] = False,
-    wheelhouse: Annotated[Optional[Path], typer.Option("--wheelhouse", help="Folder of wheels for steps' requirements; "
-                                                                           "never use an index.")] = None,
-    # -- rtest serve (issue 11): hand the run to a service instead
-    server: Annotated[Optional[str], typer.Option("--server", envvar="RTEST_SERVER",
-                                                  help="Run on an `rtest serve` service at this URL.")] = None,
-    token: Annotated[Optional[str], typer.Option("--token", envvar="RTEST_TOKEN", show_default=False,
-                                                 help="The service's bearer token.")] = None,
-    upload: Annotated[Optional[bool], typer.Option("--upload/--no-upload", help=(
-        "Send a bundle (default: only when the service does not share this file system)."))] = None,
+    wheelhouse: WheelhouseOpt = None,
+    jobs: JobsOpt = None,
+    no_cache: NoCacheOpt = False,
+    cache_key: CacheKeyOpt = CacheKey.imports,
+    no_deps: NoDepsOpt = False,
+    network: NetworkOpt = None,
+    no_limits: NoLimitsOpt = False,
+    timeout: TimeoutOpt = None,
+    memory: MemoryOpt = None,
+    model_folder: ModelFolderOpt = False,
+    max_output_files: MaxOutputFilesOpt = None,
+    max_output_bytes: MaxOutputBytesOpt = None,
+    # -- new run options: a field in rtest.options.RunFlags, an alias in cli/common.py, a line here and in
+    #    _run_flags below (docs/design.md, "Options")
+    junit: JunitOpt = None,
+    log_format: LogFormatOpt = "text",
+    backend: BackendOpt = "docker",
+    verbose: VerboseOpt = False,
+    server: ServerOpt = None,
+    token: TokenOpt = None,
+    upload: UploadOpt = None,
 ) -> int:
     """Run every script of the pipeline in containers, in DAG order, and report per step."""
-    if server:  # -- rtest serve (issue 11)
-        return _run_on_server(server, token, upload, locals())
+    from rtest.options import LocalFlags, PipelineOptions, RunFlags, ServiceFlags
+
+    pipeline = PipelineOptions(
+        dag=dag, config=config, interfaces=interfaces, source_root=source_root, example=example, spec=spec,
+        inputs=inputs, image_map=image_map, source_map=source_map, config_classes=config_classes,
+        allow_source_outside_root=allow_source_outside_root, strict=strict, follow_input_links=follow_input_links,
+        wheelhouse=wheelhouse, workdir=workdir)
+    flags = _checked(lambda: RunFlags(
+        jobs=jobs, no_cache=no_cache, cache_key=cache_key, no_deps=no_deps, network=network, no_limits=no_limits,
+        timeout=timeout, memory=memory, model_folder=model_folder, max_output_files=max_output_files,
+        max_output_bytes=max_output_bytes))
+    local = _checked(lambda: LocalFlags(junit=junit, log_format=log_format, backend=backend, verbose=verbose))
+    service = ServiceFlags(server=server, token=token, upload=upload)
+    return run_sandbox(pipeline, flags, local, service)
+
+
+def _checked(build):
+    """A model's validation error as the one sentence a bad option gets (exit 2)."""
+    from pydantic import ValidationError
+
+    from rtest.options import OptionError
+
+    try:
+        return build()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        flag = "--" + str(first["loc"][0]).replace("_", "-") if first["loc"] else "an option"
+        raise OptionError(f"{flag}: {first['msg']}.") from None
+
+
+def run_sandbox(pipeline: PipelineOptions, flags: RunFlags, local: LocalFlags, service: ServiceFlags) -> int:
+    """`rtest sandbox run` with its options as models: on a service, or here through the one run path."""
     from rtest.cli import preflight
-    from rtest.cli.deps_cmd import deps_for_run
-    from rtest.cli.progress import LiveStatus, summary
+    from rtest.cli.common import load_pipeline
+    from rtest.cli.progress import ConsoleObserver, summary
     from rtest.cli.text import markup_safe
     from rtest.logs import configure_logging
     from rtest.plan.builder import build_plan
-    from rtest.plan.settings import CommandLine
     from rtest.report.logtail import log_tail
-    from rtest.run.backends import create_backend
-    from rtest.run.engine import RunOptions
-    from rtest.workspace import new_run_id
-    from rtest.session import run_and_report
+    from rtest.session import run_request
 
-    configure_logging(preflight.check_log_format(log_format), "info" if verbose or log_format == "json" else "warning")
-    memory_bytes = preflight.parse_memory(memory)
-    caps = preflight.output_caps(max_output_files, max_output_bytes)
-    preflight.check_junit(junit)
+    if service.server:  # -- rtest serve (issue 11)
+        return _run_on_server(pipeline, flags, local, service)
+    configure_logging(local.log_format, "info" if local.verbose or local.log_format == "json" else "warning")
+    preflight.check_junit(local.junit)
+    workdir = pipeline.workdir
     preflight.check_workdir(workdir, create=False)
-    chosen = select_pipeline(
-        dag=dag, config=config, interfaces=interfaces, source_root=source_root, example=example,
-        spec=spec, input_flags=inputs, image_flags=image_map, workdir=workdir,
-        source_map_flags=source_map, config_classes=config_classes, allow_source_outside_root=allow_outside,
-        strict=strict, follow_input_links=follow_input_links,
-    )
-    plan = build_plan(chosen.inputs, chosen.user, workdir)
-    preflight.check_workdir(workdir, create=True)  # only now: a refused plan leaves no workdir behind
-    engine = create_backend(backend)
-    preflight.check_network(engine, network)
-    for warning in plan.warnings:  # guessed or missing values: the run may differ from the real pipeline's
-        out.print(f"[bold yellow]warning:[/] {markup_safe(warning.message)}", highlight=False)
-    for note in plan.notes:  # weak or missing wiring: worth knowing before minutes of running
-        out.print(f"[yellow]note:[/] {markup_safe(note)}", highlight=False)
-    flags = CommandLine(timeout_s=timeout, network=network, limits=not no_limits, memory_bytes=memory_bytes,
-                        cache=not no_cache, pack_model=not model_folder)
-    formats = {"html": None, **({"junit": junit} if junit else {})}
-    run_id = new_run_id()  # printed now, so a user whose rtest was killed can still clean up this run
-    out.print(f"Run {run_id} started; if rtest is killed, `rtest sandbox clean --run-id {run_id}` "
-              "removes its containers.", highlight=False)
-    homes = wheelhouse or (Path(chosen.user.wheelhouse) if chosen.user.wheelhouse else None)
-    deps = deps_for_run(plan, workdir, engine, enabled=not no_deps, wheelhouse=homes, console=out) or None
+
+    def planner():
+        chosen = load_pipeline(pipeline)
+        plan = build_plan(chosen.inputs, chosen.user, workdir)
+        preflight.check_workdir(workdir, create=True)  # only now: a refused plan leaves no workdir behind
+        return plan, chosen.user
+
     cancel = threading.Event()
-    restore = _trap_signals(cancel)
-    try:
-        with LiveStatus(out, plan.execution_order()) as live:
-            report = run_and_report(plan, RunOptions(workdir=workdir, jobs=jobs, backend=backend, run_id=run_id,
-                                               cache_key=cache_key.value, **caps),
-                                    settings=flags, formats=formats, subscribers=[live.on], cancel=cancel,
-                                    backend=engine, deps=deps)
-    finally:
-        restore()
+    report = run_request(planner, flags, local, workdir=workdir, observer=ConsoleObserver(out, cancel),
+                         cancel=cancel)
+    run_id = report.run_id
     tails = {n: log_tail(Path(r.log_path), 20) for n, r in report.steps.items()
              if r.status.value == "failed" and r.log_path}
     out.print(summary(report, tails))
@@ -158,33 +165,14 @@ def run(
     return 0 if report.pipeline_success else 1
 
 
-def _run_on_server(server: str, token: str | None, upload: bool | None, flags: dict) -> int:
-    """The same run on a service: every flag forwarded (cli/serve_cmd.py), live progress, reports, exit codes."""
+def _run_on_server(pipeline: PipelineOptions, flags: RunFlags, local: LocalFlags, service: ServiceFlags) -> int:
+    """The same run on a service: every option forwarded (cli/serve_cmd.py), live progress, reports, exit codes."""
     from rtest.cli.serve_cmd import sandbox_run_remote
+    from rtest.session import trapped
 
     cancel = threading.Event()
-    restore = _trap_signals(cancel)
-    try:
-        return sandbox_run_remote(server, token, upload, flags=flags, cancel=cancel)
-    finally:
-        restore()
-
-
-def _trap_signals(cancel: threading.Event):
-    """Ctrl-C and SIGTERM ask the run to stop cleanly; the runner does the stopping."""
-    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
-
-    def handler(signum, frame):  # noqa: ARG001
-        cancel.set()
-
-    for sig in previous:
-        signal.signal(sig, handler)
-
-    def restore() -> None:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
-
-    return restore
+    with trapped(cancel):
+        return sandbox_run_remote(pipeline, flags, local, service, cancel=cancel)
 
 
 @sandbox_app.command("clean")
