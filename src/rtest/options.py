@@ -293,7 +293,7 @@ class RunRequest(RunFlags):
 def text_or_json(value: str, flag: str = "--format") -> str:
     """The one check of --format and --log-format."""
     if value not in ("text", "json"):
-        raise OptionError(f"{flag} {value[:20]!r} is not a format; use text or json.")
+        raise OptionError(f"{flag} {value[:20]!r} is not a format; use text or json.".strip())
     return value
 
 

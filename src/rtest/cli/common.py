@@ -4,7 +4,7 @@ there once), and turning them into pipeline inputs plus user overrides."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any, Optional, TypeVar
 
 import typer
 from pydantic import BaseModel
@@ -33,9 +33,9 @@ def _format(value: str) -> str:
     from rtest.options import OptionError
 
     try:
-        return text_or_json(value)
-    except OptionError as exc:
-        raise typer.BadParameter(str(exc)) from None
+        return text_or_json(value, flag="")
+    except OptionError as exc:  # a usage error: click names the option itself
+        raise typer.BadParameter(str(exc).strip()) from None
 
 
 # ---- which pipeline (PipelineOptions) ----
@@ -75,6 +75,24 @@ TokenOpt = Annotated[Optional[str], option(ServiceFlags, "token", envvar="RTEST_
 UploadOpt = Annotated[Optional[bool], option(ServiceFlags, "upload")]
 # --format is how a command prints, not an option of the run: validated here, the one way (text_or_json)
 FormatOpt = Annotated[str, typer.Option("--format", help="text or json.", callback=_format)]
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def options_from(ctx: typer.Context, model: type[M]) -> M:
+    """One options model from a command's parsed parameters (named as its fields; tests/test_options.py checks
+    that every parameter is a field). A value the model refuses is the one sentence of a bad option (exit 2)."""
+    from pydantic import ValidationError
+
+    from rtest.options import OptionError
+
+    try:
+        return model.model_validate({name: value for name, value in ctx.params.items() if name in model.model_fields})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        flag = "--" + str(first["loc"][0]).replace("_", "-") if first["loc"] else "an option"
+        raise OptionError(f"{flag}: {first['msg']}.") from None
 
 
 def load_pipeline(options: PipelineOptions, *, generate_example_data: bool = True) -> Selection:

@@ -27,13 +27,9 @@ from rtest.cli.common import (
     SourceMapOpt,
     SourceRootOpt,
     SpecOpt,
+    WheelhouseOpt,
     WorkdirOpt,
 )
-
-WheelhouseOpt = Annotated[
-    Optional[Path],
-    typer.Option("--wheelhouse", help="Folder of wheels: install from it only, never from an index (fully offline)."),
-]
 out = Console()
 
 
@@ -60,7 +56,7 @@ def deps(
     workdir: WorkdirOpt = Path(".rtest"),
     source_map: SourceMapOpt = None,
     config_classes: ConfigClassesOpt = None,
-    allow_outside: AllowOutsideOpt = False,
+    allow_source_outside_root: AllowOutsideOpt = False,
 ) -> int:
     """Show each step's package requirements with their sources, what its image satisfies and what is missing."""
     from rtest.cli.common import select_pipeline
@@ -68,12 +64,10 @@ def deps(
     from rtest.plan.builder import draft_plan
     from rtest.run.backends.docker import DockerBackend
 
-    if fmt not in ("text", "json"):
-        raise typer.BadParameter(f"'{fmt}' is not a format; use text or json.", param_hint="--format")
     chosen = select_pipeline(dag=dag, config=config, interfaces=interfaces, source_root=source_root, example=example,
                              spec=spec, input_flags=inputs, image_flags=image_map, workdir=workdir,
                              source_map_flags=source_map, config_classes=config_classes,
-                             allow_source_outside_root=allow_outside)
+                             allow_source_outside_root=allow_source_outside_root)
     plan = draft_plan(chosen.inputs, chosen.user)
     unknown = [n for n in (nodes or []) + ([add[0]] if add else []) if n not in plan.scripts]
     if unknown:

@@ -27,6 +27,7 @@ from rtest.cli.common import (
     StrictOpt,
     WorkdirOpt,
     load_pipeline,
+    options_from,
 )
 from rtest.options import PipelineOptions
 from rtest.errors import RtestError
@@ -59,6 +60,7 @@ def _root(
 
 @app.command()
 def discover(
+    ctx: typer.Context,
     dag: DagOpt = None,
     config: ConfigOpt = None,
     interfaces: InterfacesOpt = None,
@@ -72,9 +74,7 @@ def discover(
     """List the DAG nodes that run a script, and every skipped node with its reason."""
     from rtest.cli import render
 
-    options = PipelineOptions(dag=dag, config=config, interfaces=interfaces, source_root=source_root,
-                              example=example, workdir=workdir, source_map=source_map,
-                              allow_source_outside_root=allow_source_outside_root)
+    options = options_from(ctx, PipelineOptions)
     chosen = load_pipeline(options, generate_example_data=False)
     if fmt == "json":
         print(render.dumps(render.discovery_json(chosen.inputs)))
@@ -84,6 +84,7 @@ def discover(
 
 @app.command()
 def requirements(
+    ctx: typer.Context,
     node: Annotated[str, typer.Argument(help="The DAG node whose script to describe.")],
     dag: DagOpt = None,
     config: ConfigOpt = None,
@@ -103,10 +104,7 @@ def requirements(
     from rtest.cli import render
     from rtest.factory import InteractiveRuntimeTestingFactory
 
-    options = PipelineOptions(dag=dag, config=config, interfaces=interfaces, source_root=source_root,
-                              example=example, spec=spec, inputs=inputs, workdir=workdir, source_map=source_map,
-                              config_classes=config_classes, allow_source_outside_root=allow_source_outside_root,
-                              follow_input_links=follow_input_links)
+    options = options_from(ctx, PipelineOptions)
     chosen = load_pipeline(options)
     factory = InteractiveRuntimeTestingFactory.from_inputs(chosen.inputs, chosen.user, workspace_dir=workdir)
     try:
@@ -121,6 +119,7 @@ def requirements(
 
 @app.command()
 def plan(
+    ctx: typer.Context,
     dag: DagOpt = None,
     config: ConfigOpt = None,
     interfaces: InterfacesOpt = None,
@@ -141,11 +140,7 @@ def plan(
     from rtest.cli import render
     from rtest.plan.builder import build_plan
 
-    options = PipelineOptions(dag=dag, config=config, interfaces=interfaces, source_root=source_root,
-                              example=example, spec=spec, inputs=inputs, image_map=image_map, workdir=workdir,
-                              source_map=source_map, config_classes=config_classes,
-                              allow_source_outside_root=allow_source_outside_root, strict=strict,
-                              follow_input_links=follow_input_links)
+    options = options_from(ctx, PipelineOptions)
     chosen = load_pipeline(options)
     built = build_plan(chosen.inputs, chosen.user, workdir)
     if fmt == "json":

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
@@ -43,11 +43,9 @@ from rtest.cli.common import (
     VerboseOpt,
     WheelhouseOpt,
     WorkdirOpt,
+    option,  # noqa: F401 - for new run options declared here: Annotated[T, option(RunFlags, "name")]
 )
-from rtest.options import CacheKey
-
-if TYPE_CHECKING:
-    from rtest.options import LocalFlags, PipelineOptions, RunFlags, ServiceFlags
+from rtest.options import CacheKey, LocalFlags, PipelineOptions, RunFlags, ServiceFlags
 
 sandbox_app = typer.Typer(help="Run scripts in SageMaker-like containers.", no_args_is_help=True)
 out = Console()
@@ -55,6 +53,7 @@ out = Console()
 
 @sandbox_app.command("run")
 def run(
+    ctx: typer.Context,
     dag: DagOpt = None,
     config: ConfigOpt = None,
     interfaces: InterfacesOpt = None,
@@ -81,8 +80,8 @@ def run(
     model_folder: ModelFolderOpt = False,
     max_output_files: MaxOutputFilesOpt = None,
     max_output_bytes: MaxOutputBytesOpt = None,
-    # -- new run options: a field in rtest.options.RunFlags, an alias in cli/common.py, a line here and in
-    #    _run_flags below (docs/design.md, "Options")
+    # -- a new run option: its field in rtest.options.RunFlags and one line here, e.g.
+    #    `name: Annotated[T, option(RunFlags, "name")] = default` (docs/design.md, "Options")
     junit: JunitOpt = None,
     log_format: LogFormatOpt = "text",
     backend: BackendOpt = "docker",
@@ -92,34 +91,10 @@ def run(
     upload: UploadOpt = None,
 ) -> int:
     """Run every script of the pipeline in containers, in DAG order, and report per step."""
-    from rtest.options import LocalFlags, PipelineOptions, RunFlags, ServiceFlags
+    from rtest.cli.common import options_from
 
-    pipeline = PipelineOptions(
-        dag=dag, config=config, interfaces=interfaces, source_root=source_root, example=example, spec=spec,
-        inputs=inputs, image_map=image_map, source_map=source_map, config_classes=config_classes,
-        allow_source_outside_root=allow_source_outside_root, strict=strict, follow_input_links=follow_input_links,
-        wheelhouse=wheelhouse, workdir=workdir)
-    flags = _checked(lambda: RunFlags(
-        jobs=jobs, no_cache=no_cache, cache_key=cache_key, no_deps=no_deps, network=network, no_limits=no_limits,
-        timeout=timeout, memory=memory, model_folder=model_folder, max_output_files=max_output_files,
-        max_output_bytes=max_output_bytes))
-    local = _checked(lambda: LocalFlags(junit=junit, log_format=log_format, backend=backend, verbose=verbose))
-    service = ServiceFlags(server=server, token=token, upload=upload)
-    return run_sandbox(pipeline, flags, local, service)
-
-
-def _checked(build):
-    """A model's validation error as the one sentence a bad option gets (exit 2)."""
-    from pydantic import ValidationError
-
-    from rtest.options import OptionError
-
-    try:
-        return build()
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        flag = "--" + str(first["loc"][0]).replace("_", "-") if first["loc"] else "an option"
-        raise OptionError(f"{flag}: {first['msg']}.") from None
+    return run_sandbox(options_from(ctx, PipelineOptions), options_from(ctx, RunFlags), options_from(ctx, LocalFlags),
+                       options_from(ctx, ServiceFlags))
 
 
 def run_sandbox(pipeline: PipelineOptions, flags: RunFlags, local: LocalFlags, service: ServiceFlags) -> int:
