@@ -264,7 +264,7 @@ class LocalFlags(BaseModel):
     @field_validator("log_format")
     @classmethod
     def _log_format(cls, value: str) -> str:
-        return text_or_json(value, "--log-format")
+        return text_or_json(value, "--log-format", "log format")
 
 
 class ServiceFlags(BaseModel):
@@ -290,10 +290,10 @@ class RunRequest(RunFlags):
         return RunFlags.model_validate(self.model_dump(include=set(RunFlags.model_fields)))
 
 
-def text_or_json(value: str, flag: str = "--format") -> str:
+def text_or_json(value: str, flag: str = "--format", what: str = "format") -> str:
     """The one check of --format and --log-format."""
     if value not in ("text", "json"):
-        raise OptionError(f"{flag} {value[:20]!r} is not a format; use text or json.".strip())
+        raise OptionError(f"{flag} {value[:20]!r} is not a {what}; use text or json.".strip())
     return value
 
 
