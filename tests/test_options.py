@@ -20,7 +20,7 @@ from rtest.testing import FakeBackend, FakeStep, write_python_pipeline
 
 MODELS: tuple[type[BaseModel], ...] = (PipelineOptions, RunFlags, LocalFlags, ServiceFlags)
 # parameters that are about one command's own output or arguments, not options of a pipeline or a run
-COMMAND_OWN = {"fmt", "node", "nodes", "add"}
+COMMAND_OWN = {"fmt", "node", "nodes", "add", "target", "out_dir"}
 OUT = "/opt/ml/processing/output/out"
 
 

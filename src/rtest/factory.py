@@ -211,9 +211,20 @@ class InteractiveRuntimeTestingFactory:
     def complete_plan(self) -> PipelineTestingSpec:
         return require_complete(self._plan, self.workspace_dir, strict=self._user.strict)
 
+    def _synthesized_plan(self, choice: Any) -> PipelineTestingSpec:  # issue 19
+        from rtest.synth.apply import SynthOptions, synthesize_pending_inputs
+        from rtest.workspace import Workspace
+
+        spec = self._user.pipeline
+        options = choice if isinstance(choice, SynthOptions) else SynthOptions(
+            rows=spec.rows or SynthOptions().rows, seed=spec.seed if spec.seed is not None else SynthOptions().seed)
+        plan = self._plan.model_copy(deep=True)
+        synthesize_pending_inputs(plan, self._inputs, Workspace(self.workspace_dir).root / "synth", options)
+        return require_complete(plan, self.workspace_dir, strict=self._user.strict)
+
     def execute_dag_guided_testing(self, *, junit_path: Path | str | None = None, html: bool = True,
                                    server: str | None = None, token: str | None = None, upload: bool | None = None,
-                                   **run_options: Any) -> dict[str, Any]:
+                                   synthesize_inputs: Any = False, **run_options: Any) -> dict[str, Any]:
         """Run every script in containers, in DAG order, and write its reports.
 
         ``run_options``: every run option of `rtest sandbox run`, by its ``rtest.options.RunFlags`` field name
@@ -222,6 +233,8 @@ class InteractiveRuntimeTestingFactory:
         backend, run_id, stop_grace_s. ``deps`` may also be a ``rtest.deps.runtime.DepsOptions``. With ``server``
         (an `rtest serve` URL) the run goes to that service, with every run option, and its reports are
         downloaded into the workspace.
+        ``synthesize_inputs`` (True, or ``rtest.synth.apply.SynthOptions(rows=, seed=)``): inputs a skipped
+        data-loading step would deliver get sample data made from the config; inputs you set always win.
         """
         from rtest.deps.runtime import DepsOptions
         from rtest.options import run_keywords
@@ -232,8 +245,9 @@ class InteractiveRuntimeTestingFactory:
         if server:  # rtest serve (issue 11)
             report = self._run_on_server(server, token, upload, flags, local.junit)
         else:
-            report = run_request(lambda: (self.complete_plan(), self._user), flags, local,
-                                 workdir=self.workspace_dir, deps_options=deps_options)
+            wanted = synthesize_inputs or self._user.pipeline.synthesize_inputs  # issue 19
+            planner = lambda: (self._synthesized_plan(wanted) if wanted else self.complete_plan(), self._user)  # noqa: E731
+            report = run_request(planner, flags, local, workdir=self.workspace_dir, deps_options=deps_options)
         return {
             "pipeline_success": report.pipeline_success,
             "script_results": {node: result.model_dump(mode="json") for node, result in report.steps.items()},

@@ -21,6 +21,7 @@ from rtest.errors import RtestError
 
 if TYPE_CHECKING:  # planning loads only when a command runs
     from rtest.plan.builder import PipelineInputs
+    from rtest.plan.model import PipelineTestingSpec
     from rtest.plan.settings import CommandLine
     from rtest.plan.userspec import UserSpec
     from rtest.workspace import Workspace
@@ -110,6 +111,12 @@ class PipelineOptions(BaseModel):
         "--follow-input-links")
     wheelhouse: Path | None = option(None, "Folder of wheels for steps' requirements; never use an index.", "run",
                                      "--wheelhouse")
+    # -- issue 19: sample data for loader-fed inputs, synthesized from the config (rtest.synth)
+    synthesize_inputs: bool = option(
+        False, "Feed inputs that skipped data-loading steps would deliver with sample data made from the config "
+        "(written to <workdir>/synth); --input still wins.", "pipeline", "--synthesize-inputs")
+    rows: int | None = option(None, "Rows of each synthesized dataset (default 2000).", "pipeline", "--rows", ge=1)
+    seed: int | None = option(None, "Seed of the synthesized data (default 0).", "pipeline", "--seed")
     workdir: Path = option(Path(".rtest"), "Where runs, caches and generated example data live.", "pipeline",
                            "--workdir")
 
@@ -142,6 +149,10 @@ class PipelineOptions(BaseModel):
         overrides.follow_input_links = self.follow_input_links
         merged = user.merged_with(overrides)
         merged.wheelhouse = _absolute(self.wheelhouse) or merged.wheelhouse
+        where = merged.pipeline
+        where.synthesize_inputs = where.synthesize_inputs or self.synthesize_inputs
+        where.rows = self.rows or where.rows
+        where.seed = self.seed if self.seed is not None else where.seed
         return merged
 
     def load(self, *, generate_example_data: bool = True, base: UserSpec | None = None) -> Selection:
@@ -158,6 +169,21 @@ class PipelineOptions(BaseModel):
 class Selection:
     inputs: PipelineInputs
     user: UserSpec
+
+    def plan(self, workdir: Path | str, *, strict: bool | None = None) -> PipelineTestingSpec:
+        """The validated plan; with ``synthesize_inputs`` (flag or spec file), inputs a skipped data-loading step
+        would deliver get sample data made from the config (rtest.synth) first."""
+        from rtest.plan.builder import build_plan
+
+        where = self.user.pipeline
+        if not where.synthesize_inputs:
+            return build_plan(self.inputs, self.user, workdir, strict=strict)
+        from rtest.synth.apply import SynthOptions, build_synthesized_plan
+
+        defaults = SynthOptions()
+        choice = SynthOptions(rows=where.rows or defaults.rows,
+                              seed=where.seed if where.seed is not None else defaults.seed)
+        return build_synthesized_plan(self.inputs, self.user, workdir, choice, strict=strict)
 
 
 def locate(user: UserSpec, *, example: bool, workspace: Workspace, generate_example_data: bool = True,

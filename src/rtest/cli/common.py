@@ -54,6 +54,9 @@ StrictOpt = Annotated[bool, option(PipelineOptions, "strict")]
 FollowLinksOpt = Annotated[bool, option(PipelineOptions, "follow_input_links")]
 WheelhouseOpt = Annotated[Optional[Path], option(PipelineOptions, "wheelhouse")]
 WorkdirOpt = Annotated[Path, option(PipelineOptions, "workdir")]
+SynthesizeInputsOpt = Annotated[bool, option(PipelineOptions, "synthesize_inputs")]  # issue 19
+RowsOpt = Annotated[Optional[int], option(PipelineOptions, "rows", min=1)]
+SeedOpt = Annotated[Optional[int], option(PipelineOptions, "seed")]
 # ---- what a run does (RunFlags), only here (LocalFlags), or on a service (ServiceFlags) ----
 JobsOpt = Annotated[Optional[int], option(RunFlags, "jobs", min=1)]
 NoCacheOpt = Annotated[bool, option(RunFlags, "no_cache")]

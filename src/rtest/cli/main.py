@@ -26,6 +26,9 @@ from rtest.cli.common import (
     SpecOpt,
     StrictOpt,
     WorkdirOpt,
+    RowsOpt,
+    SeedOpt,
+    SynthesizeInputsOpt,
     load_pipeline,
     options_from,
 )
@@ -135,14 +138,17 @@ def plan(
     allow_source_outside_root: AllowOutsideOpt = False,
     strict: StrictOpt = False,
     follow_input_links: FollowLinksOpt = False,
+    synthesize_inputs: SynthesizeInputsOpt = False,  # issue 19
+    rows: RowsOpt = None,
+    seed: SeedOpt = None,
 ) -> None:
     """Show every execution spec and wire, without running anything. Fails if the plan is incomplete."""
     from rtest.cli import render
-    from rtest.plan.builder import build_plan
+    from rtest.cli.progress import print_synthesized
 
     options = options_from(ctx, PipelineOptions)
-    chosen = load_pipeline(options)
-    built = build_plan(chosen.inputs, chosen.user, workdir)
+    built = load_pipeline(options).plan(workdir)
+    print_synthesized(err if fmt == "json" else out, built)  # issue 19
     if fmt == "json":
         print(render.dumps(render.plan_json(built)))
     else:
@@ -160,6 +166,9 @@ def _mount_subcommands() -> None:
 
     app.command("serve")(serve)
     app.add_typer(runs_app, name="runs")
+    from rtest.cli.data_cmd import data_app  # synthesized sample inputs (issue 19)
+
+    app.add_typer(data_app, name="data")
 
 
 _mount_subcommands()

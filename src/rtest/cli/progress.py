@@ -106,6 +106,14 @@ def summary(report: RunReport, tails: dict[str, str]) -> Group:
     return Group(*parts)
 
 
+def print_synthesized(console: Console, plan) -> None:
+    """What --synthesize-inputs made, and from what (issue 19)."""
+    from rtest.synth.apply import describe
+
+    for item in getattr(plan, "synthesized", []):
+        console.print(f"[cyan]synthesized:[/] {markup_safe(describe(item))}", highlight=False)
+
+
 class ConsoleObserver:
     """`rtest sandbox run`'s view of the one run path (rtest.session.run_request): plan warnings and notes, the
     run id, a progress bar per dependency image, then the live status, with Ctrl-C turned into ``cancel``."""
@@ -115,6 +123,7 @@ class ConsoleObserver:
         self.cancel = cancel
 
     def planned(self, plan) -> None:
+        print_synthesized(self.console, plan)
         for warning in plan.warnings:  # guessed or missing values: the run may differ from the real pipeline's
             self.console.print(f"[bold yellow]warning:[/] {markup_safe(warning.message)}", highlight=False)
         for note in plan.notes:  # weak or missing wiring: worth knowing before minutes of running

@@ -43,9 +43,12 @@ from rtest.cli.common import (
     VerboseOpt,
     WheelhouseOpt,
     WorkdirOpt,
+    RowsOpt,
+    SeedOpt,
+    SynthesizeInputsOpt,
     option,  # noqa: F401 - for new run options declared here: Annotated[T, option(RunFlags, "name")]
 )
-from rtest.options import CacheKey, LocalFlags, PipelineOptions, RunFlags, ServiceFlags
+from rtest.options import CacheKey, LocalFlags, OptionError, PipelineOptions, RunFlags, ServiceFlags
 
 sandbox_app = typer.Typer(help="Run scripts in SageMaker-like containers.", no_args_is_help=True)
 out = Console()
@@ -89,6 +92,9 @@ def run(
     server: ServerOpt = None,
     token: TokenOpt = None,
     upload: UploadOpt = None,
+    synthesize_inputs: SynthesizeInputsOpt = False,  # issue 19: synthesized sample inputs
+    rows: RowsOpt = None,
+    seed: SeedOpt = None,
 ) -> int:
     """Run every script of the pipeline in containers, in DAG order, and report per step."""
     from rtest.cli.common import options_from
@@ -104,10 +110,12 @@ def run_sandbox(pipeline: PipelineOptions, flags: RunFlags, local: LocalFlags, s
     from rtest.cli.progress import ConsoleObserver, summary
     from rtest.cli.text import markup_safe
     from rtest.logs import configure_logging
-    from rtest.plan.builder import build_plan
     from rtest.report.logtail import log_tail
     from rtest.session import run_request
 
+    if service.server and pipeline.synthesize_inputs:  # -- issue 19: synthesis writes into the local workdir
+        raise OptionError("--synthesize-inputs runs locally only; write the inputs with `rtest data synth` and "
+                          "pass them with --input to run on a service.")
     if service.server:  # -- rtest serve (issue 11)
         return _run_on_server(pipeline, flags, local, service)
     configure_logging(local.log_format, "info" if local.verbose or local.log_format == "json" else "warning")
@@ -117,7 +125,7 @@ def run_sandbox(pipeline: PipelineOptions, flags: RunFlags, local: LocalFlags, s
 
     def planner():
         chosen = load_pipeline(pipeline)
-        plan = build_plan(chosen.inputs, chosen.user, workdir)
+        plan = chosen.plan(workdir)
         preflight.check_workdir(workdir, create=True)  # only now: a refused plan leaves no workdir behind
         return plan, chosen.user
 

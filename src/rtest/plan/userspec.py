@@ -40,6 +40,10 @@ class PipelineLocation(BaseModel):
     source_map: dict[str, str] = Field(default_factory=dict)  # config path prefix -> local folder
     config_classes: list[str] = Field(default_factory=list)  # modules holding the pipeline's config classes
     allow_source_outside_root: bool = False
+    # -- issue 19: sample data for loader-fed inputs, synthesized from the config (rtest.synth)
+    synthesize_inputs: bool = False
+    rows: int | None = Field(default=None, ge=1)
+    seed: int | None = None
 
 
 class UserSpec(BaseModel):

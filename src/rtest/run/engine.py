@@ -99,6 +99,7 @@ def run_pipeline(
         interrupted=cancel.is_set() or any(r.status is StepStatus.CANCELLED for r in results.values()),
         settings={node: s.rows() for node, s in settings.items()},
         plan_warnings=list(plan.warnings),
+        synthesized_inputs=list(plan.synthesized),
     )
     bus.emit(RunFinished(report))
     return report

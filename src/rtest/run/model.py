@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from rtest.plan.model import PlanWarning
+from rtest.plan.model import PlanWarning, SynthesizedInput
 
 
 class StepStatus(str, Enum):
@@ -65,3 +65,4 @@ class RunReport(BaseModel):
     plan_warnings: list[PlanWarning] = Field(
         default_factory=list
     )  # the plan's guesses and gaps, carried into every report
+    synthesized_inputs: list[SynthesizedInput] = Field(default_factory=list)  # sample data made (issue 19)

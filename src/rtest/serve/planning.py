@@ -10,7 +10,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from rtest.options import locate
-from rtest.plan.builder import build_plan
 from rtest.plan.model import PipelineTestingSpec
 from rtest.plan.userspec import UserSpec, load_user_spec
 from rtest.workspace import Workspace
@@ -23,4 +22,4 @@ def plan_submission(spec_path: Path | None, *, example: bool, workspace: Workspa
     """The plan (PlanError when it cannot run, or has warnings under ``strict``) and the spec it came from."""
     user = load_user_spec(spec_path) if spec_path else UserSpec()
     chosen = locate(user, example=example, workspace=workspace, hint=HINT)
-    return build_plan(chosen.inputs, chosen.user, workspace.root, strict=chosen.user.strict), chosen.user
+    return chosen.plan(workspace.root, strict=chosen.user.strict), chosen.user
