@@ -7,7 +7,7 @@ validates each answer at once, and runs the same engine as `rtest sandbox run`.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rtest.errors import RtestError
 from rtest.plan.builder import (
@@ -21,6 +21,9 @@ from rtest.plan.location import locate_pipeline
 from rtest.plan.input_paths import absolute_path
 from rtest.plan.model import PipelineTestingSpec, ScriptExecutionSpec
 from rtest.plan.userspec import ScriptOverrides, UserSpec, load_user_spec, save_user_spec
+
+if TYPE_CHECKING:
+    from rtest.options import RunFlags
 
 
 class InteractiveRuntimeTestingFactory:
@@ -263,7 +266,7 @@ class InteractiveRuntimeTestingFactory:
             },
         }
 
-    def _run_on_server(self, server: str, token: str | None, upload: bool | None, flags: Any,
+    def _run_on_server(self, server: str, token: str | None, upload: bool | None, flags: RunFlags,
                        junit_path: Path | None):
         """The configured plan, run by an `rtest serve` service with every run flag (rtest.serve.remote talks)."""
         import tempfile

@@ -15,8 +15,8 @@ from pathlib import Path
 
 from rtest.deps.image import Progress
 from rtest.deps.runtime import DepsOptions, PreparedDeps, prepare_dependencies
-from rtest.errors import RunFaultError
-from rtest.options import LocalFlags, OptionError, RunFlags
+from rtest.errors import OptionError, RunFaultError
+from rtest.options import LocalFlags, RunFlags
 from rtest.plan.model import PipelineTestingSpec
 from rtest.plan.settings import CommandLine, StepSettings
 from rtest.report.writers import LiveReportJson, write_reports

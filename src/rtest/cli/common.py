@@ -30,7 +30,7 @@ def option(model: type[BaseModel], name: str, **click: Any) -> Any:
 
 
 def _format(value: str) -> str:
-    from rtest.options import OptionError
+    from rtest.errors import OptionError
 
     try:
         return text_or_json(value, flag="")
@@ -88,7 +88,7 @@ def options_from(ctx: typer.Context, model: type[M]) -> M:
     that every parameter is a field). A value the model refuses is the one sentence of a bad option (exit 2)."""
     from pydantic import ValidationError
 
-    from rtest.options import OptionError
+    from rtest.errors import OptionError
 
     try:
         return model.model_validate({name: value for name, value in ctx.params.items() if name in model.model_fields})

@@ -12,7 +12,8 @@ import re
 import tempfile
 from pathlib import Path
 
-from rtest.options import MIN_MEMORY_BYTES, OptionError, parse_memory
+from rtest.errors import OptionError
+from rtest.sizes import MIN_MEMORY_BYTES, parse_memory
 
 RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 # The option values themselves (sizes, formats, limits) are checked by their fields in rtest.options.

@@ -48,7 +48,8 @@ from rtest.cli.common import (
     SynthesizeInputsOpt,
     option,  # noqa: F401 - for new run options declared here: Annotated[T, option(RunFlags, "name")]
 )
-from rtest.options import CacheKey, LocalFlags, OptionError, PipelineOptions, RunFlags, ServiceFlags
+from rtest.errors import OptionError
+from rtest.options import CacheKey, LocalFlags, PipelineOptions, RunFlags, ServiceFlags
 
 sandbox_app = typer.Typer(help="Run scripts in SageMaker-like containers.", no_args_is_help=True)
 out = Console()

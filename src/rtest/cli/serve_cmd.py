@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import threading
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 from rich.console import Console
@@ -13,6 +13,9 @@ from rich.table import Table
 
 from rtest.cli.text import plain
 from rtest.errors import RtestError
+
+if TYPE_CHECKING:
+    from rtest.options import LocalFlags, PipelineOptions, RunFlags, ServiceFlags
 
 out = Console()
 from rtest.cli.common import ServerOpt, TokenOpt  # noqa: E402 - declared once, in rtest.options.ServiceFlags
@@ -48,7 +51,8 @@ def serve(
     return run_service(options, announce=lambda text: out.print(text, highlight=False))
 
 
-def sandbox_run_remote(pipeline: Any, flags: Any, local: Any, service: Any, *, cancel: threading.Event) -> int:
+def sandbox_run_remote(pipeline: PipelineOptions, flags: RunFlags, local: LocalFlags, service: ServiceFlags, *,
+                       cancel: threading.Event) -> int:
     """`rtest sandbox run --server URL`: the same options, progress, reports and exit codes as a local run.
 
     The pipeline options travel as ONE user spec (``PipelineOptions.user_spec``, the merge a local run makes),
