@@ -240,3 +240,22 @@ def test_without_no_deps_every_door_prepares_dependencies_and_checks_the_network
         manager.shutdown()
     assert deps["status"] == "error" and "no image store" in deps["message"]
     assert network["status"] == "error" and "--network 'no-such-net' does not exist" in network["message"]
+
+
+def test_a_factory_run_on_a_service_forwards_every_run_option(tmp_path):
+    """It used to forward only ``deps``: now the request is the same RunRequest the CLI's client sends."""
+    from rtest.factory import InteractiveRuntimeTestingFactory
+    from rtest.serve.registry import Registry
+    from serve_helpers import running_service
+
+    paths = _pipeline(tmp_path)
+    factory = InteractiveRuntimeTestingFactory(paths["dag"], paths["config"], workspace_dir=tmp_path / "local")
+    with running_service(tmp_path / "svc", env={"RTEST_FAKE_STEP_S": "0"}) as service:
+        done = factory.execute_dag_guided_testing(server=service.url, upload=False,
+                                                  **SETTINGS.model_dump(exclude_defaults=True))
+        registry = Registry(service.workdir / "serve" / "registry.sqlite")
+        try:
+            request = registry.request_of(done["run_id"])
+        finally:
+            registry.close()
+    assert RunFlags.model_validate(request) == SETTINGS
