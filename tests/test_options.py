@@ -134,9 +134,10 @@ def _pipeline(tmp_path: Path) -> dict[str, Path]:
 def _argv(flags: RunFlags) -> list[str]:
     """The flags as `rtest sandbox run` arguments, from the model's own declarations (as nox's to_argv)."""
     argv: list[str] = []
-    for name, value in flags.model_dump(exclude_defaults=True).items():
+    for name, value in flags.model_dump(mode="json", exclude_defaults=True).items():
         flag = RunFlags.model_fields[name].json_schema_extra["flags"][0]
-        argv += [flag] if value is True else [flag, str(getattr(value, "value", value))]
+        values = value if isinstance(value, list) else [value]
+        argv += [flag] if value is True else [part for item in values for part in (flag, str(item))]
     return argv
 
 
@@ -146,7 +147,7 @@ def _by_cli(paths, workdir: Path, flags: RunFlags) -> dict:
     with pytest.raises(SystemExit):
         main(["sandbox", "run", "--dag", str(paths["dag"]), "--config", str(paths["config"]), "--workdir",
               str(workdir), "--backend", "fake-options", *_argv(flags)])
-    (run_dir,) = (workdir / "runs").iterdir()
+    run_dir = max((workdir / "runs").iterdir(), key=lambda folder: folder.stat().st_mtime_ns)
     return json.loads((run_dir / "report.json").read_text())
 
 
@@ -184,6 +185,15 @@ DOORS = {"cli": _by_cli, "factory": _by_factory, "service": _by_service}
 SETTINGS = RunFlags(jobs=1, no_cache=True, no_deps=True, network="bridge", no_limits=True, timeout=77,
                     memory="64m", model_folder=True, max_output_bytes="1m")
 CACHE = RunFlags(no_deps=True, cache_key="full", max_output_files=2)
+PARTIAL = RunFlags(no_deps=True, skip=["A"], keep_going=True)  # then --only B --reuse <that run> --from B
+# options whose effect needs an engine with images (install_declared: which requirements a dependency image gets)
+NEEDS_ENGINE = {"install_declared"}
+
+
+def test_every_run_option_is_exercised_below():
+    """A new RunFlags field fails here until the doors are shown to honour it."""
+    exercised = {name for flags in (SETTINGS, CACHE, PARTIAL) for name in flags.model_fields_set}
+    assert set(RunFlags.model_fields) - exercised - {"only", "reuse", "from_node"} - NEEDS_ENGINE == set()
 
 
 def _outcome(report: dict) -> dict:
@@ -210,6 +220,16 @@ def test_every_run_option_is_honoured_by_each_front_door(door, tmp_path):
     assert cached["A"]["status"] == "failed" and "files" in cached["A"]["failure_reason"]  # --max-output-files 2
     imports = DOORS[door](paths, tmp_path / "wd3", CACHE.model_copy(update={"cache_key": "imports"}))["steps"]
     assert cached["B"]["cache_key"] and cached["B"]["cache_key"] != imports["B"]["cache_key"]  # --cache-key full
+
+
+@pytest.mark.parametrize("door", DOORS)
+def test_partial_runs_are_honoured_by_each_front_door(door, tmp_path):
+    paths = _pipeline(tmp_path)
+    first = DOORS[door](paths, tmp_path / "wd", PARTIAL)["steps"]
+    assert first["A"]["status"] == "skipped" and first["B"]["status"] == "succeeded"  # --skip A
+    earlier = DOORS[door](paths, tmp_path / "wd", RunFlags(no_deps=True))["run_id"]
+    again = DOORS[door](paths, tmp_path / "wd", RunFlags(no_deps=True, only=["B"], reuse=earlier, from_node="B"))
+    assert again["steps"]["A"]["status"] == "skipped" and again["steps"]["B"]["status"] in ("succeeded", "cached")
 
 
 def test_the_three_doors_give_the_same_run(tmp_path):

@@ -22,6 +22,7 @@ from rtest.sizes import parse_memory, parse_output_bytes
 if TYPE_CHECKING:  # planning loads only when a command runs
     from rtest.plan.builder import PipelineInputs
     from rtest.plan.model import PipelineTestingSpec
+    from rtest.plan.selection import Selection
     from rtest.plan.settings import CommandLine
     from rtest.plan.userspec import UserSpec
     from rtest.workspace import Workspace
@@ -198,7 +199,26 @@ class RunFlags(BaseModel):
     max_output_bytes: int | None = option(
         None, "Most bytes one step output may hold, e.g. 100g (default 50g); more fails the step.", "sandbox",
         "--max-output-bytes", ge=1)
+    # -- issue 15: partial runs and SageMaker's install rules
+    only: list[str] | None = option(None, "Run only these steps (repeat, or comma-separate); the outputs of upstream "
+                                    "steps come from an earlier run.", "run", "--only")
+    skip: list[str] | None = option(None, "Do not run these steps (repeat, or comma-separate).", "run", "--skip")
+    from_node: str | None = option(None, "Run this step and everything downstream of it.", "run", "--from")
+    reuse: str | None = option(None, "Take the outputs of steps not run from this earlier run (default: the newest "
+                               "run that has them).", "run", "--reuse")
+    keep_going: bool = option(False, "A step whose image is missing fails alone (with the reason); the other steps "
+                              "still run.", "run", "--keep-going")
+    install_declared: bool = option(False, "Also install the interfaces' framework_requirements (SageMaker does not: "
+                                    "they are metadata).", "run", "--install-declared")
     # -- new run options go above this line, each with its panel and flag (docs/design.md, "Options")
+
+    @field_validator("only", "skip", mode="before")
+    @classmethod
+    def _names(cls, value: Any) -> Any:
+        """`--only A,B --only C`: comma-separated or repeated."""
+        if value is None or isinstance(value, str):
+            value = [value] if value else None
+        return [n.strip() for v in value for n in str(v).split(",") if n.strip()] if value is not None else None
 
     @field_validator("memory", mode="before")
     @classmethod
@@ -231,6 +251,13 @@ class RunFlags(BaseModel):
 
         return CommandLine(timeout_s=self.timeout, network=self.network, limits=not self.no_limits,
                            memory_bytes=self.memory, cache=not self.no_cache, pack_model=not self.model_folder)
+
+    def selection(self) -> Selection:
+        """Which steps run (rtest.plan.selection)."""
+        from rtest.plan.selection import Selection
+
+        return Selection(only=tuple(self.only or ()), skip=tuple(self.skip or ()), from_node=self.from_node,
+                         reuse_run=self.reuse)
 
     def output_caps(self) -> dict[str, int]:
         caps = {"max_output_files": self.max_output_files, "max_output_bytes": self.max_output_bytes}

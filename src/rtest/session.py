@@ -37,6 +37,10 @@ class RunObserver:
     def planned(self, plan: PipelineTestingSpec) -> None:
         """The plan is built: its warnings and notes, before anything runs."""
 
+    def warning(self, message: str) -> None:
+        """Something the user should know before the run (a missing image under --keep-going, a declared
+        requirement the image does not meet)."""
+
     def starting(self, run_id: str) -> None:
         """The run has its id (before dependency images are built)."""
 
@@ -68,14 +72,18 @@ def run_request(planner: Planner, flags: RunFlags, local: LocalFlags | None = No
     observer.planned(plan)
     engine = backend or create_backend(local.backend)
     check_network(engine, flags.network)
+    runnable = _partial_run(plan, engine, Path(workdir), flags, observer)
     run_id = local.run_id or new_run_id()
     observer.starting(run_id)
     with deps_lock or nullcontext(), observer.deps_progress() as progress:
-        deps = _dependencies(plan, user, flags, engine, Path(workdir), deps_options, progress)
+        deps = _dependencies(plan, user, flags, engine, Path(workdir), deps_options, progress, runnable)
     if deps is not None:
         observer.deps_built(list(deps.built))
+        for warning in deps.warnings:  # declared, unmet, not installed: as on SageMaker
+            observer.warning(warning.message)
     options = RunOptions(workdir=workdir, jobs=flags.jobs, run_id=run_id, stop_grace_s=local.stop_grace_s,
-                         backend=local.backend, cache_key=flags.cache_key.value, slots=slots, **flags.output_caps())
+                         backend=local.backend, cache_key=flags.cache_key.value, slots=slots,
+                         selection=flags.selection(), keep_going=flags.keep_going, **flags.output_caps())
     if formats is None:
         formats = {**({"html": None} if local.html else {}), **({"junit": local.junit} if local.junit else {})}
     with observer.running(plan) as subscribers:
@@ -92,14 +100,37 @@ def check_network(backend: Backend, name: str | None) -> None:
         )
 
 
+def _partial_run(plan: PipelineTestingSpec, engine: Backend, workdir: Path, flags: RunFlags,
+                 observer: RunObserver) -> list[str]:
+    """The selected steps whose image is there (--only/--skip/--from/--reuse refused now, before anything is
+    built); every missing image at once unless --keep-going (then those steps fail alone in the run)."""
+    from rtest.errors import ImageNotFoundError
+    from rtest.plan.selection import select_steps
+    from rtest.run.engine import decided_steps
+    from rtest.run.image_check import missing_images_message, present_images
+    from rtest.workspace import Workspace
+
+    selection = flags.selection()
+    chosen = select_steps(plan, selection)
+    decided_steps(plan, chosen, RunOptions(workdir=workdir, selection=selection), Workspace(workdir), "")
+    _, missing = present_images(plan, engine, chosen.run)
+    if missing and not flags.keep_going:
+        raise ImageNotFoundError(missing_images_message(plan, missing))
+    for ref in missing:
+        observer.warning(f"{missing_images_message(plan, [ref])} With --keep-going those steps fail and the "
+                         "others run.")
+    return [node for node in chosen.run if plan.scripts[node].image.value not in missing]
+
+
 def _dependencies(plan: PipelineTestingSpec, user: UserSpec, flags: RunFlags, engine: Backend, workdir: Path,
-                  given: DepsOptions | None, progress: Progress | None) -> PreparedDeps | None:
+                  given: DepsOptions | None, progress: Progress | None, nodes: list[str]) -> PreparedDeps | None:
     """Dependency images, unless --no-deps or the backend has no container engine (no images to build)."""
     client = getattr(engine, "client", None)
     if flags.no_deps or client is None:
         return None
     homes = [Path(user.wheelhouse)] if user.wheelhouse else []
-    options = given or DepsOptions(wheelhouses=homes, download=not homes)
+    options = given or DepsOptions(wheelhouses=homes, download=not homes, install_declared=flags.install_declared,
+                                   nodes=nodes)
     if progress is not None and options.on_progress is None:
         options.on_progress = progress
     return prepare_dependencies(plan, workdir, client, options)

@@ -61,6 +61,22 @@ def _root(
     """rtest: find a pipeline's path typos and missing env vars in seconds, locally."""
 
 
+def _example_not_copied_yet(example: bool, workdir: Path) -> bool:
+    from rtest.workspace import Workspace
+
+    return example and not Workspace(workdir).example_dir.exists()
+
+
+def _say_example_copied(fresh: bool, workdir: Path) -> None:
+    """A command that makes a folder in the user's current directory says so (on stderr: stdout may be JSON)."""
+    if fresh:
+        from rtest.workspace import Workspace
+
+        where = Workspace(workdir)
+        err.print(f"Copied the bundled example to {where.example_dir} and wrote its sample data to "
+                  f"{where.example_data_dir}; --workdir puts them elsewhere.", highlight=False, markup=False)
+
+
 @app.command()
 def discover(
     ctx: typer.Context,
@@ -107,8 +123,10 @@ def requirements(
     from rtest.cli import render
     from rtest.factory import InteractiveRuntimeTestingFactory
 
+    fresh_example = _example_not_copied_yet(example, workdir)
     options = options_from(ctx, PipelineOptions)
     chosen = load_pipeline(options)
+    _say_example_copied(fresh_example, workdir)
     factory = InteractiveRuntimeTestingFactory.from_inputs(chosen.inputs, chosen.user, workspace_dir=workdir)
     try:
         needs = factory.get_script_testing_requirements(node)

@@ -25,6 +25,8 @@ STYLE = {
     StepStatus.FAILED: "bold red",
     StepStatus.UPSTREAM_FAILED: "yellow",
     StepStatus.CANCELLED: "magenta",
+    StepStatus.SKIPPED: "dim",
+    StepStatus.REUSED: "blue",
 }
 
 
@@ -128,6 +130,9 @@ class ConsoleObserver:
             self.console.print(f"[bold yellow]warning:[/] {markup_safe(warning.message)}", highlight=False)
         for note in plan.notes:  # weak or missing wiring: worth knowing before minutes of running
             self.console.print(f"[yellow]note:[/] {markup_safe(note)}", highlight=False)
+
+    def warning(self, message: str) -> None:
+        self.console.print(f"[bold yellow]warning:[/] {markup_safe(message)}", highlight=False)
 
     def starting(self, run_id: str) -> None:  # printed now, so a user whose rtest was killed can still clean up
         self.console.print(f"Run {run_id} started; if rtest is killed, `rtest sandbox clean --run-id {run_id}` "

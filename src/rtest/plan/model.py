@@ -135,7 +135,7 @@ def format_env_value(value: Any) -> str:
     return str(value)
 
 
-MatchKind = Literal["name", "alias", "semantic"]
+MatchKind = Literal["name", "alias", "semantic", "edge"]  # edge: the one output into the one input (no interface)
 
 
 class Wire(BaseModel):

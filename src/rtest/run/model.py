@@ -22,10 +22,12 @@ class StepStatus(str, Enum):
     FAILED = "failed"
     UPSTREAM_FAILED = "upstream_failed"
     CANCELLED = "cancelled"
+    SKIPPED = "skipped"  # a partial run does not run it (--only/--skip/--from) and no run step needs it
+    REUSED = "reused"  # a partial run does not run it; its outputs come from an earlier run
 
     @property
     def ok(self) -> bool:
-        return self in (StepStatus.SUCCEEDED, StepStatus.CACHED)
+        return self in (StepStatus.SUCCEEDED, StepStatus.CACHED, StepStatus.SKIPPED, StepStatus.REUSED)
 
     @property
     def finished(self) -> bool:

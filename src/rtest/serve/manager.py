@@ -216,6 +216,9 @@ class _Observer:
         for note in plan.notes:  # the run emits them again after it starts: clients show each message once
             events.append(self.run_id, event_record(RunWarning(note)))
 
+    def warning(self, message: str) -> None:
+        self.manager.events.append(self.run_id, {**event_record(RunWarning(message)), "code": "run"})
+
     def starting(self, run_id: str) -> None:
         """The run id is the submission's."""
 
