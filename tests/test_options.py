@@ -20,7 +20,7 @@ from rtest.testing import FakeBackend, FakeStep, write_python_pipeline
 
 MODELS: tuple[type[BaseModel], ...] = (PipelineOptions, RunFlags, LocalFlags, ServiceFlags)
 # parameters that are about one command's own output or arguments, not options of a pipeline or a run
-COMMAND_OWN = {"fmt", "node", "nodes", "add", "target", "out_dir"}
+COMMAND_OWN = {"fmt", "node", "nodes", "add", "target", "out_dir", "show_class_logs"}
 OUT = "/opt/ml/processing/output/out"
 
 
@@ -186,8 +186,9 @@ SETTINGS = RunFlags(jobs=1, no_cache=True, no_deps=True, network="bridge", no_li
                     memory="64m", model_folder=True, max_output_bytes="1m")
 CACHE = RunFlags(no_deps=True, cache_key="full", max_output_files=2)
 PARTIAL = RunFlags(no_deps=True, skip=["A"], keep_going=True)  # then --only B --reuse <that run> --from B
-# options whose effect needs an engine with images (install_declared: which requirements a dependency image gets)
-NEEDS_ENGINE = {"install_declared"}
+# options whose effect these fake pipelines cannot show: which requirements a dependency image gets needs an
+# engine with images; skipping the inference check needs a registration node (the inference tests have one)
+NEEDS_ENGINE = {"install_declared", "skip_inference_check"}
 
 
 def test_every_run_option_is_exercised_below():

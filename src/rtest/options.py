@@ -85,6 +85,28 @@ class PipelineOptions(BaseModel):
         "(written to <workdir>/synth); --input still wins.", "pipeline", "--synthesize-inputs")
     rows: int | None = option(None, "Rows of each synthesized dataset (default 2000).", "pipeline", "--rows", ge=1)
     seed: int | None = option(None, "Seed of the synthesized data (default 0).", "pipeline", "--seed")
+    # -- issue 15: where the pipeline's config classes run (rtest.plan.framework_classes); this machine only
+    framework_python: Path | None = option(
+        None, "Python of your project's venv; the pipeline's config classes run there, in a subprocess, to give the "
+        "exact env vars and arguments.", "pipeline", "--framework-python")
+    no_config_classes: bool = option(False, "Use rtest's rules even where the config classes are reachable.",
+                                     "pipeline", "--no-config-classes")
+
+    @field_validator("framework_python")
+    @classmethod
+    def _interpreter(cls, path: Path | None) -> Path | None:
+        """An absolute path to an executable, or a sentence saying what is wrong."""
+        import os
+
+        from rtest.errors import PlanError
+
+        if path is None:
+            return None
+        found = path.expanduser().absolute()
+        if not found.is_file() or not os.access(found, os.X_OK):
+            raise PlanError(f"--framework-python {path}: not an executable file; pass your project venv's python, "
+                            "e.g. --framework-python ~/project/.venv/bin/python.")
+        return found
     workdir: Path = option(Path(".rtest"), "Where runs, caches and generated example data live.", "pipeline",
                            "--workdir")
 
@@ -130,7 +152,9 @@ class PipelineOptions(BaseModel):
         user = self.user_spec(base)
         dag = self.dag if self.dag is not None and not isinstance(self.dag, (str, Path)) else None
         return locate(user, example=self.example, workspace=Workspace(self.workdir),
-                      generate_example_data=generate_example_data, dag=dag)
+                      generate_example_data=generate_example_data, dag=dag,
+                      framework_python=str(self.framework_python) if self.framework_python else None,
+                      use_config_classes=not self.no_config_classes)
 
 
 @dataclass
@@ -155,7 +179,8 @@ class Selection:
 
 
 def locate(user: UserSpec, *, example: bool, workspace: Workspace, generate_example_data: bool = True,
-           dag: Any = None, hint: str | None = None) -> Selection:
+           dag: Any = None, hint: str | None = None, framework_python: str | None = None,
+           use_config_classes: bool = True) -> Selection:
     """The pipeline a merged user spec names; with ``example``, the bundled example fills what the spec leaves out
     (its sample data too). The CLI, the factory and the service all locate through here."""
     from rtest.plan.location import load_located
@@ -171,7 +196,8 @@ def locate(user: UserSpec, *, example: bool, workspace: Workspace, generate_exam
     defaults = {key: value for key, value in found.items() if not explicit.get(key)}
     if dag is not None:
         defaults["dag"] = dag
-    inputs = load_located(user, **defaults, **({"hint": hint} if hint else {}))
+    inputs = load_located(user, **defaults, framework_python=framework_python, use_config_classes=use_config_classes,
+                          **({"hint": hint} if hint else {}))
     return Selection(inputs=inputs, user=user)
 
 
@@ -210,6 +236,10 @@ class RunFlags(BaseModel):
                               "still run.", "run", "--keep-going")
     install_declared: bool = option(False, "Also install the interfaces' framework_requirements (SageMaker does not: "
                                     "they are metadata).", "run", "--install-declared")
+    # -- issue 21: the inference check
+    skip_inference_check: bool = option(
+        False, "Skip registration nodes instead of serving the packaged model its payload samples.", "run",
+        "--skip-inference-check")
     # -- new run options go above this line, each with its panel and flag (docs/design.md, "Options")
 
     @field_validator("only", "skip", mode="before")

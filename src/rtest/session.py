@@ -69,6 +69,10 @@ def run_request(planner: Planner, flags: RunFlags, local: LocalFlags | None = No
     local = local or LocalFlags()
     observer = observer or RunObserver()
     plan, user = planner()
+    if flags.skip_inference_check:  # -- issue 21: registration nodes skipped, with the reason
+        from rtest.plan.inference_check import skip_inference_checks
+
+        skip_inference_checks(plan)
     observer.planned(plan)
     engine = backend or create_backend(local.backend)
     check_network(engine, flags.network)

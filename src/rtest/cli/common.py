@@ -57,6 +57,8 @@ WorkdirOpt = Annotated[Path, option(PipelineOptions, "workdir")]
 SynthesizeInputsOpt = Annotated[bool, option(PipelineOptions, "synthesize_inputs")]  # issue 19
 RowsOpt = Annotated[Optional[int], option(PipelineOptions, "rows", min=1)]
 SeedOpt = Annotated[Optional[int], option(PipelineOptions, "seed")]
+FrameworkPythonOpt = Annotated[Optional[Path], option(PipelineOptions, "framework_python")]  # issue 15
+NoConfigClassesOpt = Annotated[bool, option(PipelineOptions, "no_config_classes")]
 # ---- what a run does (RunFlags), only here (LocalFlags), or on a service (ServiceFlags) ----
 JobsOpt = Annotated[Optional[int], option(RunFlags, "jobs", min=1)]
 NoCacheOpt = Annotated[bool, option(RunFlags, "no_cache")]
@@ -120,11 +122,13 @@ def select_pipeline(*, dag: str | None, config: Path | None, interfaces: list[Pa
                     workdir: Path = Path(".rtest"), generate_example_data: bool = True,
                     source_map_flags: list[str] | None = None, config_classes: list[str] | None = None,
                     allow_source_outside_root: bool = False, strict: bool = False,
-                    follow_input_links: bool = False) -> Selection:
+                    follow_input_links: bool = False, framework_python: Path | None = None,
+                    no_config_classes: bool = False) -> Selection:
     """Keyword form of ``load_pipeline`` for commands not yet moved to PipelineOptions (`rtest deps`)."""
     options = PipelineOptions(
         dag=dag, config=config, interfaces=interfaces, source_root=source_root, example=example, spec=spec,
         inputs=input_flags, image_map=image_flags, workdir=workdir, source_map=source_map_flags,
         config_classes=config_classes, allow_source_outside_root=allow_source_outside_root, strict=strict,
-        follow_input_links=follow_input_links)
+        follow_input_links=follow_input_links, framework_python=framework_python,
+        no_config_classes=no_config_classes)
     return load_pipeline(options, generate_example_data=generate_example_data)

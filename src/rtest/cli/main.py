@@ -13,6 +13,8 @@ from rtest.version import __version__
 from rtest.cli.common import (
     AllowOutsideOpt,
     ConfigClassesOpt,
+    FrameworkPythonOpt,
+    NoConfigClassesOpt,
     ConfigOpt,
     DagOpt,
     ExampleOpt,
@@ -116,6 +118,8 @@ def requirements(
     workdir: WorkdirOpt = Path(".rtest"),
     source_map: SourceMapOpt = None,
     config_classes: ConfigClassesOpt = None,
+    framework_python: FrameworkPythonOpt = None,
+    no_config_classes: NoConfigClassesOpt = False,
     allow_source_outside_root: AllowOutsideOpt = False,
     follow_input_links: FollowLinksOpt = False,
 ) -> None:
@@ -153,9 +157,14 @@ def plan(
     workdir: WorkdirOpt = Path(".rtest"),
     source_map: SourceMapOpt = None,
     config_classes: ConfigClassesOpt = None,
+    framework_python: FrameworkPythonOpt = None,
+    no_config_classes: NoConfigClassesOpt = False,
     allow_source_outside_root: AllowOutsideOpt = False,
     strict: StrictOpt = False,
     follow_input_links: FollowLinksOpt = False,
+    show_class_logs: Annotated[  # how `plan` prints (as --format), not an option of the pipeline
+        bool, typer.Option("--verbose", "-v", help="Also show what the framework's config classes logged.")
+    ] = False,
     synthesize_inputs: SynthesizeInputsOpt = False,  # issue 19
     rows: RowsOpt = None,
     seed: SeedOpt = None,
@@ -170,7 +179,7 @@ def plan(
     if fmt == "json":
         print(render.dumps(render.plan_json(built)))
     else:
-        render.print_plan(out, built)
+        render.print_plan(out, built, verbose=show_class_logs)
 
 
 def _mount_subcommands() -> None:

@@ -14,10 +14,13 @@ from rtest.cli.common import (
     BackendOpt,
     CacheKeyOpt,
     ConfigClassesOpt,
+    FrameworkPythonOpt,
+    NoConfigClassesOpt,
     ConfigOpt,
     DagOpt,
     ExampleOpt,
     FollowLinksOpt,
+    FrameworkPythonOpt,
     FromOpt,
     ImageMapOpt,
     InputOpt,
@@ -34,6 +37,7 @@ from rtest.cli.common import (
     NetworkOpt,
     NoCacheOpt,
     NoDepsOpt,
+    NoConfigClassesOpt,
     NoLimitsOpt,
     OnlyOpt,
     ReuseOpt,
@@ -52,7 +56,7 @@ from rtest.cli.common import (
     RowsOpt,
     SeedOpt,
     SynthesizeInputsOpt,
-    option,  # noqa: F401 - for new run options declared here: Annotated[T, option(RunFlags, "name")]
+    option,  # for run options declared here: Annotated[T, option(RunFlags, "name")]
 )
 from rtest.errors import OptionError
 from rtest.options import CacheKey, LocalFlags, PipelineOptions, RunFlags, ServiceFlags
@@ -75,6 +79,8 @@ def run(
     example: ExampleOpt = False,
     source_map: SourceMapOpt = None,
     config_classes: ConfigClassesOpt = None,
+    framework_python: FrameworkPythonOpt = None,  # issue 15: where the config classes run
+    no_config_classes: NoConfigClassesOpt = False,
     allow_source_outside_root: AllowOutsideOpt = False,
     strict: StrictOpt = False,
     follow_input_links: FollowLinksOpt = False,
@@ -96,6 +102,7 @@ def run(
     reuse: ReuseOpt = None,
     keep_going: KeepGoingOpt = False,
     install_declared: InstallDeclaredOpt = False,
+    skip_inference_check: Annotated[bool, option(RunFlags, "skip_inference_check")] = False,  # issue 21
     # -- a new run option: its field in rtest.options.RunFlags and one line here, e.g.
     #    `name: Annotated[T, option(RunFlags, "name")] = default` (docs/design.md, "Options")
     junit: JunitOpt = None,
@@ -126,6 +133,9 @@ def run_sandbox(pipeline: PipelineOptions, flags: RunFlags, local: LocalFlags, s
     from rtest.report.logtail import log_tail
     from rtest.session import run_request
 
+    if service.server and (pipeline.framework_python or pipeline.no_config_classes):  # -- issue 15
+        raise OptionError("--framework-python and --no-config-classes are about this machine's planning; a service "
+                          "plans with the framework installed where it runs. Drop them, or run without --server.")
     if service.server and pipeline.synthesize_inputs:  # -- issue 19: synthesis writes into the local workdir
         raise OptionError("--synthesize-inputs runs locally only; write the inputs with `rtest data synth` and "
                           "pass them with --input to run on a service.")

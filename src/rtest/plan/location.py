@@ -39,8 +39,10 @@ def locate_pipeline(spec: PipelineLocation | None, *, dag: Any = None, config: P
 
 
 def load_located(user: UserSpec, *, dag: Any = None, config: Path | str | None = None,
-                 interfaces: list[Path | str] | None = None, source_root: Path | str | None = None, **hint: str):
-    """The located pipeline, loaded with the spec's source map, config classes and allow-outside switch.
+                 interfaces: list[Path | str] | None = None, source_root: Path | str | None = None,
+                 framework_python: str | None = None, use_config_classes: bool = True, **hint: str):
+    """The located pipeline, loaded with the spec's source map, config classes and allow-outside switch
+    (``framework_python``/``use_config_classes``: where the config classes run, rtest.plan.framework_classes).
 
     ``user`` is already merged (explicit values over the spec file: ``rtest.options.PipelineOptions.user_spec``);
     the keyword arguments are what the spec leaves out (the example's folders) or a DAG object."""
@@ -52,4 +54,5 @@ def load_located(user: UserSpec, *, dag: Any = None, config: Path | str | None =
     return load_pipeline_inputs(
         where.dag, where.config, where.interfaces, where.source_root, source_map=dict(spec.source_map),
         allow_source_outside_root=spec.allow_source_outside_root, config_classes=list(spec.config_classes),
+        framework_python=framework_python, use_config_classes=use_config_classes,
     )
