@@ -9,7 +9,6 @@ is the one run path that reads them all. How to add an option: docs/design.md, "
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,12 +19,10 @@ from rtest.errors import OptionError
 from rtest.sizes import parse_memory, parse_output_bytes
 
 if TYPE_CHECKING:  # planning loads only when a command runs
-    from rtest.plan.builder import PipelineInputs
-    from rtest.plan.model import PipelineTestingSpec
-    from rtest.plan.selection import Selection
+    from rtest.located import Selection
+    from rtest.plan import selection
     from rtest.plan.settings import CommandLine
     from rtest.plan.userspec import UserSpec
-    from rtest.workspace import Workspace
 
 PANELS = {"pipeline": "Pipeline", "run": "Run", "sandbox": "Sandbox (each step's container)",
           "service": "Service (rtest serve)"}
@@ -147,6 +144,7 @@ class PipelineOptions(BaseModel):
 
     def load(self, *, generate_example_data: bool = True, base: UserSpec | None = None) -> Selection:
         """The pipeline's inputs and the merged user spec (a DAG object given as ``dag`` is used as it is)."""
+        from rtest.located import locate
         from rtest.workspace import Workspace
 
         user = self.user_spec(base)
@@ -155,50 +153,6 @@ class PipelineOptions(BaseModel):
                       generate_example_data=generate_example_data, dag=dag,
                       framework_python=str(self.framework_python) if self.framework_python else None,
                       use_config_classes=not self.no_config_classes)
-
-
-@dataclass
-class Selection:
-    inputs: PipelineInputs
-    user: UserSpec
-
-    def plan(self, workdir: Path | str, *, strict: bool | None = None) -> PipelineTestingSpec:
-        """The validated plan; with ``synthesize_inputs`` (flag or spec file), inputs a skipped data-loading step
-        would deliver get sample data made from the config (rtest.synth) first."""
-        from rtest.plan.builder import build_plan
-
-        where = self.user.pipeline
-        if not where.synthesize_inputs:
-            return build_plan(self.inputs, self.user, workdir, strict=strict)
-        from rtest.synth.apply import SynthOptions, build_synthesized_plan
-
-        defaults = SynthOptions()
-        choice = SynthOptions(rows=where.rows or defaults.rows,
-                              seed=where.seed if where.seed is not None else defaults.seed)
-        return build_synthesized_plan(self.inputs, self.user, workdir, choice, strict=strict)
-
-
-def locate(user: UserSpec, *, example: bool, workspace: Workspace, generate_example_data: bool = True,
-           dag: Any = None, hint: str | None = None, framework_python: str | None = None,
-           use_config_classes: bool = True) -> Selection:
-    """The pipeline a merged user spec names; with ``example``, the bundled example fills what the spec leaves out
-    (its sample data too). The CLI, the factory and the service all locate through here."""
-    from rtest.plan.location import load_located
-
-    found: dict[str, Any] = {}
-    if example:
-        from rtest.example import example_location
-
-        user, found = example_location(user, workspace, generate_data=generate_example_data)
-    where = user.pipeline
-    explicit = {"dag": where.dag, "config": where.config, "interfaces": where.interfaces,
-                "source_root": where.source_root}
-    defaults = {key: value for key, value in found.items() if not explicit.get(key)}
-    if dag is not None:
-        defaults["dag"] = dag
-    inputs = load_located(user, **defaults, framework_python=framework_python, use_config_classes=use_config_classes,
-                          **({"hint": hint} if hint else {}))
-    return Selection(inputs=inputs, user=user)
 
 
 class RunFlags(BaseModel):
@@ -282,7 +236,7 @@ class RunFlags(BaseModel):
         return CommandLine(timeout_s=self.timeout, network=self.network, limits=not self.no_limits,
                            memory_bytes=self.memory, cache=not self.no_cache, pack_model=not self.model_folder)
 
-    def selection(self) -> Selection:
+    def selection(self) -> selection.Selection:
         """Which steps run (rtest.plan.selection)."""
         from rtest.plan.selection import Selection
 

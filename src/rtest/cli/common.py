@@ -9,13 +9,13 @@ from typing import Annotated, Any, Optional, TypeVar
 import typer
 from pydantic import BaseModel
 
+from rtest.located import Selection
 from rtest.options import (
     PANELS,
     CacheKey,
     LocalFlags,
     PipelineOptions,
     RunFlags,
-    Selection,
     ServiceFlags,
     text_or_json,
 )

@@ -1,7 +1,7 @@
 """A submission -> a plan, on the service: the same policy as the CLI (explicit > spec file > example).
 
 The spec arrives merged (`rtest.options.PipelineOptions.user_spec`, on the client) and is located through
-the same `rtest.options.locate` as a local run: every path absolute, or inside a bundle; the bundled
+the same `rtest.located.locate` as a local run: every path absolute, or inside a bundle; the bundled
 example's sample data and wheelhouse are kept in the service's own workdir.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rtest.options import locate
+from rtest.located import locate
 from rtest.plan.model import PipelineTestingSpec
 from rtest.plan.userspec import UserSpec, load_user_spec
 from rtest.workspace import Workspace
