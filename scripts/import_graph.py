@@ -19,6 +19,10 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 FORBIDDEN = {("run", "report"), ("run", "imagebuild"), ("run", "cli"), ("run", "session"), ("run", "factory"),
              ("plan", "run"), ("plan", "report"), ("inputs", "plan"), ("inputs", "run"), ("report", "cli"),
              ("serve", "cli"),  # the service is a front door beside the CLI, never behind it
+             # the options model and the one run path sit below every front door
+             ("options", "cli"), ("options", "serve"), ("options", "factory"), ("located", "cli"),
+             ("located", "serve"), ("located", "factory"), ("session", "cli"),
+             ("session", "serve"), ("session", "factory"),
              ("jobs", "plan"), ("jobs", "run"), ("jobs", "report"), ("jobs", "inputs")}  # job kinds sit below all
 
 

@@ -192,8 +192,7 @@ def test_a_bundle_upload_runs_with_its_own_copy_of_the_files(service, tmp_path):
     paths = _pipeline(tmp_path / "mine", ["A", "B"], [("A", "B")])
     spec = UserSpec.model_validate(_spec(paths))
     with service.client() as client:
-        outcome = run_remote(client, spec=spec, example=False, settings={}, jobs=None, workdir=tmp_path / "local",
-                             upload=True)
+        outcome = run_remote(client, spec=spec, workdir=tmp_path / "local", upload=True)
     assert outcome.exit_code == 0 and outcome.report.pipeline_success
     bundle = service.workdir / "serve" / "submissions" / outcome.run_id / "bundle"
     assert (bundle / "spec.json").is_file() and list(bundle.rglob("main.py"))

@@ -112,9 +112,9 @@ def test_every_flag_reaches_the_request_or_the_spec(service, tmp_path):
         request = registry.request_of(run_id)
     finally:
         registry.close()
-    assert (request["deps"], request["cache_key"], request["max_output_files"], request["max_output_bytes"]) == (
-        False, "full", 7, 1 << 20)
-    assert request["settings"]["cache"] is False and request["settings"]["timeout_s"] == 30
+    assert (request["no_deps"], request["cache_key"], request["max_output_files"], request["max_output_bytes"]) == (
+        True, "full", 7, 1 << 20)  # the request body is rtest.options.RunRequest
+    assert request["no_cache"] is True and request["timeout"] == 30
     spec = json.loads((service.workdir / "serve" / "submissions" / run_id / "spec.json").read_text())
     where = spec["pipeline"]
     assert where["config_classes"] == ["json"] and where["allow_source_outside_root"] is True

@@ -86,3 +86,7 @@ class RunFaultError(RtestError):
     """The host failed rtest during a run (disk full, workdir removed); the run ends with exit 1."""
 
     exit_code = 1
+
+
+class OptionError(RtestError):
+    """An option (a flag, a factory keyword, a request field) rtest cannot use."""

@@ -7,7 +7,7 @@ validates each answer at once, and runs the same engine as `rtest sandbox run`.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rtest import factory_view
 from rtest.errors import RtestError
@@ -16,20 +16,16 @@ from rtest.plan.builder import (
     PipelineInputs,
     Problem,
     draft_plan,
-    load_pipeline_inputs,
     plan_problems,
     require_complete,
 )
 from rtest.plan.location import locate_pipeline
 from rtest.plan.input_paths import absolute_path
 from rtest.plan.model import PipelineTestingSpec, ScriptExecutionSpec
-from rtest.plan.settings import CommandLine
 from rtest.plan.userspec import ScriptOverrides, UserSpec, load_user_spec, save_user_spec
 
-# execute_dag_guided_testing's keyword arguments: per-step settings, and what is per run.
-_SETTING_ARGS = {"timeout_s": "timeout_s", "network": "network", "limits": "limits", "memory_bytes": "memory_bytes",
-                 "use_cache": "cache", "pack_model": "pack_model"}
-_RUN_ARGS = {"jobs", "run_id", "stop_grace_s", "backend"}
+if TYPE_CHECKING:
+    from rtest.options import RunFlags
 
 
 class InteractiveRuntimeTestingFactory:
@@ -50,18 +46,14 @@ class InteractiveRuntimeTestingFactory:
     ) -> None:
         """``source_map``: config path prefix -> local folder; ``config_classes``: modules of the pipeline's own
         config classes; ``strict``: plan warnings are errors when running (see README, "Values and sources")."""
-        user = (user_spec or UserSpec()).model_copy(deep=True)
-        where = user.pipeline
-        inputs = load_pipeline_inputs(
-            dag, config_path, interface_dirs, source_root,
-            source_map={**where.source_map,
-                        **{k: str(Path(v).expanduser().resolve()) for k, v in (source_map or {}).items()}},
-            allow_source_outside_root=allow_source_outside_root or where.allow_source_outside_root,
-            config_classes=list(dict.fromkeys([*where.config_classes, *(config_classes or [])])),
-        )
-        user.strict = user.strict or strict
-        user.follow_input_links = user.follow_input_links or follow_input_links  # see rtest.plan.input_paths
-        self._setup(inputs, user, Path(workspace_dir))
+        from rtest.options import PipelineOptions
+
+        options = PipelineOptions(  # merged over ``user_spec`` as the CLI's flags are over a spec file
+            dag=dag, config=config_path, interfaces=interface_dirs, source_root=source_root, source_map=source_map,
+            config_classes=config_classes, allow_source_outside_root=allow_source_outside_root, strict=strict,
+            follow_input_links=follow_input_links, workdir=workspace_dir)
+        chosen = options.load(base=user_spec)
+        self._setup(chosen.inputs, chosen.user, Path(workspace_dir))
 
     @classmethod
     def from_inputs(cls, inputs: PipelineInputs, user_spec: UserSpec | None = None, *,
@@ -215,36 +207,27 @@ class InteractiveRuntimeTestingFactory:
                                    synthesize_inputs: Any = False, **run_options: Any) -> dict[str, Any]:
         """Run every script in containers, in DAG order, and write its reports.
 
-        Options: jobs, run_id, stop_grace_s, backend (per run); timeout_s, network, limits, memory_bytes,
-        use_cache, pack_model (each step's settings; see ``rtest.plan.settings``); deps (True, False, or
-        ``rtest.deps.runtime.DepsOptions``: the steps' own requirements in dependency images). With ``server`` (an
-        `rtest serve` URL) the run goes to that service and its reports are downloaded into the workspace.
+        ``run_options``: every run option of `rtest sandbox run`, by its ``rtest.options.RunFlags`` field name
+        (jobs, no_cache, cache_key, no_deps, network, no_limits, timeout, memory, model_folder, max_output_files,
+        max_output_bytes) or its older keyword (timeout_s, limits, memory_bytes, use_cache, pack_model, deps), plus
+        backend, run_id, stop_grace_s. ``deps`` may also be a ``rtest.deps.runtime.DepsOptions``. With ``server``
+        (an `rtest serve` URL) the run goes to that service, with every run option, and its reports are
+        downloaded into the workspace.
         ``synthesize_inputs`` (True, or ``rtest.synth.apply.SynthOptions(rows=, seed=)``): inputs a skipped
         data-loading step would deliver get sample data made from the config; inputs you set always win.
         """
-        from rtest.deps.runtime import DepsOptions, prepare_dependencies
-        from rtest.run.backends import create_backend
-        from rtest.run.engine import RunOptions
-        from rtest.session import run_and_report
+        from rtest.deps.runtime import DepsOptions
+        from rtest.options import run_keywords
+        from rtest.session import run_request
 
-        deps = run_options.pop("deps", True)
-        if deps is True and self._user.wheelhouse:  # the spec file's offline wheel folder
-            deps = DepsOptions(wheelhouses=[Path(self._user.wheelhouse)], download=False)
-        unknown = set(run_options) - set(_SETTING_ARGS) - _RUN_ARGS
-        if unknown:
-            raise TypeError(f"execute_dag_guided_testing() got unknown options: {', '.join(sorted(unknown))}")
-        flags = CommandLine(**{_SETTING_ARGS[k]: v for k, v in run_options.items() if k in _SETTING_ARGS})
+        deps_options = run_options.pop("deps") if isinstance(run_options.get("deps"), DepsOptions) else None
+        flags, local = run_keywords({**run_options, "junit": junit_path, "html": html})
         if server:  # rtest serve (issue 11)
-            report = self._run_on_server(server, token, upload, flags, run_options.get("jobs"), junit_path,
-                                         {"deps": bool(deps)})
+            report = self._run_on_server(server, token, upload, flags, local.junit)
         else:
-            options = RunOptions(workdir=self.workspace_dir, **{k: v for k, v in run_options.items() if k in _RUN_ARGS})
-            formats = {**({"html": None} if html else {}), **({"junit": junit_path} if junit_path else {})}
-            wanted = synthesize_inputs or self._user.pipeline.synthesize_inputs
-            plan = self._synthesized_plan(wanted) if wanted else self.complete_plan()
-            engine = create_backend(options.backend)
-            prepared = prepare_dependencies(plan, Path(self.workspace_dir), engine.client, deps) if deps else None
-            report = run_and_report(plan, options, settings=flags, formats=formats, backend=engine, deps=prepared)
+            wanted = synthesize_inputs or self._user.pipeline.synthesize_inputs  # issue 19
+            planner = lambda: (self._synthesized_plan(wanted) if wanted else self.complete_plan(), self._user)  # noqa: E731
+            report = run_request(planner, flags, local, workdir=self.workspace_dir, deps_options=deps_options)
         return self._design_results(report)
 
     def _design_results(self, report: Any) -> factory_view.TestingResults:
@@ -254,12 +237,12 @@ class InteractiveRuntimeTestingFactory:
                           for node in self._plan.scripts}
         return factory_view.testing_results(report, configurations, len(self._manual), len(self._auto))
 
-    def _run_on_server(self, server: str, token: str | None, upload: bool | None, flags: CommandLine,
-                       jobs: int | None, junit_path: Path | str | None, options: dict[str, Any]):
-        """The configured plan, run by an `rtest serve` service (rtest.serve.remote does the talking)."""
+    def _run_on_server(self, server: str, token: str | None, upload: bool | None, flags: RunFlags,
+                       junit_path: Path | None):
+        """The configured plan, run by an `rtest serve` service with every run flag (rtest.serve.remote talks)."""
         import tempfile
-        from dataclasses import asdict
 
+        from rtest.options import RunRequest
         from rtest.serve.client import ServiceClient
         from rtest.serve.remote import run_remote
 
@@ -267,9 +250,8 @@ class InteractiveRuntimeTestingFactory:
         with tempfile.TemporaryDirectory(prefix="rtest-spec-") as scratch:
             spec = load_user_spec(self.save_spec(Path(scratch) / "spec.json"))
         with ServiceClient(server, token) as client:
-            outcome = run_remote(client, spec=spec, example=False, settings=asdict(flags), jobs=jobs,
-                                 workdir=self.workspace_dir, junit=Path(junit_path) if junit_path else None,
-                                 upload=upload, options=options)
+            outcome = run_remote(client, spec=spec, request=RunRequest(**dict(flags)), workdir=self.workspace_dir,
+                                 junit=junit_path, upload=upload)
         if outcome.report is None:
             raise RtestError(outcome.message or f"Run {outcome.run_id} on {server} ended without a report.")
         return outcome.report

@@ -1,149 +1,134 @@
-"""Options shared by the commands, and turning them into pipeline inputs plus user overrides."""
+"""The commands' options, each taken from its field in rtest.options (help, flags and `--help` panel declared
+there once), and turning them into pipeline inputs plus user overrides."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import Annotated, Any, Optional, TypeVar
 
 import typer
+from pydantic import BaseModel
 
-if TYPE_CHECKING:  # the planning stack loads only when a command runs, so --help and --version stay quick
-    from rtest.plan.builder import PipelineInputs
-    from rtest.plan.userspec import UserSpec
-
-DagOpt = Annotated[Optional[str], typer.Option("--dag", help="DAG file (JSON/YAML) or module:function.")]
-ConfigOpt = Annotated[Optional[Path], typer.Option("--config", help="Pipeline config JSON.")]
-InterfacesOpt = Annotated[
-    Optional[list[Path]],
-    typer.Option(
-        "--interfaces", help="Folder of step interface files; repeatable. Default: <config folder>/interfaces."
-    ),
-]
-SourceRootOpt = Annotated[
-    Optional[Path],
-    typer.Option(
-        "--source-root", help="Folder the config's relative source paths start from. Default: the config's folder."
-    ),
-]
-ExampleOpt = Annotated[bool, typer.Option("--example", help="Use the bundled example pipeline.")]
-SpecOpt = Annotated[
-    Optional[Path], typer.Option("--spec", help="Spec file (YAML/JSON) with inputs, env, arguments, image map.")
-]
-InputOpt = Annotated[
-    Optional[list[str]],
-    typer.Option("--input", help="NODE.NAME=PATH for an input no upstream script feeds; repeatable."),
-]
-ImageMapOpt = Annotated[
-    Optional[list[str]],
-    typer.Option("--image-map", help="KIND:VERSION=IMAGE, e.g. to use the real SageMaker images; repeatable."),
-]
-FormatOpt = Annotated[str, typer.Option("--format", help="text or json.")]
-# ---- how config paths and values resolve (rtest.plan.sources / values / framework_classes) ----
-SourceMapOpt = Annotated[
-    Optional[list[str]],
-    typer.Option("--source-map", help="FROM=TO: a config path prefix and the local folder it is here; repeatable."),
-]
-ConfigClassesOpt = Annotated[
-    Optional[list[str]],
-    typer.Option(
-        "--config-classes",
-        help="Python module of the pipeline's own config classes (exact env vars and arguments); repeatable.",
-    ),
-]
-# ---- issue 15: where the pipeline's config classes run (rtest.plan.framework_classes) ----
-FrameworkPythonOpt = Annotated[
-    Optional[Path],
-    typer.Option(
-        "--framework-python",
-        help="Python of your project's venv; the pipeline's config classes run there, in a subprocess, "
-             "to give the exact env vars and arguments.",
-    ),
-]
-NoConfigClassesOpt = Annotated[
-    bool, typer.Option("--no-config-classes", help="Use rtest's rules even where the config classes are reachable.")
-]
-# ---- end issue 15 ----
-AllowOutsideOpt = Annotated[
-    bool,
-    typer.Option("--allow-source-outside-root", help="Accept source folders and entry points outside the source root."),
-]
-StrictOpt = Annotated[
-    bool, typer.Option("--strict", help="Plan warnings (guessed or missing values) are errors (exit 2).")
-]
-WorkdirOpt = Annotated[Path, typer.Option("--workdir", help="Where runs, caches and generated example data live.")]
-FollowLinksOpt = Annotated[
-    bool,
-    typer.Option(
-        "--follow-input-links", help="Copy what symlinks in an --input folder point at even outside that folder."
-    ),
-]
+from rtest.located import Selection
+from rtest.options import (
+    PANELS,
+    CacheKey,
+    LocalFlags,
+    PipelineOptions,
+    RunFlags,
+    ServiceFlags,
+    text_or_json,
+)
 
 
-@dataclass
-class Selection:
-    inputs: PipelineInputs
-    user: UserSpec
+def option(model: type[BaseModel], name: str, **click: Any) -> Any:
+    """The typer option of one model field: its flags, help and panel as the model declares them."""
+    field = model.model_fields[name]
+    meta = field.json_schema_extra
+    assert isinstance(meta, dict), f"{model.__name__}.{name} is not declared with rtest.options.option"
+    return typer.Option(*meta["flags"], help=field.description, rich_help_panel=PANELS[str(meta["panel"])], **click)
 
 
-def select_pipeline(
-    *,
-    dag: str | None,
-    config: Path | None,
-    interfaces: list[Path] | None,
-    source_root: Path | None,
-    example: bool,
-    spec: Path | None = None,
-    input_flags: list[str] | None = None,
-    image_flags: list[str] | None = None,
-    workdir: Path = Path(".rtest"),
-    generate_example_data: bool = True,
-    source_map_flags: list[str] | None = None,
-    config_classes: list[str] | None = None,
-    allow_source_outside_root: bool = False,
-    strict: bool = False,
-    follow_input_links: bool = False,
-    framework_python: Path | None = None,
-    no_config_classes: bool = False,
-) -> Selection:
-    """Resolve which pipeline the flags name (explicit flags > spec file > --example) and the user's overrides."""
+def _format(value: str) -> str:
+    from rtest.errors import OptionError
+
+    try:
+        return text_or_json(value, flag="")
+    except OptionError as exc:  # a usage error: click names the option itself
+        raise typer.BadParameter(str(exc).strip()) from None
+
+
+# ---- which pipeline (PipelineOptions) ----
+DagOpt = Annotated[Optional[str], option(PipelineOptions, "dag")]
+ConfigOpt = Annotated[Optional[Path], option(PipelineOptions, "config")]
+InterfacesOpt = Annotated[Optional[list[Path]], option(PipelineOptions, "interfaces")]
+SourceRootOpt = Annotated[Optional[Path], option(PipelineOptions, "source_root")]
+ExampleOpt = Annotated[bool, option(PipelineOptions, "example")]
+SpecOpt = Annotated[Optional[Path], option(PipelineOptions, "spec")]
+InputOpt = Annotated[Optional[list[str]], option(PipelineOptions, "inputs")]
+ImageMapOpt = Annotated[Optional[list[str]], option(PipelineOptions, "image_map")]
+SourceMapOpt = Annotated[Optional[list[str]], option(PipelineOptions, "source_map")]
+ConfigClassesOpt = Annotated[Optional[list[str]], option(PipelineOptions, "config_classes")]
+AllowOutsideOpt = Annotated[bool, option(PipelineOptions, "allow_source_outside_root")]
+StrictOpt = Annotated[bool, option(PipelineOptions, "strict")]
+FollowLinksOpt = Annotated[bool, option(PipelineOptions, "follow_input_links")]
+WheelhouseOpt = Annotated[Optional[Path], option(PipelineOptions, "wheelhouse")]
+WorkdirOpt = Annotated[Path, option(PipelineOptions, "workdir")]
+SynthesizeInputsOpt = Annotated[bool, option(PipelineOptions, "synthesize_inputs")]  # issue 19
+RowsOpt = Annotated[Optional[int], option(PipelineOptions, "rows", min=1)]
+SeedOpt = Annotated[Optional[int], option(PipelineOptions, "seed")]
+FrameworkPythonOpt = Annotated[Optional[Path], option(PipelineOptions, "framework_python")]  # issue 15
+NoConfigClassesOpt = Annotated[bool, option(PipelineOptions, "no_config_classes")]
+# ---- what a run does (RunFlags), only here (LocalFlags), or on a service (ServiceFlags) ----
+JobsOpt = Annotated[Optional[int], option(RunFlags, "jobs", min=1)]
+NoCacheOpt = Annotated[bool, option(RunFlags, "no_cache")]
+CacheKeyOpt = Annotated[CacheKey, option(RunFlags, "cache_key")]
+NoDepsOpt = Annotated[bool, option(RunFlags, "no_deps")]
+NetworkOpt = Annotated[Optional[str], option(RunFlags, "network")]
+NoLimitsOpt = Annotated[bool, option(RunFlags, "no_limits")]
+TimeoutOpt = Annotated[Optional[float], option(RunFlags, "timeout", min=1)]
+MemoryOpt = Annotated[Optional[str], option(RunFlags, "memory")]
+ModelFolderOpt = Annotated[bool, option(RunFlags, "model_folder")]
+MaxOutputFilesOpt = Annotated[Optional[int], option(RunFlags, "max_output_files", min=1)]
+MaxOutputBytesOpt = Annotated[Optional[str], option(RunFlags, "max_output_bytes")]
+OnlyOpt = Annotated[Optional[list[str]], option(RunFlags, "only", metavar="NODE")]  # issue 15: partial runs
+SkipOpt = Annotated[Optional[list[str]], option(RunFlags, "skip", metavar="NODE")]
+FromOpt = Annotated[Optional[str], option(RunFlags, "from_node", metavar="NODE")]
+ReuseOpt = Annotated[Optional[str], option(RunFlags, "reuse", metavar="RUN_ID")]
+KeepGoingOpt = Annotated[bool, option(RunFlags, "keep_going")]
+InstallDeclaredOpt = Annotated[bool, option(RunFlags, "install_declared")]
+BackendOpt = Annotated[str, option(LocalFlags, "backend")]
+JunitOpt = Annotated[Optional[Path], option(LocalFlags, "junit")]
+LogFormatOpt = Annotated[str, option(LocalFlags, "log_format")]
+VerboseOpt = Annotated[bool, option(LocalFlags, "verbose")]
+ServerOpt = Annotated[Optional[str], option(ServiceFlags, "server", envvar="RTEST_SERVER")]
+TokenOpt = Annotated[Optional[str], option(ServiceFlags, "token", envvar="RTEST_TOKEN", show_default=False)]
+UploadOpt = Annotated[Optional[bool], option(ServiceFlags, "upload")]
+# --format is how a command prints, not an option of the run: validated here, the one way (text_or_json)
+FormatOpt = Annotated[str, typer.Option("--format", help="text or json.", callback=_format)]
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def options_from(ctx: typer.Context, model: type[M]) -> M:
+    """One options model from a command's parsed parameters (named as its fields; tests/test_options.py checks
+    that every parameter is a field). A value the model refuses is the one sentence of a bad option (exit 2)."""
+    from pydantic import ValidationError
+
+    from rtest.errors import OptionError
+
+    try:
+        return model.model_validate({name: value for name, value in ctx.params.items() if name in model.model_fields})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        flag = "--" + str(first["loc"][0]).replace("_", "-") if first["loc"] else "an option"
+        raise OptionError(f"{flag}: {first['msg']}.") from None
+
+
+def load_pipeline(options: PipelineOptions, *, generate_example_data: bool = True) -> Selection:
+    """The pipeline the options name (explicit values > spec file > --example) and the user's overrides."""
     from rtest.cli.preflight import check_interface_dirs
     from rtest.logs import ensure_logging
-    from rtest.plan.location import load_located
-    from rtest.plan.sources import parse_source_map_flags
-    from rtest.plan.userspec import UserSpec, load_user_spec, parse_image_flags, parse_input_flags
 
     ensure_logging()  # log lines go to stderr, so `--format json` output on stdout stays parseable
-    check_interface_dirs(interfaces)
-    user = load_user_spec(spec) if spec else UserSpec()
-    if example:
-        from rtest.example import example_location
-        from rtest.workspace import Workspace
-
-        user, found = example_location(user, Workspace(workdir), generate_data=generate_example_data)
-        dag, config = dag or found["dag"], config or found["config"]
-        interfaces, source_root = interfaces or found["interfaces"], source_root or found["source_root"]
-    inputs = load_located(user, dag=dag, config=config, interfaces=interfaces, source_root=source_root,
-                          source_map=parse_source_map_flags(source_map_flags), config_classes=config_classes,
-                          allow_source_outside_root=allow_source_outside_root,
-                          framework_python=_interpreter(framework_python), use_config_classes=not no_config_classes)
-    overrides = parse_input_flags(input_flags)
-    overrides.image_map.update(parse_image_flags(image_flags))
-    overrides.strict = strict
-    overrides.follow_input_links = follow_input_links
-    return Selection(inputs=inputs, user=user.merged_with(overrides))
+    check_interface_dirs(options.interfaces)
+    return options.load(generate_example_data=generate_example_data)
 
 
-def _interpreter(path: Path | None) -> str | None:
-    """--framework-python as an absolute path to an executable, or a sentence saying what is wrong."""
-    import os
-
-    from rtest.errors import PlanError
-
-    if path is None:
-        return None
-    found = path.expanduser().absolute()
-    if not found.is_file() or not os.access(found, os.X_OK):
-        raise PlanError(f"--framework-python {path}: not an executable file; pass your project venv's python, "
-                        "e.g. --framework-python ~/project/.venv/bin/python.")
-    return str(found)
+def select_pipeline(*, dag: str | None, config: Path | None, interfaces: list[Path] | None,
+                    source_root: Path | None, example: bool, spec: Path | None = None,
+                    input_flags: list[str] | None = None, image_flags: list[str] | None = None,
+                    workdir: Path = Path(".rtest"), generate_example_data: bool = True,
+                    source_map_flags: list[str] | None = None, config_classes: list[str] | None = None,
+                    allow_source_outside_root: bool = False, strict: bool = False,
+                    follow_input_links: bool = False, framework_python: Path | None = None,
+                    no_config_classes: bool = False) -> Selection:
+    """Keyword form of ``load_pipeline`` for commands not yet moved to PipelineOptions (`rtest deps`)."""
+    options = PipelineOptions(
+        dag=dag, config=config, interfaces=interfaces, source_root=source_root, example=example, spec=spec,
+        inputs=input_flags, image_map=image_flags, workdir=workdir, source_map=source_map_flags,
+        config_classes=config_classes, allow_source_outside_root=allow_source_outside_root, strict=strict,
+        follow_input_links=follow_input_links, framework_python=framework_python,
+        no_config_classes=no_config_classes)
+    return load_pipeline(options, generate_example_data=generate_example_data)

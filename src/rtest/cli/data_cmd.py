@@ -1,9 +1,10 @@
-"""`rtest data synth NODE.INPUT --out DIR`, and the synthesized plan `sandbox run --synthesize-inputs` uses."""
+"""`rtest data synth NODE.INPUT --out DIR` (the synthesized plan of `sandbox run --synthesize-inputs` is
+rtest.options.Selection.plan)."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -16,6 +17,8 @@ from rtest.cli.common import (
     ConfigOpt,
     DagOpt,
     InterfacesOpt,
+    RowsOpt,
+    SeedOpt,
     SourceMapOpt,
     SourceRootOpt,
     SpecOpt,
@@ -37,17 +40,6 @@ def synth_options(user, rows: int | None, seed: int | None):
                         seed=seed if seed is not None else spec.seed if spec.seed is not None else defaults.seed)
 
 
-def plan_for_run(chosen, workdir: Path, flag: bool, rows: int | None, seed: int | None, console: Console):
-    """The run's plan with loader-fed inputs synthesized; says on the terminal what was made and from what."""
-    from rtest.cli.text import markup_safe
-    from rtest.synth.apply import build_synthesized_plan, describe
-
-    plan = build_synthesized_plan(chosen.inputs, chosen.user, workdir, synth_options(chosen.user, rows, seed))
-    for item in plan.synthesized:
-        console.print(f"[cyan]synthesized:[/] {markup_safe(describe(item))}", highlight=False)
-    return plan
-
-
 @data_app.command("synth")
 def synth(
     target: Annotated[str, typer.Argument(help="NODE.INPUT, e.g. TabularPreprocessing_training.DATA")],
@@ -61,10 +53,10 @@ def synth(
     config_classes: ConfigClassesOpt = None,
     framework_python: FrameworkPythonOpt = None,
     no_config_classes: NoConfigClassesOpt = False,
-    allow_outside: AllowOutsideOpt = False,
+    allow_source_outside_root: AllowOutsideOpt = False,
     workdir: WorkdirOpt = Path(".rtest"),
-    rows: Annotated[Optional[int], typer.Option("--rows", min=1, help="Rows (default 2000).")] = None,
-    seed: Annotated[Optional[int], typer.Option("--seed", help="Seed (default 0).")] = None,
+    rows: RowsOpt = None,
+    seed: SeedOpt = None,
 ) -> int:
     """Write the sample data one input would get under --synthesize-inputs, for inspection."""
     import shutil
@@ -80,7 +72,7 @@ def synth(
     chosen = select_pipeline(dag=dag, config=config, interfaces=interfaces, source_root=source_root, example=False,
                              spec=spec, workdir=workdir, source_map_flags=source_map, config_classes=config_classes,
                              framework_python=framework_python, no_config_classes=no_config_classes,
-                             allow_source_outside_root=allow_outside)
+                             allow_source_outside_root=allow_source_outside_root)
     plan = draft_plan(chosen.inputs, chosen.user)
     if node not in plan.scripts or name not in plan.scripts[node].inputs:
         known = ", ".join(f"{n}.{i}" for n, s in plan.scripts.items() for i in s.inputs) or "none"

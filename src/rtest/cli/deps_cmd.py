@@ -1,7 +1,7 @@
 """`rtest deps`: each step's requirement set with sources, what its image has, what is missing; `--add`.
 
-Also the dependency step of `rtest sandbox run` (``deps_for_run``): resolve, then build missing
-dependency images with one progress bar per image, before the run's live display starts.
+(The dependency step of `rtest sandbox run` is in the one run path, rtest.session.run_request; its progress
+bars are rtest.cli.progress.ConsoleObserver's.)
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from rtest.cli.common import (
     FormatOpt,
     ImageMapOpt,
     InputOpt,
+    InstallDeclaredOpt,
     InterfacesOpt,
     AllowOutsideOpt,
     ConfigClassesOpt,
@@ -29,13 +30,9 @@ from rtest.cli.common import (
     SourceMapOpt,
     SourceRootOpt,
     SpecOpt,
+    WheelhouseOpt,
     WorkdirOpt,
 )
-
-WheelhouseOpt = Annotated[
-    Optional[Path],
-    typer.Option("--wheelhouse", help="Folder of wheels: install from it only, never from an index (fully offline)."),
-]
 out = Console()
 
 
@@ -58,15 +55,14 @@ def deps(
             help="Record an extra requirement of NODE in the --spec file, e.g. --add Train 'pandas==1.5.3'.",
         ),
     ] = None,
-    install_declared: Annotated[bool, typer.Option("--install-declared", help=(
-        "Also install the interfaces' framework_requirements (SageMaker does not: they are metadata)."))] = False,
+    install_declared: InstallDeclaredOpt = False,
     fmt: FormatOpt = "text",
     workdir: WorkdirOpt = Path(".rtest"),
     source_map: SourceMapOpt = None,
     config_classes: ConfigClassesOpt = None,
     framework_python: FrameworkPythonOpt = None,
     no_config_classes: NoConfigClassesOpt = False,
-    allow_outside: AllowOutsideOpt = False,
+    allow_source_outside_root: AllowOutsideOpt = False,
 ) -> int:
     """Show each step's package requirements with their sources, what its image satisfies and what is missing."""
     from rtest.cli.common import select_pipeline
@@ -74,13 +70,11 @@ def deps(
     from rtest.plan.builder import draft_plan
     from rtest.run.backends.docker import DockerBackend
 
-    if fmt not in ("text", "json"):
-        raise typer.BadParameter(f"'{fmt}' is not a format; use text or json.", param_hint="--format")
     chosen = select_pipeline(dag=dag, config=config, interfaces=interfaces, source_root=source_root, example=example,
                              spec=spec, input_flags=inputs, image_flags=image_map, workdir=workdir,
                              source_map_flags=source_map, config_classes=config_classes,
                              framework_python=framework_python, no_config_classes=no_config_classes,
-                             allow_source_outside_root=allow_outside)
+                             allow_source_outside_root=allow_source_outside_root)
     plan = draft_plan(chosen.inputs, chosen.user)
     unknown = [n for n in (nodes or []) + ([add[0]] if add else []) if n not in plan.scripts]
     if unknown:
@@ -226,38 +220,3 @@ def _add(node: str, text: str, spec_file: Path | None) -> int:
     spec_file.write_text(text_out, encoding="utf-8")
     out.print(f"Recorded {requirement.text} for {node} in {spec_file} (scripts.{node}.requirements).", highlight=False)
     return 0
-
-
-def deps_for_run(plan, workdir: Path, backend, *, enabled: bool, wheelhouse: Path | None, console: Console,
-                 install_declared: bool = False, nodes: list[str] | None = None):
-    """Resolve and build the run's dependency images, one progress bar per image; None with --no-deps."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from rtest.deps.runtime import DepsOptions, prepare_dependencies
-
-    if not enabled:
-        return False
-    with Progress(
-        TextColumn("[bold]building[/] {task.fields[tag]}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TextColumn("[dim]{task.fields[line]}"),
-        console=console,
-        transient=False,
-    ) as bars:
-        tasks: dict[str, Any] = {}
-
-        def progress(tag: str, done: int, total: int, line: str) -> None:
-            if tag not in tasks:
-                tasks[tag] = bars.add_task("", total=total, tag=tag, line="")
-            bars.update(tasks[tag], completed=done, total=total, line=escape(line[:60]))
-
-        options = DepsOptions(
-            wheelhouses=[wheelhouse] if wheelhouse else [], download=wheelhouse is None, on_progress=progress,
-            install_declared=install_declared, nodes=nodes,
-        )
-        prepared = prepare_dependencies(plan, workdir, backend.client, options)
-    for warning in prepared.warnings if prepared else []:  # declared, unmet, not installed: as on SageMaker
-        console.print(f"[bold yellow]warning:[/] {escape(warning.message)}", highlight=False)
-    return prepared

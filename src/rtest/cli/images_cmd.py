@@ -8,6 +8,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from rtest.cli.common import FormatOpt
 from rtest.catalog import IMAGE_DIRS
 
 images_app = typer.Typer(
@@ -53,7 +54,7 @@ def build(
 
 @images_app.command("list")
 def list_images(
-    fmt: Annotated[str, typer.Option("--format", help="text or json.")] = "text",
+    fmt: FormatOpt = "text",
 ) -> int:
     """The look-alike images and the dependency images rtest built: size, base and requirement set."""
     import json
@@ -62,10 +63,6 @@ def list_images(
     from rtest.imageinventory import rtest_images
     from rtest.run.backends.docker import DockerBackend
 
-    if fmt not in ("text", "json"):
-        from rtest.cli.preflight import OptionError
-
-        raise OptionError(f"--format {fmt[:20]!r} is not a format; use text or json.")
     rows = rtest_images(DockerBackend().client)
     if fmt == "json":
         print(json.dumps(rows, indent=2))

@@ -28,8 +28,13 @@ from rtest.cli.common import (
     SpecOpt,
     StrictOpt,
     WorkdirOpt,
-    select_pipeline,
+    RowsOpt,
+    SeedOpt,
+    SynthesizeInputsOpt,
+    load_pipeline,
+    options_from,
 )
+from rtest.options import PipelineOptions
 from rtest.errors import RtestError
 
 app = typer.Typer(
@@ -58,12 +63,6 @@ def _root(
     """rtest: find a pipeline's path typos and missing env vars in seconds, locally."""
 
 
-def _check_format(fmt: str) -> str:
-    if fmt not in ("text", "json"):
-        raise typer.BadParameter(f"'{fmt}' is not a format; use text or json.", param_hint="--format")
-    return fmt
-
-
 def _example_not_copied_yet(example: bool, workdir: Path) -> bool:
     from rtest.workspace import Workspace
 
@@ -82,6 +81,7 @@ def _say_example_copied(fresh: bool, workdir: Path) -> None:
 
 @app.command()
 def discover(
+    ctx: typer.Context,
     dag: DagOpt = None,
     config: ConfigOpt = None,
     interfaces: InterfacesOpt = None,
@@ -90,23 +90,13 @@ def discover(
     fmt: FormatOpt = "text",
     workdir: WorkdirOpt = Path(".rtest"),
     source_map: SourceMapOpt = None,
-    allow_outside: AllowOutsideOpt = False,
+    allow_source_outside_root: AllowOutsideOpt = False,
 ) -> None:
     """List the DAG nodes that run a script, and every skipped node with its reason."""
     from rtest.cli import render
 
-    _check_format(fmt)
-    chosen = select_pipeline(
-        dag=dag,
-        config=config,
-        interfaces=interfaces,
-        source_root=source_root,
-        example=example,
-        workdir=workdir,
-        generate_example_data=False,
-        source_map_flags=source_map,
-        allow_source_outside_root=allow_outside,
-    )
+    options = options_from(ctx, PipelineOptions)
+    chosen = load_pipeline(options, generate_example_data=False)
     if fmt == "json":
         print(render.dumps(render.discovery_json(chosen.inputs)))
     else:
@@ -115,6 +105,7 @@ def discover(
 
 @app.command()
 def requirements(
+    ctx: typer.Context,
     node: Annotated[str, typer.Argument(help="The DAG node whose script to describe.")],
     dag: DagOpt = None,
     config: ConfigOpt = None,
@@ -129,31 +120,16 @@ def requirements(
     config_classes: ConfigClassesOpt = None,
     framework_python: FrameworkPythonOpt = None,
     no_config_classes: NoConfigClassesOpt = False,
-    allow_outside: AllowOutsideOpt = False,
+    allow_source_outside_root: AllowOutsideOpt = False,
     follow_input_links: FollowLinksOpt = False,
 ) -> None:
     """Show one script's inputs, outputs, env vars and arguments, each with its source."""
     from rtest.cli import render
-    _check_format(fmt)
     from rtest.factory import InteractiveRuntimeTestingFactory
 
     fresh_example = _example_not_copied_yet(example, workdir)
-    chosen = select_pipeline(
-        dag=dag,
-        config=config,
-        interfaces=interfaces,
-        source_root=source_root,
-        example=example,
-        spec=spec,
-        input_flags=inputs,
-        workdir=workdir,
-        source_map_flags=source_map,
-        config_classes=config_classes,
-        framework_python=framework_python,
-        no_config_classes=no_config_classes,
-        allow_source_outside_root=allow_outside,
-        follow_input_links=follow_input_links,
-    )
+    options = options_from(ctx, PipelineOptions)
+    chosen = load_pipeline(options)
     _say_example_copied(fresh_example, workdir)
     factory = InteractiveRuntimeTestingFactory.from_inputs(chosen.inputs, chosen.user, workspace_dir=workdir)
     try:
@@ -168,6 +144,7 @@ def requirements(
 
 @app.command()
 def plan(
+    ctx: typer.Context,
     dag: DagOpt = None,
     config: ConfigOpt = None,
     interfaces: InterfacesOpt = None,
@@ -182,51 +159,27 @@ def plan(
     config_classes: ConfigClassesOpt = None,
     framework_python: FrameworkPythonOpt = None,
     no_config_classes: NoConfigClassesOpt = False,
-    allow_outside: AllowOutsideOpt = False,
+    allow_source_outside_root: AllowOutsideOpt = False,
     strict: StrictOpt = False,
     follow_input_links: FollowLinksOpt = False,
-    verbose: Annotated[
+    show_class_logs: Annotated[  # how `plan` prints (as --format), not an option of the pipeline
         bool, typer.Option("--verbose", "-v", help="Also show what the framework's config classes logged.")
     ] = False,
-    # -- issue 19: synthesized sample inputs (move into rtest.options when it lands)
-    synthesize_inputs: Annotated[bool, typer.Option("--synthesize-inputs", help=(
-        "Plan inputs that skipped data-loading steps would deliver as sample data made from the config "
-        "(written to <workdir>/synth)."))] = False,
-    rows: Annotated[Optional[int], typer.Option("--rows", min=1, help="Rows of each synthesized dataset.")] = None,
-    seed: Annotated[Optional[int], typer.Option("--seed", help="Seed of the synthesized data.")] = None,
+    synthesize_inputs: SynthesizeInputsOpt = False,  # issue 19
+    rows: RowsOpt = None,
+    seed: SeedOpt = None,
 ) -> None:
     """Show every execution spec and wire, without running anything. Fails if the plan is incomplete."""
     from rtest.cli import render
-    _check_format(fmt)
-    from rtest.plan.builder import build_plan
+    from rtest.cli.progress import print_synthesized
 
-    chosen = select_pipeline(
-        dag=dag,
-        config=config,
-        interfaces=interfaces,
-        source_root=source_root,
-        example=example,
-        spec=spec,
-        input_flags=inputs,
-        image_flags=image_map,
-        workdir=workdir,
-        source_map_flags=source_map,
-        config_classes=config_classes,
-        framework_python=framework_python,
-        no_config_classes=no_config_classes,
-        allow_source_outside_root=allow_outside,
-        strict=strict,
-        follow_input_links=follow_input_links,
-    )
-    if synthesize_inputs or chosen.user.pipeline.synthesize_inputs:  # -- issue 19
-        from rtest.cli.data_cmd import plan_for_run
-        built = plan_for_run(chosen, workdir, True, rows, seed, err if fmt == "json" else out)
-    else:
-        built = build_plan(chosen.inputs, chosen.user, workdir)
+    options = options_from(ctx, PipelineOptions)
+    built = load_pipeline(options).plan(workdir)
+    print_synthesized(err if fmt == "json" else out, built)  # issue 19
     if fmt == "json":
         print(render.dumps(render.plan_json(built)))
     else:
-        render.print_plan(out, built, verbose=verbose)
+        render.print_plan(out, built, verbose=show_class_logs)
 
 
 def _mount_subcommands() -> None:

@@ -12,54 +12,13 @@ import re
 import tempfile
 from pathlib import Path
 
-from rtest.errors import RtestError
+from rtest.errors import OptionError
+from rtest.sizes import MIN_MEMORY_BYTES, parse_memory
 
-# Docker refuses a memory limit below 6 MiB; anything smaller is a typo, not a limit.
-MIN_MEMORY_BYTES = 6 * 2**20
-MAX_MEMORY_BYTES = 2**50  # a PiB: beyond that the number is a typo
-_SIZE = re.compile(r"(?P<number>\d+(?:\.\d+)?)\s*(?P<unit>[kmgt]?)(?:i?b)?", re.IGNORECASE)
-_UNITS = {"": 1, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}
 RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
-LOG_FORMATS = ("text", "json")
-
-
-class OptionError(RtestError):
-    """A command-line option rtest cannot use."""
-
-
-def parse_memory(text: str | None) -> int | None:
-    """``--memory 512m`` -> bytes; None when not given."""
-    if text is None:
-        return None
-    found = _SIZE.fullmatch(text.strip())
-    if not found:
-        raise OptionError(f"--memory {text!r} is not a size; write it like 512m or 2g.")
-    size = float(found["number"]) * _UNITS[found["unit"].lower()]
-    if not size < MAX_MEMORY_BYTES:  # also inf, from a number too long for a float
-        raise OptionError(f"--memory {text[:40]!r} is larger than any machine's memory; write it like 512m or 2g.")
-    nbytes = int(size)
-    if nbytes < MIN_MEMORY_BYTES:
-        raise OptionError(
-            f"--memory {text!r} is {nbytes} bytes, below the 6m a container needs to start; write it like 512m or 2g."
-        )
-    return nbytes
-
-
-def output_caps(max_files: int | None, max_bytes: str | None) -> dict[str, int]:
-    """--max-output-files/--max-output-bytes as RunOptions fields; only those given."""
-    caps = {"max_output_files": max_files} if max_files else {}
-    if max_bytes is not None:
-        found = _SIZE.fullmatch(max_bytes.strip())
-        if not found or float(found["number"]) * _UNITS[found["unit"].lower()] < 1:
-            raise OptionError(f"--max-output-bytes {max_bytes[:40]!r} is not a size; write it like 500m or 100g.")
-        caps["max_output_bytes"] = int(min(float(found["number"]) * _UNITS[found["unit"].lower()], 2**62))
-    return caps
-
-
-def check_log_format(fmt: str) -> str:
-    if fmt not in LOG_FORMATS:
-        raise OptionError(f"--log-format {fmt!r} is not a log format; use text or json.")
-    return fmt
+# The option values themselves (sizes, formats, limits) are checked by their fields in rtest.options.
+__all__ = ["MIN_MEMORY_BYTES", "OptionError", "parse_memory", "check_workdir", "check_junit", "check_interface_dirs",
+           "check_run_id"]
 
 
 def check_workdir(workdir: Path, *, create: bool) -> Path:
@@ -104,15 +63,6 @@ def check_interface_dirs(dirs: list[Path] | None) -> None:
             raise OptionError(
                 f"--interfaces {folder} is the file system root; point it at the folder of *.step.yaml files."
             )
-
-
-def check_network(backend, name: str | None) -> None:
-    """The engine must know the network, or the first step fails with a bare 404."""
-    if name and not backend.network_exists(name):
-        raise OptionError(
-            f"--network {name!r} does not exist on the container engine; use none (the default) or bridge, "
-            f"or create it first with `docker network create {name}`."
-        )
 
 
 def check_run_id(run_id: str) -> str:

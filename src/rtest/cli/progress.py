@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
 
 from rich.console import Console, Group
 from rich.live import Live
@@ -106,3 +109,61 @@ def summary(report: RunReport, tails: dict[str, str]) -> Group:
             )
         )
     return Group(*parts)
+
+
+def print_synthesized(console: Console, plan) -> None:
+    """What --synthesize-inputs made, and from what (issue 19)."""
+    from rtest.synth.apply import describe
+
+    for item in getattr(plan, "synthesized", []):
+        console.print(f"[cyan]synthesized:[/] {markup_safe(describe(item))}", highlight=False)
+
+
+class ConsoleObserver:
+    """`rtest sandbox run`'s view of the one run path (rtest.session.run_request): plan warnings and notes, the
+    run id, a progress bar per dependency image, then the live status, with Ctrl-C turned into ``cancel``."""
+
+    def __init__(self, console: Console, cancel: threading.Event) -> None:
+        self.console = console
+        self.cancel = cancel
+
+    def planned(self, plan) -> None:
+        print_synthesized(self.console, plan)
+        for warning in plan.warnings:  # guessed or missing values: the run may differ from the real pipeline's
+            self.console.print(f"[bold yellow]warning:[/] {markup_safe(warning.message)}", highlight=False)
+        for note in plan.notes:  # weak or missing wiring: worth knowing before minutes of running
+            self.console.print(f"[yellow]note:[/] {markup_safe(note)}", highlight=False)
+
+    def warning(self, message: str) -> None:
+        self.console.print(f"[bold yellow]warning:[/] {markup_safe(message)}", highlight=False)
+
+    def starting(self, run_id: str) -> None:  # printed now, so a user whose rtest was killed can still clean up
+        self.console.print(f"Run {run_id} started; if rtest is killed, `rtest sandbox clean --run-id {run_id}` "
+                           "removes its containers.", highlight=False)
+
+    @contextmanager
+    def deps_progress(self) -> Iterator[Callable[[str, int, int, str], None]]:
+        from rich.markup import escape
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        columns = (TextColumn("[bold]building[/] {task.fields[tag]}"), BarColumn(), MofNCompleteColumn(),
+                   TimeElapsedColumn(), TextColumn("[dim]{task.fields[line]}"))
+        with Progress(*columns, console=self.console, transient=False) as bars:
+            tasks: dict[str, Any] = {}
+
+            def progress(tag: str, done: int, total: int, line: str) -> None:
+                if tag not in tasks:
+                    tasks[tag] = bars.add_task("", total=total, tag=tag, line="")
+                bars.update(tasks[tag], completed=done, total=total, line=escape(line[:60]))
+
+            yield progress
+
+    def deps_built(self, tags: list[str]) -> None:
+        """Shown by the progress bars already."""
+
+    @contextmanager
+    def running(self, plan) -> Iterator[list]:
+        from rtest.session import trapped
+
+        with trapped(self.cancel), LiveStatus(self.console, plan.execution_order()) as live:
+            yield [live.on]

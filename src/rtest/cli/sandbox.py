@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import signal
 import threading
-from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -13,6 +11,8 @@ from rich.console import Console
 
 from rtest.cli.common import (
     AllowOutsideOpt,
+    BackendOpt,
+    CacheKeyOpt,
     ConfigClassesOpt,
     FrameworkPythonOpt,
     NoConfigClassesOpt,
@@ -20,21 +20,46 @@ from rtest.cli.common import (
     DagOpt,
     ExampleOpt,
     FollowLinksOpt,
+    FrameworkPythonOpt,
+    FromOpt,
     ImageMapOpt,
     InputOpt,
+    InstallDeclaredOpt,
     InterfacesOpt,
+    JobsOpt,
+    JunitOpt,
+    KeepGoingOpt,
+    LogFormatOpt,
+    MaxOutputBytesOpt,
+    MaxOutputFilesOpt,
+    MemoryOpt,
+    ModelFolderOpt,
+    NetworkOpt,
+    NoCacheOpt,
+    NoDepsOpt,
+    NoConfigClassesOpt,
+    NoLimitsOpt,
+    OnlyOpt,
+    ReuseOpt,
+    ServerOpt,
+    SkipOpt,
     SourceMapOpt,
     SourceRootOpt,
     SpecOpt,
     StrictOpt,
+    TimeoutOpt,
+    TokenOpt,
+    UploadOpt,
+    VerboseOpt,
+    WheelhouseOpt,
     WorkdirOpt,
-    select_pipeline,
+    RowsOpt,
+    SeedOpt,
+    SynthesizeInputsOpt,
+    option,  # for run options declared here: Annotated[T, option(RunFlags, "name")]
 )
-
-class CacheKey(str, Enum):
-    imports = "imports"
-    full = "full"
-
+from rtest.errors import OptionError
+from rtest.options import CacheKey, LocalFlags, PipelineOptions, RunFlags, ServiceFlags
 
 sandbox_app = typer.Typer(help="Run scripts in SageMaker-like containers.", no_args_is_help=True)
 out = Console()
@@ -42,6 +67,7 @@ out = Console()
 
 @sandbox_app.command("run")
 def run(
+    ctx: typer.Context,
     dag: DagOpt = None,
     config: ConfigOpt = None,
     interfaces: InterfacesOpt = None,
@@ -51,155 +77,85 @@ def run(
     image_map: ImageMapOpt = None,
     workdir: WorkdirOpt = Path(".rtest"),
     example: ExampleOpt = False,
-    jobs: Annotated[Optional[int], typer.Option("--jobs", "-j", min=1,
-                                                help="Steps run at once. Default: the number of CPUs.")] = None,
-    no_cache: Annotated[bool, typer.Option("--no-cache", help="Rerun every step even if nothing changed.")] = False,
-    cache_key: Annotated[CacheKey, typer.Option("--cache-key", help=(
-        "What of the source folder a step's cache key covers: "
-        "imports (its script, the modules it imports, files it names, requirements) or full."))] = CacheKey.imports,
-    network: Annotated[Optional[str], typer.Option("--network", help="Container network; default none (no network), "
-                                                                  "e.g. bridge.")] = None,
-    no_limits: Annotated[bool, typer.Option("--no-limits",
-                                            help="No CPU/memory limits from the instance type.")] = False,
-    timeout: Annotated[Optional[float], typer.Option("--timeout", min=1,
-                                                     help="Max runtime of every step, in seconds.")] = None,
-    memory: Annotated[Optional[str], typer.Option("--memory", help="Memory limit of every step, e.g. 512m or 2g "
-                                                                "(overrides the instance type).")] = None,
-    model_folder: Annotated[bool, typer.Option("--model-folder",
-                                               help="Pass /opt/ml/model on as a folder, not model.tar.gz.")] = False,
-    max_output_files: Annotated[Optional[int], typer.Option("--max-output-files", min=1, help=(
-        "Most files and folders one step output may hold (default 200000); more fails the step."))] = None,
-    max_output_bytes: Annotated[Optional[str], typer.Option("--max-output-bytes", help=(
-        "Most bytes one step output may hold, e.g. 100g (default 50g); more fails the step."))] = None,
-    junit: Annotated[Optional[Path], typer.Option("--junit", help="Also write JUnit XML here.")] = None,
-    log_format: Annotated[str, typer.Option("--log-format", help="text or json (for machines).")] = "text",
-    backend: Annotated[str, typer.Option("--backend", help="Where steps run: docker (the default).")] = "docker",
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log what the engine does.")] = False,
     source_map: SourceMapOpt = None,
     config_classes: ConfigClassesOpt = None,
-    framework_python: FrameworkPythonOpt = None,
+    framework_python: FrameworkPythonOpt = None,  # issue 15: where the config classes run
     no_config_classes: NoConfigClassesOpt = False,
-    allow_outside: AllowOutsideOpt = False,
+    allow_source_outside_root: AllowOutsideOpt = False,
     strict: StrictOpt = False,
     follow_input_links: FollowLinksOpt = False,
-    no_deps: Annotated[bool, typer.Option("--no-deps", help="Run steps in their images as they are: "
-                                                            "no dependency images, no wheelhouse.")] = False,
-    wheelhouse: Annotated[Optional[Path], typer.Option("--wheelhouse", help="Folder of wheels for steps' requirements; "
-                                                                           "never use an index.")] = None,
-    # -- issue 15 (h15b): partial runs and SageMaker's install rules; plain parameters until the options model
-    only: Annotated[Optional[list[str]], typer.Option("--only", metavar="NODE", help=(
-        "Run only these steps (repeat, or comma-separate); the outputs of upstream steps come from an earlier "
-        "run."))] = None,
-    skip: Annotated[Optional[list[str]], typer.Option("--skip", metavar="NODE", help=(
-        "Do not run these steps (repeat, or comma-separate)."))] = None,
-    from_node: Annotated[Optional[str], typer.Option("--from", metavar="NODE", help=(
-        "Run this step and everything downstream of it."))] = None,
-    reuse: Annotated[Optional[str], typer.Option("--reuse", metavar="RUN_ID", help=(
-        "Take the outputs of steps not run from this earlier run (default: the newest run that has them)."))] = None,
-    keep_going: Annotated[bool, typer.Option("--keep-going", help=(
-        "A step whose image is missing fails alone (with the reason); the other steps still run."))] = False,
-    install_declared: Annotated[bool, typer.Option("--install-declared", help=(
-        "Also install the interfaces' framework_requirements (SageMaker does not: they are metadata)."))] = False,
-    # -- end issue 15 block
-    # -- issue 21 (inference check): a plain parameter until the options model (rtest/options.py) lands
-    skip_inference_check: Annotated[bool, typer.Option("--skip-inference-check", help=(
-        "Skip registration nodes instead of serving the packaged model its payload samples."))] = False,
-    # -- end issue 21
-    # -- rtest serve (issue 11): hand the run to a service instead
-    server: Annotated[Optional[str], typer.Option("--server", envvar="RTEST_SERVER",
-                                                  help="Run on an `rtest serve` service at this URL.")] = None,
-    token: Annotated[Optional[str], typer.Option("--token", envvar="RTEST_TOKEN", show_default=False,
-                                                 help="The service's bearer token.")] = None,
-    upload: Annotated[Optional[bool], typer.Option("--upload/--no-upload", help=(
-        "Send a bundle (default: only when the service does not share this file system)."))] = None,
-    # -- issue 19: synthesized sample inputs (move into rtest.options when it lands)
-    synthesize_inputs: Annotated[bool, typer.Option("--synthesize-inputs", help=(
-        "Feed inputs that skipped data-loading steps would deliver with sample data made from the config; "
-        "--input still wins."))] = False,
-    rows: Annotated[Optional[int], typer.Option("--rows", min=1, help="Rows of each synthesized dataset "
-                                                                      "(default 2000).")] = None,
-    seed: Annotated[Optional[int], typer.Option("--seed", help="Seed of the synthesized data (default 0).")] = None,
+    wheelhouse: WheelhouseOpt = None,
+    jobs: JobsOpt = None,
+    no_cache: NoCacheOpt = False,
+    cache_key: CacheKeyOpt = CacheKey.imports,
+    no_deps: NoDepsOpt = False,
+    network: NetworkOpt = None,
+    no_limits: NoLimitsOpt = False,
+    timeout: TimeoutOpt = None,
+    memory: MemoryOpt = None,
+    model_folder: ModelFolderOpt = False,
+    max_output_files: MaxOutputFilesOpt = None,
+    max_output_bytes: MaxOutputBytesOpt = None,
+    only: OnlyOpt = None,  # issue 15: partial runs and SageMaker's install rules
+    skip: SkipOpt = None,
+    from_node: FromOpt = None,
+    reuse: ReuseOpt = None,
+    keep_going: KeepGoingOpt = False,
+    install_declared: InstallDeclaredOpt = False,
+    skip_inference_check: Annotated[bool, option(RunFlags, "skip_inference_check")] = False,  # issue 21
+    # -- a new run option: its field in rtest.options.RunFlags and one line here, e.g.
+    #    `name: Annotated[T, option(RunFlags, "name")] = default` (docs/design.md, "Options")
+    junit: JunitOpt = None,
+    log_format: LogFormatOpt = "text",
+    backend: BackendOpt = "docker",
+    verbose: VerboseOpt = False,
+    server: ServerOpt = None,
+    token: TokenOpt = None,
+    upload: UploadOpt = None,
+    synthesize_inputs: SynthesizeInputsOpt = False,  # issue 19: synthesized sample inputs
+    rows: RowsOpt = None,
+    seed: SeedOpt = None,
 ) -> int:
     """Run every script of the pipeline in containers, in DAG order, and report per step."""
-    if server and framework_python:  # -- issue 15: an interpreter on this machine means nothing to a service
-        from rtest.cli.preflight import OptionError
-        raise OptionError("--framework-python names a Python on this machine; a service plans with the framework "
-                          "installed where it runs. Drop --framework-python, or run without --server.")
-    if server and (only or skip or from_node or reuse or keep_going or install_declared):  # issue 15
-        from rtest.cli.preflight import OptionError
+    from rtest.cli.common import options_from
 
-        raise OptionError("--only/--skip/--from/--reuse/--keep-going/--install-declared are not yet forwarded to "
-                          "an rtest serve service; run without --server to use them.")
-    if server and skip_inference_check:  # -- issue 21: the service has no such option yet; never ignore it silently
-        from rtest.cli.preflight import OptionError
-        raise OptionError("--skip-inference-check does not reach an `rtest serve` service yet; run without --server, "
-                          "or without the flag.")
-    if server and synthesize_inputs:  # -- issue 19: synthesis writes into the local workdir
-        from rtest.cli.preflight import OptionError
-        raise OptionError("--synthesize-inputs runs locally only; write the inputs with `rtest data synth` and "
-                          "pass them with --input to run on a service.")
-    if server:  # -- rtest serve (issue 11)
-        return _run_on_server(server, token, upload, locals())
+    return run_sandbox(options_from(ctx, PipelineOptions), options_from(ctx, RunFlags), options_from(ctx, LocalFlags),
+                       options_from(ctx, ServiceFlags))
+
+
+def run_sandbox(pipeline: PipelineOptions, flags: RunFlags, local: LocalFlags, service: ServiceFlags) -> int:
+    """`rtest sandbox run` with its options as models: on a service, or here through the one run path."""
     from rtest.cli import preflight
-    from rtest.cli.deps_cmd import deps_for_run
-    from rtest.cli.progress import LiveStatus, summary
+    from rtest.cli.common import load_pipeline
+    from rtest.cli.progress import ConsoleObserver, summary
     from rtest.cli.text import markup_safe
     from rtest.logs import configure_logging
-    from rtest.plan.builder import build_plan
-    from rtest.plan.settings import CommandLine
     from rtest.report.logtail import log_tail
-    from rtest.run.backends import create_backend
-    from rtest.run.engine import RunOptions
-    from rtest.workspace import new_run_id
-    from rtest.session import run_and_report
+    from rtest.session import run_request
 
-    configure_logging(preflight.check_log_format(log_format), "info" if verbose or log_format == "json" else "warning")
-    memory_bytes = preflight.parse_memory(memory)
-    caps = preflight.output_caps(max_output_files, max_output_bytes)
-    preflight.check_junit(junit)
+    if service.server and (pipeline.framework_python or pipeline.no_config_classes):  # -- issue 15
+        raise OptionError("--framework-python and --no-config-classes are about this machine's planning; a service "
+                          "plans with the framework installed where it runs. Drop them, or run without --server.")
+    if service.server and pipeline.synthesize_inputs:  # -- issue 19: synthesis writes into the local workdir
+        raise OptionError("--synthesize-inputs runs locally only; write the inputs with `rtest data synth` and "
+                          "pass them with --input to run on a service.")
+    if service.server:  # -- rtest serve (issue 11)
+        return _run_on_server(pipeline, flags, local, service)
+    configure_logging(local.log_format, "info" if local.verbose or local.log_format == "json" else "warning")
+    preflight.check_junit(local.junit)
+    workdir = pipeline.workdir
     preflight.check_workdir(workdir, create=False)
-    chosen = select_pipeline(
-        dag=dag, config=config, interfaces=interfaces, source_root=source_root, example=example,
-        spec=spec, input_flags=inputs, image_flags=image_map, workdir=workdir,
-        source_map_flags=source_map, config_classes=config_classes,
-        framework_python=framework_python, no_config_classes=no_config_classes, allow_source_outside_root=allow_outside,
-        strict=strict, follow_input_links=follow_input_links,
-    )
-    # -- issue 19: synthesized sample inputs
-    from rtest.cli.data_cmd import plan_for_run
-    plan = plan_for_run(chosen, workdir, synthesize_inputs, rows, seed, out) if synthesize_inputs or \
-        chosen.user.pipeline.synthesize_inputs else build_plan(chosen.inputs, chosen.user, workdir)
-    if skip_inference_check:  # -- issue 21
-        from rtest.plan.inference_check import skip_inference_checks
-        skip_inference_checks(plan)
-    preflight.check_workdir(workdir, create=True)  # only now: a refused plan leaves no workdir behind
-    engine = create_backend(backend)
-    preflight.check_network(engine, network)
-    for warning in plan.warnings:  # guessed or missing values: the run may differ from the real pipeline's
-        out.print(f"[bold yellow]warning:[/] {markup_safe(warning.message)}", highlight=False)
-    for note in plan.notes:  # weak or missing wiring: worth knowing before minutes of running
-        out.print(f"[yellow]note:[/] {markup_safe(note)}", highlight=False)
-    flags = CommandLine(timeout_s=timeout, network=network, limits=not no_limits, memory_bytes=memory_bytes,
-                        cache=not no_cache, pack_model=not model_folder)
-    formats = {"html": None, **({"junit": junit} if junit else {})}
-    selection, runnable = _partial_run(plan, engine, workdir, only, skip, from_node, reuse, keep_going)  # issue 15
-    run_id = new_run_id()  # printed now, so a user whose rtest was killed can still clean up this run
-    out.print(f"Run {run_id} started; if rtest is killed, `rtest sandbox clean --run-id {run_id}` "
-              "removes its containers.", highlight=False)
-    homes = wheelhouse or (Path(chosen.user.wheelhouse) if chosen.user.wheelhouse else None)
-    deps = deps_for_run(plan, workdir, engine, enabled=not no_deps, wheelhouse=homes, console=out,
-                        install_declared=install_declared, nodes=runnable) or None
+
+    def planner():
+        chosen = load_pipeline(pipeline)
+        plan = chosen.plan(workdir)
+        preflight.check_workdir(workdir, create=True)  # only now: a refused plan leaves no workdir behind
+        return plan, chosen.user
+
     cancel = threading.Event()
-    restore = _trap_signals(cancel)
-    try:
-        with LiveStatus(out, plan.execution_order()) as live:
-            report = run_and_report(plan, RunOptions(workdir=workdir, jobs=jobs, backend=backend, run_id=run_id,
-                                               cache_key=cache_key.value, selection=selection,
-                                               keep_going=keep_going, **caps),
-                                    settings=flags, formats=formats, subscribers=[live.on], cancel=cancel,
-                                    backend=engine, deps=deps)
-    finally:
-        restore()
+    report = run_request(planner, flags, local, workdir=workdir, observer=ConsoleObserver(out, cancel),
+                         cancel=cancel)
+    run_id = report.run_id
     tails = {n: log_tail(Path(r.log_path), 20) for n, r in report.steps.items()
              if r.status.value == "failed" and r.log_path}
     out.print(summary(report, tails))
@@ -215,57 +171,14 @@ def run(
     return 0 if report.pipeline_success else 1
 
 
-def _partial_run(plan, engine, workdir, only, skip, from_node, reuse, keep_going):
-    """The selection, and the selected steps whose image is there; every missing image at once unless
-    --keep-going (then those steps fail alone in the run, with the reason)."""
-    from rtest.errors import ImageNotFoundError
-    from rtest.plan.selection import Selection, select_steps
-    from rtest.run.engine import RunOptions, decided_steps
-    from rtest.run.image_check import missing_images_message, present_images
-    from rtest.workspace import Workspace
-
-    def names(values):
-        return tuple(n.strip() for v in values or [] for n in v.split(",") if n.strip())
-
-    selection = Selection(only=names(only), skip=names(skip), from_node=from_node, reuse_run=reuse)
-    chosen = select_steps(plan, selection)
-    decided_steps(plan, chosen, RunOptions(workdir=workdir, selection=selection), Workspace(workdir), "")  # refusals now
-    _, missing = present_images(plan, engine, chosen.run)
-    if missing and not keep_going:
-        raise ImageNotFoundError(missing_images_message(plan, missing))
-    for ref in missing:
-        out.print(f"[bold yellow]warning:[/] {missing_images_message(plan, [ref])} With --keep-going those steps "
-                  "fail and the others run.", highlight=False)
-    return selection, [n for n in chosen.run if plan.scripts[n].image.value not in missing]
-
-
-def _run_on_server(server: str, token: str | None, upload: bool | None, flags: dict) -> int:
-    """The same run on a service: every flag forwarded (cli/serve_cmd.py), live progress, reports, exit codes."""
+def _run_on_server(pipeline: PipelineOptions, flags: RunFlags, local: LocalFlags, service: ServiceFlags) -> int:
+    """The same run on a service: every option forwarded (cli/serve_cmd.py), live progress, reports, exit codes."""
     from rtest.cli.serve_cmd import sandbox_run_remote
+    from rtest.session import trapped
 
     cancel = threading.Event()
-    restore = _trap_signals(cancel)
-    try:
-        return sandbox_run_remote(server, token, upload, flags=flags, cancel=cancel)
-    finally:
-        restore()
-
-
-def _trap_signals(cancel: threading.Event):
-    """Ctrl-C and SIGTERM ask the run to stop cleanly; the runner does the stopping."""
-    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
-
-    def handler(signum, frame):  # noqa: ARG001
-        cancel.set()
-
-    for sig in previous:
-        signal.signal(sig, handler)
-
-    def restore() -> None:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
-
-    return restore
+    with trapped(cancel):
+        return sandbox_run_remote(pipeline, flags, local, service, cancel=cancel)
 
 
 @sandbox_app.command("clean")

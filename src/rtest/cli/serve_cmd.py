@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import threading
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 from rich.console import Console
@@ -14,11 +14,11 @@ from rich.table import Table
 from rtest.cli.text import plain
 from rtest.errors import RtestError
 
+if TYPE_CHECKING:
+    from rtest.options import LocalFlags, PipelineOptions, RunFlags, ServiceFlags
+
 out = Console()
-ServerOpt = Annotated[Optional[str], typer.Option("--server", envvar="RTEST_SERVER",
-                                                  help="URL of an `rtest serve` service, e.g. http://127.0.0.1:8080.")]
-TokenOpt = Annotated[Optional[str], typer.Option("--token", envvar="RTEST_TOKEN", show_default=False,
-                                                 help="Bearer token of the service (or RTEST_TOKEN).")]
+from rtest.cli.common import ServerOpt, TokenOpt  # noqa: E402 - declared once, in rtest.options.ServiceFlags
 runs_app = typer.Typer(help="Runs of an `rtest serve` service.", no_args_is_help=True)
 
 
@@ -51,24 +51,27 @@ def serve(
     return run_service(options, announce=lambda text: out.print(text, highlight=False))
 
 
-def sandbox_run_remote(url: str, token: str | None, upload: bool | None, *, flags: dict[str, Any],
+def sandbox_run_remote(pipeline: PipelineOptions, flags: RunFlags, local: LocalFlags, service: ServiceFlags, *,
                        cancel: threading.Event) -> int:
-    """`rtest sandbox run --server URL`: the same arguments, progress, reports and exit codes as a local run.
+    """`rtest sandbox run --server URL`: the same options, progress, reports and exit codes as a local run.
 
-    ``flags``: the parameters of `rtest sandbox run`. Pipeline-level ones travel in the user spec (as a spec
-    file would hold them), per-run ones in the request; see ``remote_request``."""
+    The pipeline options travel as ONE user spec (``PipelineOptions.user_spec``, the merge a local run makes),
+    the run flags as the request itself (``rtest.options.RunRequest``)."""
+    from rtest.cli.preflight import check_interface_dirs
     from rtest.cli.progress import summary
     from rtest.cli.text import markup_safe
+    from rtest.options import RunRequest
     from rtest.serve.client import ServiceClient
     from rtest.serve.remote import run_remote
 
-    user, settings, options = remote_request(flags)
-    with ServiceClient(url, token) as client:
-        view = RemoteView(url)
+    check_interface_dirs(pipeline.interfaces)  # checked here as a local run checks it: exit 2 before sending
+    user = pipeline.user_spec()
+    request = RunRequest(**dict(flags), example=pipeline.example)
+    with ServiceClient(service.server, service.token) as client:
+        view = RemoteView(service.server)
         try:
-            outcome = run_remote(client, spec=user, example=flags["example"], settings=settings, jobs=flags["jobs"],
-                                 workdir=flags["workdir"], junit=flags["junit"], upload=upload, on_event=view.on_record,
-                                 cancel=cancel, options=options)
+            outcome = run_remote(client, spec=user, request=request, workdir=pipeline.workdir, junit=local.junit,
+                                 upload=service.upload, on_event=view.on_record, cancel=cancel)
         finally:
             view.close()
         if outcome.status == "error":
@@ -82,28 +85,6 @@ def sandbox_run_remote(url: str, token: str | None, upload: bool | None, *, flag
     if outcome.exit_code == 130:
         out.print("[magenta]Interrupted: the service stopped the run and removed its containers.[/]")
     return outcome.exit_code
-
-
-def remote_request(flags: dict[str, Any]) -> tuple[Any, dict[str, Any], dict[str, Any]]:
-    """`rtest sandbox run`'s flags as (user spec, RunSettings, the RunRequest's per-run fields), checked here
-    as a local run checks them, so a bad flag exits 2 before anything is sent."""
-    from rtest.cli import preflight
-    from rtest.cli.preflight import check_interface_dirs
-    from rtest.serve.remote import spec_from_flags
-
-    check_interface_dirs(flags["interfaces"])
-    settings = {"timeout_s": flags["timeout"], "network": flags["network"], "limits": not flags["no_limits"],
-                "memory_bytes": preflight.parse_memory(flags["memory"]), "cache": not flags["no_cache"],
-                "pack_model": not flags["model_folder"]}
-    options = {"deps": not flags["no_deps"], "cache_key": getattr(flags["cache_key"], "value", flags["cache_key"]),
-               **preflight.output_caps(flags["max_output_files"], flags["max_output_bytes"])}
-    user = spec_from_flags(dag=flags["dag"], config=flags["config"], interfaces=flags["interfaces"],
-                           source_root=flags["source_root"], spec=flags["spec"], inputs=flags["inputs"],
-                           image_map=flags["image_map"], source_map=flags["source_map"],
-                           config_classes=flags["config_classes"], allow_outside=flags["allow_outside"],
-                           strict=flags["strict"], follow_input_links=flags["follow_input_links"],
-                           wheelhouse=flags["wheelhouse"])
-    return user, settings, options
 
 
 class RemoteView:

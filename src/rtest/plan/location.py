@@ -1,7 +1,8 @@
-"""Where the pipeline lives: one policy for the CLI and the factory.
+"""Where the pipeline lives: one policy for the CLI, the factory and the service.
 
-Explicitly given values (flags, keyword arguments, the bundled example) win over the spec
-file's ``pipeline:`` section; a DAG and a config are required, the rest defaults later.
+Explicit values are merged over the spec file once, in ``rtest.options.PipelineOptions.user_spec``;
+here the keyword arguments only fill what the spec leaves out (the bundled example's folders, or a
+DAG object). A DAG and a config are required, the rest defaults later.
 """
 
 from __future__ import annotations
@@ -39,20 +40,19 @@ def locate_pipeline(spec: PipelineLocation | None, *, dag: Any = None, config: P
 
 def load_located(user: UserSpec, *, dag: Any = None, config: Path | str | None = None,
                  interfaces: list[Path | str] | None = None, source_root: Path | str | None = None,
-                 source_map: dict[str, str] | None = None, config_classes: list[str] | None = None,
-                 allow_source_outside_root: bool = False, framework_python: str | None = None,
-                 use_config_classes: bool = True, **hint: str):
-    """The located pipeline, loaded with the spec file's source map, config classes and allow-outside
-    switch merged under the explicit ones (the CLI's flags, or nothing on the service)."""
+                 framework_python: str | None = None, use_config_classes: bool = True, **hint: str):
+    """The located pipeline, loaded with the spec's source map, config classes and allow-outside switch
+    (``framework_python``/``use_config_classes``: where the config classes run, rtest.plan.framework_classes).
+
+    ``user`` is already merged (explicit values over the spec file: ``rtest.options.PipelineOptions.user_spec``);
+    the keyword arguments are what the spec leaves out (the example's folders) or a DAG object."""
     from rtest.plan.builder import load_pipeline_inputs
 
     where = locate_pipeline(user.pipeline, dag=dag, config=config, interfaces=interfaces, source_root=source_root,
                             **hint)
     spec = user.pipeline
     return load_pipeline_inputs(
-        where.dag, where.config, where.interfaces, where.source_root,
-        source_map={**spec.source_map, **(source_map or {})},
-        allow_source_outside_root=allow_source_outside_root or spec.allow_source_outside_root,
-        config_classes=list(dict.fromkeys([*spec.config_classes, *(config_classes or [])])),
+        where.dag, where.config, where.interfaces, where.source_root, source_map=dict(spec.source_map),
+        allow_source_outside_root=spec.allow_source_outside_root, config_classes=list(spec.config_classes),
         framework_python=framework_python, use_config_classes=use_config_classes,
     )

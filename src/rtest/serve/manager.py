@@ -1,9 +1,10 @@
 """The service's runs: submit, plan, run inside the shared slot pool, record, cancel, recover after a restart.
 
-Each run gets a thread of its own that builds the plan (one at a time: the bundled example
-writes its sample data into the shared workdir), builds its dependency images (one build at a
-time across runs) and calls the same ``run_and_report`` as the CLI, with the run's slot view and
-a subscriber that keeps the registry and the event log current.
+Each run gets a thread of its own that calls the same ``rtest.session.run_request`` as the CLI and the
+factory: its planner builds the plan one at a time (the bundled example writes its sample data into the
+shared workdir), dependency images are built one at a time across runs, the run gets its slot view,
+and an observer keeps the registry and the event log current. The request body is
+``rtest.options.RunRequest`` (re-exported here).
 """
 
 from __future__ import annotations
@@ -11,14 +12,14 @@ from __future__ import annotations
 import json
 import threading
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import structlog
-from pydantic import BaseModel, Field
-
 from rtest.errors import RtestError
+from rtest.options import RunRequest
 from rtest.run.backends.base import Backend
 from rtest.run.events import Event, RunStarted, RunWarning, StepFinished, StepQueued, StepStarted
 from rtest.serve.eventlog import END, EventLog, event_record
@@ -27,38 +28,6 @@ from rtest.serve.slots import SlotPool
 from rtest.workspace import Workspace, new_run_id
 
 log = structlog.get_logger("rtest.serve")
-
-
-class RunSettings(BaseModel):
-    """The setting flags of `rtest sandbox run` (rtest.plan.settings.CommandLine)."""
-
-    timeout_s: float | None = Field(default=None, gt=0)
-    network: str | None = None
-    limits: bool = True
-    memory_bytes: int | None = Field(default=None, gt=0)
-    cache: bool = True
-    pack_model: bool = True
-
-
-class RunRequest(BaseModel):
-    """A submission. ``spec`` is a user spec (pipeline location, inputs, overrides) with absolute server
-    paths; with a bundle upload its paths are relative to the bundle and it travels inside it."""
-
-    example: bool = False
-    spec: dict[str, Any] | None = None
-    settings: RunSettings = Field(default_factory=RunSettings)
-    jobs: int | None = Field(default=None, ge=1)
-    submitter: str | None = None
-    bundle: bool = False  # set by the service when a bundle came with the request
-    # -- per run, as `rtest sandbox run` takes them (rtest.run.engine.RunOptions; --no-deps)
-    deps: bool = True  # False: steps run in their images as they are, no dependency images, no wheelhouse
-    cache_key: Literal["imports", "full"] = "imports"
-    max_output_files: int | None = Field(default=None, ge=1)
-    max_output_bytes: int | None = Field(default=None, ge=1)
-
-    def run_options(self) -> dict[str, Any]:
-        caps = {"max_output_files": self.max_output_files, "max_output_bytes": self.max_output_bytes}
-        return {"jobs": self.jobs, "cache_key": self.cache_key, **{k: v for k, v in caps.items() if v is not None}}
 
 
 @dataclass
@@ -122,20 +91,15 @@ class RunManager:
 
     # ---- one run ---------------------------------------------------------------------------------
     def _run(self, run_id: str, request: RunRequest, cancel: threading.Event) -> None:
-        from rtest.plan.settings import CommandLine
-        from rtest.run.engine import RunOptions
-        from rtest.session import run_and_report
+        from rtest.options import LocalFlags
+        from rtest.session import run_request
 
         status, exit_code, message = "error", 2, None
         try:
-            plan, user = self._plan(run_id, request)
-            self._check_network(request.settings.network)
-            deps = self._deps(run_id, plan, user, request)
-            options = RunOptions(workdir=self.workspace.root, run_id=run_id, slots=self.pool.for_run(run_id),
-                                 **request.run_options())
-            report = run_and_report(plan, options, settings=CommandLine(**request.settings.model_dump()),
-                                    formats=("html", "junit"), subscribers=[lambda event: self._record(run_id, event)],
-                                    cancel=cancel, backend=self.backend, deps=deps)
+            report = run_request(lambda: self._plan(run_id, request), request.flags(), LocalFlags(run_id=run_id),
+                                 workdir=self.workspace.root, observer=_Observer(self, run_id), backend=self.backend,
+                                 cancel=cancel, formats={"html": None, "junit": None},
+                                 slots=self.pool.for_run(run_id), deps_lock=self._deps_lock)
             status, exit_code = (("interrupted" if self._stopping else "cancelled", 130) if report.interrupted else
                                  ("succeeded", 0) if report.pipeline_success else ("failed", 1))
         except RtestError as exc:  # bad input or no engine: the user's one sentence, and its exit code
@@ -159,47 +123,7 @@ class RunManager:
 
         spec_path = self._spec_file(run_id, request)
         with self._plan_lock:  # the example writes its sample data into the shared workdir
-            plan, user = plan_submission(spec_path, example=request.example, workspace=self.workspace)
-        shape = {
-            "nodes": list(plan.dag_nodes),
-            "edges": [list(e) for e in plan.dag_edges],
-            "scripts": plan.execution_order(),
-            "skipped": dict(plan.skipped),
-        }
-        self.registry.set_run(run_id, dag=json.dumps(shape))
-        for warning in plan.warnings:  # before the run, as the CLI prints them; also in the report's plan_warnings
-            self.events.append(
-                run_id, {**event_record(RunWarning(warning.message, warning.node)), "code": warning.code}
-            )
-        for note in plan.notes:  # the run emits them again after it starts: clients show each message once
-            self.events.append(run_id, event_record(RunWarning(note)))
-        return plan, user
-
-    def _check_network(self, name: str | None) -> None:
-        """As the CLI's preflight: an unknown network is the user's error (exit 2), not a bare 404 at the first step."""
-        from rtest.errors import PlanError
-
-        exists = getattr(self.backend, "network_exists", None)
-        if name and exists is not None and not exists(name):
-            raise PlanError(
-                f"--network {name!r} does not exist on the service's container engine; use none (the default) "
-                f"or bridge, or create it there first with `docker network create {name}`."
-            )
-
-    def _deps(self, run_id: str, plan, user, request: RunRequest):
-        """Dependency images built before the first step, as `rtest sandbox run` does (None with no deps)."""
-        from rtest.deps.runtime import DepsOptions, prepare_dependencies
-
-        client = getattr(self.backend, "client", None)  # a backend without a container engine has no images
-        if not request.deps or client is None:
-            return None
-        homes = [Path(user.wheelhouse)] if user.wheelhouse else []
-        with self._deps_lock:
-            prepared = prepare_dependencies(plan, self.workspace.root, client,
-                                            DepsOptions(wheelhouses=homes, download=not homes))
-        for tag in prepared.built if prepared else []:
-            self.events.append(run_id, {"type": "deps_built", "image": tag})
-        return prepared
+            return plan_submission(spec_path, example=request.example, workspace=self.workspace)
 
     def _spec_file(self, run_id: str, request: RunRequest) -> Path | None:
         from rtest.plan.userspec import save_user_spec
@@ -273,6 +197,40 @@ class RunManager:
             if active.thread:
                 active.thread.join(max(0.0, deadline - time.monotonic()))
         self.registry.close()
+
+
+class _Observer:
+    """A run as the service shows it (rtest.session.RunObserver): the DAG's shape and the plan's warnings in the
+    registry and the event log before the run, built dependency images, then every event of the run."""
+
+    def __init__(self, manager: RunManager, run_id: str) -> None:
+        self.manager, self.run_id = manager, run_id
+
+    def planned(self, plan) -> None:
+        events = self.manager.events
+        shape = {"nodes": list(plan.dag_nodes), "edges": [list(e) for e in plan.dag_edges],
+                 "scripts": plan.execution_order(), "skipped": dict(plan.skipped)}
+        self.manager.registry.set_run(self.run_id, dag=json.dumps(shape))
+        for warning in plan.warnings:  # before the run, as the CLI prints them; also in the report's plan_warnings
+            events.append(self.run_id, {**event_record(RunWarning(warning.message, warning.node)), "code": warning.code})
+        for note in plan.notes:  # the run emits them again after it starts: clients show each message once
+            events.append(self.run_id, event_record(RunWarning(note)))
+
+    def warning(self, message: str) -> None:
+        self.manager.events.append(self.run_id, {**event_record(RunWarning(message)), "code": "run"})
+
+    def starting(self, run_id: str) -> None:
+        """The run id is the submission's."""
+
+    def deps_progress(self):
+        return nullcontext(None)
+
+    def deps_built(self, tags: list[str]) -> None:
+        for tag in tags:
+            self.manager.events.append(self.run_id, {"type": "deps_built", "image": tag})
+
+    def running(self, plan):
+        return nullcontext([lambda event: self.manager._record(self.run_id, event)])
 
 
 def _pipeline_name(spec: dict[str, Any] | None) -> str:

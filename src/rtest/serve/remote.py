@@ -1,5 +1,6 @@
 """A run handed to a service: submit (paths, or a bundle when we do not share its disk), follow its
-events, cancel it on Ctrl-C, download its reports into the local workdir. The CLI and the factory call it."""
+events, cancel it on Ctrl-C, download its reports into the local workdir. The CLI and the factory call it,
+with the same request model the service reads (rtest.options.RunRequest)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from rtest.options import RunRequest
 from rtest.plan.userspec import UserSpec
 from rtest.report.json_report import read_report_json
 from rtest.run.model import RunReport
@@ -38,25 +40,24 @@ def submitter() -> str:
         return "unknown"
 
 
-def run_remote(client: ServiceClient, *, spec: UserSpec, example: bool, settings: dict[str, Any], jobs: int | None,
-               workdir: Path, junit: Path | None = None, upload: bool | None = None,
+def run_remote(client: ServiceClient, *, spec: UserSpec, workdir: Path, request: RunRequest | None = None,
+               junit: Path | None = None, upload: bool | None = None,
                on_event: Callable[[dict], None] = lambda record: None,
-               cancel: threading.Event | None = None, options: dict[str, Any] | None = None) -> RemoteOutcome:
-    """Submit, follow to the end (``cancel`` set -> the remote run is cancelled), download the reports.
-
-    ``options``: the per-run fields of the service's RunRequest (deps, cache_key, max_output_files/bytes)."""
+               cancel: threading.Event | None = None) -> RemoteOutcome:
+    """Submit ``request`` (every run flag; its ``spec`` is filled here: ``spec``, merged as for a local run) and
+    follow to the end (``cancel`` set -> the remote run is cancelled), then download the reports."""
     cancel = cancel or threading.Event()
-    request = {"example": example, "settings": settings, "jobs": jobs, "submitter": submitter(), **(options or {})}
+    request = (request or RunRequest()).model_copy(update={"submitter": submitter()})
     with tempfile.TemporaryDirectory(prefix="rtest-bundle-") as scratch:
         bundle = None
         probe = Path(spec.pipeline.config) if spec.pipeline.config else None
-        if not example and (upload if upload is not None else not client.shares_file_system(probe)):
+        if not request.example and (upload if upload is not None else not client.shares_file_system(probe)):
             from rtest.serve.bundle import pack
 
             bundle = pack(spec, Path(scratch) / "bundle.tar.gz", skip=(Path(workdir),))
         else:
-            request["spec"] = spec.model_dump(mode="json")
-        run_id = client.submit(request, bundle)
+            request = request.model_copy(update={"spec": spec.model_dump(mode="json")})
+        run_id = client.submit(request.model_dump(mode="json"), bundle)
     end = _follow(client, run_id, on_event, cancel)
     run_dir = Workspace(workdir).run_dir(run_id)
     report = _download_reports(client, run_id, run_dir, junit)
@@ -97,31 +98,3 @@ def _download_reports(client: ServiceClient, run_id: str, run_dir: Path, junit: 
     client.download(run_id, "report.html", run_dir / "report.html")
     client.download(run_id, "junit.xml", junit or run_dir / "junit.xml")
     return read_report_json(got) if got else None
-
-
-def spec_from_flags(*, dag: str | None, config: Path | None, interfaces: list[Path] | None,
-                    source_root: Path | None, spec: Path | None, inputs: list[str] | None,
-                    image_map: list[str] | None, source_map: list[str] | None = None,
-                    config_classes: list[str] | None = None, allow_outside: bool = False, strict: bool = False,
-                    follow_input_links: bool = False, wheelhouse: Path | None = None) -> UserSpec:
-    """The CLI's pipeline flags as ONE user spec with absolute paths (explicit flags over the spec file), merged
-    the way `rtest.cli.common.select_pipeline` merges them for a local run."""
-    from rtest.plan.sources import parse_source_map_flags
-    from rtest.plan.userspec import load_user_spec, parse_image_flags, parse_input_flags
-
-    user = load_user_spec(spec) if spec else UserSpec()
-    where = user.pipeline
-    if dag:
-        where.dag = dag if ":" in dag and not Path(dag).exists() else str(Path(dag).expanduser().resolve())
-    where.config = str(config.expanduser().resolve()) if config else where.config
-    where.interfaces = [str(d.expanduser().resolve()) for d in interfaces] if interfaces else where.interfaces
-    where.source_root = str(source_root.expanduser().resolve()) if source_root else where.source_root
-    where.source_map = {**where.source_map, **parse_source_map_flags(source_map)}
-    where.config_classes = list(dict.fromkeys([*where.config_classes, *(config_classes or [])]))
-    where.allow_source_outside_root = where.allow_source_outside_root or allow_outside
-    overrides = parse_input_flags(inputs)
-    overrides.image_map.update(parse_image_flags(image_map))
-    overrides.strict = strict
-    overrides.follow_input_links = follow_input_links
-    overrides.wheelhouse = str(wheelhouse.expanduser().resolve()) if wheelhouse else None
-    return user.merged_with(overrides)
