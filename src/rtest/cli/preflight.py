@@ -56,6 +56,36 @@ def output_caps(max_files: int | None, max_bytes: str | None) -> dict[str, int]:
     return caps
 
 
+# -- issue 14 (h14b)
+_STEP_USER = re.compile(r"(?P<uid>\d{1,10}):(?P<gid>\d{1,10})")
+
+
+def check_step_user(text: str | None) -> str | None:
+    """--step-user UID:GID, numeric, never root: steps never run as uid 0."""
+    if text is None:
+        return None
+    found = _STEP_USER.fullmatch(text.strip())
+    if not found or max(int(found["uid"]), int(found["gid"])) >= 2**32 - 1:
+        raise OptionError(f"--step-user {text[:40]!r} is not UID:GID; write it like 65534:65534 (numbers, "
+                          "as the image may not know your names).")
+    if int(found["uid"]) == 0:
+        raise OptionError("--step-user 0:... would run steps as root, which rtest never does; "
+                          "choose an unprivileged uid such as 65534:65534.")
+    return f"{int(found['uid'])}:{int(found['gid'])}"
+
+
+def log_cap(text: str | None) -> dict[str, int]:
+    """--max-log-bytes as a RunOptions field; only when given. At least 4 KiB, so a traceback still fits."""
+    if text is None:
+        return {}
+    found = _SIZE.fullmatch(text.strip())
+    size = float(found["number"]) * _UNITS[found["unit"].lower()] if found else 0
+    if not 4096 <= size < 2**50:
+        raise OptionError(f"--max-log-bytes {text[:40]!r} is not a size of at least 4k; write it like 64m or 1g.")
+    return {"max_log_bytes": int(size)}
+# -- end issue 14
+
+
 def check_log_format(fmt: str) -> str:
     if fmt not in LOG_FORMATS:
         raise OptionError(f"--log-format {fmt!r} is not a log format; use text or json.")

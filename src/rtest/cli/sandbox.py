@@ -82,6 +82,14 @@ def run(
                                                             "no dependency images, no wheelhouse.")] = False,
     wheelhouse: Annotated[Optional[Path], typer.Option("--wheelhouse", help="Folder of wheels for steps' requirements; "
                                                                            "never use an index.")] = None,
+    # -- issue 14 (h14b): who steps run as, how much log a step keeps
+    step_user: Annotated[Optional[str], typer.Option("--step-user", help=(
+        "UID:GID steps run as. Default: yours; 65534:65534 when rtest runs as root (steps never run as root)."))]
+    = None,
+    max_log_bytes: Annotated[Optional[str], typer.Option("--max-log-bytes", help=(
+        "Most log one step keeps, e.g. 64m (the default): its first and last half, and a line saying what was "
+        "dropped."))] = None,
+    # -- end issue 14
     # -- rtest serve (issue 11): hand the run to a service instead
     server: Annotated[Optional[str], typer.Option("--server", envvar="RTEST_SERVER",
                                                   help="Run on an `rtest serve` service at this URL.")] = None,
@@ -109,6 +117,8 @@ def run(
     configure_logging(preflight.check_log_format(log_format), "info" if verbose or log_format == "json" else "warning")
     memory_bytes = preflight.parse_memory(memory)
     caps = preflight.output_caps(max_output_files, max_output_bytes)
+    caps.update(preflight.log_cap(max_log_bytes))  # issue 14
+    step_user = preflight.check_step_user(step_user)  # issue 14
     preflight.check_junit(junit)
     preflight.check_workdir(workdir, create=False)
     chosen = select_pipeline(
@@ -126,7 +136,7 @@ def run(
     for note in plan.notes:  # weak or missing wiring: worth knowing before minutes of running
         out.print(f"[yellow]note:[/] {markup_safe(note)}", highlight=False)
     flags = CommandLine(timeout_s=timeout, network=network, limits=not no_limits, memory_bytes=memory_bytes,
-                        cache=not no_cache, pack_model=not model_folder)
+                        cache=not no_cache, pack_model=not model_folder, user=step_user)
     formats = {"html": None, **({"junit": junit} if junit else {})}
     run_id = new_run_id()  # printed now, so a user whose rtest was killed can still clean up this run
     out.print(f"Run {run_id} started; if rtest is killed, `rtest sandbox clean --run-id {run_id}` "

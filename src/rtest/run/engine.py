@@ -23,6 +23,7 @@ from rtest.run.backends.base import Backend, StepLaunch
 from rtest.run.cache import StepCache
 from rtest.run.events import EventBus, RunFinished, RunStarted, RunWarning, Subscriber, log_event
 from rtest.run.image_check import image_ids as check_images
+from rtest.run.logcap import DEFAULT_MAX_LOG_BYTES
 from rtest.run.model import RunReport, StepStatus
 from rtest.run.runner import Runner, SlotLimiter
 from rtest.run.step import RunContext, StepExecutor
@@ -43,6 +44,7 @@ class RunOptions:
     max_output_bytes: int = DEFAULT_MAX_BYTES
     cache_key: str = "imports"  # "imports": the files the entry script really uses; "full": the whole source folder
     slots: SlotLimiter | None = None  # a limit shared with other runs (rtest serve), on top of jobs
+    max_log_bytes: int = DEFAULT_MAX_LOG_BYTES  # per step log (issue 14): head and tail kept, run/logcap.py
 
 
 def run_pipeline(
@@ -73,7 +75,7 @@ def run_pipeline(
     ctx = RunContext(run_id=run_id, run_dir=run_dir, settings=dict(settings), stop_grace_s=options.stop_grace_s,
                      image_ids=image_ids, executor_dir=_copy_executor(run_dir), emit=bus.emit,
                      output_limits=OutputLimits(options.max_output_files, options.max_output_bytes),
-                     cache_key=options.cache_key, launch_extras=launch_extras)
+                     cache_key=options.cache_key, launch_extras=launch_extras, max_log_bytes=options.max_log_bytes)
     cache = StepCache(workspace.cache_dir) if any(s.cache.value for s in settings.values()) else None
     executor = StepExecutor(plan, backend, ctx, cache, stager=getattr(backend, "stager", None))
     cancel = cancel or threading.Event()
