@@ -145,3 +145,31 @@ def test_a_log_written_past_the_bootstrap_is_capped_by_the_host(tmp_path):
     assert len(text) <= 2**20 + 512
     assert b"bytes of output dropped here" in text
     assert text.rstrip().endswith(b"z") or b"LAST WORDS" in text[-(2**19):]
+
+
+def test_the_service_runs_steps_as_the_operators_step_user_with_its_log_cap(tmp_path, docker_client):
+    import time
+
+    from rtest.run.backends.docker import DockerBackend
+    from rtest.serve.manager import RunManager, RunRequest
+
+    script = PRIVILEGED_LEFTOVERS + "print('v' * 20000)\nprint('FIN')\n"
+    p = write_python_pipeline(tmp_path / "p", {"Who": {"script": script, "outputs": {"out": OUT}}}, [])
+    manager = RunManager(tmp_path / "wd", slots=1, backend=DockerBackend(docker_client), step_user="4321:4322",
+                         max_log_bytes=4096)
+    try:
+        request = RunRequest(spec={"pipeline": {"dag": str(p["dag"]), "config": str(p["config"])}}, deps=False,
+                             settings={"cache": False})
+        run_id = manager.submit(request)
+        deadline = time.monotonic() + 240
+        while manager.registry.run(run_id)["status"] in ("queued", "running") and time.monotonic() < deadline:
+            time.sleep(0.2)
+        run = manager.registry.run(run_id)
+    finally:
+        manager.shutdown()
+    assert run["status"] == "succeeded", run
+    step = tmp_path / "wd" / "runs" / run_id / "Who"
+    assert (step / "output" / "out" / "ids.txt").read_text() == "4321:4322"
+    log = (step / "log.txt").read_bytes()
+    assert len(log) <= 4096 + 512 and b"bytes of output dropped here" in log and b"FIN" in log
+    assert _privileged_files(tmp_path / "wd") == []

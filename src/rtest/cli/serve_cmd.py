@@ -41,13 +41,21 @@ def serve(
     = None,
     token: TokenOpt = None,
     backend: Annotated[str, typer.Option("--backend", help="Where steps run: docker (the default).")] = "docker",
+    step_user: Annotated[Optional[str], typer.Option("--step-user", help=(  # issue 14 (h14b)
+        "UID:GID steps run as. Default: yours; 65534:65534 when rtest runs as root."))] = None,
+    max_log_bytes: Annotated[Optional[str], typer.Option("--max-log-bytes", help=(  # issue 14 (h14b)
+        "Most log one step keeps, e.g. 64m (the default)."))] = None,
 ) -> int:
     """Run rtest as a service: an HTTP API, a web page at /, one pool of step slots for every run."""
     from rtest.logs import configure_logging
     from rtest.serve.server import ServeOptions, serve as run_service
 
     configure_logging("text", "warning")
-    options = ServeOptions(host=host, port=port, workdir=workdir, slots=slots, token=token or None, backend=backend)
+    from rtest.cli import preflight  # issue 14 (h14b): the step user and log cap, checked as for sandbox run
+
+    options = ServeOptions(host=host, port=port, workdir=workdir, slots=slots, token=token or None, backend=backend,
+                           step_user=preflight.check_step_user(step_user),
+                           **preflight.log_cap(max_log_bytes))
     return run_service(options, announce=lambda text: out.print(text, highlight=False))
 
 

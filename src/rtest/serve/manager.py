@@ -68,7 +68,8 @@ class _Active:
 
 
 class RunManager:
-    def __init__(self, workdir: Path, *, slots: int, backend: Backend, metrics=None) -> None:
+    def __init__(self, workdir: Path, *, slots: int, backend: Backend, metrics=None,
+                 step_user: str | None = None, max_log_bytes: int | None = None) -> None:
         self.workspace = Workspace(workdir)
         self.serve_dir = self.workspace.root / "serve"
         self.registry = Registry(self.serve_dir / "registry.sqlite")
@@ -76,6 +77,9 @@ class RunManager:
         self.pool = SlotPool(slots, on_change=self._slot_changed)
         self.backend = backend
         self.metrics = metrics
+        # -- issue 14: the operator's, never a submission's: who steps run as, how much log a step keeps
+        self.step_user = step_user
+        self.log_cap = {"max_log_bytes": max_log_bytes} if max_log_bytes else {}
         self.active: dict[str, _Active] = {}
         self._plan_lock = threading.Lock()
         self._deps_lock = threading.Lock()  # one dependency build at a time: two runs never build the same image twice
@@ -132,8 +136,9 @@ class RunManager:
             self._check_network(request.settings.network)
             deps = self._deps(run_id, plan, user, request)
             options = RunOptions(workdir=self.workspace.root, run_id=run_id, slots=self.pool.for_run(run_id),
-                                 **request.run_options())
-            report = run_and_report(plan, options, settings=CommandLine(**request.settings.model_dump()),
+                                 **request.run_options(), **self.log_cap)
+            settings = CommandLine(**request.settings.model_dump(), user=self.step_user)
+            report = run_and_report(plan, options, settings=settings,
                                     formats=("html", "junit"), subscribers=[lambda event: self._record(run_id, event)],
                                     cancel=cancel, backend=self.backend, deps=deps)
             status, exit_code = (("interrupted" if self._stopping else "cancelled", 130) if report.interrupted else
