@@ -173,3 +173,17 @@ def test_the_service_runs_steps_as_the_operators_step_user_with_its_log_cap(tmp_
     log = (step / "log.txt").read_bytes()
     assert len(log) <= 4096 + 512 and b"bytes of output dropped here" in log and b"FIN" in log
     assert _privileged_files(tmp_path / "wd") == []
+
+
+def test_a_source_folder_the_step_user_cannot_read_fails_the_step_with_a_sentence(tmp_path):
+    steps = {"Private": {"script": f"open('{OUT}/x', 'w').write('1')\n", "outputs": {"out": OUT}}}
+    p = write_python_pipeline(tmp_path / "p", steps, [])
+    (tmp_path / "p" / "src" / "Private").chmod(0o700)
+    report = run_pipeline(build_plan(load_pipeline_inputs(p["dag"], p["config"], [p["interfaces"]])),
+                          RunOptions(workdir=tmp_path / "wd"), settings=CommandLine(cache=False))
+    step = report.steps["Private"]
+    if os.getuid() != 0:  # steps run as the invoking user, who owns the folder
+        assert step.status.value == "succeeded", step.failure_reason
+        return
+    assert step.status.value == "failed"
+    assert "cannot read" in step.failure_reason and "src/Private" in step.failure_reason and "700" in step.failure_reason

@@ -57,6 +57,29 @@ def hand_over(root: Path, user: str | None) -> None:
         settle(root, owner)
 
 
+def unreadable_for(user: str | None, paths: list[Path]) -> str | None:
+    """A sentence when the step user could not read one of paths (its code folder, its script), else None.
+
+    A root rtest runs steps as another uid; a source folder only root may read (a checkout under /root,
+    a temporary folder made 0700) would otherwise fail the step with a bare PermissionError.
+    """
+    owner = handover_owner(user)
+    if owner is None:
+        return None
+    for path in paths:
+        try:
+            st = os.stat(path)
+        except OSError:
+            continue  # missing: the bootstrap names what the folder holds
+        need = 0o5 if stat.S_ISDIR(st.st_mode) else 0o4
+        shift = 6 if st.st_uid == owner[0] else 3 if st.st_gid == owner[1] else 0
+        if (st.st_mode >> shift) & need != need:
+            return (f"the step runs as {user} (rtest runs as root, and steps never do), which cannot read "
+                    f"{shown(str(path))} (mode {stat.S_IMODE(st.st_mode):o}); make it readable to others "
+                    "(chmod -R o+rX) or pass --step-user with a uid that can read it")
+    return None
+
+
 def take_back(root: Path, user: str | None) -> None:
     """After a step: no setuid/setgid bit, no device file, and (as root) every file the invoking user's again."""
     settle(root, (os.getuid(), os.getgid()) if handover_owner(user) is not None else None)

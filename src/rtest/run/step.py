@@ -137,8 +137,12 @@ class StepExecutor:
             self.discard_prepared(node)
             return StepResult(**base, status=StepStatus.CANCELLED, failure_reason="cancelled before it started",
                               ended_at=time.time())
-        handle = self._take_container(node)
         user = settings.user.value
+        unreadable = ownership.unreadable_for(user, [spec.source_dir, spec.script_path])
+        if unreadable:
+            self.discard_prepared(node)
+            return StepResult(**base, status=StepStatus.FAILED, failure_reason=unreadable, ended_at=time.time())
+        handle = self._take_container(node)
         ownership.hand_over(folders.root, user)  # as root: the step's uid may write its folders
         self.ctx.emit(StepStarted(node))
         exit_info = self.backend.run(handle, folders.log_path, cancel)
