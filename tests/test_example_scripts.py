@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from rtest.catalog import IMAGE_CATALOG, default_image
+from rtest.catalog import IMAGE_CATALOG, default_image, framework_of
 from rtest.example import (
     CATEGORICAL_FIELDS,
     COLUMNS,
@@ -207,7 +207,7 @@ def test_every_script_node_has_its_entry_point_on_disk_and_a_catalog_image() -> 
         assert (PATHS.source_root / source / entry).is_file(), node
         version = config.get(interface["compute"]["framework_version_field"])
         assert version, f"{node} lacks {interface['compute']['framework_version_field']}"
-        kind = interface["compute"]["kind"]
+        kind = framework_of(interface["compute"]["kind"], interface["compute"].get("sdk_class"))  # framework + SKLearn
         assert default_image(kind, str(version).removeprefix("py")) in IMAGE_CATALOG.values(), node
         for argument in interface["contract"]["job_arguments"]:
             assert config.get(argument["source"]), f"{node} lacks {argument['source']}"

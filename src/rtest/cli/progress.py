@@ -22,6 +22,8 @@ STYLE = {
     StepStatus.FAILED: "bold red",
     StepStatus.UPSTREAM_FAILED: "yellow",
     StepStatus.CANCELLED: "magenta",
+    StepStatus.SKIPPED: "dim",
+    StepStatus.REUSED: "blue",
 }
 
 

@@ -124,6 +124,13 @@ class JobKind(ABC):
     def packs(self, container_path: str) -> bool:
         return container_path.rstrip("/") in self.packed_outputs
 
+    def installs_requirements_txt(self, compute_kind: str | None) -> tuple[bool, str]:
+        """Whether SageMaker pip-installs the source folder's requirements.txt before the script, and who does.
+
+        ``compute_kind`` is the interface's ``compute.kind`` (sklearn, xgboost, framework, script, ...).
+        """
+        return False, f"a {self.name} job installs nothing before the script"
+
 
 def resource_config(instance_type: str) -> dict[str, Any]:
     """resourceconfig.json: the same for every kind."""

@@ -18,6 +18,8 @@ from rtest.plan.container_paths import container_path_problems
 from rtest.plan.discovery import Discovery, discover
 from rtest.plan.framework_classes import ConfigClasses
 from rtest.plan.input_paths import input_path_problem
+from rtest.plan.mistakes import unfed_input_message
+from rtest.plan.spec_nodes import keyed_by_node, without_nodes_outside_dag
 from rtest.plan.model import (
     InputSpec,
     JobArgument,
@@ -78,7 +80,8 @@ def load_pipeline_inputs(
 
 def draft_plan(inputs: PipelineInputs, user: UserSpec | None = None) -> PipelineTestingSpec:
     """The plan with the user's overrides applied; see ``plan_problems`` for what is still missing."""
-    user = user or UserSpec()
+    user = keyed_by_node(user or UserSpec(), inputs.discovery)
+    user, stray = without_nodes_outside_dag(user, inputs.dag)
     _check_nodes(user, inputs.discovery)
     image_map = parse_image_map(user.image_map)
     classes = ConfigClasses(inputs.config_classes)
@@ -105,7 +108,7 @@ def draft_plan(inputs: PipelineInputs, user: UserSpec | None = None) -> Pipeline
         source_root=inputs.source_root,
         follow_input_links=user.follow_input_links,
     )
-    plan.warnings = list(dict.fromkeys(plan.warnings + _warnings(inputs, plan, resolvers, early)))
+    plan.warnings = list(dict.fromkeys(plan.warnings + _warnings(inputs, plan, resolvers, early) + stray))
     check_names(plan)
     return plan
 
@@ -157,13 +160,8 @@ def plan_problems(plan: PipelineTestingSpec, workdir: Path | str | None = None) 
             if unusable:
                 problems.append(Problem(node, f"inputs.{name}", f"{node}.{name}: {unusable}"))
             elif item.required and item.host_path is None and (node, name) not in fed:
-                problems.append(
-                    Problem(
-                        node,
-                        f"inputs.{name}",
-                        f"{node}.{name} ({item.container_path}) has no upstream script and no path",
-                    )
-                )
+                problems.append(Problem(node, f"inputs.{name}",
+                                        unfed_input_message(plan, node, name, item.container_path)))
         problems += [
             Problem(node, field, message)
             for field, message in container_path_problems(spec, {i for n, i in fed if n == node})
@@ -180,8 +178,11 @@ def require_complete(plan: PipelineTestingSpec, workdir: Path | str | None = Non
     problems = plan_problems(plan, workdir)
     if problems:
         listing = "; ".join(p.message for p in problems)
+        # A misspelt interface key (an alias under 'alises') is often why an input went unfed: say it here too.
+        suspects = [w.message for w in plan.warnings if w.code.startswith("interface-")]
+        also = f" Interface warnings that may be the cause: {' '.join(suspects)}" if suspects else ""
         raise PlanError(
-            f"The plan is incomplete: {listing}.",
+            f"The plan is incomplete: {listing}.{also}",
             hint="Supply inputs with --input NODE.NAME=PATH, or put them (and environment/job_arguments values) under "
                  "scripts.NODE in a spec file passed with --spec.",
         )

@@ -51,6 +51,8 @@ def report_to_dict(report: RunReport) -> dict[str, Any]:
         "duration_s": report.duration_s,
         "interrupted": report.interrupted,
         "warnings": [w.model_dump(mode="json") for w in report.plan_warnings],  # {node, code, message, subject}
+        **({"synthesized_inputs": [s.model_dump(mode="json") for s in report.synthesized_inputs]}
+           if report.synthesized_inputs else {}),  # issue 19: which inputs are sample data, from what
     }
 
 

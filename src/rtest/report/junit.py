@@ -114,6 +114,10 @@ def _step_case(result: StepResult, classname: str, log_tail_lines: int) -> ET.El
         ET.SubElement(case, "skipped", message=xml_safe(message))
     elif status is StepStatus.RUNNING:
         ET.SubElement(case, "error", message="still running when the report was written", type="StepIncomplete")
+    elif status is StepStatus.SKIPPED:  # a partial run left it out: nothing ran, nothing to blame
+        ET.SubElement(case, "skipped", message=xml_safe(result.failure_reason or "not run: not selected"))
+    elif status is StepStatus.REUSED:
+        ET.SubElement(case, "skipped", message=xml_safe(result.failure_reason or "not run: outputs reused"))
     elif status is StepStatus.CACHED:
         out = ET.SubElement(case, "system-out")
         out.text = xml_safe(f"cached: reused the outputs of an earlier identical run (cache key {result.cache_key}).")

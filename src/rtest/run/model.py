@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from rtest.plan.model import PlanWarning
+from rtest.plan.model import PlanWarning, SynthesizedInput
 
 
 class StepStatus(str, Enum):
@@ -22,10 +22,12 @@ class StepStatus(str, Enum):
     FAILED = "failed"
     UPSTREAM_FAILED = "upstream_failed"
     CANCELLED = "cancelled"
+    SKIPPED = "skipped"  # a partial run does not run it (--only/--skip/--from) and no run step needs it
+    REUSED = "reused"  # a partial run does not run it; its outputs come from an earlier run
 
     @property
     def ok(self) -> bool:
-        return self in (StepStatus.SUCCEEDED, StepStatus.CACHED)
+        return self in (StepStatus.SUCCEEDED, StepStatus.CACHED, StepStatus.SKIPPED, StepStatus.REUSED)
 
     @property
     def finished(self) -> bool:
@@ -65,3 +67,4 @@ class RunReport(BaseModel):
     plan_warnings: list[PlanWarning] = Field(
         default_factory=list
     )  # the plan's guesses and gaps, carried into every report
+    synthesized_inputs: list[SynthesizedInput] = Field(default_factory=list)  # sample data made (issue 19)

@@ -204,8 +204,9 @@ class StepExecutor:
         """Success only from an exit code of 0 that the engine really reported."""
         if exit_info.cancelled:
             return StepStatus.CANCELLED, "cancelled by the user; the container was stopped"
-        if exit_info.engine_error:
-            return StepStatus.FAILED, f"container engine error: {exit_info.engine_error}"
+        if exit_info.engine_error:  # a container removed by someone else is no engine fault: its reason says so
+            prefix = "" if exit_info.removed_outside else "container engine error: "
+            return StepStatus.FAILED, f"{prefix}{exit_info.engine_error}"
         settings = self.settings_for(spec.node)
         if exit_info.timed_out:
             timeout = settings.timeout_s.value or 0
@@ -225,6 +226,12 @@ class StepExecutor:
                                        f"{spec.instance_type.value}; choose a larger instance type or pass --no-limits")
         if exit_info.exit_code == 0:
             return StepStatus.SUCCEEDED, None
+        if exit_info.exit_code == SIGKILL_EXIT and layout.read_usage(folders) is None:
+            # The bootstrap always writes usage.json, even when the script dies by a signal: without it, the
+            # container's first process itself was SIGKILLed, and rtest did not do it (no timeout, no cancel).
+            return StepStatus.FAILED, ("the container was killed by something outside rtest before the script "
+                                       "finished (SIGKILL: docker kill, the engine stopping, or the host running out "
+                                       "of memory); the log shows what the script wrote until then")
         log_text = diagnose.read_log_tail(folders.log_path)  # the exception line, and any network attempt
         exited = f"script {spec.entry_point} exited with code {exit_info.exit_code}"  # kept when rtest ignored the file
         return StepStatus.FAILED, diagnose.failure_reason(
@@ -241,6 +248,9 @@ class StepExecutor:
 
     def _export(self, spec: ScriptExecutionSpec, outputs: dict[str, Path]) -> None:
         self.stager.export(spec, outputs)
+
+
+SIGKILL_EXIT = 128 + 9
 
 
 def _size(nbytes: int) -> str:

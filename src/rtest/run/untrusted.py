@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Iterator
 
 from rtest.errors import UntrustedOutputError
+from rtest.run import holes
 
 DEFAULT_MAX_FILES = 200_000  # entries (files, folders, links) per output
 DEFAULT_MAX_BYTES = 50 * 2**30  # bytes of regular files per output
@@ -222,48 +223,12 @@ def copy_file(source: str, dest: str) -> None:
         out = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, st.st_mode & 0o777)
         try:
             size = st.st_size  # the writer is gone; a file that grows anyway is cut at its checked size
-            for start, end in _data_ranges(fd, size, st):
-                _copy_range(fd, out, start, end - start)
+            for start, end in holes.data_ranges(fd, size, st):
+                holes.copy_range(fd, out, start, end - start)
             os.ftruncate(out, size)  # a trailing hole
             os.utime(out, ns=(st.st_atime_ns, st.st_mtime_ns))
         finally:
             os.close(out)
-
-
-def _data_ranges(fd: int, size: int, st: os.stat_result) -> Iterator[tuple[int, int]]:
-    """(start, end) of the parts of a file that hold data; one range for a file without holes."""
-    if st.st_blocks * 512 >= size:  # fully allocated: no hole worth looking for
-        yield 0, size
-        return
-    offset = 0
-    while offset < size:
-        try:
-            start = os.lseek(fd, offset, os.SEEK_DATA)
-        except OSError as exc:
-            if exc.errno == errno.ENXIO:  # nothing but a hole to the end
-                return
-            yield offset, size  # no SEEK_DATA on this file system: copy it all
-            return
-        if start >= size:
-            return
-        end = min(os.lseek(fd, start, os.SEEK_HOLE), size)
-        yield start, end
-        offset = end
-
-
-def _copy_range(src: int, dst: int, offset: int, count: int) -> None:
-    """count bytes of src from offset to the same offset of dst (the kernel copies; sendfile where it cannot)."""
-    os.lseek(dst, offset, os.SEEK_SET)
-    while count > 0:
-        try:
-            sent = os.copy_file_range(src, dst, min(count, 1 << 30), offset)
-        except OSError as exc:
-            if exc.errno not in (errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
-                raise
-            sent = os.sendfile(dst, src, offset, min(count, 1 << 30))
-        if sent == 0:
-            return
-        offset, count = offset + sent, count - sent
 
 
 @contextmanager
