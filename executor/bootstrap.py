@@ -16,6 +16,7 @@ Configured by environment:
   RTEST_OPT_ML       prefix standing in for /opt/ml (host-side tests only)
 """
 
+import io
 import json
 import os
 import resource
@@ -65,7 +66,7 @@ def main(argv):
         code_dir = env.get("RTEST_CODE_DIR") or os.path.dirname(entry)
         command = [sys.executable, entry] + job_args
 
-    note(log_fd, "%s job: %s (cwd %s)" % (kind, " ".join(command[1:]), code_dir))
+    note(log_fd, "%s job: %s (cwd %s, uid %d:%d)" % (kind, " ".join(command[1:]), code_dir, os.getuid(), os.getgid()))
     try:
         exit_code = run_child(command, child_env, code_dir, log_fd, int(env.get("RTEST_MAX_LOG_BYTES") or 0))
     except OSError as exc:  # no interpreter, no working folder: nothing ran, so say why plainly
@@ -164,7 +165,10 @@ class CappedLog:
             self.written += len(data)
             return
         if self.ring is None:
-            self.ring = tempfile.TemporaryFile()
+            try:
+                self.ring = tempfile.TemporaryFile()
+            except OSError:  # no writable temporary folder in this image: keep the tail in memory instead
+                self.ring = io.BytesIO()
         total = self.written + len(data)
         data = data[-self.tail_cap:]
         start = (total - len(data)) % self.tail_cap
