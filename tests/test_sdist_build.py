@@ -89,3 +89,33 @@ def test_an_sdist_requirement_is_built_in_a_container_and_runs_nothing_on_the_ho
     with zipfile.ZipFile(wheel) as archive:
         built_by = archive.read("evilpkg/__init__.py").decode()
     assert built_by != "BUILT_BY_UID = 0\n"  # built by the container's unprivileged uid, never by root
+
+
+def test_a_scripts_own_pip_install_of_an_sdist_builds_in_a_container_through_the_cli(tmp_path, docker_client):
+    """The same path as a script's `pip install x` found by the CLI's scan: nothing runs on the host, and the
+    step then imports the package from its dependency image."""
+    import subprocess
+    import sys
+
+    from rtest.testing import write_python_pipeline
+
+    marker = Path("/tmp") / f"rtest-sdist-ran-{secrets.token_hex(8)}"
+    links = tmp_path / "links"
+    _sdist(links, marker)
+    script = ("import subprocess, sys\n"
+              "subprocess.check_call([sys.executable, '-m', 'pip', 'install', 'evilpkg==0.1'])\n"
+              "import evilpkg\nprint('imported, built by uid', evilpkg.BUILT_BY_UID)\n")
+    p = write_python_pipeline(tmp_path / "p", {"Installer": {"script": script,
+                                                             "outputs": {"out": "/opt/ml/processing/output/out"}}}, [])
+    env = {**os.environ, "PIP_FIND_LINKS": str(links), "PIP_NO_INDEX": "1", "COLUMNS": "300"}
+    try:
+        done = subprocess.run([sys.executable, "-m", "rtest.cli.main", "sandbox", "run", "--dag", str(p["dag"]),
+                               "--config", str(p["config"]), "--workdir", str(tmp_path / "wd"), "--no-cache"],
+                              cwd=tmp_path, env=env, capture_output=True, text=True, timeout=280)
+        assert not marker.exists(), "the sdist's build code ran on the host"
+    finally:
+        marker.unlink(missing_ok=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    (log,) = (tmp_path / "wd" / "runs").glob("*/Installer/log.txt")
+    assert "imported, built by uid" in log.read_text()
+    assert "built by uid 0\n" not in log.read_text()
