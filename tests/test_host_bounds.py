@@ -136,3 +136,9 @@ def test_step_user_and_log_cap_options():
     for bad in ("12", "lots", "0m"):
         with pytest.raises(OptionError):
             log_cap(bad)
+
+
+def test_step_user_and_log_cap_are_not_sent_to_a_service():
+    done = subprocess.run([sys.executable, "-m", "rtest.cli.main", "sandbox", "run", "--example", "--server",
+                           "http://127.0.0.1:9", "--step-user", "1000:1000"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "operator" in done.stdout + done.stderr

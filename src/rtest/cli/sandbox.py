@@ -130,6 +130,11 @@ def run(
         from rtest.cli.preflight import OptionError
         raise OptionError("--synthesize-inputs runs locally only; write the inputs with `rtest data synth` and "
                           "pass them with --input to run on a service.")
+    if server and (step_user or max_log_bytes):  # issue 14: the service operator's settings, not a submission's
+        from rtest.cli.preflight import OptionError
+
+        raise OptionError("--step-user and --max-log-bytes are set by the service's operator "
+                          "(`rtest serve --step-user/--max-log-bytes`), not by a run sent with --server; drop them.")
     if server:  # -- rtest serve (issue 11)
         return _run_on_server(server, token, upload, locals())
     from rtest.cli import preflight
