@@ -184,6 +184,9 @@ def test_every_interface_parses_and_has_the_keys() -> None:
         doc = yaml.safe_load(path.read_text())
         assert {"step_type", "registry", "spec"} <= set(doc), path.name
         assert set(doc["spec"]) == {"dependencies", "outputs"}, path.name
+        if doc["registry"]["sagemaker_step_type"] == "RegisterModel":  # the inference check's two inputs
+            assert set(doc["contract"]["inputs"]) == set(doc["spec"]["dependencies"]), path.name
+            continue
         if doc["registry"]["sagemaker_step_type"] not in SCRIPT_JOB_TYPES:
             assert "contract" not in doc, path.name
             continue

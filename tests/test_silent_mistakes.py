@@ -70,9 +70,9 @@ def test_misspelt_sagemaker_step_type_is_an_error_with_did_you_mean(tmp_path, ca
     code, _, err = _cli(capsys, "discover", "--dag", str(p["dag"]), "--config", str(p["config"]))
     assert code == 2 and "did you mean 'Processing'?" in err
     # A step type that is no typo of a runnable one is skipped as before, with its reason.
-    _edit_interface(path, lambda d: d["registry"].update(sagemaker_step_type="RegisterModel"))
+    _edit_interface(path, lambda d: d["registry"].update(sagemaker_step_type="Lambda"))
     inputs = load_pipeline_inputs(p["dag"], p["config"], [p["interfaces"]])
-    assert inputs.discovery.skipped["Evaluate"].startswith("not a Processing or Training job (RegisterModel)")
+    assert inputs.discovery.skipped["Evaluate"].startswith("not a Processing or Training job (Lambda)")
 
 
 def test_unwired_input_names_the_edge_the_upstream_outputs_and_the_alias_to_add(tmp_path):

@@ -24,6 +24,8 @@ from rtest.cli.common import (
     InterfacesOpt,
     AllowOutsideOpt,
     ConfigClassesOpt,
+    FrameworkPythonOpt,
+    NoConfigClassesOpt,
     SourceMapOpt,
     SourceRootOpt,
     SpecOpt,
@@ -62,6 +64,8 @@ def deps(
     workdir: WorkdirOpt = Path(".rtest"),
     source_map: SourceMapOpt = None,
     config_classes: ConfigClassesOpt = None,
+    framework_python: FrameworkPythonOpt = None,
+    no_config_classes: NoConfigClassesOpt = False,
     allow_outside: AllowOutsideOpt = False,
 ) -> int:
     """Show each step's package requirements with their sources, what its image satisfies and what is missing."""
@@ -75,6 +79,7 @@ def deps(
     chosen = select_pipeline(dag=dag, config=config, interfaces=interfaces, source_root=source_root, example=example,
                              spec=spec, input_flags=inputs, image_flags=image_map, workdir=workdir,
                              source_map_flags=source_map, config_classes=config_classes,
+                             framework_python=framework_python, no_config_classes=no_config_classes,
                              allow_source_outside_root=allow_outside)
     plan = draft_plan(chosen.inputs, chosen.user)
     unknown = [n for n in (nodes or []) + ([add[0]] if add else []) if n not in plan.scripts]

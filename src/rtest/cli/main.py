@@ -13,6 +13,8 @@ from rtest.version import __version__
 from rtest.cli.common import (
     AllowOutsideOpt,
     ConfigClassesOpt,
+    FrameworkPythonOpt,
+    NoConfigClassesOpt,
     ConfigOpt,
     DagOpt,
     ExampleOpt,
@@ -125,6 +127,8 @@ def requirements(
     workdir: WorkdirOpt = Path(".rtest"),
     source_map: SourceMapOpt = None,
     config_classes: ConfigClassesOpt = None,
+    framework_python: FrameworkPythonOpt = None,
+    no_config_classes: NoConfigClassesOpt = False,
     allow_outside: AllowOutsideOpt = False,
     follow_input_links: FollowLinksOpt = False,
 ) -> None:
@@ -145,6 +149,8 @@ def requirements(
         workdir=workdir,
         source_map_flags=source_map,
         config_classes=config_classes,
+        framework_python=framework_python,
+        no_config_classes=no_config_classes,
         allow_source_outside_root=allow_outside,
         follow_input_links=follow_input_links,
     )
@@ -174,9 +180,14 @@ def plan(
     workdir: WorkdirOpt = Path(".rtest"),
     source_map: SourceMapOpt = None,
     config_classes: ConfigClassesOpt = None,
+    framework_python: FrameworkPythonOpt = None,
+    no_config_classes: NoConfigClassesOpt = False,
     allow_outside: AllowOutsideOpt = False,
     strict: StrictOpt = False,
     follow_input_links: FollowLinksOpt = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Also show what the framework's config classes logged.")
+    ] = False,
     # -- issue 19: synthesized sample inputs (move into rtest.options when it lands)
     synthesize_inputs: Annotated[bool, typer.Option("--synthesize-inputs", help=(
         "Plan inputs that skipped data-loading steps would deliver as sample data made from the config "
@@ -201,6 +212,8 @@ def plan(
         workdir=workdir,
         source_map_flags=source_map,
         config_classes=config_classes,
+        framework_python=framework_python,
+        no_config_classes=no_config_classes,
         allow_source_outside_root=allow_outside,
         strict=strict,
         follow_input_links=follow_input_links,
@@ -213,7 +226,7 @@ def plan(
     if fmt == "json":
         print(render.dumps(render.plan_json(built)))
     else:
-        render.print_plan(out, built)
+        render.print_plan(out, built, verbose=verbose)
 
 
 def _mount_subcommands() -> None:

@@ -119,7 +119,12 @@ def plan_json(plan: PipelineTestingSpec) -> dict[str, Any]:
     return data
 
 
-def print_plan(console: Console, plan: PipelineTestingSpec) -> None:
+def print_plan(console: Console, plan: PipelineTestingSpec, *, verbose: bool = False) -> None:
+    if plan.values_resolver:
+        console.print(f"[bold]values:[/] {safe(plan.values_resolver)}", highlight=False)
+    if verbose:
+        for line in plan.framework_log:
+            console.print(f"[dim]framework: {safe(line)}[/]", highlight=False)
     print_warnings(console, plan)
     from rtest.plan.settings import plan_settings
 

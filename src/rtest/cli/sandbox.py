@@ -14,6 +14,8 @@ from rich.console import Console
 from rtest.cli.common import (
     AllowOutsideOpt,
     ConfigClassesOpt,
+    FrameworkPythonOpt,
+    NoConfigClassesOpt,
     ConfigOpt,
     DagOpt,
     ExampleOpt,
@@ -75,6 +77,8 @@ def run(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log what the engine does.")] = False,
     source_map: SourceMapOpt = None,
     config_classes: ConfigClassesOpt = None,
+    framework_python: FrameworkPythonOpt = None,
+    no_config_classes: NoConfigClassesOpt = False,
     allow_outside: AllowOutsideOpt = False,
     strict: StrictOpt = False,
     follow_input_links: FollowLinksOpt = False,
@@ -105,6 +109,10 @@ def run(
     install_declared: Annotated[bool, typer.Option("--install-declared", help=(
         "Also install the interfaces' framework_requirements (SageMaker does not: they are metadata)."))] = False,
     # -- end issue 15 block
+    # -- issue 21 (inference check): a plain parameter until the options model (rtest/options.py) lands
+    skip_inference_check: Annotated[bool, typer.Option("--skip-inference-check", help=(
+        "Skip registration nodes instead of serving the packaged model its payload samples."))] = False,
+    # -- end issue 21
     # -- rtest serve (issue 11): hand the run to a service instead
     server: Annotated[Optional[str], typer.Option("--server", envvar="RTEST_SERVER",
                                                   help="Run on an `rtest serve` service at this URL.")] = None,
@@ -121,11 +129,19 @@ def run(
     seed: Annotated[Optional[int], typer.Option("--seed", help="Seed of the synthesized data (default 0).")] = None,
 ) -> int:
     """Run every script of the pipeline in containers, in DAG order, and report per step."""
+    if server and framework_python:  # -- issue 15: an interpreter on this machine means nothing to a service
+        from rtest.cli.preflight import OptionError
+        raise OptionError("--framework-python names a Python on this machine; a service plans with the framework "
+                          "installed where it runs. Drop --framework-python, or run without --server.")
     if server and (only or skip or from_node or reuse or keep_going or install_declared):  # issue 15
         from rtest.cli.preflight import OptionError
 
         raise OptionError("--only/--skip/--from/--reuse/--keep-going/--install-declared are not yet forwarded to "
                           "an rtest serve service; run without --server to use them.")
+    if server and skip_inference_check:  # -- issue 21: the service has no such option yet; never ignore it silently
+        from rtest.cli.preflight import OptionError
+        raise OptionError("--skip-inference-check does not reach an `rtest serve` service yet; run without --server, "
+                          "or without the flag.")
     if server and synthesize_inputs:  # -- issue 19: synthesis writes into the local workdir
         from rtest.cli.preflight import OptionError
         raise OptionError("--synthesize-inputs runs locally only; write the inputs with `rtest data synth` and "
@@ -160,13 +176,17 @@ def run(
     chosen = select_pipeline(
         dag=dag, config=config, interfaces=interfaces, source_root=source_root, example=example,
         spec=spec, input_flags=inputs, image_flags=image_map, workdir=workdir,
-        source_map_flags=source_map, config_classes=config_classes, allow_source_outside_root=allow_outside,
+        source_map_flags=source_map, config_classes=config_classes,
+        framework_python=framework_python, no_config_classes=no_config_classes, allow_source_outside_root=allow_outside,
         strict=strict, follow_input_links=follow_input_links,
     )
     # -- issue 19: synthesized sample inputs
     from rtest.cli.data_cmd import plan_for_run
     plan = plan_for_run(chosen, workdir, synthesize_inputs, rows, seed, out) if synthesize_inputs or \
         chosen.user.pipeline.synthesize_inputs else build_plan(chosen.inputs, chosen.user, workdir)
+    if skip_inference_check:  # -- issue 21
+        from rtest.plan.inference_check import skip_inference_checks
+        skip_inference_checks(plan)
     preflight.check_workdir(workdir, create=True)  # only now: a refused plan leaves no workdir behind
     engine = create_backend(backend)
     preflight.check_network(engine, network)

@@ -15,6 +15,7 @@ from rtest.errors import DiscoveryError
 from rtest.inputs.config import SERVING_ENTRY_FIELD, PipelineConfig, StepConfig, entry_point_field_names
 from rtest.inputs.dag import PipelineDAG
 from rtest.inputs.interfaces import InterfaceRegistry, StepInterface
+from rtest.jobs.registry import get as get_kind
 from rtest.jobs.registry import kind_for_entry_field, runnable_step_types
 from rtest.plan.mistakes import check_sagemaker_step_types, interface_mismatch_warnings
 from rtest.plan.model import PlanWarning
@@ -79,6 +80,10 @@ def discover(
         located = locate_source(sources, node, step_config, entry_field, entry_point)
         if not isinstance(located, Located):
             searched = ", ".join(str(p) for p in located)
+            if not get_kind(_job_kind(interface, entry_field)).script_job:  # a check rtest adds: skip, never block
+                found.skipped[node] = (f"no inference check: its handler {entry_field}='{entry_point}' is not on "
+                                       f"disk (searched: {searched})")
+                continue
             missing.append(
                 f"node '{node}' names {entry_field}='{entry_point}' but no such file exists (searched: {searched}, "
                 f"and {SEARCH_MAX_DEPTH} folder levels beneath {sources.root})"

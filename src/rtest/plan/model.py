@@ -193,6 +193,8 @@ class PipelineTestingSpec(BaseModel):
     config_path: Path | None = None
     source_root: Path | None = None
     follow_input_links: bool = False  # the user allows input links that point outside their folder
+    values_resolver: str | None = None  # who decided env values and arguments: config classes or rtest's rules
+    framework_log: list[str] = Field(default_factory=list)  # what the config classes logged (plan --verbose)
     synthesized: list[SynthesizedInput] = Field(default_factory=list)  # inputs fed with sample data (issue 19)
 
     def script_graph(self) -> nx.DiGraph:

@@ -34,6 +34,38 @@ class StepStatus(str, Enum):
         return self not in (StepStatus.PENDING, StepStatus.RUNNING)
 
 
+class SampleResult(BaseModel):
+    """One payload sample sent to the inference handler (see rtest.jobs.inference)."""
+
+    file: str
+    content_type: str
+    accept: str | None = None
+    status: str  # answered | failed | not-sent
+    latency_ms: float | None = None
+    failure: str | None = None
+
+
+class InferenceCheckResult(BaseModel):
+    """What the inference check found: the model loaded, each sample's answer, each failure as a sentence."""
+
+    handler: str | None = None
+    handler_from: str | None = None  # "archive", or the source folder when the archive lacks the handler
+    functions: dict[str, str] = Field(default_factory=dict)  # model_fn -> "handler" | "toolkit default"
+    model_loaded: bool = False
+    load_s: float | None = None
+    samples: list[SampleResult] = Field(default_factory=list)
+    failures: list[str] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list)
+
+    @property
+    def answered(self) -> int:
+        return sum(1 for s in self.samples if s.status == "answered")
+
+    @property
+    def sent(self) -> int:
+        return sum(1 for s in self.samples if s.status != "not-sent")
+
+
 class StepResult(BaseModel):
     node: str
     status: StepStatus
@@ -50,6 +82,7 @@ class StepResult(BaseModel):
     cache_key: str | None = None
     warning_count: int = 0  # warning lines a succeeded step logged (see rtest.run.diagnose)
     warning_lines: list[str] = Field(default_factory=list)  # the first of them, bounded
+    inference_check: InferenceCheckResult | None = None  # a step of the inference-check kind: its samples
 
 
 class RunReport(BaseModel):

@@ -17,6 +17,7 @@ from rtest.run.artifacts import LocalStager, Stager
 from rtest.run.backends.base import Backend, Handle, StepExit, StepLaunch
 from rtest.run.cache import StepCache, step_key, tree_digest
 from rtest.run.events import Event, StepCreated, StepStarted
+from rtest.run.inference_results import CACHE_META_KEY, from_value, read_inference_results
 from rtest.run.logcap import DEFAULT_MAX_LOG_BYTES, cap_log
 from rtest.run.model import StepResult, StepStatus
 from rtest.run.untrusted import OutputLimits, fault_reason
@@ -126,13 +127,15 @@ class StepExecutor:
         layout.write_job_config_files(spec, folders, settings, run_id=self.ctx.run_id)
         base = dict(node=node, image=settings.image.value, log_path=str(folders.log_path), started_at=started)
         key = self._cache_key(spec, folders) if self.cache and settings.cache.value else None
-        if key and self.cache.lookup(key) is not None:
+        meta = self.cache.lookup(key) if key else None
+        if meta is not None:
             self.discard_prepared(node)
             outputs = self.stager.restore_cached(self.cache, key, folders)
             self._export(spec, outputs)
             return StepResult(**base, status=StepStatus.CACHED, exit_code=0,
                               outputs={k: str(v) for k, v in outputs.items()},
-                              ended_at=time.time(), duration_s=round(time.time() - started, 3), cache_key=key)
+                              ended_at=time.time(), duration_s=round(time.time() - started, 3), cache_key=key,
+                              inference_check=from_value(meta.get(CACHE_META_KEY)))
         if cancel.is_set():
             self.discard_prepared(node)
             return StepResult(**base, status=StepStatus.CANCELLED, failure_reason="cancelled before it started",
@@ -182,6 +185,8 @@ class StepExecutor:
             duration_s=round(exit_info.duration_s, 3), peak_memory_bytes=usage.get("max_rss_bytes"),
             cpu_time_s=usage.get("cpu_time_s"), cache_key=key,
         )
+        if spec.kind.results_file:  # the inference check's samples, whether it passed or not
+            result.inference_check = read_inference_results(folders)
         if status is StepStatus.SUCCEEDED:
             warned = diagnose.warnings_in(diagnose.read_log_tail(folders.log_path))
             result.warning_count, result.warning_lines = warned.count, warned.lines
@@ -189,6 +194,8 @@ class StepExecutor:
                 outputs = self._collect_outputs(spec, folders)
                 if self.cache and key:
                     meta = {"node": spec.node, "run_id": self.ctx.run_id}
+                    if result.inference_check is not None:
+                        meta[CACHE_META_KEY] = result.inference_check.model_dump(mode="json")
                     self.stager.store_cached(self.cache, key, outputs, folders, meta)
                 self._export(spec, outputs)
             except (UntrustedOutputError, OSError) as exc:  # what the step left breaks the rules: nothing is passed on
