@@ -5,7 +5,7 @@
 (a) chain:    an N-step chain of trivial steps through rtest vs N `docker run --rm` of the same image.
 (b) parallel: a diamond with two 3-second branches: wall time vs the critical path.
 (c) cached:   a cached rerun of the bundled example, whole pipeline.
-(d) memory:   a step printing 1 GB to stdout: rtest's peak RSS, and the log complete on disk.
+(d) memory:   a step printing 1 GB to stdout: rtest's peak RSS, and its log on disk (capped at --max-log-bytes, 64 MiB).
 """
 
 from __future__ import annotations

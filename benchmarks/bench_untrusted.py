@@ -2,7 +2,8 @@
 
 Writes an output of many small files and a few large ones, then times scan_tree
 (the check every collected output gets), stage_output (check + copy, what a
-consumer's staging does), shutil.copytree (the old staging copy) and pack_model.
+consumer's staging does), shutil.copytree (the old staging copy), pack_model, and the sweep of a
+step's folder after it (run/ownership: setuid/setgid bits, device files; as root, the handover).
 Prints the figures; it asserts nothing.
 
     python benchmarks/bench_untrusted.py [--files 20000] [--big-mib 256]
@@ -17,6 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from rtest.run import ownership
 from rtest.run.staging import pack_model, stage_output
 from rtest.run.untrusted import OutputLimits, scan_tree
 
@@ -54,6 +56,11 @@ def main() -> None:
         _timed("stage_output (check + copy)", lambda: stage_output(out, root / "staged", label="output out", limits=limits))
         _timed("shutil.copytree (old copy)", lambda: shutil.copytree(out, root / "copied"))
         _timed("pack_model (check + tar.gz)", lambda: pack_model(out, root / "art", limits=limits))
+        # issue 14: the sweep every step's folder gets after it (setuid/setgid, devices), and as root the handover
+        _timed("sweep after a step", lambda: ownership.take_back(out, f"{os.getuid()}:{os.getgid()}"))
+        if os.getuid() == 0:
+            _timed("hand over to 65534 and back (root)", lambda: (ownership.hand_over(out, "65534:65534"),
+                                                               ownership.take_back(out, "65534:65534")))
 
 
 if __name__ == "__main__":

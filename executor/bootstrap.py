@@ -12,15 +12,19 @@ Configured by environment:
   RTEST_CODE_DIR     working folder for processing (default: the script's folder)
   RTEST_NUM_CPUS     SM_NUM_CPUS when rtest limits the CPUs (default: os.cpu_count())
   RTEST_NUM_GPUS     SM_NUM_GPUS (default 0)
+  RTEST_MAX_LOG_BYTES  cap of the script's output in the log: its first and last half kept (0 or unset: none)
   RTEST_OPT_ML       prefix standing in for /opt/ml (host-side tests only)
 """
 
+import io
 import json
 import os
 import resource
+import select
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 
 TAIL_BYTES = 64 * 1024
@@ -66,9 +70,9 @@ def main(argv):
         code_dir = env.get("RTEST_CODE_DIR") or os.path.dirname(entry)
         command = [sys.executable, entry] + job_args
 
-    note(log_fd, "%s job: %s (cwd %s)" % (kind, " ".join(command[1:]), code_dir))
+    note(log_fd, "%s job: %s (cwd %s, uid %d:%d)" % (kind, " ".join(command[1:]), code_dir, os.getuid(), os.getgid()))
     try:
-        exit_code = run_child(command, child_env, code_dir, log_fd)
+        exit_code = run_child(command, child_env, code_dir, log_fd, int(env.get("RTEST_MAX_LOG_BYTES") or 0))
     except OSError as exc:  # no interpreter, no working folder: nothing ran, so say why plainly
         exit_code = 127
         message = "Could not start %s: %s\n" % (os.path.basename(entry), exc)
@@ -84,8 +88,8 @@ def main(argv):
 # ---- the child process ---------------------------------------------------------------------
 
 
-def run_child(command, child_env, cwd, log_fd):
-    """Output goes to the log file's descriptor directly: no pipe through us, so no size limit."""
+def run_child(command, child_env, cwd, log_fd, max_log_bytes=0):
+    """Without a cap, output goes to the log file's descriptor directly; with one, through a pipe and CappedLog."""
     state = {"child": None, "pending": None}
 
     def forward(signum, frame):
@@ -96,12 +100,122 @@ def run_child(command, child_env, cwd, log_fd):
 
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, forward)
-    child = subprocess.Popen(command, cwd=cwd, env=child_env, stdin=subprocess.DEVNULL, stdout=log_fd, stderr=log_fd)
+    if not max_log_bytes:
+        child = subprocess.Popen(command, cwd=cwd, env=child_env, stdin=subprocess.DEVNULL, stdout=log_fd,
+                                 stderr=log_fd)
+    else:
+        reader, writer = os.pipe()
+        try:
+            child = subprocess.Popen(command, cwd=cwd, env=child_env, stdin=subprocess.DEVNULL, stdout=writer,
+                                     stderr=writer)
+        except OSError:
+            os.close(reader)
+            raise
+        finally:
+            os.close(writer)
     state["child"] = child
     if state["pending"] is not None:
         child.send_signal(state["pending"])
+    if max_log_bytes:
+        pump(reader, child, CappedLog(log_fd, max_log_bytes))
     code = child.wait()
     return 128 - code if code < 0 else code  # killed by signal N -> 128+N, as a shell reports it
+
+
+def pump(reader, child, sink):
+    """Copy the script's output until it exits; a background process that keeps the pipe open cannot hold us."""
+    try:
+        while True:
+            ready, _, _ = select.select([reader], [], [], 0.5)
+            if ready:
+                chunk = os.read(reader, 1 << 16)
+                if not chunk:
+                    break
+                sink.write(chunk)
+            elif child.poll() is not None:
+                os.set_blocking(reader, False)
+                try:
+                    while True:
+                        chunk = os.read(reader, 1 << 16)
+                        if not chunk:
+                            break
+                        sink.write(chunk)
+                except BlockingIOError:
+                    pass
+                break
+    finally:
+        os.close(reader)
+        sink.close()
+
+
+class CappedLog:
+    """The first half of the cap goes to the log as it comes; the last half is kept in a ring (a temporary file,
+    so the container's memory is not spent on it) and written after a line saying how much was dropped."""
+
+    def __init__(self, fd, cap):
+        self.fd, self.cap = fd, cap
+        self.head_left = cap - cap // 2
+        self.tail_cap = cap // 2
+        self.ring = None
+        self.written = 0  # bytes past the head, in all
+
+    def write(self, data):
+        if self.head_left > 0:
+            part = data[:self.head_left]
+            write_all(self.fd, part)
+            self.head_left -= len(part)
+            data = data[len(part):]
+        if not data or not self.tail_cap:
+            self.written += len(data)
+            return
+        if self.ring is None:
+            try:
+                self.ring = tempfile.TemporaryFile()
+            except OSError:  # no writable temporary folder in this image: keep the tail in memory instead
+                self.ring = io.BytesIO()
+        total = self.written + len(data)
+        data = data[-self.tail_cap:]
+        start = (total - len(data)) % self.tail_cap
+        first = data[:self.tail_cap - start]
+        self.ring.seek(start)
+        self.ring.write(first)
+        if len(first) < len(data):
+            self.ring.seek(0)
+            self.ring.write(data[len(first):])
+        self.written = total
+
+    def close(self):
+        if self.ring is None and not self.written:
+            return
+        kept = min(self.written, self.tail_cap)
+        dropped = self.written - kept
+        if dropped:
+            write_all(self.fd, dropped_note(dropped, self.cap))
+        if self.ring is not None:
+            end = self.written % self.tail_cap
+            parts = [(end, kept - end), (0, end)] if self.written >= self.tail_cap else [(0, kept)]
+            for offset, count in parts:
+                self.ring.seek(offset)
+                while count > 0:
+                    chunk = self.ring.read(min(count, 1 << 20))
+                    if not chunk:
+                        break
+                    write_all(self.fd, chunk)
+                    count -= len(chunk)
+            self.ring.close()
+
+
+def dropped_note(dropped, cap):
+    """Same words as the host's (rtest/run/logcap.py dropped_line)."""
+    text = "\n[rtest] ... {:,} bytes of output dropped here: the log keeps its first and last {:,} bytes " \
+           "(--max-log-bytes {:,}) ...\n".format(dropped, cap // 2, cap)
+    return text.encode()
+
+
+def write_all(fd, data):
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
 
 
 def finish(exit_code, kind, entry, log_path, failure_path, ml):

@@ -73,8 +73,9 @@ HOSTILE_TRAINING = {
     "FailLeak": (f"import os\nos.symlink('CANARY', '{FAILURE}')\nraise SystemExit(1)\n", f"script main.py exited with code 1; {FAILURE} is a symlink -> CANARY, which rtest does not follow"),
     "FailZero": (f"import os\nos.symlink('/dev/zero', '{FAILURE}')\nraise SystemExit(1)\n", f"{FAILURE} is a symlink -> /dev/zero"),
     "FailFifo": (f"import os\nos.mkfifo('{FAILURE}')\nraise SystemExit(1)\n", f"{FAILURE} is a FIFO (named pipe), not a regular file"),
-    # The log is a file bind mount: the script cannot swap it for a link, so log tails stay the script's own text.
-    "LogLeak": ("import os\nos.unlink('/opt/rtest/log.txt')\n", "Device or resource busy: '/opt/rtest/log.txt'"),
+    # The log is a file bind mount in a folder the step user cannot write (steps never run as root): the script
+    # cannot swap it for a link, so log tails stay the script's own text.
+    "LogLeak": ("import os\nos.unlink('/opt/rtest/log.txt')\n", "Permission denied: '/opt/rtest/log.txt'"),
 }
 FRIENDLY = {
     "Bystander": {"script": f"open('{OUT}/ok.csv', 'w').write('a\\n1\\n')\n", "outputs": {"out": OUT}},

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from rtest.errors import OptionError
-from rtest.sizes import parse_memory, parse_output_bytes
+from rtest.sizes import parse_log_bytes, parse_memory, parse_output_bytes, parse_step_user
 
 if TYPE_CHECKING:  # planning loads only when a command runs
     from rtest.located import Selection
@@ -261,6 +261,13 @@ class LocalFlags(BaseModel):
     junit: Path | None = option(None, "Also write JUnit XML here.", "run", "--junit")
     log_format: str = option("text", "text or json (for machines).", "run", "--log-format")
     verbose: bool = option(False, "Log what the engine does.", "run", "--verbose", "-v")
+    # -- issue 14: the operator's bounds (a service sets them with `rtest serve`, never a submission)
+    step_user: str | None = option(
+        None, "UID:GID steps run as. Default: yours; 65534:65534 when rtest runs as root (steps never run as root).",
+        "sandbox", "--step-user")
+    max_log_bytes: int | None = option(
+        None, "Most log one step keeps, e.g. 64m (the default): its first and last half, and a line saying what was "
+        "dropped.", "sandbox", "--max-log-bytes")
     html: bool = True  # the factory's html=False: no report.html
     run_id: str | None = None  # the factory may name its run
     stop_grace_s: float = 10.0  # SIGTERM to SIGKILL when a step is stopped
@@ -269,6 +276,16 @@ class LocalFlags(BaseModel):
     @classmethod
     def _log_format(cls, value: str) -> str:
         return text_or_json(value, "--log-format", "log format")
+
+    @field_validator("step_user", mode="before")
+    @classmethod
+    def _step_user(cls, value: Any) -> Any:
+        return parse_step_user(value) if isinstance(value, str) else value
+
+    @field_validator("max_log_bytes", mode="before")
+    @classmethod
+    def _log_bytes(cls, value: Any) -> Any:
+        return parse_log_bytes(value) if isinstance(value, str) else value
 
 
 class ServiceFlags(BaseModel):

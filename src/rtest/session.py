@@ -9,6 +9,7 @@ differs between the front doors (a console, an event log, nothing) is a ``RunObs
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
@@ -87,11 +88,13 @@ def run_request(planner: Planner, flags: RunFlags, local: LocalFlags | None = No
             observer.warning(warning.message)
     options = RunOptions(workdir=workdir, jobs=flags.jobs, run_id=run_id, stop_grace_s=local.stop_grace_s,
                          backend=local.backend, cache_key=flags.cache_key.value, slots=slots,
-                         selection=flags.selection(), keep_going=flags.keep_going, **flags.output_caps())
+                         selection=flags.selection(), keep_going=flags.keep_going, **flags.output_caps(),
+                         **({"max_log_bytes": local.max_log_bytes} if local.max_log_bytes else {}))
+    step_flags = replace(flags.step_flags(), user=local.step_user)  # issue 14: never root; the operator's choice
     if formats is None:
         formats = {**({"html": None} if local.html else {}), **({"junit": local.junit} if local.junit else {})}
     with observer.running(plan) as subscribers:
-        return run_and_report(plan, options, settings=flags.step_flags(), formats=formats, subscribers=subscribers,
+        return run_and_report(plan, options, settings=step_flags, formats=formats, subscribers=subscribers,
                               cancel=cancel, backend=engine, deps=deps)
 
 

@@ -81,6 +81,8 @@ BackendOpt = Annotated[str, option(LocalFlags, "backend")]
 JunitOpt = Annotated[Optional[Path], option(LocalFlags, "junit")]
 LogFormatOpt = Annotated[str, option(LocalFlags, "log_format")]
 VerboseOpt = Annotated[bool, option(LocalFlags, "verbose")]
+StepUserOpt = Annotated[Optional[str], option(LocalFlags, "step_user")]  # issue 14
+MaxLogBytesOpt = Annotated[Optional[str], option(LocalFlags, "max_log_bytes")]
 ServerOpt = Annotated[Optional[str], option(ServiceFlags, "server", envvar="RTEST_SERVER")]
 TokenOpt = Annotated[Optional[str], option(ServiceFlags, "token", envvar="RTEST_TOKEN", show_default=False)]
 UploadOpt = Annotated[Optional[bool], option(ServiceFlags, "upload")]

@@ -27,9 +27,11 @@ from rtest.cli.common import (
     InstallDeclaredOpt,
     InterfacesOpt,
     JobsOpt,
+    StepUserOpt,
     JunitOpt,
     KeepGoingOpt,
     LogFormatOpt,
+    MaxLogBytesOpt,
     MaxOutputBytesOpt,
     MaxOutputFilesOpt,
     MemoryOpt,
@@ -109,6 +111,8 @@ def run(
     log_format: LogFormatOpt = "text",
     backend: BackendOpt = "docker",
     verbose: VerboseOpt = False,
+    step_user: StepUserOpt = None,  # issue 14: never root; how much log a step keeps
+    max_log_bytes: MaxLogBytesOpt = None,
     server: ServerOpt = None,
     token: TokenOpt = None,
     upload: UploadOpt = None,
@@ -139,6 +143,9 @@ def run_sandbox(pipeline: PipelineOptions, flags: RunFlags, local: LocalFlags, s
     if service.server and pipeline.synthesize_inputs:  # -- issue 19: synthesis writes into the local workdir
         raise OptionError("--synthesize-inputs runs locally only; write the inputs with `rtest data synth` and "
                           "pass them with --input to run on a service.")
+    if service.server and (local.step_user or local.max_log_bytes):  # issue 14: the operator's, not a submission's
+        raise OptionError("--step-user and --max-log-bytes are set by the service's operator "
+                          "(`rtest serve --step-user/--max-log-bytes`), not by a run sent with --server; drop them.")
     if service.server:  # -- rtest serve (issue 11)
         return _run_on_server(pipeline, flags, local, service)
     configure_logging(local.log_format, "info" if local.verbose or local.log_format == "json" else "warning")

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from rtest.options import LocalFlags, PipelineOptions, RunFlags, ServiceFlags
 
 out = Console()
-from rtest.cli.common import ServerOpt, TokenOpt  # noqa: E402 - declared once, in rtest.options.ServiceFlags
+from rtest.cli.common import MaxLogBytesOpt, ServerOpt, StepUserOpt, TokenOpt  # noqa: E402 - declared once, in rtest.options.ServiceFlags
 runs_app = typer.Typer(help="Runs of an `rtest serve` service.", no_args_is_help=True)
 
 
@@ -41,13 +41,19 @@ def serve(
     = None,
     token: TokenOpt = None,
     backend: Annotated[str, typer.Option("--backend", help="Where steps run: docker (the default).")] = "docker",
+    step_user: StepUserOpt = None,  # issue 14: the operator's bounds, the same options as a local run's
+    max_log_bytes: MaxLogBytesOpt = None,
 ) -> int:
     """Run rtest as a service: an HTTP API, a web page at /, one pool of step slots for every run."""
     from rtest.logs import configure_logging
     from rtest.serve.server import ServeOptions, serve as run_service
 
     configure_logging("text", "warning")
-    options = ServeOptions(host=host, port=port, workdir=workdir, slots=slots, token=token or None, backend=backend)
+    from rtest.options import LocalFlags
+
+    bounds = LocalFlags(step_user=step_user, max_log_bytes=max_log_bytes)
+    options = ServeOptions(host=host, port=port, workdir=workdir, slots=slots, token=token or None, backend=backend,
+                           step_user=bounds.step_user, max_log_bytes=bounds.max_log_bytes)
     return run_service(options, announce=lambda text: out.print(text, highlight=False))
 
 

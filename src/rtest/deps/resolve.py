@@ -109,7 +109,7 @@ def analyse(plan: PipelineTestingSpec, client, workdir: Path, nodes: list[str] |
         info = infos[ref]
         found = collect(spec, fields.get(node))
         step = StepDeps(node=node, base_image=ref, info=info, requirements=found,
-                        house=wheelhouse_for(workdir, info, user_wheelhouses, download))
+                        house=wheelhouse_for(workdir, info, user_wheelhouses, download, client=client))
         step.decisions = decisions(spec, found, install_declared)
         for req in found.requirements:
             version = _installed(info, req, step.decisions[req].install)

@@ -2,8 +2,8 @@
 
 Filling uses ``pip download --only-binary=:all: --python-version X --platform P`` run with the host's
 own pip configuration (a corporate index, certificates and proxies work as they do for the user).
-A package with no wheel at all falls back to ``pip wheel --no-deps``, accepted only when the result
-is pure Python. Resolving (which wheels satisfy a set, dependencies included) is a dry-run install
+A package with no wheel at all is fetched as a source archive and built inside a container of the
+step's image (deps/sdistbuild.py: never on the host), accepted only when the result is pure Python. Resolving (which wheels satisfy a set, dependencies included) is a dry-run install
 against the folders alone; its answer is kept on disk, keyed by the folders' listing.
 """
 
@@ -17,6 +17,7 @@ import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urlparse
 
 from rtest.deps.installed import ImageInfo
@@ -33,16 +34,19 @@ class Wheelhouse:
     root: Path  # rtest's own, per Python tag; steps see it read-only
     user_dirs: list[Path] = field(default_factory=list)  # --wheelhouse / the spec file's wheelhouse
     download: bool = True  # False: fully offline, the folders are all there is
+    client: Any = None  # the engine that builds source distributions (never the host); None: no sdist builds
 
     @property
     def dirs(self) -> list[Path]:
         return [self.root, *self.user_dirs]
 
 
-def wheelhouse_for(workdir: Path, info: ImageInfo, user_dirs: list[Path] | None, download: bool = True) -> Wheelhouse:
+def wheelhouse_for(workdir: Path, info: ImageInfo, user_dirs: list[Path] | None, download: bool = True,
+                   client: Any = None) -> Wheelhouse:
     root = Path(workdir).resolve() / "wheelhouse" / info.python_tag
     root.mkdir(parents=True, exist_ok=True)
-    return Wheelhouse(root=root, user_dirs=[Path(d).resolve() for d in user_dirs or []], download=download)
+    return Wheelhouse(root=root, user_dirs=[Path(d).resolve() for d in user_dirs or []], download=download,
+                      client=client)
 
 
 def ensure_wheels(reqs: list[Requirement], house: Wheelhouse, info: ImageInfo) -> dict[Path, str]:
@@ -144,17 +148,17 @@ def _download(specs: list[str], house: Wheelhouse, info: ImageInfo) -> None:
         return
     for spec in specs:
         if _pip(["download", "--quiet", "-d", str(house.root), *_target(info), *links, spec]).returncode != 0:
-            _build_pure(spec, house)
+            _build_pure(spec, house, info)
 
 
-def _build_pure(spec: str, house: Wheelhouse) -> None:
-    """A package published only as an sdist: build it on the host, keep it only if it is pure Python."""
-    with tempfile.TemporaryDirectory(prefix="rtest-sdist-") as scratch:
-        if _pip(["wheel", "--quiet", "--no-deps", "-w", scratch, spec]).returncode != 0:
-            return
-        for wheel in Path(scratch).glob("*.whl"):
-            if wheel.name.endswith("-none-any.whl"):
-                wheel.replace(house.root / wheel.name)
+def _build_pure(spec: str, house: Wheelhouse, info: ImageInfo) -> None:
+    """A package published only as an sdist: built in a container, never on the host; kept if pure Python."""
+    from rtest.deps.sdistbuild import build_sdist
+
+    def fetch_build_deps(specs: list[str]) -> None:  # wheels only: nothing of them runs on the host
+        _pip(["download", "--quiet", "-d", str(house.root), *_target(info), *specs])
+
+    build_sdist(spec, house.client, info, house.dirs, house.root, fetch_build_deps=fetch_build_deps)
 
 
 def _unsatisfiable(reqs: list[Requirement], failure: str, house: Wheelhouse, info: ImageInfo) -> DependencyError:

@@ -30,7 +30,7 @@ class CommandLine:
     memory_bytes: int | None = None
     cache: bool = True
     pack_model: bool = True
-    user: str | None = None  # "uid:gid"; default: whoever runs rtest
+    user: str | None = None  # "uid:gid" (--step-user); default: invoking_user()
 
 
 class StepSettings(BaseModel):
@@ -62,9 +62,17 @@ class StepSettings(BaseModel):
         return {name: (getattr(self, name).value, getattr(self, name).describe()) for name in type(self).model_fields}
 
 
+# -- issue 14 (h14b): steps never run as root
+UNPRIVILEGED_USER = "65534:65534"  # nobody:nogroup
+
+
 def invoking_user() -> str:
-    """Containers run as whoever runs rtest, so every output file is theirs."""
+    """Containers run as whoever runs rtest, so every output file is theirs; but never as root (uid 0):
+    then an unprivileged uid, and the host hands the files back afterwards (run/ownership.py)."""
+    if os.getuid() == 0:
+        return UNPRIVILEGED_USER
     return f"{os.getuid()}:{os.getgid()}"
+# -- end issue 14
 
 
 def step_settings(spec: ScriptExecutionSpec, cli: CommandLine | None = None) -> StepSettings:
@@ -77,11 +85,15 @@ def step_settings(spec: ScriptExecutionSpec, cli: CommandLine | None = None) -> 
         network=flag(cli.network, "--network") if cli.network else _network(spec, builtin),
         cpus=cpus,
         memory_bytes=memory,
-        user=flag(cli.user, "user") if cli.user else builtin(invoking_user(), "invoking user"),
+        user=flag(cli.user, "--step-user") if cli.user else builtin(invoking_user(), _user_source()),
         image=spec.image,
         cache=builtin(True) if cli.cache else flag(False, "--no-cache"),
         pack_model=builtin(True) if cli.pack_model else flag(False, "--model-folder"),
     )
+
+
+def _user_source() -> str:
+    return "unprivileged, as rtest runs as root" if os.getuid() == 0 else "invoking user"
 
 
 def plan_settings(plan: PipelineTestingSpec, cli: CommandLine | None = None) -> dict[str, StepSettings]:

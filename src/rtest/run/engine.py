@@ -27,6 +27,7 @@ from rtest.plan.selection import SelectedSteps, Selection, select_steps
 from rtest.run.image_check import missing_image_failures, missing_images_message, not_built_notes, present_images
 from rtest.run.model import RunReport, StepResult, StepStatus
 from rtest.run.reuse import reused_results
+from rtest.run.logcap import DEFAULT_MAX_LOG_BYTES
 from rtest.run.runner import Runner, SlotLimiter
 from rtest.run.step import RunContext, StepExecutor
 from rtest.run.untrusted import DEFAULT_MAX_BYTES, DEFAULT_MAX_FILES, OutputLimits
@@ -46,6 +47,7 @@ class RunOptions:
     max_output_bytes: int = DEFAULT_MAX_BYTES
     cache_key: str = "imports"  # "imports": the files the entry script really uses; "full": the whole source folder
     slots: SlotLimiter | None = None  # a limit shared with other runs (rtest serve), on top of jobs
+    max_log_bytes: int = DEFAULT_MAX_LOG_BYTES  # per step log (issue 14): head and tail kept, run/logcap.py
     # -- partial runs (issue 15): which steps run, where the others' outputs come from, missing images
     selection: Selection | None = None  # --only/--skip/--from/--reuse
     keep_going: bool = False  # a step whose image is missing fails alone instead of stopping the run
@@ -88,7 +90,7 @@ def run_pipeline(
     ctx = RunContext(run_id=run_id, run_dir=run_dir, settings=dict(settings), stop_grace_s=options.stop_grace_s,
                      image_ids=image_ids, executor_dir=_copy_executor(run_dir), emit=bus.emit,
                      output_limits=OutputLimits(options.max_output_files, options.max_output_bytes),
-                     cache_key=options.cache_key, launch_extras=launch_extras)
+                     cache_key=options.cache_key, launch_extras=launch_extras, max_log_bytes=options.max_log_bytes)
     cache = StepCache(workspace.cache_dir) if any(s.cache.value for s in settings.values()) else None
     executor = StepExecutor(plan, backend, ctx, cache, stager=getattr(backend, "stager", None))
     cancel = cancel or threading.Event()

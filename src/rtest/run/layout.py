@@ -125,7 +125,7 @@ def _make_mount_points(mounts: list[Mount]) -> None:
 
 
 def build_launch(spec: ScriptExecutionSpec, folders: StepFolders, settings: StepSettings, *, run_id: str,
-                 executor_dir: Path, stop_grace_s: float = 10.0) -> StepLaunch:
+                 executor_dir: Path, stop_grace_s: float = 10.0, max_log_bytes: int | None = None) -> StepLaunch:
     """One container's worth of SageMaker: the bootstrap runs the entry point with the job's arguments."""
     code = spec.kind.code_path
     fixed = [Mount(host=spec.source_dir, container=code, read_only=True),
@@ -136,21 +136,24 @@ def build_launch(spec: ScriptExecutionSpec, folders: StepFolders, settings: Step
     return StepLaunch(
         run_id=run_id, node=spec.node, name=safe_name(f"rtest-{run_id}-{spec.node}"), image=settings.image.value,
         command=["python3", BOOTSTRAP_PATH, "--", *spec.argv()],
-        environment=_environment(spec, run_id, settings.cpus.value), mounts=mounts,
+        environment=_environment(spec, run_id, settings.cpus.value, max_log_bytes), mounts=mounts,
         user=settings.user.value, network=settings.network.value, working_dir=code,
         timeout_s=settings.timeout_s.value, stop_grace_s=stop_grace_s,
-        cpus=settings.cpus.value, memory_bytes=settings.memory_bytes.value,
+        cpus=settings.cpus.value, memory_bytes=settings.memory_bytes.value, max_log_bytes=max_log_bytes,
     )
 
 
-def _environment(spec: ScriptExecutionSpec, run_id: str, cpus: float | None) -> dict[str, str]:
-    # The container runs as the invoking uid, which has no home in the image.
+def _environment(spec: ScriptExecutionSpec, run_id: str, cpus: float | None,
+                 max_log_bytes: int | None = None) -> dict[str, str]:
+    # The container runs as the invoking uid (or an unprivileged one), which has no home in the image.
     env = {"HOME": "/tmp", **spec.env()}
     env.update(spec.kind.environment(job_name(run_id, spec.node)))
     env.update(RTEST_JOB_KIND=spec.job_kind, RTEST_ENTRY_POINT=entry_point_path(spec), RTEST_LOG=LOG_PATH,
                RTEST_META_DIR=META_PATH, RTEST_CODE_DIR=spec.kind.code_path)
     if cpus:
         env["RTEST_NUM_CPUS"] = str(max(1, math.ceil(cpus)))
+    if max_log_bytes:
+        env["RTEST_MAX_LOG_BYTES"] = str(max_log_bytes)
     return env
 
 

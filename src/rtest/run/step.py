@@ -12,12 +12,13 @@ from typing import Callable
 from rtest.errors import UntrustedOutputError
 from rtest.plan.model import PipelineTestingSpec, ScriptExecutionSpec
 from rtest.plan.settings import StepSettings
-from rtest.run import diagnose, layout
+from rtest.run import diagnose, layout, ownership
 from rtest.run.artifacts import LocalStager, Stager
 from rtest.run.backends.base import Backend, Handle, StepExit, StepLaunch
 from rtest.run.cache import StepCache, step_key, tree_digest
 from rtest.run.events import Event, StepCreated, StepStarted
 from rtest.run.inference_results import CACHE_META_KEY, from_value, read_inference_results
+from rtest.run.logcap import DEFAULT_MAX_LOG_BYTES, cap_log
 from rtest.run.model import StepResult, StepStatus
 from rtest.run.untrusted import OutputLimits, fault_reason
 from rtest.run.source_digest import source_digest
@@ -35,6 +36,7 @@ class RunContext:
     output_limits: OutputLimits = OutputLimits()  # caps per output: a step's files are untrusted (run/untrusted.py)
     cache_key: str = "imports"  # see RunOptions.cache_key
     launch_extras: Callable[[str, StepLaunch], StepLaunch] | None = None  # rtest.deps: wheelhouse mounts, pip env
+    max_log_bytes: int | None = DEFAULT_MAX_LOG_BYTES  # per step log: head and tail kept (run/logcap.py)
 
 
 class StepExecutor:
@@ -101,7 +103,8 @@ class StepExecutor:
         layout.prepare_step_folders(spec, folders)
         executor_dir = self.ctx.executor_dir or layout.executor_dir()
         launch = layout.build_launch(spec, folders, self.settings_for(node), run_id=self.ctx.run_id,
-                                     executor_dir=executor_dir, stop_grace_s=self.ctx.stop_grace_s)
+                                     executor_dir=executor_dir, stop_grace_s=self.ctx.stop_grace_s,
+                                     max_log_bytes=self.ctx.max_log_bytes)
         return self.ctx.launch_extras(node, launch) if self.ctx.launch_extras else launch
 
     # ---- one step ------------------------------------------------------------------------
@@ -137,9 +140,17 @@ class StepExecutor:
             self.discard_prepared(node)
             return StepResult(**base, status=StepStatus.CANCELLED, failure_reason="cancelled before it started",
                               ended_at=time.time())
+        user = settings.user.value
+        unreadable = ownership.unreadable_for(user, [spec.source_dir, spec.script_path])
+        if unreadable:
+            self.discard_prepared(node)
+            return StepResult(**base, status=StepStatus.FAILED, failure_reason=unreadable, ended_at=time.time())
         handle = self._take_container(node)
+        ownership.hand_over(folders.root, user)  # as root: the step's uid may write its folders
         self.ctx.emit(StepStarted(node))
         exit_info = self.backend.run(handle, folders.log_path, cancel)
+        cap_log(folders.log_path, self.ctx.max_log_bytes)
+        ownership.take_back(folders.root, user)  # no setuid/setgid bit, no device file, the invoking user's files
         return self._result(spec, folders, exit_info, base, key)
 
     def _stage_inputs(self, spec: ScriptExecutionSpec, folders: layout.StepFolders,

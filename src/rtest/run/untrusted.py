@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Iterator
 
 from rtest.errors import UntrustedOutputError
+from rtest.run import holes
 
 DEFAULT_MAX_FILES = 200_000  # entries (files, folders, links) per output
 DEFAULT_MAX_BYTES = 50 * 2**30  # bytes of regular files per output
@@ -216,17 +217,15 @@ def _replace(dest: str) -> None:
 
 
 def copy_file(source: str, dest: str) -> None:
-    """Copy one regular file's bytes, mode bits (no setuid) and times; never follows or blocks."""
+    """Copy one regular file's bytes, mode bits (no setuid) and times; never follows or blocks; holes stay holes."""
     with open_regular(source) as (fd, st):
         _replace(dest)
         out = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, st.st_mode & 0o777)
         try:
-            remaining = st.st_size  # the writer is gone; a file that grows anyway is cut at its checked size
-            while remaining > 0:
-                sent = os.sendfile(out, fd, None, min(remaining, 1 << 30))
-                if sent == 0:
-                    break
-                remaining -= sent
+            size = st.st_size  # the writer is gone; a file that grows anyway is cut at its checked size
+            for start, end in holes.data_ranges(fd, size, st):
+                holes.copy_range(fd, out, start, end - start)
+            os.ftruncate(out, size)  # a trailing hole
             os.utime(out, ns=(st.st_atime_ns, st.st_mtime_ns))
         finally:
             os.close(out)

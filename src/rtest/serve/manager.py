@@ -37,7 +37,8 @@ class _Active:
 
 
 class RunManager:
-    def __init__(self, workdir: Path, *, slots: int, backend: Backend, metrics=None) -> None:
+    def __init__(self, workdir: Path, *, slots: int, backend: Backend, metrics=None,
+                 step_user: str | None = None, max_log_bytes: int | None = None) -> None:
         self.workspace = Workspace(workdir)
         self.serve_dir = self.workspace.root / "serve"
         self.registry = Registry(self.serve_dir / "registry.sqlite")
@@ -45,6 +46,9 @@ class RunManager:
         self.pool = SlotPool(slots, on_change=self._slot_changed)
         self.backend = backend
         self.metrics = metrics
+        # -- issue 14: the operator's, never a submission's: who steps run as, how much log a step keeps
+        self.step_user = step_user
+        self.max_log_bytes = max_log_bytes
         self.active: dict[str, _Active] = {}
         self._plan_lock = threading.Lock()
         self._deps_lock = threading.Lock()  # one dependency build at a time: two runs never build the same image twice
@@ -96,7 +100,8 @@ class RunManager:
 
         status, exit_code, message = "error", 2, None
         try:
-            report = run_request(lambda: self._plan(run_id, request), request.flags(), LocalFlags(run_id=run_id),
+            report = run_request(lambda: self._plan(run_id, request), request.flags(),
+                                 LocalFlags(run_id=run_id, step_user=self.step_user, max_log_bytes=self.max_log_bytes),
                                  workdir=self.workspace.root, observer=_Observer(self, run_id), backend=self.backend,
                                  cancel=cancel, formats={"html": None, "junit": None},
                                  slots=self.pool.for_run(run_id), deps_lock=self._deps_lock)

@@ -22,6 +22,8 @@ class ServeOptions:
     slots: int | None = None  # default: the number of CPUs
     token: str | None = None
     backend: str = "docker"
+    step_user: str | None = None  # issue 14: UID:GID steps run as (default: never root, see plan.settings)
+    max_log_bytes: int | None = None  # issue 14: per step log cap (default: run.logcap's)
 
 
 def build(options: ServeOptions):
@@ -35,7 +37,7 @@ def build(options: ServeOptions):
     backend = create_backend(options.backend)  # no engine: exit 3 now, not at the first run
     metrics = Metrics()
     manager = RunManager(Path(options.workdir), slots=options.slots or os.cpu_count() or 1, backend=backend,
-                         metrics=metrics)
+                         metrics=metrics, step_user=options.step_user, max_log_bytes=options.max_log_bytes)
     metrics.attach(manager)
     server_id = secrets.token_hex(16)
     (manager.serve_dir / "server-id").write_text(server_id)

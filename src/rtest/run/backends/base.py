@@ -56,6 +56,7 @@ class StepLaunch(BaseModel):
     pids_limit: int | None = 4096
     timeout_s: float | None = None  # then SIGTERM, and SIGKILL after stop_grace_s
     stop_grace_s: float = 10.0
+    max_log_bytes: int | None = None  # the step's log (bootstrap and engine lines) is capped near this
 
     def with_extras(self, mounts: list[Mount] | tuple[Mount, ...] = (),
                     environment: dict[str, str] | None = None) -> StepLaunch:

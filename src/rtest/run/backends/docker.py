@@ -99,6 +99,7 @@ class DockerBackend:
             security_opt=["no-new-privileges"],
             privileged=False,
             init=True,  # reaps zombies and forwards SIGTERM to the script
+            log_config=_log_config(launch.max_log_bytes),
         )
         try:
             created = self.api.create_container(
@@ -179,10 +180,19 @@ class DockerBackend:
         )
 
     def _append_engine_logs(self, handle: ContainerHandle, log_path: Path) -> None:
-        """The script's own output goes straight to the log file; this adds what came before it."""
-        with log_path.open("ab") as sink:
-            for chunk in self.api.logs(handle.id, stdout=True, stderr=True, stream=True, follow=False):
-                sink.write(chunk)
+        """The script's own output goes straight to the log file; this adds what came before it (bounded)."""
+        left = handle.launch.max_log_bytes or None
+        stream = self.api.logs(handle.id, stdout=True, stderr=True, stream=True, follow=False)
+        try:
+            with log_path.open("ab") as sink:
+                for chunk in stream:
+                    sink.write(chunk if left is None else chunk[:left])
+                    if left is not None:
+                        left -= len(chunk)
+                        if left <= 0:
+                            break
+        finally:
+            getattr(stream, "close", lambda: None)()
 
     def terminate(self, handle: ContainerHandle) -> None:
         """SIGTERM, a grace period, then SIGKILL (the engine's stop does exactly that)."""
@@ -240,6 +250,13 @@ class DockerBackend:
                 if not _removed_by_others(exc):  # a removal already under way ends as this one would
                     log.warning("remove failed", container=name, error=_first_line(exc))
         return removed
+
+
+def _log_config(max_log_bytes: int | None) -> dict | None:
+    """The engine keeps at most about the log cap of a container's own stdout (a script can write there too)."""
+    if not max_log_bytes:
+        return None
+    return {"Type": "json-file", "Config": {"max-size": str(max(max_log_bytes, 1 << 20)), "max-file": "1"}}
 
 
 # ---- a container removed behind rtest's back (docker rm -f, a prune, another tool's cleanup) ----------
