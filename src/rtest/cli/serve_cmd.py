@@ -41,13 +41,37 @@ def serve(
     = None,
     token: TokenOpt = None,
     backend: Annotated[str, typer.Option("--backend", help="Where steps run: docker (the default).")] = "docker",
+    # -- issue 14: who may reach the service and what a submission may name (see README, "What the sandbox promises")
+    no_token: Annotated[bool, typer.Option("--no-token", help="Loopback only: no token at all (any local program "
+                                           "or page reaching the port may run containers).")] = False,
+    allowed_host: Annotated[Optional[list[str]], typer.Option(
+        "--allowed-host", help="Another Host name to answer to (besides the bound address and localhost); "
+                               "repeatable, '*' for any.")] = None,
+    allowed_origin: Annotated[Optional[list[str]], typer.Option(
+        "--allowed-origin", help="A web origin (https://ci.example) whose pages may call the API (CORS); "
+                                 "repeatable.")] = None,
+    allow_path: Annotated[Optional[list[Path]], typer.Option(
+        "--allow-path", help="A folder whose files submissions may name by path (and export to); repeatable. "
+                             "Default: none, only bundles and the example.")] = None,
+    allow_code: Annotated[bool, typer.Option("--allow-code", help="Accept module:function DAGs and config classes "
+                                             "from submissions (planned in a worker process).")] = False,
+    plan_timeout: Annotated[float, typer.Option("--plan-timeout", min=1, help="Seconds a code-naming plan may "
+                                                "take before its run fails.")] = 120.0,
+    keep_runs: Annotated[Optional[int], typer.Option("--keep-runs", min=0, help="Keep the newest N finished runs; "
+                                                     "older ones are removed.")] = None,
+    keep_days: Annotated[Optional[float], typer.Option("--keep-days", min=0, help="Remove finished runs older "
+                                                       "than D days.")] = None,
 ) -> int:
     """Run rtest as a service: an HTTP API, a web page at /, one pool of step slots for every run."""
     from rtest.logs import configure_logging
     from rtest.serve.server import ServeOptions, serve as run_service
 
     configure_logging("text", "warning")
-    options = ServeOptions(host=host, port=port, workdir=workdir, slots=slots, token=token or None, backend=backend)
+    options = ServeOptions(host=host, port=port, workdir=workdir, slots=slots, token=token or None, backend=backend,
+                           no_token=no_token, allowed_hosts=tuple(allowed_host or ()),
+                           allowed_origins=tuple(allowed_origin or ()), allow_paths=tuple(allow_path or ()),
+                           allow_code=allow_code, plan_timeout_s=plan_timeout, keep_runs=keep_runs,
+                           keep_days=keep_days)
     return run_service(options, announce=lambda text: out.print(text, highlight=False))
 
 
@@ -147,9 +171,14 @@ class RemoteView:
 
 def _client(server: str | None, token: str | None):
     from rtest.serve.client import ServiceClient
+    from rtest.serve.local import local_services
 
-    if not server:
-        raise RtestError("No service given: pass --server URL or set RTEST_SERVER.")
+    if not server:  # one service running on this machine: that one
+        found = local_services()
+        if len(found) != 1:
+            raise RtestError("No service given: pass --server URL or set RTEST_SERVER"
+                             + (f" ({len(found)} services run on this machine)." if found else "."))
+        server = found[0]
     return ServiceClient(server, token)
 
 
@@ -213,4 +242,20 @@ def run_logs(run_id: str, node: str, server: ServerOpt = None, token: TokenOpt =
         for chunk in client.log(run_id, node, tail=tail, follow=follow):
             sys.stdout.buffer.write(chunk)
             sys.stdout.flush()
+    return 0
+
+
+@runs_app.command("prune")
+def prune_runs(server: ServerOpt = None, token: TokenOpt = None,
+               keep_runs: Annotated[Optional[int], typer.Option("--keep-runs", min=0,
+                                                                help="Keep the newest N finished runs.")] = None,
+               keep_days: Annotated[Optional[float], typer.Option("--keep-days", min=0,
+                                                                  help="Remove finished runs older than D days.")]
+               = None) -> int:
+    """Remove the service's old finished runs (registry rows, event logs, run folders)."""
+    if keep_runs is None and keep_days is None:
+        raise RtestError("Say what to keep: --keep-runs N, --keep-days D, or both.")
+    with _client(server, token) as client:
+        removed = client.prune(keep_runs, keep_days)
+    out.print(plain(f"removed {len(removed)} run(s)"))
     return 0
