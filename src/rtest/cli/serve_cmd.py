@@ -61,6 +61,8 @@ def serve(
                                                      "older ones are removed.")] = None,
     keep_days: Annotated[Optional[float], typer.Option("--keep-days", min=0, help="Remove finished runs older "
                                                        "than D days.")] = None,
+    max_upload_bytes: Annotated[int, typer.Option("--max-upload-bytes", min=1, help="Largest bundle upload; a "
+                                                  "body is counted as it arrives.")] = 512 << 20,
 ) -> int:
     """Run rtest as a service: an HTTP API, a web page at /, one pool of step slots for every run."""
     from rtest.logs import configure_logging
@@ -71,7 +73,7 @@ def serve(
                            no_token=no_token, allowed_hosts=tuple(allowed_host or ()),
                            allowed_origins=tuple(allowed_origin or ()), allow_paths=tuple(allow_path or ()),
                            allow_code=allow_code, plan_timeout_s=plan_timeout, keep_runs=keep_runs,
-                           keep_days=keep_days)
+                           keep_days=keep_days, max_upload=max_upload_bytes)
     return run_service(options, announce=lambda text: out.print(text, highlight=False))
 
 

@@ -268,8 +268,8 @@ async def _receive_bundle(request: Request, manager: RunManager, run_id: str, ma
         raw = await receive(request, folder, max_upload=max_upload)
         run_request = _parse_request(raw)
         manager.policy.check_code(load_bundle_spec(folder / "bundle"))
-    except UploadTooLarge as exc:
-        raise HTTPException(413, str(exc)) from None
+    except UploadTooLarge as exc:  # closing the connection stops the sender; otherwise the rest would be drained
+        raise HTTPException(413, str(exc), headers={"Connection": "close"}) from None
     except SubmissionRefused as exc:
         _forget_upload(manager, run_id)
         raise HTTPException(403, str(exc)) from None

@@ -82,11 +82,10 @@ def _how(returncode: int) -> str:
 
 
 def _child(request_path: str) -> int:
-    import resource
+    from rtest.serve.limits import limit_self
 
     request = json.loads(Path(request_path).read_text())
-    resource.setrlimit(resource.RLIMIT_CPU, (request["cpu_s"], request["cpu_s"] + 1))
-    resource.setrlimit(resource.RLIMIT_AS, (request["memory_bytes"], request["memory_bytes"]))
+    limit_self(request["cpu_s"], request["memory_bytes"])
     from rtest.serve.planning import plan_submission
     from rtest.workspace import Workspace
 

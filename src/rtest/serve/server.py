@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import secrets
+import signal
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -100,6 +102,8 @@ def serve(options: ServeOptions, announce=print) -> int:
     if not token:
         announce("warning: --no-token: any program or web page on this machine that reaches the port may run "
                  "containers here.")
+    # uvicorn re-raises SIGTERM once it has stopped serving; as SystemExit, the clean-up below still runs
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
     try:
         uvicorn.Server(config).run()
     finally:

@@ -10,7 +10,6 @@ in memory, bounded. Unpacking then runs in a worker process with CPU-time and me
 from __future__ import annotations
 
 import asyncio
-import resource
 import shutil
 import sys
 from pathlib import Path
@@ -139,8 +138,9 @@ async def unpack_in_worker(archive: Path, target: Path) -> None:
 
 
 def _worker(archive: str, target: str) -> int:
-    resource.setrlimit(resource.RLIMIT_CPU, (UNPACK_CPU_S, UNPACK_CPU_S + 1))
-    resource.setrlimit(resource.RLIMIT_AS, (UNPACK_MEMORY, UNPACK_MEMORY))
+    from rtest.serve.limits import limit_self
+
+    limit_self(UNPACK_CPU_S, UNPACK_MEMORY)
     try:
         unpack(Path(archive), Path(target), max_bytes=MAX_BYTES, max_files=MAX_FILES)
     except BundleError as exc:
