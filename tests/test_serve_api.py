@@ -198,7 +198,7 @@ def test_a_bundle_upload_runs_with_its_own_copy_of_the_files(service, tmp_path):
                              upload=True)
     assert outcome.exit_code == 0 and outcome.report.pipeline_success
     bundle = service.workdir / "serve" / "submissions" / outcome.run_id / "bundle"
-    wait_for(lambda: not bundle.parent.exists())  # the upload goes when its run has ended; the report stays
+    wait_for(lambda: not bundle.exists())  # the upload goes when its run has ended; its spec and report stay
     with service.client() as client:
         assert client.run(outcome.run_id)["pipeline"] == "dag.json"
         assert client.download(outcome.run_id, "report.json", tmp_path / "again.json") is not None

@@ -74,7 +74,7 @@ def serve(
                            allowed_origins=tuple(allowed_origin or ()), allow_paths=tuple(allow_path or ()),
                            allow_code=allow_code, plan_timeout_s=plan_timeout, keep_runs=keep_runs,
                            keep_days=keep_days, max_upload=max_upload_bytes)
-    return run_service(options, announce=lambda text: out.print(text, highlight=False))
+    return run_service(options, announce=lambda text: out.print(text, highlight=False, soft_wrap=True))
 
 
 def sandbox_run_remote(url: str, token: str | None, upload: bool | None, *, flags: dict[str, Any],
