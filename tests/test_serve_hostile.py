@@ -134,7 +134,7 @@ def test_a_second_service_on_the_same_workdir_exits_2_naming_the_first(tmp_path)
     assert f"PID {first.process.pid}, port {first.port}" in said and "Traceback" not in said
 
 
-def test_rtest_runs_finds_the_local_service_and_its_token_by_itself(tmp_path):
+def test_rtest_runs_finds_the_local_service_and_its_token_by_itself_and_prunes(tmp_path):
     env = {"RTEST_RUNTIME_DIR": str(tmp_path / "runtime")}
     with running_service(tmp_path / "wd", env=env) as svc:
         with svc.client() as client:
@@ -143,9 +143,14 @@ def test_rtest_runs_finds_the_local_service_and_its_token_by_itself(tmp_path):
         done = subprocess.run([sys.executable, "-m", "rtest.cli.main", "runs", "list"], capture_output=True,
                               text=True, timeout=120, env={**os.environ, **env, "NO_PROXY": "127.0.0.1",
                                                            "RTEST_SERVER": "", "RTEST_TOKEN": ""})
+        cli_env = {**os.environ, **env, "NO_PROXY": "127.0.0.1", "RTEST_SERVER": "", "RTEST_TOKEN": ""}
+        pruned = subprocess.run([sys.executable, "-m", "rtest.cli.main", "runs", "prune", "--keep-runs", "0"],
+                                capture_output=True, text=True, timeout=120, env=cli_env)
+        left = svc.client().runs()["total"]
         note = json.loads((tmp_path / "runtime" / f"serve-{svc.port}.json").read_text())
         mode = (tmp_path / "runtime" / f"serve-{svc.port}.json").stat().st_mode & 0o777
     assert done.returncode == 0, done.stdout + done.stderr
     assert run_id in done.stdout and "local" in done.stdout
+    assert pruned.returncode == 0 and "removed 1 run(s)" in pruned.stdout and left == 0
     assert note["token"] == svc.token and mode == 0o600
     assert not (tmp_path / "runtime" / f"serve-{svc.port}.json").exists()  # retracted when the service stopped

@@ -22,7 +22,9 @@ from rtest.errors import RtestError
 from rtest.run.backends.base import Backend
 from rtest.run.events import Event, RunStarted, RunWarning, StepFinished, StepQueued, StepStarted
 from rtest.serve.eventlog import END, EventLog, event_record
+from rtest.serve.policy import SubmitPolicy, plans_code, restart_refusal
 from rtest.serve.registry import Registry
+from rtest.serve.retention import Retention, after_run
 from rtest.serve.slots import SlotPool
 from rtest.workspace import Workspace, new_run_id
 
@@ -82,9 +84,6 @@ class RunManager:
         self._lock = threading.Lock()
         self._stopping = False
         # -- issue 14: what submissions may name, how long code-naming plans may take, how much history stays
-        from rtest.serve.policy import SubmitPolicy
-        from rtest.serve.retention import Retention
-
         self.policy = SubmitPolicy()
         self.plan_timeout_s = 120.0
         self.retention = Retention()
@@ -161,13 +160,13 @@ class RunManager:
         finally:
             with self._lock:
                 self.active.pop(run_id, None)
-            self._after_run(run_id)
+            after_run(self, run_id)  # the upload goes, then old runs (rtest.serve.retention)
 
     def _plan(self, run_id: str, request: RunRequest):
         from rtest.serve.planning import plan_submission
 
         spec_path = self._spec_file(run_id, request)
-        if self._names_code(spec_path, request):  # never in this process: see rtest.serve.plan_worker
+        if not request.example and plans_code(self.policy, spec_path):  # never in this process: see plan_worker
             from rtest.serve.plan_worker import plan_in_worker
 
             plan, user = plan_in_worker(spec_path, self.workspace.root, timeout_s=self.plan_timeout_s)
@@ -188,27 +187,6 @@ class RunManager:
         for note in plan.notes:  # the run emits them again after it starts: clients show each message once
             self.events.append(run_id, event_record(RunWarning(note)))
         return plan, user
-
-    def _names_code(self, spec_path: Path | None, request: RunRequest) -> bool:
-        """Whether planning imports submitted code; the policy was checked at submission (and at restart)."""
-        from rtest.plan.userspec import load_user_spec
-        from rtest.serve.policy import names_code
-
-        if spec_path is None or request.example:
-            return False
-        spec = load_user_spec(spec_path)
-        self.policy.check_code(spec)  # a bundle's spec is read here first
-        return names_code(spec)
-
-    def _after_run(self, run_id: str) -> None:
-        """A finished run's upload goes (its report and outputs stay in the run folder), then old runs go."""
-        from rtest.serve.retention import release_submission
-
-        try:
-            release_submission(self, run_id)
-            self.retention.apply(self)
-        except Exception:  # noqa: BLE001 - housekeeping must never end the service
-            log.exception("retention failed", run_id=run_id)
 
     def _check_network(self, name: str | None) -> None:
         """As the CLI's preflight: an unknown network is the user's error (exit 2), not a bare 404 at the first step."""
@@ -286,7 +264,7 @@ class RunManager:
         for run_id in self.registry.run_ids_with_status("queued"):
             self.backend.remove_run(run_id)  # containers created ahead by the previous process
             request = RunRequest.model_validate(self.registry.request_of(run_id))
-            why = self._no_restart(request)
+            why = restart_refusal(self.policy, request.spec)
             if why:  # code planning may be what stopped the service: never again on its own
                 self._end_unstarted(run_id, why)
                 refused.append(run_id)
@@ -295,17 +273,6 @@ class RunManager:
             self._start(run_id, request)
             queued.append(run_id)
         return {"interrupted": interrupted, "restarted": queued, "failed": refused}
-
-    def _no_restart(self, request: RunRequest) -> str | None:
-        """Why a queued run must not start again after a restart: it names code, or what it names is now refused."""
-        from rtest.serve.policy import names_code
-
-        if request.spec is None:
-            return None
-        spec = _user_spec(request.spec)
-        if names_code(spec):
-            return "The service stopped before this run's code-naming plan was made; it is not retried. Submit again."
-        return self.policy.refusal(spec, by_path=True)
 
     def _end_unstarted(self, run_id: str, why: str) -> None:
         self.registry.set_run(run_id, status="failed", exit_code=1, message=why, ended_at=time.time())

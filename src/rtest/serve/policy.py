@@ -68,10 +68,30 @@ class SubmitPolicy:
         if by_path:
             self.check_paths(spec)
 
-    def refusal(self, spec: UserSpec, *, by_path: bool) -> str | None:
-        """The refusal's sentence, or None when allowed (for runs recovered at a restart)."""
-        try:
-            self.check(spec, by_path=by_path)
-        except SubmissionRefused as exc:
-            return str(exc)
+
+
+def plans_code(policy: SubmitPolicy, spec_path: Path | None) -> bool:
+    """Whether planning the saved spec imports submitted code (refused here if the policy says no: a bundle's spec
+    is first read at planning)."""
+    from rtest.plan.userspec import load_user_spec
+
+    if spec_path is None:
+        return False
+    spec = load_user_spec(spec_path)
+    policy.check_code(spec)
+    return names_code(spec)
+
+
+def restart_refusal(policy: SubmitPolicy, raw_spec: dict | None) -> str | None:
+    """Why a run still queued when the service stopped must not start again: it names code (which may be what
+    stopped the service), or what it names is not allowed any more. None: start it again."""
+    if raw_spec is None:
         return None
+    try:
+        spec = UserSpec.model_validate(raw_spec)
+        if names_code(spec):
+            return "The service stopped before this run's code-naming plan was made; it is not retried. Submit again."
+        policy.check(spec, by_path=True)
+    except (SubmissionRefused, ValueError) as exc:
+        return str(exc)
+    return None

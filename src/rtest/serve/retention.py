@@ -29,6 +29,15 @@ class Retention:
         return prune(manager, keep_runs=self.keep_runs, keep_days=self.keep_days)
 
 
+def after_run(manager, run_id: str) -> None:
+    """A finished run's upload goes (its report and outputs stay in the run folder), then old runs go."""
+    try:
+        release_submission(manager, run_id)
+        manager.retention.apply(manager)
+    except Exception:  # noqa: BLE001 - housekeeping must never end the service
+        log.exception("retention failed", run_id=run_id)
+
+
 def release_submission(manager, run_id: str) -> None:
     """The run's unpacked bundle goes once the run has ended; its spec.json stays beside it as the record of what
     was submitted (small; it goes with the run when the run is pruned)."""
