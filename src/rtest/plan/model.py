@@ -26,6 +26,7 @@ class Source(str, Enum):
     SCRIPT_SCAN = "script_scan"  # a /opt/ml literal found in the script
     BUILTIN = "builtin"  # rtest's own default
     CONFIG_CLASS = "config-class"  # the pipeline's own config class computed it (Sourced.field: the class)
+    SYNTHESIZED = "synthesized"  # sample data rtest made from the config (issue 19; Sourced.field: the loader)
 
     def __str__(self) -> str:
         return self.value
@@ -134,7 +135,7 @@ def format_env_value(value: Any) -> str:
     return str(value)
 
 
-MatchKind = Literal["name", "alias", "semantic"]
+MatchKind = Literal["name", "alias", "semantic", "edge"]  # edge: the one output into the one input (no interface)
 
 
 class Wire(BaseModel):
@@ -163,6 +164,22 @@ class PlanWarning(BaseModel):
     subject: str | None = None  # the value it is about: "environment.ID_FIELD", "inputs.DATA", ...
 
 
+class SynthesizedInput(BaseModel):
+    """An input fed with sample data rtest synthesized from a skipped loader's config (rtest.synth)."""
+
+    node: str
+    input: str
+    loader: str  # the skipped data-loading node whose output it stands in for
+    output: str  # DATA, SIGNATURE or METADATA
+    path: str
+    rows: int
+    seed: int  # the dataset's own seed, derived from the run's seed and the loader's name
+    file_format: str
+    fields: list[str] = Field(default_factory=list)  # the config fields it was derived from, node:field
+    columns: list[list[str]] = Field(default_factory=list)  # [name, type]
+    preview: list[list[str]] = Field(default_factory=list)  # a few rows, as text
+
+
 class PipelineTestingSpec(BaseModel):
     """The whole plan: specs per script node, wires, and what was skipped and why."""
 
@@ -176,6 +193,9 @@ class PipelineTestingSpec(BaseModel):
     config_path: Path | None = None
     source_root: Path | None = None
     follow_input_links: bool = False  # the user allows input links that point outside their folder
+    values_resolver: str | None = None  # who decided env values and arguments: config classes or rtest's rules
+    framework_log: list[str] = Field(default_factory=list)  # what the config classes logged (plan --verbose)
+    synthesized: list[SynthesizedInput] = Field(default_factory=list)  # inputs fed with sample data (issue 19)
 
     def script_graph(self) -> nx.DiGraph:
         """Script nodes only; an edge wherever a script reaches another directly or through skipped nodes."""

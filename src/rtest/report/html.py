@@ -13,6 +13,7 @@ from pathlib import Path
 
 from rtest.plan.model import PipelineTestingSpec
 from rtest.report.html_steps import status_chip, step_sections
+from rtest.report.html_synth import synthesized_section
 from rtest.report.json_report import write_text_atomically
 from rtest.report.svg import STATUS_STYLE, dag_svg, format_duration, timeline_svg
 from rtest.run.model import RunReport
@@ -47,6 +48,8 @@ details.step:target { outline: 2px solid #3b6fd0; }
 table { border-collapse: collapse; } th, td { text-align: left; vertical-align: top; padding: 3px 10px 3px 0; }
 table.facts th { color: #57606a; font-weight: 500; width: 130px; padding-top: 6px; }
 table.facts td { padding-top: 6px; overflow-wrap: anywhere; } td.reason { color: #cc3333; font-weight: 600; }
+table.preview { font-size: 12px; border-collapse: collapse; white-space: nowrap; }
+table.preview th, table.preview td { border-bottom: 1px solid #f0f2f4; padding: 2px 6px; text-align: left; }
 table.grid { width: 100%; font-size: 13px; table-layout: fixed; }
 table.grid th { border-bottom: 1px solid #d8dee4; color: #57606a; font-weight: 600; }
 table.grid td { border-bottom: 1px solid #f0f2f4; font-family: ui-monospace, "DejaVu Sans Mono", monospace;
@@ -79,6 +82,7 @@ def render_report_html(report: RunReport, plan: PipelineTestingSpec) -> str:
         + timeline_svg([report.steps[n] for n in step_nodes if n in report.steps], report.started_at)
         + "</div>",
         _plan_warnings(report),
+        synthesized_section(plan),  # issue 19
         _notes(plan),
         _skipped(report, plan),
         f"<h2>Steps ({len(step_nodes)})</h2>"
