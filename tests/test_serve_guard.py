@@ -198,3 +198,25 @@ def test_the_token_file_is_private_and_a_second_lock_names_the_first(tmp_path):
             hold_workdir(tmp_path, 9000)
     finally:
         os.close(fd)
+
+
+def test_the_configs_own_classes_run_on_the_service_only_under_allow_code(tmp_path):
+    """A submitted config names its classes' module (__model_module__): importing it is code a submission names."""
+    from rtest.plan.model import Source
+    from rtest.plan.userspec import UserSpec, save_user_spec
+    from rtest.serve.planning import plan_submission
+    from rtest.workspace import Workspace
+    from test_plan_values import classes_pipeline
+
+    p = classes_pipeline(tmp_path / "p")
+    config = json.loads(p["config"].read_text())
+    config["configuration"]["specific"]["Eval"]["__model_module__"] = "shaped_framework"
+    p["config"].write_text(json.dumps(config))
+    where = {"dag": str(p["dag"]), "config": str(p["config"]), "interfaces": [str(p["interfaces"])],
+             "source_root": str(p["root"])}
+    spec = save_user_spec(UserSpec.model_validate({"pipeline": where}), tmp_path / "spec.json")
+    workspace = Workspace(tmp_path / "wd")
+    refused, _ = plan_submission(spec, example=False, workspace=workspace)
+    allowed, _ = plan_submission(spec, example=False, workspace=workspace, config_classes=True)
+    assert refused.scripts["Eval"].environment["ID_FIELD"].source != Source.CONFIG_CLASS
+    assert allowed.scripts["Eval"].environment["ID_FIELD"].source == Source.CONFIG_CLASS

@@ -172,7 +172,8 @@ class RunManager:
             plan, user = plan_in_worker(spec_path, self.workspace.root, timeout_s=self.plan_timeout_s)
         else:
             with self._plan_lock:  # the example writes its sample data into the shared workdir
-                plan, user = plan_submission(spec_path, example=request.example, workspace=self.workspace)
+                plan, user = plan_submission(spec_path, example=request.example, workspace=self.workspace,
+                                             config_classes=self.policy.allow_code)
         shape = {
             "nodes": list(plan.dag_nodes),
             "edges": [list(e) for e in plan.dag_edges],

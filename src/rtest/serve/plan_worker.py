@@ -90,7 +90,8 @@ def _child(request_path: str) -> int:
     from rtest.workspace import Workspace
 
     try:
-        plan, _ = plan_submission(Path(request["spec"]), example=False, workspace=Workspace(Path(request["workdir"])))
+        plan, _ = plan_submission(Path(request["spec"]), example=False, workspace=Workspace(Path(request["workdir"])),
+                                  config_classes=True)  # only ever started under --allow-code
         answer = {"plan": plan.model_dump_json()}
     except RtestError as exc:
         answer = {"error": str(exc), "exit_code": exc.exit_code}

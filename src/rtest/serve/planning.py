@@ -27,10 +27,14 @@ def submitted_spec(spec_path: Path | None, *, example: bool, workspace: Workspac
     return user, {}
 
 
-def plan_submission(spec_path: Path | None, *, example: bool, workspace: Workspace,
+def plan_submission(spec_path: Path | None, *, example: bool, workspace: Workspace, config_classes: bool = False,
                     ) -> tuple[PipelineTestingSpec, UserSpec]:
-    """The plan (PlanError when it cannot run, or has warnings under ``strict``) and the spec it came from."""
+    """The plan (PlanError when it cannot run, or has warnings under ``strict``) and the spec it came from.
+
+    ``config_classes``: whether the config's classes may run (isolated, see rtest.plan.framework_classes); a
+    submitted config names their modules, so the service allows it only with --allow-code (or the example)."""
     user, found = submitted_spec(spec_path, example=example, workspace=workspace)
-    inputs = load_located(user, **found, hint="name them in the run request's spec (pipeline.dag and "
-                                              "pipeline.config), or ask for the example")
+    inputs = load_located(user, **found, use_config_classes=config_classes or example,
+                          hint="name them in the run request's spec (pipeline.dag and pipeline.config), or ask for "
+                               "the example")
     return build_plan(inputs, user, workspace.root, strict=user.strict), user
