@@ -76,9 +76,11 @@ def test_a_bad_pipeline_ends_as_an_error_with_its_message(service):
     assert end["status"] == "error" and end["exit_code"] == 2 and str(nowhere) in end["message"]
     no_jobs = httpx.post(f"{service.url}/api/runs", json={"jobs": 0}, trust_env=False, headers=service.headers)
     assert no_jobs.status_code == 400 and "jobs" in no_jobs.json()["detail"]
-    relative = httpx.post(f"{service.url}/api/runs", json={"spec": {"pipeline": {"dag": "d.json"}}}, trust_env=False, headers=service.headers)
+    relative = httpx.post(f"{service.url}/api/runs", json={"spec": {"pipeline": {"dag": "d.json"}}}, trust_env=False,
+                          headers=service.headers)
     assert relative.status_code == 400 and "relative path 'd.json'" in relative.json()["detail"]
-    unknown = httpx.post(f"{service.url}/api/runs", json={"spec": {"pipline": {}}}, trust_env=False, headers=service.headers)
+    unknown = httpx.post(f"{service.url}/api/runs", json={"spec": {"pipline": {}}}, trust_env=False,
+                         headers=service.headers)
     assert unknown.status_code == 400 and "spec is invalid at pipline" in unknown.json()["detail"]
 
 
@@ -121,7 +123,8 @@ def test_logs_tail_and_follow_to_the_end_of_the_step(service):
         followed = b"".join(client.log(run_id, "A", follow=True))
         tail = b"".join(client.log(run_id, "A", tail=1))
     assert followed.endswith(b"fake step A\n") and tail == b"fake step A\n"
-    missing = httpx.get(f"{service.url}/api/runs/{run_id}/steps/..%2F..%2Fetc/log", trust_env=False, headers=service.headers)
+    missing = httpx.get(f"{service.url}/api/runs/{run_id}/steps/..%2F..%2Fetc/log", trust_env=False,
+                        headers=service.headers)
     assert missing.status_code == 404
 
 

@@ -76,7 +76,9 @@ async function attack() {{
               return fetch("{target}/api/runs", {{method: "POST", mode: "no-cors", credentials: "include",
                                                    body: form}}); }})(),
   ];
-  for (const t of tries) {{ try {{ await t; window.results.push("sent"); }} catch (e) {{ window.results.push("blocked"); }} }}
+  for (const t of tries) {{
+    try {{ await t; window.results.push("sent"); }} catch (e) {{ window.results.push("blocked"); }}
+  }}
   document.getElementById("form").submit();
   window.results.push("form");
 }}

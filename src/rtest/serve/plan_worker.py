@@ -53,7 +53,8 @@ def plan_in_worker(spec_path: Path, workdir: Path, *, timeout_s: float):
                              "submit again.") from None
     answer = _read_answer(result)
     if done.returncode != 0 or answer is None:
-        log.warning("planning worker ended badly", code=done.returncode, stderr=done.stderr[-2000:].decode(errors="replace"))
+        log.warning("planning worker ended badly", code=done.returncode,
+                    stderr=done.stderr[-2000:].decode(errors="replace"))
         raise PlanningFailed(f"Planning crashed ({_how(done.returncode)}) in the code the submission names (its DAG "
                              "function or config classes); the service is unaffected. Fix the code and submit again.")
     if "error" in answer:
