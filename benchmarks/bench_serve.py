@@ -113,7 +113,7 @@ def bench_registry(root: Path, runs: int = 1000) -> None:
     _fill_registry(workdir, runs)
     service = Service(workdir, slots=2, fake=False).start()
     try:
-        with httpx.Client(base_url=service.url, trust_env=False) as http:
+        with httpx.Client(base_url=service.url, trust_env=False, headers=service.headers) as http:
             for _ in range(3):
                 http.get("/api/runs")
             latencies = {}

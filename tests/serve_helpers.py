@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,8 +25,13 @@ def free_port() -> int:
 
 class Service:
     def __init__(self, workdir: Path, *, slots: int = 2, token: str | None = None, fake: bool = True,
-                 env: dict[str, str] | None = None, port: int | None = None) -> None:
+                 env: dict[str, str] | None = None, port: int | None = None,
+                 allow_paths: tuple[Path, ...] | None = None, flags: tuple[str, ...] = ()) -> None:
+        """``token`` None: the service makes its own (read back from its workdir after the start).
+        ``allow_paths`` None: the system temp folder, where tests keep every pipeline they submit by path."""
         self.workdir, self.slots, self.token, self.fake = workdir, slots, token, fake
+        self.allow_paths = (Path(tempfile.gettempdir()),) if allow_paths is None else allow_paths
+        self.flags = flags
         self.env = env or {}
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -35,8 +41,9 @@ class Service:
         head = [sys.executable, str(FAKE_SERVE)] if self.fake else [sys.executable, "-m", "rtest.cli.main"]
         tail = ["--backend", "fake"] if self.fake else []
         token = ["--token", self.token] if self.token else []
+        paths = [arg for path in self.allow_paths for arg in ("--allow-path", str(path))]
         return [*head, "serve", "--host", "127.0.0.1", "--port", str(self.port), "--workdir", str(self.workdir),
-                "--slots", str(self.slots), *token, *tail]
+                "--slots", str(self.slots), *token, *paths, *self.flags, *tail]
 
     def start(self) -> Service:
         env = {**os.environ, **self.env, "NO_PROXY": "127.0.0.1"}
@@ -49,6 +56,8 @@ class Service:
                 raise RuntimeError(f"rtest serve exited with {self.process.returncode}: {self.output()}")
             try:
                 if httpx.get(self.url + "/healthz", timeout=1, trust_env=False).status_code == 200:
+                    if "--no-token" not in self.flags:
+                        self.token = (self.workdir / "serve" / "token").read_text()
                     return self
             except httpx.TransportError:
                 time.sleep(0.1)
@@ -71,6 +80,11 @@ class Service:
             except subprocess.TimeoutExpired:
                 self.kill()
         self.log.close()
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """What a program (not a browser) sends: the token."""
+        return {"Authorization": f"Bearer {self.token}"} if self.token else {}
 
     def client(self, token: str | None = None):
         from rtest.serve.client import ServiceClient

@@ -64,20 +64,23 @@ def test_list_pages_and_rejects_an_unknown_status(service):
         first, second = client.runs(limit=2), client.runs(limit=2, offset=2)
     assert [r["id"] for r in first["runs"]] == ids[::-1][:2]
     assert second["runs"][0]["id"] == ids[0]
-    answer = httpx.get(f"{service.url}/api/runs", params={"status": "happy"}, trust_env=False)
+    answer = httpx.get(f"{service.url}/api/runs", params={"status": "happy"}, trust_env=False, headers=service.headers)
     assert answer.status_code == 400 and "No run status 'happy'" in answer.json()["detail"]
 
 
 def test_a_bad_pipeline_ends_as_an_error_with_its_message(service):
+    nowhere = service.root / "nowhere"
     with service.client() as client:
-        run_id = client.submit({"spec": {"pipeline": {"dag": "/nowhere/dag.json", "config": "/nowhere/c.json"}}})
+        run_id = client.submit({"spec": {"pipeline": {"dag": f"{nowhere}/dag.json", "config": f"{nowhere}/c.json"}}})
         end = list(client.events(run_id))[-1]
-    assert end["status"] == "error" and end["exit_code"] == 2 and "/nowhere" in end["message"]
-    no_jobs = httpx.post(f"{service.url}/api/runs", json={"jobs": 0}, trust_env=False)
+    assert end["status"] == "error" and end["exit_code"] == 2 and str(nowhere) in end["message"]
+    no_jobs = httpx.post(f"{service.url}/api/runs", json={"jobs": 0}, trust_env=False, headers=service.headers)
     assert no_jobs.status_code == 400 and "jobs" in no_jobs.json()["detail"]
-    relative = httpx.post(f"{service.url}/api/runs", json={"spec": {"pipeline": {"dag": "d.json"}}}, trust_env=False)
+    relative = httpx.post(f"{service.url}/api/runs", json={"spec": {"pipeline": {"dag": "d.json"}}}, trust_env=False,
+                          headers=service.headers)
     assert relative.status_code == 400 and "relative path 'd.json'" in relative.json()["detail"]
-    unknown = httpx.post(f"{service.url}/api/runs", json={"spec": {"pipline": {}}}, trust_env=False)
+    unknown = httpx.post(f"{service.url}/api/runs", json={"spec": {"pipline": {}}}, trust_env=False,
+                         headers=service.headers)
     assert unknown.status_code == 400 and "spec is invalid at pipline" in unknown.json()["detail"]
 
 
@@ -89,7 +92,7 @@ def test_cancel_stops_a_running_run(tmp_path):
         assert client.cancel(run_id)
         end = list(client.events(run_id))[-1]
         run = client.run(run_id)
-        again = httpx.post(f"{svc.url}/api/runs/{run_id}/cancel", trust_env=False)
+        again = httpx.post(f"{svc.url}/api/runs/{run_id}/cancel", trust_env=False, headers=svc.headers)
     assert end["status"] == "cancelled" and end["exit_code"] == 130
     assert [s["status"] for s in run["steps"]] == ["cancelled", "upstream_failed"]
     assert again.status_code == 409
@@ -104,7 +107,7 @@ def test_two_runs_share_the_slots_and_never_exceed_them(tmp_path):
         waited = wait_for(lambda: any(client.run(r)["queue_position"] for r in runs))
         events = sorted((e for r in runs for e in client.events(r) if e["type"] == "slot"), key=lambda e: e["seq"])
         statuses = [client.run(r)["status"] for r in runs]
-        slots = httpx.get(f"{svc.url}/api/slots", trust_env=False).json()
+        slots = httpx.get(f"{svc.url}/api/slots", trust_env=False, headers=svc.headers).json()
     held, peak = 0, 0
     for event in events:
         held += 1 if event["acquired"] else -1
@@ -120,7 +123,8 @@ def test_logs_tail_and_follow_to_the_end_of_the_step(service):
         followed = b"".join(client.log(run_id, "A", follow=True))
         tail = b"".join(client.log(run_id, "A", tail=1))
     assert followed.endswith(b"fake step A\n") and tail == b"fake step A\n"
-    missing = httpx.get(f"{service.url}/api/runs/{run_id}/steps/..%2F..%2Fetc/log", trust_env=False)
+    missing = httpx.get(f"{service.url}/api/runs/{run_id}/steps/..%2F..%2Fetc/log", trust_env=False,
+                        headers=service.headers)
     assert missing.status_code == 404
 
 
@@ -134,12 +138,12 @@ def test_artifacts_stay_under_the_run_folder_and_never_follow_links(service):
     run_dir = service.workdir / "runs" / run_id
     (run_dir / "A" / "output" / "out" / "escape").symlink_to(secret)
     base = f"{service.url}/api/runs/{run_id}/artifacts"
-    ok = httpx.get(f"{base}/A/output/out/out.txt", trust_env=False)
-    listing = httpx.get(f"{base}/A/output/out", trust_env=False).json()
+    ok = httpx.get(f"{base}/A/output/out/out.txt", trust_env=False, headers=service.headers)
+    listing = httpx.get(f"{base}/A/output/out", trust_env=False, headers=service.headers).json()
     assert ok.status_code == 200 and ok.text == "made by a fake step\n"
     assert {"name": "escape", "type": "other", "size": None} in listing["entries"]
     for path in ("A/output/out/escape", "..%2F..%2Fsecret.txt", "A/../../../secret.txt", "%2Fetc%2Fpasswd"):
-        answer = httpx.get(f"{base}/{path}", trust_env=False)
+        answer = httpx.get(f"{base}/{path}", trust_env=False, headers=service.headers)
         assert answer.status_code == 404 and "not yours" not in answer.text, path
 
 
@@ -166,7 +170,8 @@ def _member(name: str, kind: bytes = tarfile.REGTYPE, link: str = "") -> tarfile
 def test_an_unsafe_bundle_is_refused_and_writes_nothing(service, entries, says):
     before = set(service.root.rglob("*"))
     answer = httpx.post(f"{service.url}/api/runs", data={"request": "{}"},
-                        files={"bundle": ("b.tar.gz", _tar(entries), "application/gzip")}, trust_env=False)
+                        files={"bundle": ("b.tar.gz", _tar(entries), "application/gzip")}, trust_env=False,
+                        headers=service.headers)
     assert answer.status_code == 400 and says in answer.json()["detail"]
     assert not (service.root / "escaped.txt").exists() and not Path("/tmp/rtest-absolute-escape.txt").exists()
     new = {p for p in set(service.root.rglob("*")) - before if "serve-" not in p.name}
@@ -195,14 +200,15 @@ def test_a_bundle_upload_runs_with_its_own_copy_of_the_files(service, tmp_path):
         outcome = run_remote(client, spec=spec, workdir=tmp_path / "local", upload=True)
     assert outcome.exit_code == 0 and outcome.report.pipeline_success
     bundle = service.workdir / "serve" / "submissions" / outcome.run_id / "bundle"
-    assert (bundle / "spec.json").is_file() and list(bundle.rglob("main.py"))
+    wait_for(lambda: not bundle.exists())  # the upload goes when its run has ended; its spec and report stay
     with service.client() as client:
         assert client.run(outcome.run_id)["pipeline"] == "dag.json"
+        assert client.download(outcome.run_id, "report.json", tmp_path / "again.json") is not None
     assert (tmp_path / "local" / "runs" / outcome.run_id / "report.json").is_file()
 
 
 def test_metrics_count_runs_steps_and_slots(service):
-    text = httpx.get(f"{service.url}/metrics", trust_env=False).text
+    text = httpx.get(f"{service.url}/metrics", trust_env=False, headers=service.headers).text
     assert 'rtest_runs{status="succeeded"}' in text and "rtest_slots 2.0" in text
     assert "rtest_queue_length" in text and "rtest_step_duration_seconds_count" in text
 
@@ -222,7 +228,7 @@ def test_the_token_is_required_on_every_api_call(tmp_path):
 def test_a_non_loopback_bind_without_a_token_refuses_to_start(tmp_path):
     port = free_port()
     done = subprocess.run([sys.executable, "-m", "rtest.cli.main", "serve", "--host", "0.0.0.0", "--port", str(port),
-                           "--workdir", str(tmp_path / "wd")], capture_output=True, text=True, timeout=60,
+                           "--workdir", str(tmp_path / "wd"), "--no-token"], capture_output=True, text=True, timeout=60,
                           env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
     assert done.returncode == 2 and "refuses to listen on 0.0.0.0 without a token" in done.stderr
     assert "Traceback" not in done.stderr and not (tmp_path / "wd").exists()
@@ -257,7 +263,7 @@ def test_a_client_shares_the_file_system_only_if_the_service_sees_its_files_as_i
     with service.client() as client:
         assert not client.shares_file_system(mine)
     with service.client() as client:  # put it back for the other tests of this module
-        (service.workdir / "serve" / "server-id").write_text(client.health()["server_id"])
+        (service.workdir / "serve" / "server-id").write_text(client.service()["server_id"])
 
 
 def test_a_run_still_queued_when_the_service_died_starts_again_on_restart(tmp_path):

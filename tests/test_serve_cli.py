@@ -49,8 +49,11 @@ def test_sandbox_run_on_a_server_reports_locally_and_exits_0(service, tmp_path, 
     report = json.loads((run_dir / "report.json").read_text())
     assert report["pipeline_success"] and set(report["steps"]) == {"First", "Second"}
     assert "<testsuite" in (tmp_path / "junit.xml").read_text() and (run_dir / "report.html").is_file()
-    bundles = service.workdir / "serve" / "submissions" / run_dir.name / "bundle"
-    assert bundles.is_dir() == (upload == "--upload")
+    from rtest.serve.registry import Registry
+
+    uploaded = Registry(service.workdir / "serve" / "registry.sqlite").request_of(run_dir.name)["bundle"]
+    assert uploaded == (upload == "--upload")
+    wait_for(lambda: not (service.workdir / "serve" / "submissions" / run_dir.name / "bundle").exists())
 
 
 def test_a_failing_step_exits_1_and_shows_the_log_tail(service, tmp_path):

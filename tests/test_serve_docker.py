@@ -50,8 +50,12 @@ def test_runs_by_path_and_by_bundle_in_real_containers(tmp_path, docker_client):
     assert [e["node"] for e in events if e["type"] == "step_started"] == ["First", "Second"]
     assert cli.returncode == 0, cli.stderr
     (local_run,) = (tmp_path / "local" / "runs").iterdir()
-    bundle = svc.workdir / "serve" / "submissions" / local_run.name / "bundle"
-    assert bundle.is_dir() and (local_run / "report.json").is_file()
+    submission = svc.workdir / "serve" / "submissions" / local_run.name
+    from rtest.serve.registry import Registry
+
+    assert Registry(svc.workdir / "serve" / "registry.sqlite").request_of(local_run.name)["bundle"]
+    assert (submission / "spec.json").is_file() and (local_run / "report.json").is_file()
+    wait_for(lambda: not (submission / "bundle").exists())  # which went once its run had ended
     assert _containers(docker_client, run_id) == [] and _containers(docker_client, local_run.name) == []
 
 

@@ -43,6 +43,28 @@ def serve(
     backend: Annotated[str, typer.Option("--backend", help="Where steps run: docker (the default).")] = "docker",
     step_user: StepUserOpt = None,  # issue 14: the operator's bounds, the same options as a local run's
     max_log_bytes: MaxLogBytesOpt = None,
+    # -- issue 14: who may reach the service and what a submission may name (see README, "What the sandbox promises")
+    no_token: Annotated[bool, typer.Option("--no-token", help="Loopback only: no token at all (any local program "
+                                           "or page reaching the port may run containers).")] = False,
+    allowed_host: Annotated[Optional[list[str]], typer.Option(
+        "--allowed-host", help="Another Host name to answer to (besides the bound address and localhost); "
+                               "repeatable, '*' for any.")] = None,
+    allowed_origin: Annotated[Optional[list[str]], typer.Option(
+        "--allowed-origin", help="A web origin (https://ci.example) whose pages may call the API (CORS); "
+                                 "repeatable.")] = None,
+    allow_path: Annotated[Optional[list[Path]], typer.Option(
+        "--allow-path", help="A folder whose files submissions may name by path (and export to); repeatable. "
+                             "Default: none, only bundles and the example.")] = None,
+    allow_code: Annotated[bool, typer.Option("--allow-code", help="Accept module:function DAGs and config classes "
+                                             "from submissions (planned in a worker process).")] = False,
+    plan_timeout: Annotated[float, typer.Option("--plan-timeout", min=1, help="Seconds a code-naming plan may "
+                                                "take before its run fails.")] = 120.0,
+    keep_runs: Annotated[Optional[int], typer.Option("--keep-runs", min=0, help="Keep the newest N finished runs; "
+                                                     "older ones are removed.")] = None,
+    keep_days: Annotated[Optional[float], typer.Option("--keep-days", min=0, help="Remove finished runs older "
+                                                       "than D days.")] = None,
+    max_upload_bytes: Annotated[int, typer.Option("--max-upload-bytes", min=1, help="Largest bundle upload; a "
+                                                  "body is counted as it arrives.")] = 512 << 20,
 ) -> int:
     """Run rtest as a service: an HTTP API, a web page at /, one pool of step slots for every run."""
     from rtest.logs import configure_logging
@@ -51,10 +73,14 @@ def serve(
     configure_logging("text", "warning")
     from rtest.options import LocalFlags
 
-    bounds = LocalFlags(step_user=step_user, max_log_bytes=max_log_bytes)
+    bounds = LocalFlags(step_user=step_user, max_log_bytes=max_log_bytes)  # issue 14: as a local run checks them
     options = ServeOptions(host=host, port=port, workdir=workdir, slots=slots, token=token or None, backend=backend,
-                           step_user=bounds.step_user, max_log_bytes=bounds.max_log_bytes)
-    return run_service(options, announce=lambda text: out.print(text, highlight=False))
+                           step_user=bounds.step_user, max_log_bytes=bounds.max_log_bytes,
+                           no_token=no_token, allowed_hosts=tuple(allowed_host or ()),
+                           allowed_origins=tuple(allowed_origin or ()), allow_paths=tuple(allow_path or ()),
+                           allow_code=allow_code, plan_timeout_s=plan_timeout, keep_runs=keep_runs,
+                           keep_days=keep_days, max_upload=max_upload_bytes)
+    return run_service(options, announce=lambda text: out.print(text, highlight=False, soft_wrap=True))
 
 
 def sandbox_run_remote(pipeline: PipelineOptions, flags: RunFlags, local: LocalFlags, service: ServiceFlags, *,
@@ -134,9 +160,14 @@ class RemoteView:
 
 def _client(server: str | None, token: str | None):
     from rtest.serve.client import ServiceClient
+    from rtest.serve.local import local_services
 
-    if not server:
-        raise RtestError("No service given: pass --server URL or set RTEST_SERVER.")
+    if not server:  # one service running on this machine: that one
+        found = local_services()
+        if len(found) != 1:
+            raise RtestError("No service given: pass --server URL or set RTEST_SERVER"
+                             + (f" ({len(found)} services run on this machine)." if found else "."))
+        server = found[0]
     return ServiceClient(server, token)
 
 
@@ -200,4 +231,20 @@ def run_logs(run_id: str, node: str, server: ServerOpt = None, token: TokenOpt =
         for chunk in client.log(run_id, node, tail=tail, follow=follow):
             sys.stdout.buffer.write(chunk)
             sys.stdout.flush()
+    return 0
+
+
+@runs_app.command("prune")
+def prune_runs(server: ServerOpt = None, token: TokenOpt = None,
+               keep_runs: Annotated[Optional[int], typer.Option("--keep-runs", min=0,
+                                                                help="Keep the newest N finished runs.")] = None,
+               keep_days: Annotated[Optional[float], typer.Option("--keep-days", min=0,
+                                                                  help="Remove finished runs older than D days.")]
+               = None) -> int:
+    """Remove the service's old finished runs (registry rows, event logs, run folders)."""
+    if keep_runs is None and keep_days is None:
+        raise RtestError("Say what to keep: --keep-runs N, --keep-days D, or both.")
+    with _client(server, token) as client:
+        removed = client.prune(keep_runs, keep_days)
+    out.print(plain(f"removed {len(removed)} run(s)"))
     return 0

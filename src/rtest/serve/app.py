@@ -1,27 +1,33 @@
-"""The HTTP API of `rtest serve` (FastAPI). Every route under /api and /metrics needs the token when one is set."""
+"""The HTTP API of `rtest serve` (FastAPI). Every route under /api and /metrics needs the token when one is set.
+
+Browser defences (Host allowlist, same-origin state changes) are in rtest.serve.guard; what a submission may
+name in rtest.serve.policy; uploads in rtest.serve.upload. Answers never show the service's own paths."""
 
 from __future__ import annotations
 
 import asyncio
 import os
-import shutil
-from importlib import resources
+from pathlib import Path
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
-from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
-from pydantic import ValidationError
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+from pydantic import BaseModel, Field, ValidationError
 
 from rtest.errors import RtestError
 from rtest.serve import files
-from rtest.serve.auth import bearer_checker
-from rtest.serve.bundle import BundleError, unpack
+from rtest.serve.auth import bearer_checker, bearer_given, cookie_name
+from rtest.serve.bundle import BundleError, load_bundle_spec
 from rtest.serve.manager import RunManager, RunRequest
-from rtest.serve.models import Health, PathStat, RunDetail, RunPage, RunView, SlotState, Submitted
+from rtest.serve.models import Health, PathStat, RunDetail, RunPage, RunView, ServiceInfo, SlotState, Submitted
+from rtest.serve.page import artifact_headers, page_response
+from rtest.serve.policy import SubmissionRefused
 from rtest.serve.registry import RUN_STATUSES
 from rtest.serve.streams import follow_log, sse
+from rtest.serve.upload import MAX_UPLOAD, UploadTooLarge, receive
 from rtest.version import __version__
 
-MAX_UPLOAD = 512 << 20
+MAX_NUMBER = 1 << 53  # offsets and event ids beyond this are no one's: 400, never an overflow
+CLIENT_HEADER = "x-rtest-client"  # a header no HTML form can set: uploads need it (or the bearer token)
 _SUBMIT_BODY = {"requestBody": {"required": True, "content": {
     "application/json": {"schema": {"$ref": "#/components/schemas/RunRequest"}},
     "multipart/form-data": {"schema": {"type": "object", "required": ["request", "bundle"], "properties": {
@@ -30,66 +36,109 @@ _SUBMIT_BODY = {"requestBody": {"required": True, "content": {
 }}}
 
 
-def create_app(manager: RunManager, *, token: str | None, server_id: str, metrics) -> FastAPI:
+class PruneRequest(BaseModel):
+    keep_runs: int | None = Field(default=None, ge=0, le=MAX_NUMBER)
+    keep_days: float | None = Field(default=None, ge=0, le=100_000)
+
+
+def create_app(manager: RunManager, *, token: str | None, server_id: str, metrics, bound: str = "127.0.0.1",
+               port: int = 8080, allowed_hosts: tuple[str, ...] = (), allowed_origins: tuple[str, ...] = (),
+               max_upload: int = MAX_UPLOAD) -> FastAPI:
     app = FastAPI(title="rtest serve", version=__version__,
                   description="Runs SageMaker pipelines' scripts in SageMaker-shaped containers, as a shared service.")
-    api = APIRouter(prefix="/api", dependencies=[Depends(bearer_checker(token))])
+    cookie = cookie_name(port)
+    api = APIRouter(prefix="/api", dependencies=[Depends(bearer_checker(token, cookie))])
     app.state.manager = manager
+    _add_guards(app, manager, bound=bound, hosts=allowed_hosts, origins=allowed_origins)
 
     @app.get("/healthz", response_model=Health, tags=["service"])
     def healthz() -> Health:
-        return Health(status="ok", version=__version__, workdir=str(manager.workspace.root), server_id=server_id,
-                      slots=manager.pool.size)
+        return Health(status="ok", version=__version__)
 
-    @app.get("/metrics", tags=["service"], dependencies=[Depends(bearer_checker(token))],
+    @app.get("/metrics", tags=["service"], dependencies=[Depends(bearer_checker(token, cookie))],
              response_class=Response, responses={200: {"content": {"text/plain": {}}}})
     def prometheus() -> Response:
         return Response(metrics.render(), media_type="text/plain; version=0.0.4")
 
-    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
-    def page() -> HTMLResponse:
-        return HTMLResponse(resources.files("rtest.serve").joinpath("web/index.html").read_text(encoding="utf-8"))
+    @app.get("/", include_in_schema=False)
+    def page(token_given: str | None = Query(None, alias="token", max_length=512)) -> Response:
+        return page_response(token, token_given, cookie)
+
+    @api.get("/service", response_model=ServiceInfo, tags=["service"])
+    def service_info() -> ServiceInfo:
+        """For token holders: where the service keeps its runs (a client that can read its server-id file there
+        shares the service's file system)."""
+        return ServiceInfo(version=__version__, workdir=str(manager.workspace.root), server_id=server_id,
+                           slots=manager.pool.size)
 
     @api.post("/runs", status_code=202, response_model=Submitted, tags=["runs"], openapi_extra=_SUBMIT_BODY)
     async def submit(request: Request) -> Submitted:
         run_id = manager.new_run_id()
-        if request.headers.get("content-type", "").startswith("multipart/form-data"):
-            run_request = await _receive_bundle(request, manager, run_id)
-        else:
-            run_request = _parse_request(await request.body())
+        kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if kind == "multipart/form-data":
+            if not (bearer_given(request, token) or request.headers.get(CLIENT_HEADER)):
+                raise HTTPException(403, f"An upload needs the bearer token or an {CLIENT_HEADER} header "
+                                         "(a web form can send neither); use the rtest CLI.")
+            run_request = await _receive_bundle(request, manager, run_id, max_upload)
+        elif kind == "application/json":
+            run_request = _parse_request(await _bounded_body(request))
             if run_request.bundle:
                 raise HTTPException(400, "bundle is set but no bundle was uploaded; send multipart/form-data.")
+        else:
+            raise HTTPException(415, "A run request is application/json (or multipart/form-data with a bundle).")
         try:
+            if run_request.spec is not None:
+                from rtest.serve.manager import _user_spec
+
+                manager.policy.check(_user_spec(run_request.spec), by_path=True)
             manager.submit(run_request, run_id)
+        except SubmissionRefused as exc:
+            _forget_upload(manager, run_id)
+            raise HTTPException(403, str(exc)) from None
         except RtestError as exc:  # a malformed spec: the client's to fix
+            _forget_upload(manager, run_id)
             raise HTTPException(400, str(exc)) from None
         return Submitted(id=run_id, url=f"/api/runs/{run_id}")
 
+    @api.post("/runs/prune", tags=["runs"])
+    def prune_runs(body: PruneRequest) -> dict:
+        """Remove finished runs (registry rows, event logs, run folders) beyond the newest ``keep_runs`` or older
+        than ``keep_days``; queued and running runs stay."""
+        from rtest.serve.retention import prune
+
+        if body.keep_runs is None and body.keep_days is None:
+            raise HTTPException(400, "Say what to keep: keep_runs, keep_days or both.")
+        return {"removed": prune(manager, keep_runs=body.keep_runs, keep_days=body.keep_days)}
+
     @api.get("/runs", response_model=RunPage, tags=["runs"])
     def list_runs(status: str | None = Query(None, description=f"one of {', '.join(RUN_STATUSES)}"),
-                  limit: int = Query(50, ge=1, le=500), offset: int = Query(0, ge=0)) -> RunPage:
+                  limit: int = Query(50, ge=1, le=500), offset: int = Query(0, ge=0, le=MAX_NUMBER)) -> RunPage:
         if status is not None and status not in RUN_STATUSES:
             raise HTTPException(400, f"No run status '{status}'; use one of {', '.join(RUN_STATUSES)}.")
         runs, total = manager.registry.runs(status=status, limit=limit, offset=offset)
-        return RunPage(runs=runs, total=total, limit=limit, offset=offset)
+        return RunPage(runs=[_redacted_run(manager, r) for r in runs], total=total, limit=limit, offset=offset)
 
     @api.get("/runs/{run_id}", response_model=RunDetail, tags=["runs"])
     def show_run(run_id: str) -> RunDetail:
-        run = _run_or_404(manager, run_id)
+        run = _redacted_run(manager, _run_or_404(manager, run_id))
         return RunDetail(**run, steps=manager.registry.steps(run_id), queue_position=manager.queue_position(run_id))
 
     @api.get("/runs/{run_id}/events", tags=["runs"], response_class=StreamingResponse,
              responses={200: {"content": {"text/event-stream": {}}}})
-    def events(run_id: str, request: Request, after: int = Query(0, ge=0)) -> StreamingResponse:
+    def events(run_id: str, request: Request, after: int = Query(0, ge=0, le=MAX_NUMBER)) -> StreamingResponse:
         _run_or_404(manager, run_id)
-        resume = request.headers.get("last-event-id", "")
-        start = int(resume) if resume.isdigit() else after
-        return StreamingResponse(sse(manager, run_id, start), media_type="text/event-stream",
+        resume = request.headers.get("last-event-id", "").strip()
+        if resume and not (resume.isdigit() and len(resume) <= 15):
+            raise HTTPException(400, "Last-Event-ID must be an event number the service sent.")
+        start = int(resume) if resume else after
+        redact = _redactor(manager)
+        lines = (redact(line) async for line in sse(manager, run_id, start))
+        return StreamingResponse(lines, media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
     @api.get("/runs/{run_id}/steps/{node}/log", tags=["runs"], response_class=StreamingResponse,
              responses={200: {"content": {"text/plain": {}}}})
-    async def step_log(run_id: str, node: str, offset: int = Query(0, ge=0),
+    async def step_log(run_id: str, node: str, offset: int = Query(0, ge=0, le=MAX_NUMBER),
                        tail: int | None = Query(None, ge=1, le=10_000), follow: bool = False,
                        limit: int = Query(1 << 20, ge=1, le=16 << 20)) -> Response:
         _run_or_404(manager, run_id)
@@ -126,9 +175,9 @@ def create_app(manager: RunManager, *, token: str | None, server_id: str, metric
             raise HTTPException(404, f"No file {path!r} in run {run_id}: {exc}.") from None
         if files.is_dir(fd):
             return JSONResponse({"path": path, "entries": files.listing(fd)})
-        media = "text/html" if path.endswith(".html") else "application/octet-stream"
+        media, headers = artifact_headers(path)  # data, never active content on this origin
         size = os.fstat(fd).st_size
-        return StreamingResponse(files.stream(fd), media_type=media, headers={"Content-Length": str(size)})
+        return StreamingResponse(files.stream(fd), media_type=media, headers={**headers, "Content-Length": str(size)})
 
     @api.get("/runs/{run_id}/view", response_model=RunView, tags=["web page"])
     def view(run_id: str) -> RunView:
@@ -138,12 +187,14 @@ def create_app(manager: RunManager, *, token: str | None, server_id: str, metric
         return render_view(run, manager.registry.steps(run_id), manager.events.all(run_id))
 
     @api.get("/fs/stat", response_model=PathStat, tags=["service"])
-    def stat_path(path: str) -> PathStat:
+    def stat_path(path: str = Query(..., max_length=4096)) -> PathStat:
         """Whether the service sees ``path`` as the client does (size, mtime): may a run be submitted by path?
 
-        Token holders can already name any server path in a run request, so this tells them nothing new."""
+        Only paths under the service's --allow-path folders exist for this question (the rest cannot be
+        submitted by path anyway)."""
         try:
-            info = os.stat(path) if os.path.isabs(path) else None
+            allowed = os.path.isabs(path) and manager.policy.may_read(Path(path))
+            info = os.stat(path) if allowed else None
         except OSError:
             info = None
         return PathStat(exists=info is not None, size=info.st_size if info else None,
@@ -200,32 +251,84 @@ def _parse_request(raw: bytes | str) -> RunRequest:
         raise HTTPException(400, f"The run request is invalid at {where}: {first['msg']}.") from None
 
 
-async def _receive_bundle(request: Request, manager: RunManager, run_id: str) -> RunRequest:
-    """Spool the upload (bounded), unpack it safely into the run's submission folder."""
-    length = request.headers.get("content-length", "")
-    if length.isdigit() and int(length) > MAX_UPLOAD:
-        raise HTTPException(400, f"The bundle is larger than {MAX_UPLOAD} bytes.")
-    form = await request.form(max_files=1, max_fields=2)
-    upload, raw = form.get("bundle"), form.get("request")
-    if upload is None or isinstance(upload, str):
-        raise HTTPException(400, "A multipart submission needs a 'bundle' file part.")
-    run_request = _parse_request(raw if isinstance(raw, str) else "{}")
+async def _bounded_body(request: Request, limit: int = 4 << 20) -> bytes:
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise HTTPException(413, f"A run request is at most {limit} bytes; send files in a bundle.")
+    return bytes(body)
+
+
+async def _receive_bundle(request: Request, manager: RunManager, run_id: str, max_upload: int) -> RunRequest:
+    """Stream the upload (counted as it arrives), unpack it in a worker into the run's submission folder, and
+    check what its spec names against the policy before the run is recorded."""
     folder = manager.submission_dir(run_id)
-    folder.mkdir(parents=True, exist_ok=True)
-    archive = folder / "upload.tar.gz"
     try:
-        copied = 0
-        with archive.open("wb") as spooled:
-            while chunk := await upload.read(1 << 20):
-                copied += len(chunk)
-                if copied > MAX_UPLOAD:
-                    raise BundleError(f"The bundle is larger than {MAX_UPLOAD} bytes.")
-                spooled.write(chunk)
-        unpack(archive, folder / "bundle")
-    except BundleError as exc:
-        shutil.rmtree(folder, ignore_errors=True)
+        raw = await receive(request, folder, max_upload=max_upload)
+        run_request = _parse_request(raw)
+        manager.policy.check_code(load_bundle_spec(folder / "bundle"))
+    except UploadTooLarge as exc:  # closing the connection stops the sender; otherwise the rest would be drained
+        raise HTTPException(413, str(exc), headers={"Connection": "close"}) from None
+    except SubmissionRefused as exc:
+        _forget_upload(manager, run_id)
+        raise HTTPException(403, str(exc)) from None
+    except (BundleError, RtestError) as exc:
+        _forget_upload(manager, run_id)
         raise HTTPException(400, str(exc)) from None
-    finally:
-        archive.unlink(missing_ok=True)
+    except HTTPException:
+        _forget_upload(manager, run_id)
+        raise
     return run_request.model_copy(update={"bundle": True, "spec": None})
+
+
+def _forget_upload(manager: RunManager, run_id: str) -> None:
+    import shutil
+
+    shutil.rmtree(manager.submission_dir(run_id), ignore_errors=True)
+
+
+def _redactor(manager: RunManager):
+    """Answers never show where the service keeps things: its workdir becomes <workdir>."""
+    roots = sorted({str(manager.workspace.root), str(manager.workspace.root.resolve())}, key=len, reverse=True)
+
+    def redact(text):
+        for root in roots:
+            text = text.replace(root, "<workdir>")
+        return text
+
+    return redact
+
+
+def _redacted_run(manager: RunManager, run: dict) -> dict:
+    return {**run, "message": _redactor(manager)(run["message"])} if run.get("message") else run
+
+
+def _add_guards(app: FastAPI, manager: RunManager, *, bound: str, hosts: tuple[str, ...],
+                origins: tuple[str, ...]) -> None:
+    """Browser defences around every route, CORS only for configured origins, and errors without our paths."""
+    import structlog
+    from starlette.exceptions import HTTPException as FastAPIHTTPException
+
+    from rtest.serve.guard import BrowserGuard
+
+    redact = _redactor(manager)
+
+    @app.exception_handler(FastAPIHTTPException)
+    async def http_error(request: Request, exc: FastAPIHTTPException) -> JSONResponse:
+        detail = redact(exc.detail) if isinstance(exc.detail, str) else exc.detail
+        return JSONResponse({"detail": detail}, status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(Exception)
+    async def internal_error(request: Request, exc: Exception) -> JSONResponse:
+        structlog.get_logger("rtest.serve").error("request failed", path=request.url.path, exc_info=exc)
+        return JSONResponse({"detail": "rtest serve hit an internal error; its log has the details."},
+                            status_code=500)
+
+    if origins:
+        from starlette.middleware.cors import CORSMiddleware
+
+        app.add_middleware(CORSMiddleware, allow_origins=list(origins), allow_methods=["GET", "POST"],
+                           allow_headers=["Authorization", "Content-Type", CLIENT_HEADER])
+    app.add_middleware(BrowserGuard, bound=bound, hosts=hosts, origins=origins)
 

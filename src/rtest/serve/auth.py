@@ -1,4 +1,8 @@
-"""Who may talk to the service: loopback needs nothing, any other address needs a bearer token."""
+"""Who may talk to the service: whoever holds its token (by default one is generated, also on loopback).
+
+Programs send ``Authorization: Bearer <token>``; the web page trades the token once for an HttpOnly,
+SameSite=Strict cookie (so report links and event streams carry it, and page scripts never see it).
+``--no-token`` exists for loopback only."""
 
 from __future__ import annotations
 
@@ -25,6 +29,11 @@ def is_loopback(host: str) -> bool:
         return False  # a host name: it may resolve to anything
 
 
+def cookie_name(port: int) -> str:
+    """Per port: cookies ignore ports, and two services on one machine must not share (or overwrite) one."""
+    return f"rtest-token-{port}"
+
+
 def check_bind(host: str, token: str | None) -> None:
     """Refuse, before binding, to listen on a non-loopback address without a token."""
     if not is_loopback(host) and not token:
@@ -33,15 +42,23 @@ def check_bind(host: str, token: str | None) -> None:
                               "or use --host 127.0.0.1.")
 
 
-def bearer_checker(token: str | None):
-    """A FastAPI dependency: with a token set, every API call needs ``Authorization: Bearer <token>``."""
+def same_token(given: str | None, token: str) -> bool:
+    return bool(given) and secrets.compare_digest(given.encode(), token.encode())
+
+
+def bearer_given(request: Request, token: str | None) -> bool:
+    """Whether the request carries the token in its Authorization header (a form or a plain link cannot)."""
+    scheme, _, given = request.headers.get("authorization", "").partition(" ")
+    return bool(token) and scheme.lower() == "bearer" and same_token(given.strip(), token)
+
+
+def bearer_checker(token: str | None, cookie: str = ""):
+    """A FastAPI dependency: with a token set, every API call needs it, as a bearer header or the page's cookie."""
 
     def check(request: Request) -> None:
-        if not token:
+        if not token or bearer_given(request, token) or (cookie and same_token(request.cookies.get(cookie), token)):
             return
-        scheme, _, given = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not secrets.compare_digest(given.strip().encode(), token.encode()):
-            raise HTTPException(status_code=401, detail="Missing or wrong token: send Authorization: Bearer <token>.",
-                                headers={"WWW-Authenticate": "Bearer"})
+        raise HTTPException(status_code=401, detail="Missing or wrong token: send Authorization: Bearer <token>, "
+                            "or open the page at the URL rtest serve printed.", headers={"WWW-Authenticate": "Bearer"})
 
     return check

@@ -9,6 +9,7 @@ on the first bad member, so nothing is ever written outside.
 
 from __future__ import annotations
 
+import gzip
 import io
 import json
 import os
@@ -23,6 +24,8 @@ from rtest.plan.userspec import UserSpec, load_user_spec
 SPEC_NAME = "spec.json"
 MAX_BYTES = 1 << 30  # unpacked
 MAX_FILES = 20_000
+MAX_META = 64 << 10  # a pax or GNU long-name header larger than this is refused before tarfile parses it
+_META_KINDS = {b"x": "pax header", b"g": "global pax header", b"L": "GNU long name", b"K": "GNU long link name"}
 SKIP_DIRS = {".git", ".rtest", ".venv", "__pycache__", "node_modules"}
 OUTSIDE_ROOT = ("--allow-source-outside-root cannot travel in a bundle: the config's outside folders are on this "
                 "machine, not in the bundle; map them with --source-map FROM=TO (the targets are packed), or submit "
@@ -113,7 +116,47 @@ def unpack(archive: Path, target: Path, *, max_bytes: int = MAX_BYTES, max_files
     return target
 
 
+def check_headers(archive: Path, *, max_meta: int = MAX_META, max_bytes: int = MAX_BYTES,
+                  max_files: int = MAX_FILES) -> None:
+    """Walk the tar headers ourselves, before ``tarfile`` does: CPython's pax parsing is quadratic in the header's
+    size (CVE-2024-6232), so a long pax or GNU long-name header is refused here, in time linear in the bundle."""
+    try:
+        with gzip.open(archive, "rb") as stream:
+            _walk_headers(stream, max_meta, max_bytes, max_files)
+    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+        raise BundleError(f"The bundle is not a readable tar.gz: {exc}.") from None
+
+
+def _walk_headers(stream, max_meta: int, max_bytes: int, max_files: int) -> None:
+    total, entries, position = 0, 0, 0
+    while True:
+        header = stream.read(512)
+        if len(header) < 512 or header == bytes(512):
+            return  # the end (tarfile itself reports a truncated archive)
+        try:
+            size = tarfile.nti(header[124:136])
+        except (tarfile.InvalidHeaderError, ValueError):
+            raise BundleError(f"The bundle is damaged: bad size field in the tar header at byte {position}.") from None
+        kind = header[156:157]
+        if size < 0 or (kind in _META_KINDS and size > max_meta):
+            what = _META_KINDS.get(kind, "header")
+            raise BundleError(f"The bundle has a {what} of {size} bytes (more than {max_meta}); pack it with "
+                              "rtest (`rtest sandbox run --server URL --upload`) or with shorter names.")
+        entries += 1
+        total += size
+        if entries > max_files * 2 or total > max_bytes + max_files * max_meta:
+            raise BundleError("The bundle is too large; leave out what the run does not need.")
+        skip = (size + 511) // 512 * 512
+        position += 512 + skip
+        while skip:
+            got = len(stream.read(min(skip, 1 << 20)))
+            if not got:
+                return
+            skip -= got
+
+
 def _extract(archive: Path, root: Path, max_bytes: int, max_files: int) -> None:
+    check_headers(archive, max_bytes=max_bytes, max_files=max_files)
     total = files = 0
     try:
         tar = tarfile.open(archive, "r:*")
@@ -168,16 +211,14 @@ def _write_member(tar: tarfile.TarFile, member: tarfile.TarInfo, target: Path) -
 def load_bundle_spec(root: Path) -> UserSpec:
     """The bundle's spec, every path checked to stay inside the bundle."""
     spec = load_user_spec(root / SPEC_NAME)
+    from rtest.serve.policy import named_paths
+
     where, real_root = spec.pipeline, root.resolve()
     if where.allow_source_outside_root:  # it would reach the service's own folders, not the submitter's
         raise BundleError(OUTSIDE_ROOT)
-    paths = [where.config, where.source_root, *where.interfaces, *where.source_map.values(), spec.wheelhouse]
-    paths += [where.dag] if where.dag and ":" not in where.dag else []
     if where.dag and ":" in where.dag:
         raise BundleError("A bundle's DAG must be a file in the bundle, not a Python function.")
-    for overrides in spec.scripts.values():
-        paths += [*overrides.inputs.values(), *overrides.outputs.values()]
-    for path in filter(None, paths):
+    for path in named_paths(spec):
         resolved = Path(path).resolve()
         if resolved != real_root and real_root not in resolved.parents:
             raise BundleError(f"The bundle's spec names '{path}', outside the bundle; use paths inside it.")

@@ -27,8 +27,11 @@ class ServiceUnavailableError(RtestError):
 
 class ServiceClient:
     def __init__(self, url: str, token: str | None = None, *, timeout_s: float = 60.0) -> None:
+        from rtest.serve.local import local_token
+
         self.url = url.rstrip("/")
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        token = token or local_token(self.url)  # a service on this machine left its token for us
+        headers = {"x-rtest-client": "cli", **({"Authorization": f"Bearer {token}"} if token else {})}
         self.http = httpx.Client(base_url=self.url, headers=headers, timeout=httpx.Timeout(timeout_s),
                                  trust_env=False)
 
@@ -54,11 +57,15 @@ class ServiceClient:
     def health(self) -> dict[str, Any]:
         return self._call("GET", "/healthz").json()
 
+    def service(self) -> dict[str, Any]:
+        """Where the service keeps its runs (for token holders)."""
+        return self._call("GET", "/api/service").json()
+
     def shares_file_system(self, probe: Path | None = None) -> bool:
         """True when paths mean the same on both sides: the service's workdir is visible here with the id it
         reports, and the service sees ``probe`` (e.g. the pipeline's config) as we do. Under compose the workdir
         may be shared while the client's files are not."""
-        health = self.health()
+        health = self.service()
         marker = Path(health["workdir"]) / "serve" / "server-id"
         try:
             if marker.read_text().strip() != health["server_id"]:
@@ -77,6 +84,10 @@ class ServiceClient:
         with bundle.open("rb") as data:
             files = {"bundle": ("bundle.tar.gz", data, "application/gzip")}
             return self._call("POST", "/api/runs", data={"request": json.dumps(request)}, files=files).json()["id"]
+
+    def prune(self, keep_runs: int | None, keep_days: float | None) -> list[str]:
+        body = {"keep_runs": keep_runs, "keep_days": keep_days}
+        return self._call("POST", "/api/runs/prune", json=body).json()["removed"]
 
     def runs(self, status: str | None = None, limit: int = 50, offset: int = 0) -> dict[str, Any]:
         params = {"limit": limit, "offset": offset, **({"status": status} if status else {})}

@@ -23,7 +23,9 @@ from rtest.options import RunRequest
 from rtest.run.backends.base import Backend
 from rtest.run.events import Event, RunStarted, RunWarning, StepFinished, StepQueued, StepStarted
 from rtest.serve.eventlog import END, EventLog, event_record
+from rtest.serve.policy import SubmitPolicy, plans_code, restart_refusal
 from rtest.serve.registry import Registry
+from rtest.serve.retention import Retention, after_run
 from rtest.serve.slots import SlotPool
 from rtest.workspace import Workspace, new_run_id
 
@@ -54,6 +56,10 @@ class RunManager:
         self._deps_lock = threading.Lock()  # one dependency build at a time: two runs never build the same image twice
         self._lock = threading.Lock()
         self._stopping = False
+        # -- issue 14: what submissions may name, how long code-naming plans may take, how much history stays
+        self.policy = SubmitPolicy()
+        self.plan_timeout_s = 120.0
+        self.retention = Retention()
 
     def submission_dir(self, run_id: str) -> Path:
         return self.serve_dir / "submissions" / run_id
@@ -109,6 +115,7 @@ class RunManager:
                                  ("succeeded", 0) if report.pipeline_success else ("failed", 1))
         except RtestError as exc:  # bad input or no engine: the user's one sentence, and its exit code
             exit_code, message = exc.exit_code, str(exc)
+            status = getattr(exc, "run_status", status)  # planning code that crashed or hung: failed
         except Exception as exc:  # noqa: BLE001 - a bug in one run must not take the service down
             log.exception("run crashed", run_id=run_id)
             message = f"rtest internal error: {exc}"
@@ -122,13 +129,19 @@ class RunManager:
         finally:
             with self._lock:
                 self.active.pop(run_id, None)
+            after_run(self, run_id)  # the upload goes, then old runs (rtest.serve.retention)
 
     def _plan(self, run_id: str, request: RunRequest):
         from rtest.serve.planning import plan_submission
 
         spec_path = self._spec_file(run_id, request)
+        if not request.example and plans_code(self.policy, spec_path):  # never in this process: see plan_worker
+            from rtest.serve.plan_worker import plan_in_worker
+
+            return plan_in_worker(spec_path, self.workspace.root, timeout_s=self.plan_timeout_s)
         with self._plan_lock:  # the example writes its sample data into the shared workdir
-            return plan_submission(spec_path, example=request.example, workspace=self.workspace)
+            return plan_submission(spec_path, example=request.example, workspace=self.workspace,
+                                   config_classes=self.policy.allow_code)
 
     def _spec_file(self, run_id: str, request: RunRequest) -> Path | None:
         from rtest.plan.userspec import save_user_spec
@@ -176,12 +189,23 @@ class RunManager:
         interrupted = self.registry.run_ids_with_status("running")
         for run_id in interrupted:
             self._interrupt(run_id, "the service stopped while the run went on")
-        queued = self.registry.run_ids_with_status("queued")
-        for run_id in queued:
+        queued, refused = [], []
+        for run_id in self.registry.run_ids_with_status("queued"):
             self.backend.remove_run(run_id)  # containers created ahead by the previous process
+            request = RunRequest.model_validate(self.registry.request_of(run_id))
+            why = restart_refusal(self.policy, request.spec)
+            if why:  # code planning may be what stopped the service: never again on its own
+                self._end_unstarted(run_id, why)
+                refused.append(run_id)
+                continue
             self.events.reset(run_id)
-            self._start(run_id, RunRequest.model_validate(self.registry.request_of(run_id)))
-        return {"interrupted": interrupted, "restarted": queued}
+            self._start(run_id, request)
+            queued.append(run_id)
+        return {"interrupted": interrupted, "restarted": queued, "failed": refused}
+
+    def _end_unstarted(self, run_id: str, why: str) -> None:
+        self.registry.set_run(run_id, status="failed", exit_code=1, message=why, ended_at=time.time())
+        self.events.append(run_id, {"type": END, "status": "failed", "exit_code": 1, "message": why})
 
     def _interrupt(self, run_id: str, why: str) -> None:
         removed = self.backend.remove_run(run_id)

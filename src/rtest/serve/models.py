@@ -8,7 +8,15 @@ from pydantic import BaseModel
 
 
 class Health(BaseModel):
+    """Open to anyone: only that the service is up, and its version."""
+
     status: str
+    version: str
+
+
+class ServiceInfo(BaseModel):
+    """For token holders (GET /api/service)."""
+
     version: str
     workdir: str
     server_id: str  # also in <workdir>/serve/server-id: a client that can read it shares our file system

@@ -17,9 +17,13 @@ from rtest.workspace import Workspace
 HINT = "name them in the run request's spec (pipeline.dag and pipeline.config), or ask for the example"
 
 
-def plan_submission(spec_path: Path | None, *, example: bool, workspace: Workspace,
+def plan_submission(spec_path: Path | None, *, example: bool, workspace: Workspace, config_classes: bool = False,
                     ) -> tuple[PipelineTestingSpec, UserSpec]:
-    """The plan (PlanError when it cannot run, or has warnings under ``strict``) and the spec it came from."""
+    """The plan (PlanError when it cannot run, or has warnings under ``strict``) and the spec it came from.
+
+    ``config_classes``: whether the config's classes may run (isolated, see rtest.plan.framework_classes); a
+    submitted config names their modules, so the service allows it only with --allow-code (or the example)."""
     user = load_user_spec(spec_path) if spec_path else UserSpec()
-    chosen = locate(user, example=example, workspace=workspace, hint=HINT)
+    chosen = locate(user, example=example, workspace=workspace, hint=HINT,
+                    use_config_classes=config_classes or example)
     return chosen.plan(workspace.root, strict=chosen.user.strict), chosen.user

@@ -107,6 +107,19 @@ class Registry:
     def run_ids_with_status(self, status: str) -> list[str]:
         return [row["id"] for row in self._exec("SELECT id FROM runs WHERE status = ? ORDER BY seq", (status,))]
 
+    # -- retention (issue 14)
+    def finished_runs(self) -> list[tuple[str, float]]:
+        """(id, when it ended or was submitted) of every finished run, newest first."""
+        marks = ", ".join("?" for _ in FINISHED)
+        rows = self._exec(f"SELECT id, COALESCE(ended_at, submitted_at) AS t FROM runs WHERE status IN ({marks}) "
+                          "ORDER BY seq DESC", tuple(sorted(FINISHED)))
+        return [(row["id"], row["t"]) for row in rows]
+
+    def delete_run(self, run_id: str) -> None:
+        with self._lock:
+            self._db.execute("DELETE FROM steps WHERE run_id = ?", (run_id,))
+            self._db.execute("DELETE FROM runs WHERE id = ?", (run_id,))
+
     def count_runs_by_status(self) -> dict[str, int]:
         return {row["status"]: row["n"] for row in self._exec("SELECT status, COUNT(*) AS n FROM runs GROUP BY status")}
 

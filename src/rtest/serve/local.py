@@ -1,0 +1,131 @@
+"""What a service leaves on its own machine: its token, its workdir lock, and a note clients find it by.
+
+The token lives in ``<workdir>/serve/token`` (0600). The note, ``<runtime dir>/serve-<port>.json`` (0600,
+the folder 0700), tells a CLI client on the same machine the token of the service on that port, so
+`rtest sandbox run --server` and `rtest runs` need no --token (as Jupyter's runtime files do). The lock
+(``<workdir>/serve/lock``, flock) is held for the service's life: a second service on the same workdir
+would recover the first one's runs, so it exits 2 instead, naming the first.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from rtest.errors import RtestError
+
+RUNTIME_ENV = "RTEST_RUNTIME_DIR"
+
+
+class WorkdirInUseError(RtestError):
+    """Another `rtest serve` holds this workdir."""
+
+
+def write_secret(path: Path, text: str) -> None:
+    """Write ``text`` readable by this user only (created 0600; an older file is made 0600 first)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+        os.write(fd, text.encode())
+    finally:
+        os.close(fd)
+
+
+def token_file(workdir: Path) -> Path:
+    return Path(workdir) / "serve" / "token"
+
+
+def runtime_dir() -> Path:
+    if os.environ.get(RUNTIME_ENV):
+        return Path(os.environ[RUNTIME_ENV])
+    base = os.environ.get("XDG_RUNTIME_DIR") or str(Path.home() / ".cache")
+    return Path(base) / "rtest"
+
+
+def _note(port: int) -> Path:
+    return runtime_dir() / f"serve-{port}.json"
+
+
+def announce(port: int, token: str | None) -> Path:
+    """Leave the note for local clients (removed by ``retract`` when the service stops)."""
+    folder = runtime_dir()
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    note = _note(port)
+    write_secret(note, json.dumps({"pid": os.getpid(), "port": port, "token": token}))
+    return note
+
+
+def retract(port: int) -> None:
+    note = _note(port)
+    try:
+        if json.loads(note.read_text()).get("pid") == os.getpid():
+            note.unlink()
+    except (OSError, ValueError):
+        pass
+
+
+def _alive(pid: object) -> bool:
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def local_token(url: str) -> str | None:
+    """The token of the live service this machine runs at ``url`` (a loopback URL), if it left a note."""
+    parts = urlsplit(url)
+    if (parts.hostname or "") not in ("127.0.0.1", "localhost", "::1") or parts.port is None:
+        return None
+    try:
+        note = json.loads(_note(parts.port).read_text())
+    except (OSError, ValueError):
+        return None
+    return note.get("token") if isinstance(note, dict) and _alive(note.get("pid")) else None
+
+
+def local_services() -> list[str]:
+    """URLs of the live services on this machine (their notes), for `rtest runs` without --server."""
+    found = []
+    for note in sorted(runtime_dir().glob("serve-*.json")):
+        try:
+            data = json.loads(note.read_text())
+        except (OSError, ValueError):
+            continue
+        if isinstance(data, dict) and _alive(data.get("pid")) and isinstance(data.get("port"), int):
+            found.append(f"http://127.0.0.1:{data['port']}")
+    return found
+
+
+def hold_workdir(workdir: Path, port: int) -> int:
+    """Take the workdir's lock for this process's life (the descriptor is returned, never closed), or raise."""
+    lock = Path(workdir) / "serve" / "lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = _read_holder(fd)
+        os.close(fd)
+        raise WorkdirInUseError(
+            f"Another rtest serve (PID {holder.get('pid', '?')}, port {holder.get('port', '?')}) already uses the "
+            f"workdir {workdir}; stop it first, or give this one another --workdir.") from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, json.dumps({"pid": os.getpid(), "port": port}).encode(), 0)
+    return fd
+
+
+def _read_holder(fd: int) -> dict:
+    try:
+        data = json.loads(os.pread(fd, 4096, 0) or b"{}")
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
