@@ -3,7 +3,6 @@ watch a step turn green without a reload, cancel a run. The screenshot lands in 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -17,16 +16,18 @@ CHROMIUM = "/usr/bin/chromium"
 OUT, IN = "/opt/ml/processing/output/out", "/opt/ml/processing/input/out"
 
 
-def _request(root: Path, name: str, first: str = "First") -> str:
+def _request(root: Path, name: str, first: str = "First") -> dict:
     steps = {first: {"script": f"# {name} first\n", "outputs": {"out": OUT}},
              "Second": {"script": f"# {name} second\n", "inputs": {"out": IN}, "outputs": {"out": OUT}}}
-    paths = write_python_pipeline(root / name, steps, [(first, "Second")])
-    return json.dumps({"spec": {"pipeline": {"dag": str(paths["dag"]), "config": str(paths["config"])}},
-                       "settings": {"cache": False}, "submitter": "browser"})
+    return write_python_pipeline(root / name, steps, [(first, "Second")])
 
 
-def _submit(page, request: str) -> str:
-    page.fill("#request", request)
+def _submit(page, paths: dict) -> str:
+    """The page's submit form, field by field (no JSON to type)."""
+    page.fill("#dag-path", str(paths["dag"]))
+    page.fill("#config-path", str(paths["config"]))
+    page.fill("#submitter", "browser")
+    page.set_checked("#no-cache", True)
     page.click("#submit")
     page.wait_for_function("document.querySelector('#submit-result').textContent.startsWith('submitted ')")
     return page.text_content("#submit-result").split()[-1]

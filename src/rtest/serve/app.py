@@ -16,12 +16,13 @@ from rtest.serve import files
 from rtest.serve.auth import bearer_checker
 from rtest.serve.bundle import BundleError, unpack
 from rtest.serve.manager import RunManager, RunRequest
-from rtest.serve.models import Health, PathStat, RunDetail, RunPage, RunView, SlotState, Submitted
+from rtest.serve.models import Health, PathStat, RunChanges, RunDetail, RunPage, RunView, SlotState, Submitted
 from rtest.serve.registry import RUN_STATUSES
 from rtest.serve.streams import follow_log, sse
 from rtest.version import __version__
 
 MAX_UPLOAD = 512 << 20
+WEB_STATIC = {"app.js": "text/javascript", "app.css": "text/css"}  # the web page's own files (serve/web/)
 _SUBMIT_BODY = {"requestBody": {"required": True, "content": {
     "application/json": {"schema": {"$ref": "#/components/schemas/RunRequest"}},
     "multipart/form-data": {"schema": {"type": "object", "required": ["request", "bundle"], "properties": {
@@ -47,8 +48,17 @@ def create_app(manager: RunManager, *, token: str | None, server_id: str, metric
         return Response(metrics.render(), media_type="text/plain; version=0.0.4")
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
-    def page() -> HTMLResponse:
+    @app.get("/runs/{run_id}", response_class=HTMLResponse, include_in_schema=False)  # a run's deep link
+    def page(run_id: str | None = None) -> HTMLResponse:
         return HTMLResponse(resources.files("rtest.serve").joinpath("web/index.html").read_text(encoding="utf-8"))
+
+    @app.get("/static/{name}", include_in_schema=False)
+    def static(name: str) -> Response:
+        """The page's script and style, as files of their own (no inline code: a strict CSP allows them)."""
+        if name not in WEB_STATIC:
+            raise HTTPException(404, f"No static file {name!r}.")
+        text = resources.files("rtest.serve").joinpath(f"web/{name}").read_text(encoding="utf-8")
+        return Response(text, media_type=WEB_STATIC[name], headers={"Cache-Control": "no-cache"})
 
     @api.post("/runs", status_code=202, response_model=Submitted, tags=["runs"], openapi_extra=_SUBMIT_BODY)
     async def submit(request: Request) -> Submitted:
@@ -67,11 +77,28 @@ def create_app(manager: RunManager, *, token: str | None, server_id: str, metric
 
     @api.get("/runs", response_model=RunPage, tags=["runs"])
     def list_runs(status: str | None = Query(None, description=f"one of {', '.join(RUN_STATUSES)}"),
-                  limit: int = Query(50, ge=1, le=500), offset: int = Query(0, ge=0)) -> RunPage:
+                  limit: int = Query(50, ge=1, le=500), offset: int = Query(0, ge=0),
+                  pipeline: str | None = Query(None, description="only this pipeline's runs")) -> RunPage:
         if status is not None and status not in RUN_STATUSES:
             raise HTTPException(400, f"No run status '{status}'; use one of {', '.join(RUN_STATUSES)}.")
-        runs, total = manager.registry.runs(status=status, limit=limit, offset=offset)
-        return RunPage(runs=runs, total=total, limit=limit, offset=offset)
+        runs, total = manager.registry.runs(status=status, limit=limit, offset=offset, pipeline=pipeline)
+        counts = manager.registry.step_counts([run["id"] for run in runs])
+        for run in runs:
+            run["steps_done"], run["steps_total"] = counts.get(run["id"], (None, None))
+        return RunPage(runs=runs, total=total, limit=limit, offset=offset, pipelines=manager.registry.pipelines())
+
+    @api.get("/runs/{run_id}/changes", response_model=RunChanges, tags=["runs"])
+    def changes(run_id: str) -> RunChanges:
+        """What changed since the previous run of the same pipeline: steps newly failing or fixed, durations,
+        scripts whose digest differs, values (env vars, arguments, hyperparameters, image) that differ."""
+        from rtest.serve.changes import compare, read_fingerprint
+
+        run = _run_or_404(manager, run_id)
+        before = manager.registry.previous_run(run_id)
+        return RunChanges(**compare(
+            run, manager.registry.steps(run_id), before, manager.registry.steps(before["id"]) if before else [],
+            read_fingerprint(manager.workspace.run_dir(run_id)),
+            read_fingerprint(manager.workspace.run_dir(before["id"])) if before else {}))
 
     @api.get("/runs/{run_id}", response_model=RunDetail, tags=["runs"])
     def show_run(run_id: str) -> RunDetail:

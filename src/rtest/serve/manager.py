@@ -160,6 +160,9 @@ class RunManager:
         spec_path = self._spec_file(run_id, request)
         with self._plan_lock:  # the example writes its sample data into the shared workdir
             plan, user = plan_submission(spec_path, example=request.example, workspace=self.workspace)
+        from rtest.serve.changes import write_fingerprint  # "what changed" on the web page (issue 16)
+
+        write_fingerprint(self.workspace.run_dir(run_id), plan)
         shape = {
             "nodes": list(plan.dag_nodes),
             "edges": [list(e) for e in plan.dag_edges],
