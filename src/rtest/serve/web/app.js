@@ -152,6 +152,7 @@ function select(id, push) {
 
 async function submit(e) {
   e.preventDefault();
+  $("submit-result").textContent = "submitting…";
   const request = {submitter: $("submitter").value || null, settings: {cache: !$("no-cache").checked}};
   if ($("example").checked) request.example = true;
   const dag = $("dag-path").value.trim(), config = $("config-path").value.trim();
