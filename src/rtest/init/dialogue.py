@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -45,6 +46,8 @@ def run_init(root: Path, asker: Asker, console: Console, spec_path: Path, workdi
     from rtest.cli.render import print_discovery
 
     print_discovery(console, inputs)
+    if adopt_source_maps(inputs, user, console, spec_path.parent):
+        inputs = _load(user, spec_path.parent)
     pending = pending_inputs(inputs, user, spec_path.parent, found.root)
     if not pending:
         console.print("Every input is wired or given by the config: nothing to ask.")
@@ -59,6 +62,22 @@ def run_init(root: Path, asker: Asker, console: Console, spec_path: Path, workdi
     console.print(f"[green]Wrote {spec_path}[/] (paths relative to it). Run it with: "
                   f"rtest sandbox run --spec {_shown(spec_path)}", highlight=False)
     return spec_path
+
+
+SEARCHED = re.compile(r"--source-map (?P<prefix>\S+)=(?P<folder>\S+)\.$")
+
+
+def adopt_source_maps(inputs, user: UserSpec, console: Console, base: Path) -> bool:
+    """Source folders discovery found by searching become the spec's ``source_map``, so the spec says
+    where the config's paths live here (the warning names the mapping; see rtest.plan.sources)."""
+    for warning in inputs.discovery.warnings:
+        match = SEARCHED.search(warning.message) if warning.code == "source-dir-searched" else None
+        if match and match["prefix"] not in user.pipeline.source_map:
+            user.pipeline.source_map[match["prefix"]] = _relative(Path(match["folder"]), base)
+    if user.pipeline.source_map:
+        for prefix, folder in user.pipeline.source_map.items():
+            console.print(f"Mapping the config's {prefix} to {folder} in the spec (source_map).", highlight=False)
+    return bool(user.pipeline.source_map)
 
 
 def write_spec(user: UserSpec, path: Path) -> None:
@@ -197,7 +216,10 @@ def _absolute(user: UserSpec, base: Path) -> UserSpec:
 
 
 def _relative(path: Path, base: Path) -> str:
-    return os.path.relpath(Path(path).resolve(), base.resolve())
+    """Relative to the spec's folder when inside it (the project travels with its spec); else absolute
+    (the installed framework's catalogue, data elsewhere on this machine)."""
+    path, base = Path(path).resolve(), base.resolve()
+    return os.path.relpath(path, base) if path.is_relative_to(base) else str(path)
 
 
 def _shown(path: Path) -> str:

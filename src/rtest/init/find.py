@@ -15,7 +15,8 @@ from rtest.errors import RtestError
 
 SKIP_DIRS = {".git", ".venv", "venv", "node_modules", ".rtest", "__pycache__", ".tox", ".mypy_cache", "build", "dist"}
 MAX_DEPTH = 5
-MAX_FILES = 5000  # a bounded walk: `rtest init` in a home folder must still answer at once
+MAX_FILES = 5000
+MAX_SHARED_DAGS = 5  # a bounded walk: `rtest init` in a home folder must still answer at once
 DATA_SUFFIXES = (".json", ".yaml", ".yml")
 FRAMEWORKS = ("cursus",)  # packages whose interface catalogue and shared DAGs are offered when importable
 
@@ -79,6 +80,12 @@ def find_project(root: Path) -> Found:
         found.dags.append(Candidate(path, f"{len(dag.nodes)} nodes, {shared} with a step config", score=shared,
                                     framework=not path.is_relative_to(root)))
     found.dags.sort(key=lambda c: (-c.score, c.framework, len(str(c.path))))
+    shared = [c for c in found.dags if c.framework]
+    kept = [c for c in shared if c.score > 0][:MAX_SHARED_DAGS]
+    if len(shared) > len(kept):  # the catalogue has dozens: offer the few that fit this config best
+        found.skipped.append((shared[0].path.parent.parent, f"{len(shared) - len(kept)} more shared DAGs of the "
+                                                             "framework, with fewer of the config's steps"))
+    found.dags = [c for c in found.dags if not c.framework or c in kept]
     folders: dict[Path, int] = {}
     for path in files:
         if path.name.endswith(".step.yaml"):
