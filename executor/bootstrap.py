@@ -5,7 +5,7 @@ Mounted read-only at /opt/rtest/executor and started as
 Python >= 3.8, because it runs inside whatever image the step uses.
 
 Configured by environment:
-  RTEST_JOB_KIND     processing | training (rtest.jobs); any other kind runs as processing does
+  RTEST_JOB_KIND     processing | training | inference-check (rtest.jobs); any other kind runs as processing does
   RTEST_ENTRY_POINT  absolute container path of the script
   RTEST_LOG          log file the script's stdout and stderr go to (appended)
   RTEST_META_DIR     where usage.json is written
@@ -58,6 +58,10 @@ def main(argv):
         command = [sys.executable, entry] + hp_args + job_args
         for folder in (ml + "/model", ml + "/output/data"):
             make_folder(folder)
+    elif kind == "inference-check":  # the handler is not a script: executor/inference_check.py calls it
+        code_dir = ml + "/model"
+        command = [sys.executable, os.path.join(os.path.dirname(os.path.abspath(__file__)), "inference_check.py")]
+        make_folder(code_dir)
     else:
         code_dir = env.get("RTEST_CODE_DIR") or os.path.dirname(entry)
         command = [sys.executable, entry] + job_args

@@ -62,16 +62,20 @@ def test_plan_json_with_inputs(capsys, pipeline):
     assert plan["scripts"]["Train"]["hyperparameters"]["max_depth"] == {"value": 6, "source": "config", "field": "hyperparameters.max_depth"}
 
 
-def test_plan_json_stays_parseable_when_rtest_logs_a_warning(pipeline):
-    """Log lines go to stderr: an instance type rtest has to guess limits for must not corrupt stdout's JSON."""
+def test_an_instance_type_rtest_guesses_is_a_plan_note_not_a_log_line(pipeline):
+    """An instance type rtest has to guess limits for is said once, in the plan (JSON stays parseable)."""
     config = json.loads(pipeline["config"].read_text())
     config["configuration"]["specific"]["Train"]["training_instance_type"] = "ml.m5.12xlarge"
     pipeline["config"].write_text(json.dumps(config))
     data = str(pipeline["data"])
     done = subprocess.run([sys.executable, "-m", "rtest.cli.main", "plan", *_base(pipeline), "--input", f"Preprocess_training.DATA={data}",
                            "--input", f"Preprocess_calibration.DATA={data}", "--format", "json"], capture_output=True, text=True)
-    assert done.returncode == 0 and "ml.m5.12xlarge" in done.stderr  # the warning was logged ...
-    assert json.loads(done.stdout)["scripts"]["Train"]["instance_type"]["value"] == "ml.m5.12xlarge"  # ... and stdout is JSON
+    assert done.returncode == 0 and "ml.m5.12xlarge" not in done.stderr  # quiet: no log line on every plan ...
+    plan = json.loads(done.stdout)
+    assert plan["scripts"]["Train"]["instance_type"]["value"] == "ml.m5.12xlarge"
+    assert [n for n in plan["notes"] if "ml.m5.12xlarge" in n] == [  # ... but one note in the plan
+        "instance type ml.m5.12xlarge is not in rtest's table; its limits (48 vCPUs, 192 GiB, capped at this machine) "
+        "are derived from its name"]
 
 
 def test_plan_image_map_points_at_real_images(capsys, pipeline):
@@ -108,6 +112,8 @@ def test_console_script_example_discover(tmp_path):
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
     skipped = {s["node"]: s["reason"] for s in data["skipped"]}
-    assert any(n.startswith("DataLoading") for n in skipped) and any("Regist" in n for n in skipped)
-    assert not any("Regist" in s["node"] or s["node"].startswith("DataLoading") for s in data["scripts"])
+    assert any(n.startswith("DataLoading") for n in skipped) and "Registration" not in skipped
+    assert not any(s["node"].startswith("DataLoading") for s in data["scripts"])
+    registration = next(s for s in data["scripts"] if s["node"] == "Registration")  # runs as an inference check
+    assert registration["job_kind"] == "inference-check", registration
     assert not (tmp_path / ".rtest").exists()  # discovery writes nothing

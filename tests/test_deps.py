@@ -17,7 +17,7 @@ import yaml
 
 from pipelines import raised_message, write_python_pipeline
 from rtest.deps.requirements import DependencyError
-from rtest.deps.resolve import collect
+from rtest.deps.resolve import collect, decisions
 from rtest.deps.runtime import DepsOptions, prepare_dependencies
 from rtest.run.diagnose import failure_reason
 from rtest.deps.scan import scan_script
@@ -120,7 +120,9 @@ def test_requirement_sources_carry_file_and_line_and_conflicts_name_both(tmp_pat
         ("reqpkg==0.3", "requirements.txt", "requirements.txt", 3),
     ]
     (p["src"] / "A" / "main.py").write_text("import subprocess, sys\nsubprocess.run([sys.executable, '-m', 'pip', 'install', 'tinyfmt==2.5'])\n")
-    message = raised_message(DependencyError, collect, plan_of(p).scripts["A"])
+    spec = plan_of(p).scripts["A"]
+    assert not decisions(spec, collect(spec))[collect(spec).requirements[0]].install  # declared: compared only
+    message = raised_message(DependencyError, decisions, spec, collect(spec), True)  # --install-declared
     assert "'tinyfmt==2.5'" in message and "main.py:2" in message
     assert "'tinyfmt>=1.0,<2'" in message and f"{interface}:{line_of(interface, 'tinyfmt')}" in message
 
@@ -206,7 +208,8 @@ def test_interface_and_import_time_requirements_run_offline_and_a_second_run_bui
     add_framework_requirements(p, "Declared", {"tinyfmt": "==1.0.0"})
     plan = plan_of(p)
     calls: list = []
-    options = lambda: DepsOptions(wheelhouses=[tmp_path / "wheels"], download=False, on_progress=lambda *a: calls.append(a))  # noqa: E731
+    options = lambda: DepsOptions(wheelhouses=[tmp_path / "wheels"], download=False, on_progress=lambda *a: calls.append(a),  # noqa: E731
+                                  install_declared=True)  # SageMaker would not install "Declared"'s; --install-declared does
 
     report = run_with_deps(plan, tmp_path / "wd", options())
     assert report.pipeline_success, {n: r.failure_reason for n, r in report.steps.items()}
@@ -244,8 +247,9 @@ def test_an_undeclared_import_time_install_fails_fast_with_a_reason_naming_the_p
 @pytest.mark.docker
 def test_an_unsatisfiable_pin_stops_the_run_at_plan_time_with_its_source_line(tmp_path, docker_client):
     make_wheel(tmp_path, "tinyfmt", "1.0.0")
-    p = write_python_pipeline(tmp_path / "p", {"A": {"script": IMPORTS_TINYFMT, "outputs": {"out": OUT}}}, [])
-    (p["src"] / "A" / "requirements.txt").write_text("# pinned by the team\ntinyfmt==3.0.0\n")
+    p = write_python_pipeline(tmp_path / "p", {"A": {"script": IMPORTS_TINYFMT, "kind": "training",
+                                                      "outputs": {"model": "/opt/ml/model"}}}, [])
+    (p["src"] / "A" / "requirements.txt").write_text("# pinned by the team\ntinyfmt==3.0.0\n")  # the toolkit installs it
     message = raised_message(DependencyError, lambda plan: run_with_deps(plan, tmp_path / "wd",
                              DepsOptions(wheelhouses=[tmp_path / "wheels"], download=False)), plan_of(p))
     assert "'tinyfmt==3.0.0'" in message and f"{p['src'] / 'A' / 'requirements.txt'}:2" in message
@@ -285,13 +289,17 @@ def test_a_real_package_is_fetched_from_the_index_on_the_host_and_the_step_runs_
     """Needs a package index on the host (PyPI or the pip config's); skips only when none answers."""
     if not _index_reachable(tmp_path):
         pytest.skip("no package index answers from this host (pip download tabulate failed)")
-    script = f"import pathlib, tabulate\npathlib.Path('{OUT}/t.txt').write_text(tabulate.tabulate([[1, 2]]))\n"
-    p = write_python_pipeline(tmp_path / "p", {"A": {"script": script, "outputs": {"out": OUT}}}, [])
+    script = "import pathlib, tabulate\npathlib.Path('/opt/ml/model/t.txt').write_text(tabulate.tabulate([[1, 2]]))\n"
+    p = write_python_pipeline(tmp_path / "p", {"A": {"script": script, "kind": "training",  # the toolkit installs it
+                                                     "outputs": {"out": "/opt/ml/model"}}}, [])
     (p["src"] / "A" / "requirements.txt").write_text("tabulate==0.9.0\n")
     report = run_with_deps(plan_of(p), tmp_path / "wd")  # network none: the wheel came from the host
     assert report.pipeline_success, report.steps["A"].failure_reason
     assert any((tmp_path / "wd" / "wheelhouse" / "cp39").glob("tabulate-0.9.0-*.whl"))
-    assert "1  2" in (Path(report.steps["A"].outputs["out"]) / "t.txt").read_text()
+    import tarfile
+
+    with tarfile.open(Path(report.steps["A"].outputs["out"]) / "model.tar.gz") as packed:
+        assert "1  2" in packed.extractfile("t.txt").read().decode()
 
 
 @pytest.mark.docker
@@ -357,3 +365,84 @@ def test_requirements_only_the_images_python_needs_are_found_from_wheel_metadata
     with zipfile.ZipFile(present, "w") as archive:
         archive.writestr("importlib_resources-6.0.dist-info/METADATA", "Name: importlib-resources\n")
     assert image_only_requirements([wheel, present], py39) == []  # already in the wheelhouse
+
+
+IMPORT_OR_ABSENT = """
+import pathlib, sys
+try:
+    import tinyfmt
+    found = tinyfmt.VERSION
+except ImportError:
+    found = "absent"
+target = pathlib.Path(sys.argv[1] if len(sys.argv) > 1 else '{out}')
+target.mkdir(parents=True, exist_ok=True)
+(target / 'version.txt').write_text(found)
+"""
+
+
+@pytest.mark.docker
+def test_only_what_sagemaker_installs_is_installed_and_declared_requirements_are_compared(tmp_path, docker_client):
+    """Training: the toolkit installs requirements.txt. A ScriptProcessor step: not (and the reason says so).
+    framework_requirements: never installed; an unmet one is a warning with the spec and the image's version."""
+    import tarfile
+
+    from rtest.plan.settings import CommandLine
+    from rtest.run.backends.docker import DockerBackend
+    from rtest.run.engine import RunOptions
+    from rtest.session import run_and_report
+
+    make_wheel(tmp_path, "tinyfmt", "1.0.0")
+    p = write_python_pipeline(tmp_path / "p", {
+        "Train": {"script": IMPORT_OR_ABSENT.format(out="/opt/ml/model"), "kind": "training",
+                  "outputs": {"model": "/opt/ml/model"}},
+        "Proc": {"script": IMPORT_OR_ABSENT.format(out=OUT), "outputs": {"out": OUT}},
+    }, [])
+    for node in ("Train", "Proc"):
+        (p["src"] / node / "requirements.txt").write_text("tinyfmt==1.0.0\n")
+    add_framework_requirements(p, "Proc", {"pip": ">=999"})
+    plan = plan_of(p)
+    engine = DockerBackend()
+    prepared = prepare_dependencies(plan, tmp_path / "wd", engine.client,
+                                    DepsOptions(wheelhouses=[tmp_path / "wheels"], download=False))
+    train, proc = prepared.steps["Train"], prepared.steps["Proc"]
+    assert [r.text for r in train.missing] == ["tinyfmt==1.0.0"] and proc.missing == []
+    assert "training toolkit" in train.decisions[train.requirements.requirements[0]].reason
+    reasons = {r.text: proc.decisions[r] for r in proc.requirements.requirements}
+    assert not reasons["tinyfmt==1.0.0"].install and "ScriptProcessor" in reasons["tinyfmt==1.0.0"].reason
+    assert not reasons["pip>=999"].install
+    pip_version = proc.info.dists["pip"]
+    [warning] = [w for w in prepared.warnings if w.node == "Proc"]
+    assert f"declares pip>=999" in warning.message and f"has pip {pip_version}" in warning.message
+    assert "--install-declared" in warning.message
+
+    report = run_and_report(plan, RunOptions(workdir=tmp_path / "wd"), settings=CommandLine(cache=False), formats=(),
+                            backend=engine, deps=prepared)
+    assert report.pipeline_success, {n: r.failure_reason for n, r in report.steps.items()}
+    with tarfile.open(Path(report.steps["Train"].outputs["model"]) / "model.tar.gz") as packed:
+        assert packed.extractfile("version.txt").read().decode() == "1.0.0"
+    assert (Path(report.steps["Proc"].outputs["out"]) / "version.txt").read_text() == "absent"
+    assert report.steps["Proc"].image == "rtest/sagemaker-base:py3"
+    assert any(w.code == "declared-requirement-unmet" and w.node == "Proc" for w in report.plan_warnings)
+
+
+@pytest.mark.docker
+def test_rtest_deps_shows_why_for_every_requirement_and_install_declared_opts_in(tmp_path, docker_client):
+    script = "import subprocess, sys\nsubprocess.check_call([sys.executable, '-m', 'pip', 'install', 'undeclared==1.0'])\n"
+    p = write_python_pipeline(tmp_path / "p", {"A": {"script": script, "outputs": {"out": OUT}}}, [])
+    (p["src"] / "A" / "requirements.txt").write_text("tinyfmt==1.0.0\n")
+    add_framework_requirements(p, "A", {"nosuchpkg": ">=1"})
+    base = ["deps", "--dag", str(p["dag"]), "--config", str(p["config"]), "--interfaces", str(p["interfaces"]),
+            "--format", "json", "--workdir", str(tmp_path / "wd")]
+    cli = lambda *args: subprocess.run([sys.executable, "-m", "rtest.cli.main", *base, *args], capture_output=True, text=True, cwd=tmp_path, timeout=600)  # noqa: E731
+    shown = cli()
+    assert shown.returncode == 0, shown.stderr
+    rows = {r["requirement"]: r for r in json.loads(shown.stdout)["A"]["requirements"]}
+    assert set(rows) == {"nosuchpkg>=1", "tinyfmt==1.0.0", "undeclared==1.0"}
+    assert rows["undeclared==1.0"]["sagemaker_installs"] and "import time" in rows["undeclared==1.0"]["reason"]
+    assert not rows["tinyfmt==1.0.0"]["sagemaker_installs"] and "ScriptProcessor" in rows["tinyfmt==1.0.0"]["reason"]
+    assert not rows["nosuchpkg>=1"]["sagemaker_installs"] and "never installs" in rows["nosuchpkg>=1"]["reason"]
+    assert json.loads(shown.stdout)["A"]["missing"] == ["undeclared==1.0"]
+    [warning] = json.loads(shown.stdout)["A"]["warnings"]
+    assert "declares nosuchpkg>=1" in warning and "has no nosuchpkg" in warning
+    opted = json.loads(cli("--install-declared").stdout)["A"]
+    assert sorted(opted["missing"]) == ["nosuchpkg>=1", "undeclared==1.0"] and opted["warnings"] == []

@@ -267,3 +267,60 @@ def test_cli_without_an_engine_exits_3_with_one_sentence(tmp_path, nowhere):
     assert result.returncode == 3, output
     assert START_DOCKER_SENTENCE in output and "No container engine answers" in output, output
     assert "Traceback" not in output, output
+
+
+# ---- a container removed or killed by someone else -----------------------------------------------
+
+def _run_until_the_script_speaks(tmp_path: Path, docker_client, node: str, run_id: str):
+    """Start a one-step run in a thread; return it with its container once the script has logged a line."""
+    script = "import time\nprint('half way through', flush=True)\ntime.sleep(60)\n"
+    p = write_python_pipeline(tmp_path / "p", {node: {"script": script, "outputs": {"out": OUT}}}, [])
+    plan = _plan(p)
+    outcome: dict = {}
+
+    def run() -> None:
+        outcome["report"] = run_and_report(plan, RunOptions(workdir=tmp_path / "wd", run_id=run_id),
+                                           settings=CommandLine(cache=False))
+
+    runner = threading.Thread(target=run, name="run-pipeline", daemon=True)
+    runner.start()
+    container = _running_container(docker_client, node, timeout_s=30)
+    assert container is not None, f"the step's container never ran: {outcome}"
+    log = tmp_path / "wd" / "runs" / run_id / node / "log.txt"
+    deadline = time.monotonic() + 30
+    while not (log.is_file() and "half way through" in log.read_text()) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return runner, container, outcome
+
+
+@pytest.mark.docker
+@pytest.mark.timeout(120)
+def test_container_removed_outside_rtest_says_so_and_keeps_the_log(tmp_path, docker_client):
+    node, run_id = "Gone" + secrets.token_hex(4), "gone-" + secrets.token_hex(4)
+    runner, container, outcome = _run_until_the_script_speaks(tmp_path, docker_client, node, run_id)
+    container.remove(force=True)  # what `docker rm -f`, or a prune by someone else, does
+    runner.join(timeout=30)
+    assert not runner.is_alive(), "the run hung after its container was removed"
+    report = outcome["report"]
+    step = report.steps[node]
+    assert step.status.value == "failed" and not report.pipeline_success
+    assert step.failure_reason.startswith("the container was removed by something outside rtest while the step ran")
+    assert "409" not in step.failure_reason and "engine error" not in step.failure_reason
+    assert "half way through" in Path(step.log_path).read_text()  # the log streamed so far is kept ...
+    page = (Path(report.run_dir) / "report.html").read_text()
+    assert "half way through" in page and "removed by something outside rtest" in page  # ... and shown
+    assert docker_client.containers.list(all=True, filters={"label": f"{LABEL_NODE}={node}"}) == []
+
+
+@pytest.mark.docker
+@pytest.mark.timeout(120)
+def test_container_killed_outside_rtest_says_so_and_keeps_the_log(tmp_path, docker_client):
+    node, run_id = "Killed" + secrets.token_hex(4), "killed-" + secrets.token_hex(4)
+    runner, container, outcome = _run_until_the_script_speaks(tmp_path, docker_client, node, run_id)
+    container.kill()  # what `docker kill`, or an engine restart, does
+    runner.join(timeout=30)
+    assert not runner.is_alive(), "the run hung after its container was killed"
+    step = outcome["report"].steps[node]
+    assert step.status.value == "failed"
+    assert step.failure_reason.startswith("the container was killed by something outside rtest before the script")
+    assert "half way through" in Path(step.log_path).read_text()

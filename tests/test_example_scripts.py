@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from rtest.catalog import IMAGE_CATALOG, default_image
+from rtest.catalog import IMAGE_CATALOG, default_image, framework_of
 from rtest.example import (
     CATEGORICAL_FIELDS,
     COLUMNS,
@@ -184,6 +184,9 @@ def test_every_interface_parses_and_has_the_keys() -> None:
         doc = yaml.safe_load(path.read_text())
         assert {"step_type", "registry", "spec"} <= set(doc), path.name
         assert set(doc["spec"]) == {"dependencies", "outputs"}, path.name
+        if doc["registry"]["sagemaker_step_type"] == "RegisterModel":  # the inference check's two inputs
+            assert set(doc["contract"]["inputs"]) == set(doc["spec"]["dependencies"]), path.name
+            continue
         if doc["registry"]["sagemaker_step_type"] not in SCRIPT_JOB_TYPES:
             assert "contract" not in doc, path.name
             continue
@@ -207,7 +210,7 @@ def test_every_script_node_has_its_entry_point_on_disk_and_a_catalog_image() -> 
         assert (PATHS.source_root / source / entry).is_file(), node
         version = config.get(interface["compute"]["framework_version_field"])
         assert version, f"{node} lacks {interface['compute']['framework_version_field']}"
-        kind = interface["compute"]["kind"]
+        kind = framework_of(interface["compute"]["kind"], interface["compute"].get("sdk_class"))  # framework + SKLearn
         assert default_image(kind, str(version).removeprefix("py")) in IMAGE_CATALOG.values(), node
         for argument in interface["contract"]["job_arguments"]:
             assert config.get(argument["source"]), f"{node} lacks {argument['source']}"

@@ -33,14 +33,19 @@ def test_scripts_pending_and_auto_configured(factory):
 def test_requirements_show_paths_and_sources(factory):
     needs = factory.get_script_testing_requirements("Preprocess_training")
     data = next(i for i in needs["expected_inputs"] if i["name"] == "DATA")
-    assert data == {"name": "DATA", "container_path": "/opt/ml/processing/input/data", "required": True, "current_path": None, "source": None}
+    assert data == {"name": "DATA", "container_path": "/opt/ml/processing/input/data", "required": True,
+                    "current_path": None, "source": None, "field": None, "wire": None}
     label = next(e for e in needs["environment_variables"] if e["name"] == "LABEL_FIELD")
-    assert label == {"name": "LABEL_FIELD", "default_value": "is_fraud", "source": "config:label_field", "required": True}
+    assert label == {"name": "LABEL_FIELD", "default_value": "is_fraud", "source": "config", "field": "label_field",
+                     "required": True}
     ratio = next(e for e in needs["environment_variables"] if e["name"] == "OUTPUT_FORMAT")
-    assert ratio["source"] == "interface:env_vars.optional.OUTPUT_FORMAT" and ratio["required"] is False
-    assert needs["job_arguments"] == [{"name": "--job_type", "default_value": "training", "source": "config:job_type", "required": True}]
+    assert (ratio["source"], ratio["field"], ratio["required"]) == ("interface", "env_vars.optional.OUTPUT_FORMAT", False)
+    assert needs["job_arguments"] == [{"name": "--job_type", "default_value": "training", "source": "config",
+                                       "field": "job_type", "required": True}]
+    assert needs["step_name"] == "Preprocess_training" and needs["source_dir"] == str(Path(needs["script_path"]).parent)
     train = factory.get_script_testing_requirements("Train")
-    assert train["expected_inputs"][0]["source"].startswith("wire:Preprocess_training.processed_data")
+    assert (train["expected_inputs"][0]["source"], train["expected_inputs"][0]["field"]) == (
+        "wire", "Preprocess_training.processed_data")
 
 
 def test_unknown_script_lists_valid_names(factory):
@@ -92,3 +97,21 @@ def test_saved_spec_drives_the_cli_alone(factory, pipeline, tmp_path, capsys):
     assert exited.value.code == 0
     plan = json.loads(capsys.readouterr().out)
     assert plan["problems"] == [] and plan["scripts"]["Preprocess_training"]["inputs"]["DATA"]["host_path"]["source"] == "user"
+
+
+def test_saved_spec_paths_are_relative_so_the_project_can_move(tmp_path):
+    import shutil
+
+    project = tmp_path / "project"
+    pipeline = write_pipeline(project)
+    factory = InteractiveRuntimeTestingFactory(pipeline["dag"], pipeline["config"], interface_dirs=[pipeline["interfaces"]],
+                                               workspace_dir=tmp_path / ".rtest")
+    factory.configure_script_testing("Preprocess_training", expected_inputs={"DATA": pipeline["data"]})
+    saved = factory.save_spec(project / "specs" / "rtest-spec.yaml")
+    text = saved.read_text()
+    assert str(tmp_path) not in text and "../data" in text and "../config.json" in text
+    moved = shutil.move(str(project), str(tmp_path / "moved"))
+    again = InteractiveRuntimeTestingFactory.from_spec(Path(moved) / "specs" / "rtest-spec.yaml",
+                                                       workspace_dir=tmp_path / ".rtest")
+    data = again.get_script_testing_requirements("Preprocess_training")["expected_inputs"]
+    assert next(i for i in data if i["name"] == "DATA")["current_path"] == str(Path(moved) / "data")

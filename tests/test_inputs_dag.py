@@ -185,6 +185,19 @@ def test_missing_file(tmp_path):
     assert dag_error(str(path)) == f"DAG file not found: {path}"
 
 
+def test_a_folder_given_as_the_dag_uses_the_dag_file_in_it(tmp_path):
+    folder = tmp_path / "mypipe"
+    folder.mkdir()
+    (folder / "config.json").write_text("{}")
+    assert dag_error(folder) == (f"DAG path {folder} is a folder with no DAG file in it (looked for *dag*.json, "
+                                 f"*dag*.yaml); pass the DAG file itself, e.g. --dag {folder}/dag.json.")
+    write(folder / "pipeline_dag.yaml", "nodes: [A, B]\nedges: [[A, B]]\n")
+    assert load_dag(str(folder)).edges == [("A", "B")]
+    write(folder / "dag.json", '{"nodes": ["A"], "edges": []}')
+    assert dag_error(folder) == (f"DAG path {folder} is a folder with several DAG files (dag.json, pipeline_dag.yaml); "
+                                 f"pass the one you mean, e.g. --dag {folder}/dag.json.")
+
+
 def test_invalid_json_names_line_and_column(tmp_path):
     path = write(tmp_path / "dag.json", '{\n  "nodes": ["A", "B"]\n  "edges": []\n}\n')
     assert dag_error(path) == f"DAG file {path} is not valid JSON at line 3, column 3: Expecting ',' delimiter."

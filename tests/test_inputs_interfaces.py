@@ -93,8 +93,9 @@ def test_non_script_steps(registry):
     assert loading.compute.kind == "python"  # defaults
     assert loading.spec.dependencies == {} and list(loading.spec.outputs) == ["DATA"]
     register = registry.get("Registration")
-    assert register.contract is not None and not register.runs_script  # RegisterModel runs no user script
-    assert register.job_kind == "processing"
+    # RegisterModel runs no user script; rtest runs its inference check there (the plan skips it without payloads)
+    assert register.contract is not None and register.runs_script
+    assert register.job_kind == "inference-check"
 
 
 def test_registry_lookup_and_sources(registry):
@@ -160,7 +161,7 @@ def test_bundled_example_interfaces_load():
 
     registry = load_interfaces([Path(example_dir()) / "interfaces"])
     assert registry.get("Train").job_kind == "training"
-    assert not registry.get("Registration").runs_script
+    assert registry.get("Registration").job_kind == "inference-check"
 
 
 # --- errors, with the exact sentence -----------------------------------------------------

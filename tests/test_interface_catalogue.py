@@ -82,12 +82,17 @@ def test_typed_keys_carry_their_values():
 @pytest.mark.parametrize(
     ("step_type", "job_type"),
     [("BoostModel", "CreateModel"), ("BatchScoring", "Transform"), ("GraphTuning", "Tuning"),
-     ("ModelUpload", "ModelRegistrationProcessing"), ("WarehouseDataLoading", "RedshiftDataLoading")],
+     ("WarehouseDataLoading", "RedshiftDataLoading")],
 )
 def test_steps_that_run_no_script_load_and_say_why(step_type, job_type):
     interface = load_interfaces([CATALOGUE / "interfaces"]).get(step_type)
     assert not interface.runnable
     assert interface.skip_reason.startswith(f"not a Processing or Training job ({job_type}): ")
+
+
+def test_a_registration_step_is_an_inference_check():
+    interface = load_interfaces([CATALOGUE / "interfaces"]).get("ModelUpload")  # ModelRegistrationProcessing
+    assert interface.runnable and interface.job_kind == "inference-check"
 
 
 def test_null_paths_load_as_none():

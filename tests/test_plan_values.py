@@ -253,7 +253,8 @@ def test_a_class_that_cannot_be_used_is_a_warning_and_the_convention_takes_over(
 def test_a_module_that_cannot_be_imported_is_a_sentence(tmp_path):
     p = write(tmp_path, {"S": env_step({})})
     message = raised_message(PlanError, lambda: plan_of(p, config_classes=["no_such_framework.configs"]))
-    assert message.startswith("--config-classes no_such_framework.configs: the module cannot be imported (ModuleNotFoundError")
+    assert message.startswith("--config-classes no_such_framework.configs: no such module in rtest's environment")
+    assert "--framework-python PATH" in message
 
 
 # ---- the other warnings ------------------------------------------------------------------------------

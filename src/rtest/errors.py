@@ -30,6 +30,14 @@ class ConfigError(RtestError):
     """The pipeline config cannot be read or is inconsistent."""
 
 
+class ConfigNotFoundError(ConfigError, FileNotFoundError):
+    """The config file is not there: an RtestError for rtest's callers, a FileNotFoundError for Python's."""
+
+
+class DagNotFoundError(DagError, FileNotFoundError):
+    """The DAG file is not there (see ConfigNotFoundError)."""
+
+
 class InterfaceError(RtestError):
     """A step interface file is malformed."""
 
@@ -44,6 +52,10 @@ class PlanError(RtestError):
 
 class SpecFileError(RtestError):
     """A user spec file (YAML/JSON) is malformed."""
+
+
+class SpecFileNotFoundError(SpecFileError, FileNotFoundError):
+    """The spec file is not there (see ConfigNotFoundError)."""
 
 
 class ReportError(RtestError):

@@ -9,7 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from rtest import factory_view
 from rtest.errors import RtestError
+from rtest.logs import quiet_unless_configured
 from rtest.plan.builder import (
     PipelineInputs,
     Problem,
@@ -70,6 +72,7 @@ class InteractiveRuntimeTestingFactory:
         return factory
 
     def _setup(self, inputs: PipelineInputs, user: UserSpec, workspace_dir: Path) -> None:
+        quiet_unless_configured()
         self.workspace_dir = workspace_dir
         self._inputs = inputs
         self._user = user
@@ -92,44 +95,11 @@ class InteractiveRuntimeTestingFactory:
         return [node for node in self._plan.scripts if self._problems_of(node)]
 
     def get_script_testing_requirements(self, name: str) -> dict[str, Any]:
+        """Inputs, outputs, env vars, job arguments and hyperparameters of one script, each with its source
+        (``name``: a node, or a script name only one node runs); the design's keys, see rtest.factory_view."""
         spec = self._spec(name)
-        fed = {w.target_input: w for w in self._plan.wires_into(name)}
-        return {
-            "node": name,
-            "script_name": spec.script_name,
-            "step_type": spec.step_type,
-            "job_kind": spec.job_kind,
-            "script_path": str(spec.script_path),
-            "expected_inputs": [
-                {
-                    "name": item.name,
-                    "container_path": item.container_path,
-                    "required": item.required,
-                    "current_path": item.host_path.value if item.host_path else None,
-                    "source": _input_source(item.host_path, fed.get(item.name)),
-                }
-                for item in spec.inputs.values()
-            ],
-            "expected_outputs": [
-                {"name": o.name, "container_path": o.container_path, "current_path": o.export_to,
-                 "declared_by": o.declared_by.value}
-                for o in spec.outputs.values()
-            ],
-            "environment_variables": [
-                {"name": var, "default_value": v.value, "source": v.describe(),
-                 "required": var in spec.required_environment}
-                for var, v in spec.environment.items()
-            ],
-            "job_arguments": [
-                {"name": a.flag, "default_value": a.value.value if a.value else None,
-                 "source": a.value.describe() if a.value else None, "required": a.required}
-                for a in spec.job_arguments
-            ],
-            "hyperparameters": {k: {"value": v.value, "source": v.describe()} for k, v in spec.hyperparameters.items()},
-            "instance_type": spec.instance_type.value,
-            "image": spec.image.value,
-            "missing": [p.message for p in self._problems_of(name)],
-        }
+        return factory_view.requirements_of(spec, self._plan, [p.message for p in self._problems_of(spec.node)],
+                                            auto_configurable=spec.node in self._auto)
 
     # ---- configuring -------------------------------------------------------------------
     def configure_script_testing(
@@ -142,9 +112,14 @@ class InteractiveRuntimeTestingFactory:
         hyperparameters: dict[str, Any] | None = None,
         image: str | None = None,
         requirements: list[str] | None = None,
+        **design_names: Any,
     ) -> ScriptExecutionSpec:
-        """Apply the user's values to one script and validate at once; nothing changes if they are wrong."""
-        self._spec(name)
+        """Apply the user's values to one script and validate at once; nothing changes if they are wrong.
+
+        The design's names are accepted too: input_paths, output_paths, environ_vars, job_args."""
+        expected_inputs, expected_outputs, environment_variables, job_arguments = factory_view.with_design_names(
+            design_names, expected_inputs, expected_outputs, environment_variables, job_arguments)
+        name = self._spec(name).node
         overrides = ScriptOverrides(
             inputs={k: absolute_path(v) for k, v in (expected_inputs or {}).items()},
             outputs={k: absolute_path(v) for k, v in (expected_outputs or {}).items()},
@@ -176,6 +151,8 @@ class InteractiveRuntimeTestingFactory:
             "auto_configured": sorted(self._auto),
             "manually_configured": sorted(self._manual),
             "pending": pending,
+            "auto_configured_scripts": sorted(self._auto),  # the design's names for the two lists above
+            "pending_scripts": pending,
             "ready_to_execute": not pending,
             "skipped_nodes": dict(self._plan.skipped),
             "wires": [w.describe() for w in self._plan.wires],
@@ -199,7 +176,7 @@ class InteractiveRuntimeTestingFactory:
             spec.pipeline.source_map = {str(prefix): str(target) for prefix, target in sources.source_map}
             spec.pipeline.allow_source_outside_root = sources.allow_outside_root
         spec.pipeline.config_classes = list(inputs.config_classes)
-        return save_user_spec(spec, path)
+        return save_user_spec(spec, path, relative=True)  # a spec to share: paths relative to it
 
     @classmethod
     def from_spec(cls, path: Path | str, *, dag: Any = None,
@@ -268,20 +245,14 @@ class InteractiveRuntimeTestingFactory:
             engine = create_backend(options.backend)
             prepared = prepare_dependencies(plan, Path(self.workspace_dir), engine.client, deps) if deps else None
             report = run_and_report(plan, options, settings=flags, formats=formats, backend=engine, deps=prepared)
-        return {
-            "pipeline_success": report.pipeline_success,
-            "script_results": {node: result.model_dump(mode="json") for node, result in report.steps.items()},
-            "execution_order": report.execution_order,
-            "run_id": report.run_id,
-            "run_dir": report.run_dir,
-            "interactive_factory_info": {
-                "total_scripts": len(self._plan.scripts),
-                "manually_configured": len(self._manual),
-                "auto_configured": len(self._auto),
-                "script_configurations": {node: self.get_script_testing_requirements(node)
-                                          for node in self._plan.scripts},
-            },
-        }
+        return self._design_results(report)
+
+    def _design_results(self, report: Any) -> factory_view.TestingResults:
+        """The run's outcome in the design's shape; each script's configuration has its status."""
+        configurations = {node: {**self.get_script_testing_requirements(node),
+                                 "status": "manually_configured" if node in self._manual else "auto_configured"}
+                          for node in self._plan.scripts}
+        return factory_view.testing_results(report, configurations, len(self._manual), len(self._auto))
 
     def _run_on_server(self, server: str, token: str | None, upload: bool | None, flags: CommandLine,
                        jobs: int | None, junit_path: Path | str | None, options: dict[str, Any]):
@@ -304,7 +275,15 @@ class InteractiveRuntimeTestingFactory:
         return outcome.report
 
     # ---- internals ---------------------------------------------------------------------
+    def _repr_html_(self) -> str:
+        missing = {node: [p.message for p in problems] for node, problems in self._problems.items()}
+        return factory_view.factory_html(self.get_testing_factory_summary(), self._plan.scripts, missing)
+
     def _spec(self, name: str) -> ScriptExecutionSpec:
+        """The script a node name or an unambiguous script name means; ValueError otherwise."""
+        node = factory_view.node_for(self._plan, name)
+        if node is not None:
+            return self._plan.scripts[node]
         if name not in self._plan.scripts:
             valid = ", ".join(sorted(self._plan.scripts)) or "none"
             skipped = f" ('{name}' is skipped: {self._plan.skipped[name]})" if name in self._plan.skipped else ""
@@ -319,9 +298,3 @@ class InteractiveRuntimeTestingFactory:
 
     def _problems_of(self, node: str) -> list[Problem]:
         return self._problems.get(node, [])
-
-
-def _input_source(host_path: Any, wire: Any) -> str | None:
-    if host_path is not None:
-        return "user" if host_path.source.value == "user" else host_path.describe()
-    return f"wire:{wire.describe()}" if wire is not None else None

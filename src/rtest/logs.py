@@ -8,7 +8,12 @@ import sys
 import structlog
 
 
+_quiet_default = False  # True while the only set-up is the factory's silent one
+
+
 def configure_logging(fmt: str = "text", level: str = "warning") -> None:
+    global _quiet_default
+    _quiet_default = False
     if fmt == "json":
         renderer = structlog.processors.JSONRenderer()
     else:
@@ -29,8 +34,17 @@ def configure_logging(fmt: str = "text", level: str = "warning") -> None:
 
 def ensure_logging() -> None:
     """The default set-up, unless a command already chose one (`sandbox run --log-format json`)."""
-    if not structlog.is_configured():
+    if not structlog.is_configured() or _quiet_default:
         configure_logging()
+
+
+def quiet_unless_configured() -> None:
+    """The factory's set-up: in a notebook or script no log lines appear unless the caller asked for them
+    (by calling ``configure_logging(level="info")`` first); outcomes come back as values instead."""
+    global _quiet_default
+    if not structlog.is_configured():
+        configure_logging(level="critical")
+        _quiet_default = True
 
 
 class _StderrLogger:

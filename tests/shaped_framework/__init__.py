@@ -102,3 +102,39 @@ class LegacyConfig(StepConfigBase):
 
 class StrictConfig(StepConfigBase):
     must_have: int  # absent from the JSON: instantiating fails
+
+
+class WriterConfig(StepConfigBase):
+    """Writes into its source folder and the working folder when built, as some real config classes do."""
+
+    rules_file: str = "rules.json"
+
+    def model_post_init(self, __context: Any) -> None:
+        from pathlib import Path
+
+        folder = Path(self.source_dir or ".")
+        (folder / self.rules_file).write_text('"rewritten by the config class"')
+        (Path("generated") / "prompts").mkdir(parents=True, exist_ok=True)
+        (Path("generated") / "prompts" / "p.txt").write_text("made in the working folder")
+        import logging
+
+        logging.getLogger("shaped_framework").info("WriterConfig built")
+        print("WriterConfig says hello on stdout")
+
+    def computed_env(self) -> dict[str, Optional[str]]:
+        from pathlib import Path
+
+        return {"RULES_PATH": str((Path(self.source_dir or ".") / self.rules_file).resolve())}
+
+
+class RaiserConfig(StepConfigBase):
+    def get_environment_variables(self, declared: Optional[list[str]] = None) -> dict[str, str]:
+        raise RuntimeError("the framework cannot compute this step's env here")
+
+
+class HangerConfig(StepConfigBase):
+    def get_job_arguments(self) -> Optional[list[str]]:
+        import time
+
+        time.sleep(600)  # a class that waits on something that never comes
+        return None

@@ -51,6 +51,19 @@ ConfigClassesOpt = Annotated[
         help="Python module of the pipeline's own config classes (exact env vars and arguments); repeatable.",
     ),
 ]
+# ---- issue 15: where the pipeline's config classes run (rtest.plan.framework_classes) ----
+FrameworkPythonOpt = Annotated[
+    Optional[Path],
+    typer.Option(
+        "--framework-python",
+        help="Python of your project's venv; the pipeline's config classes run there, in a subprocess, "
+             "to give the exact env vars and arguments.",
+    ),
+]
+NoConfigClassesOpt = Annotated[
+    bool, typer.Option("--no-config-classes", help="Use rtest's rules even where the config classes are reachable.")
+]
+# ---- end issue 15 ----
 AllowOutsideOpt = Annotated[
     bool,
     typer.Option("--allow-source-outside-root", help="Accept source folders and entry points outside the source root."),
@@ -90,6 +103,8 @@ def select_pipeline(
     allow_source_outside_root: bool = False,
     strict: bool = False,
     follow_input_links: bool = False,
+    framework_python: Path | None = None,
+    no_config_classes: bool = False,
 ) -> Selection:
     """Resolve which pipeline the flags name (explicit flags > spec file > --example) and the user's overrides."""
     from rtest.cli.preflight import check_interface_dirs
@@ -110,9 +125,25 @@ def select_pipeline(
         interfaces, source_root = interfaces or found["interfaces"], source_root or found["source_root"]
     inputs = load_located(user, dag=dag, config=config, interfaces=interfaces, source_root=source_root,
                           source_map=parse_source_map_flags(source_map_flags), config_classes=config_classes,
-                          allow_source_outside_root=allow_source_outside_root)
+                          allow_source_outside_root=allow_source_outside_root,
+                          framework_python=_interpreter(framework_python), use_config_classes=not no_config_classes)
     overrides = parse_input_flags(input_flags)
     overrides.image_map.update(parse_image_flags(image_flags))
     overrides.strict = strict
     overrides.follow_input_links = follow_input_links
     return Selection(inputs=inputs, user=user.merged_with(overrides))
+
+
+def _interpreter(path: Path | None) -> str | None:
+    """--framework-python as an absolute path to an executable, or a sentence saying what is wrong."""
+    import os
+
+    from rtest.errors import PlanError
+
+    if path is None:
+        return None
+    found = path.expanduser().absolute()
+    if not found.is_file() or not os.access(found, os.X_OK):
+        raise PlanError(f"--framework-python {path}: not an executable file; pass your project venv's python, "
+                        "e.g. --framework-python ~/project/.venv/bin/python.")
+    return str(found)

@@ -11,6 +11,8 @@ from rich.console import Console
 from rtest.cli.common import (
     AllowOutsideOpt,
     ConfigClassesOpt,
+    FrameworkPythonOpt,
+    NoConfigClassesOpt,
     ConfigOpt,
     DagOpt,
     InterfacesOpt,
@@ -57,6 +59,8 @@ def synth(
     spec: SpecOpt = None,
     source_map: SourceMapOpt = None,
     config_classes: ConfigClassesOpt = None,
+    framework_python: FrameworkPythonOpt = None,
+    no_config_classes: NoConfigClassesOpt = False,
     allow_outside: AllowOutsideOpt = False,
     workdir: WorkdirOpt = Path(".rtest"),
     rows: Annotated[Optional[int], typer.Option("--rows", min=1, help="Rows (default 2000).")] = None,
@@ -75,6 +79,7 @@ def synth(
         raise PlanError(f"'{target}' is not NODE.INPUT; write it like TabularPreprocessing_training.DATA.")
     chosen = select_pipeline(dag=dag, config=config, interfaces=interfaces, source_root=source_root, example=False,
                              spec=spec, workdir=workdir, source_map_flags=source_map, config_classes=config_classes,
+                             framework_python=framework_python, no_config_classes=no_config_classes,
                              allow_source_outside_root=allow_outside)
     plan = draft_plan(chosen.inputs, chosen.user)
     if node not in plan.scripts or name not in plan.scripts[node].inputs:

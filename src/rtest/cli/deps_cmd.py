@@ -24,6 +24,8 @@ from rtest.cli.common import (
     InterfacesOpt,
     AllowOutsideOpt,
     ConfigClassesOpt,
+    FrameworkPythonOpt,
+    NoConfigClassesOpt,
     SourceMapOpt,
     SourceRootOpt,
     SpecOpt,
@@ -56,10 +58,14 @@ def deps(
             help="Record an extra requirement of NODE in the --spec file, e.g. --add Train 'pandas==1.5.3'.",
         ),
     ] = None,
+    install_declared: Annotated[bool, typer.Option("--install-declared", help=(
+        "Also install the interfaces' framework_requirements (SageMaker does not: they are metadata)."))] = False,
     fmt: FormatOpt = "text",
     workdir: WorkdirOpt = Path(".rtest"),
     source_map: SourceMapOpt = None,
     config_classes: ConfigClassesOpt = None,
+    framework_python: FrameworkPythonOpt = None,
+    no_config_classes: NoConfigClassesOpt = False,
     allow_outside: AllowOutsideOpt = False,
 ) -> int:
     """Show each step's package requirements with their sources, what its image satisfies and what is missing."""
@@ -73,6 +79,7 @@ def deps(
     chosen = select_pipeline(dag=dag, config=config, interfaces=interfaces, source_root=source_root, example=example,
                              spec=spec, input_flags=inputs, image_flags=image_map, workdir=workdir,
                              source_map_flags=source_map, config_classes=config_classes,
+                             framework_python=framework_python, no_config_classes=no_config_classes,
                              allow_source_outside_root=allow_outside)
     plan = draft_plan(chosen.inputs, chosen.user)
     unknown = [n for n in (nodes or []) + ([add[0]] if add else []) if n not in plan.scripts]
@@ -83,7 +90,8 @@ def deps(
     if add:
         return _add(add[0], add[1], spec)
     homes = [wheelhouse] if wheelhouse else ([Path(chosen.user.wheelhouse)] if chosen.user.wheelhouse else [])
-    steps = analyse(plan, DockerBackend().client, workdir, nodes or None, user_wheelhouses=homes)
+    steps = analyse(plan, DockerBackend().client, workdir, nodes or None, user_wheelhouses=homes,
+                    install_declared=install_declared)
     data = {node: _step_json(step, plan.scripts[node]) for node, step in steps.items()}
     if fmt == "json":
         from rtest.cli.render import dumps
@@ -95,16 +103,20 @@ def deps(
 
 
 def _step_json(step, spec) -> dict[str, Any]:
+    from rtest.deps.resolve import unmet_warnings
+
     env = spec.environment
     return {
         "image": step.base_image,
         "python": step.info.python,
         "requirements": [
             {**r.to_json(), "installed": step.satisfied.get(r.text) or step.info.dists.get(r.name),
-             "satisfied": r.text in step.satisfied}
+             "satisfied": r.text in step.satisfied, "sagemaker_installs": step.decisions[r].install,
+             "reason": step.decisions[r].reason}
             for r in step.requirements.requirements
         ],
         "missing": [r.text for r in step.missing],
+        "warnings": [text for _, text in unmet_warnings({step.node: step})],
         "index_switches": [
             {
                 "name": s.name,
@@ -128,7 +140,7 @@ def _first_per_name(switches: list) -> list:
 def _print_steps(data: dict[str, dict[str, Any]]) -> None:
     """One table of every requirement; steps that need nothing beyond their image listed after it."""
     table = Table(title="Step requirements", title_justify="left", title_style="bold")
-    for column in ("step", "requirement", "from", "image (Python)", "image has", "status"):
+    for column in ("step", "requirement", "from", "image (Python)", "image has", "status", "why"):
         table.add_column(column, overflow="fold")
     bare = []
     for node, item in data.items():
@@ -138,14 +150,14 @@ def _print_steps(data: dict[str, dict[str, Any]]) -> None:
             where = (
                 f"{_short(r['file'])}:{r['line']}" if r["file"] and r["line"] else (_short(r["file"]) or r["origin"])
             )
-            status = "[green]satisfied[/]" if r["satisfied"] else "[yellow]missing[/]"
             table.add_row(
                 node,
                 escape(r["requirement"]),
                 escape(f"{r['origin']} {where}"),
                 f"{item['image']} ({item['python']})",
                 r["installed"] or "-",
-                status,
+                _status(r),
+                escape(r["reason"]),
             )
     if table.row_count:
         out.print(table)
@@ -154,6 +166,9 @@ def _print_steps(data: dict[str, dict[str, Any]]) -> None:
             value = "unset" if s["value"] is None else repr(s["value"])
             out.print(f"{node}: index switch [bold]{s['name']}[/] = {escape(value)} ({escape(s['value_source'])}), "
                       f"read at {escape(_short(s['file']))}:{s['line']}", highlight=False)
+    for item in data.values():
+        for text in item["warnings"]:
+            out.print(f"[bold yellow]warning:[/] {escape(text)}", highlight=False)
     if bare:
         out.print(f"No requirements beyond their image: {', '.join(bare)}.", highlight=False)
     missing = {node: item["missing"] for node, item in data.items() if item["missing"]}
@@ -163,6 +178,12 @@ def _print_steps(data: dict[str, dict[str, Any]]) -> None:
             "before the first step.",
             highlight=False,
         )
+
+
+def _status(r: dict[str, Any]) -> str:
+    if r["satisfied"]:
+        return "[green]satisfied[/]"
+    return "[yellow]installs[/]" if r["sagemaker_installs"] else "[bold yellow]unmet, not installed[/]"
 
 
 def _short(path: str | None) -> str | None:
@@ -207,7 +228,8 @@ def _add(node: str, text: str, spec_file: Path | None) -> int:
     return 0
 
 
-def deps_for_run(plan, workdir: Path, backend, *, enabled: bool, wheelhouse: Path | None, console: Console):
+def deps_for_run(plan, workdir: Path, backend, *, enabled: bool, wheelhouse: Path | None, console: Console,
+                 install_declared: bool = False, nodes: list[str] | None = None):
     """Resolve and build the run's dependency images, one progress bar per image; None with --no-deps."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -232,6 +254,10 @@ def deps_for_run(plan, workdir: Path, backend, *, enabled: bool, wheelhouse: Pat
             bars.update(tasks[tag], completed=done, total=total, line=escape(line[:60]))
 
         options = DepsOptions(
-            wheelhouses=[wheelhouse] if wheelhouse else [], download=wheelhouse is None, on_progress=progress
+            wheelhouses=[wheelhouse] if wheelhouse else [], download=wheelhouse is None, on_progress=progress,
+            install_declared=install_declared, nodes=nodes,
         )
-        return prepare_dependencies(plan, workdir, backend.client, options)
+        prepared = prepare_dependencies(plan, workdir, backend.client, options)
+    for warning in prepared.warnings if prepared else []:  # declared, unmet, not installed: as on SageMaker
+        console.print(f"[bold yellow]warning:[/] {escape(warning.message)}", highlight=False)
+    return prepared

@@ -13,6 +13,8 @@ from rtest.version import __version__
 from rtest.cli.common import (
     AllowOutsideOpt,
     ConfigClassesOpt,
+    FrameworkPythonOpt,
+    NoConfigClassesOpt,
     ConfigOpt,
     DagOpt,
     ExampleOpt,
@@ -62,6 +64,22 @@ def _check_format(fmt: str) -> str:
     return fmt
 
 
+def _example_not_copied_yet(example: bool, workdir: Path) -> bool:
+    from rtest.workspace import Workspace
+
+    return example and not Workspace(workdir).example_dir.exists()
+
+
+def _say_example_copied(fresh: bool, workdir: Path) -> None:
+    """A command that makes a folder in the user's current directory says so (on stderr: stdout may be JSON)."""
+    if fresh:
+        from rtest.workspace import Workspace
+
+        where = Workspace(workdir)
+        err.print(f"Copied the bundled example to {where.example_dir} and wrote its sample data to "
+                  f"{where.example_data_dir}; --workdir puts them elsewhere.", highlight=False, markup=False)
+
+
 @app.command()
 def discover(
     dag: DagOpt = None,
@@ -109,6 +127,8 @@ def requirements(
     workdir: WorkdirOpt = Path(".rtest"),
     source_map: SourceMapOpt = None,
     config_classes: ConfigClassesOpt = None,
+    framework_python: FrameworkPythonOpt = None,
+    no_config_classes: NoConfigClassesOpt = False,
     allow_outside: AllowOutsideOpt = False,
     follow_input_links: FollowLinksOpt = False,
 ) -> None:
@@ -117,6 +137,7 @@ def requirements(
     _check_format(fmt)
     from rtest.factory import InteractiveRuntimeTestingFactory
 
+    fresh_example = _example_not_copied_yet(example, workdir)
     chosen = select_pipeline(
         dag=dag,
         config=config,
@@ -128,9 +149,12 @@ def requirements(
         workdir=workdir,
         source_map_flags=source_map,
         config_classes=config_classes,
+        framework_python=framework_python,
+        no_config_classes=no_config_classes,
         allow_source_outside_root=allow_outside,
         follow_input_links=follow_input_links,
     )
+    _say_example_copied(fresh_example, workdir)
     factory = InteractiveRuntimeTestingFactory.from_inputs(chosen.inputs, chosen.user, workspace_dir=workdir)
     try:
         needs = factory.get_script_testing_requirements(node)
@@ -156,9 +180,14 @@ def plan(
     workdir: WorkdirOpt = Path(".rtest"),
     source_map: SourceMapOpt = None,
     config_classes: ConfigClassesOpt = None,
+    framework_python: FrameworkPythonOpt = None,
+    no_config_classes: NoConfigClassesOpt = False,
     allow_outside: AllowOutsideOpt = False,
     strict: StrictOpt = False,
     follow_input_links: FollowLinksOpt = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Also show what the framework's config classes logged.")
+    ] = False,
     # -- issue 19: synthesized sample inputs (move into rtest.options when it lands)
     synthesize_inputs: Annotated[bool, typer.Option("--synthesize-inputs", help=(
         "Plan inputs that skipped data-loading steps would deliver as sample data made from the config "
@@ -183,6 +212,8 @@ def plan(
         workdir=workdir,
         source_map_flags=source_map,
         config_classes=config_classes,
+        framework_python=framework_python,
+        no_config_classes=no_config_classes,
         allow_source_outside_root=allow_outside,
         strict=strict,
         follow_input_links=follow_input_links,
@@ -195,7 +226,7 @@ def plan(
     if fmt == "json":
         print(render.dumps(render.plan_json(built)))
     else:
-        render.print_plan(out, built)
+        render.print_plan(out, built, verbose=verbose)
 
 
 def _mount_subcommands() -> None:

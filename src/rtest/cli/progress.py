@@ -12,6 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from rtest.cli.text import markup_safe, plain
+from rtest.run.inference_results import summary as check_summary
 from rtest.run.model import RunReport, StepResult, StepStatus
 
 STYLE = {
@@ -22,6 +23,8 @@ STYLE = {
     StepStatus.FAILED: "bold red",
     StepStatus.UPSTREAM_FAILED: "yellow",
     StepStatus.CANCELLED: "magenta",
+    StepStatus.SKIPPED: "dim",
+    StepStatus.REUSED: "blue",
 }
 
 
@@ -61,6 +64,7 @@ class LiveStatus:
                 self.started[node] = time.monotonic()
         if not self.live:
             took = f" in {result.duration_s:.1f}s" if result and status.finished else ""
+            took += f" ({check_summary(result.inference_check)})" if result and result.inference_check else ""
             self.console.print(f"[{STYLE[status]}]{status.value:>15}[/] {markup_safe(node)}{took}", highlight=False)
 
     def _render(self) -> Table:
@@ -88,6 +92,7 @@ def summary(report: RunReport, tails: dict[str, str]) -> Group:
             plain(
                 reason[-1]
                 if reason
+                else check_summary(result.inference_check) if result.inference_check
                 else (f"{result.warning_count} warning(s) in its log" if result.warning_count else "")
             ),
         )

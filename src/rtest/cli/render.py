@@ -12,6 +12,7 @@ from rich.table import Table
 from rtest.cli.text import markup_safe as safe
 from rtest.cli.text import plain
 from rtest.plan.builder import PipelineInputs, plan_problems
+from rtest.plan.images import interface_warnings
 from rtest.plan.model import PipelineTestingSpec, ScriptExecutionSpec
 
 
@@ -29,7 +30,7 @@ def discovery_json(inputs: PipelineInputs) -> dict[str, Any]:
             for s in found.scripts.values()
         ],
         "skipped": [{"node": node, "reason": reason} for node, reason in found.skipped.items()],
-        "warnings": [w.model_dump(mode="json") for w in found.warnings],
+        "warnings": [w.model_dump(mode="json") for w in [*found.warnings, *interface_warnings(inputs.interfaces)]],
     }
 
 
@@ -63,8 +64,8 @@ def print_requirements(console: Console, requirements: dict[str, Any]) -> None:
         table.add_row(
             "input",
             plain(item["name"]),
-            plain(f"{item['container_path']} <- {item['current_path'] or '-'}"),
-            plain(item["source"] or "-"),
+            plain(f"{item['container_path']} <- {_fed_by(item, requirements['node'])}"),
+            plain(_source(item)),
             _yes(item["required"]),
         )
     for item in requirements["expected_outputs"]:
@@ -74,7 +75,7 @@ def print_requirements(console: Console, requirements: dict[str, Any]) -> None:
             "env",
             plain(item["name"]),
             plain(_text(item["default_value"])),
-            plain(item["source"]),
+            plain(_source(item)),
             _yes(item["required"]),
         )
     for item in requirements["job_arguments"]:
@@ -82,14 +83,29 @@ def print_requirements(console: Console, requirements: dict[str, Any]) -> None:
             "arg",
             plain(item["name"]),
             plain(_text(item["default_value"])),
-            plain(item["source"] or "-"),
+            plain(_source(item)),
             _yes(item["required"]),
         )
     for key, item in requirements["hyperparameters"].items():
-        table.add_row("hyperparameter", plain(key), plain(_text(item["value"])), plain(item["source"]), "")
+        table.add_row("hyperparameter", plain(key), plain(_text(item["value"])), plain(_source(item)), "")
     console.print(table)
     for missing in requirements["missing"]:
         console.print(f"[yellow]missing:[/] {safe(missing)}")
+
+
+def _fed_by(item: dict[str, Any], node: str) -> str:
+    """Where an input's data comes from, in words: a path, the upstream output wired in, or what is missing."""
+    if item["current_path"]:
+        return str(item["current_path"])
+    if item["source"] == "wire":
+        return f"output {item['field']} (wired along the DAG edge)"
+    if not item["required"]:
+        return "nothing (optional)"
+    return f"MISSING: give --input {node}.{item['name']}=PATH"
+
+
+def _source(item: dict[str, Any]) -> str:
+    return ":".join(str(part) for part in (item.get("source"), item.get("field")) if part) or "-"
 
 
 def plan_json(plan: PipelineTestingSpec) -> dict[str, Any]:
@@ -103,15 +119,23 @@ def plan_json(plan: PipelineTestingSpec) -> dict[str, Any]:
     return data
 
 
-def print_plan(console: Console, plan: PipelineTestingSpec) -> None:
+def print_plan(console: Console, plan: PipelineTestingSpec, *, verbose: bool = False) -> None:
+    if plan.values_resolver:
+        console.print(f"[bold]values:[/] {safe(plan.values_resolver)}", highlight=False)
+    if verbose:
+        for line in plan.framework_log:
+            console.print(f"[dim]framework: {safe(line)}[/]", highlight=False)
     print_warnings(console, plan)
     from rtest.plan.settings import plan_settings
 
     settings = plan_settings(plan)
+    missing = _missing_images({spec.image.value for spec in plan.scripts.values()})
     for node in plan.execution_order():
-        _print_spec(console, plan.scripts[node], {w.target_input: w for w in plan.wires_into(node)})
+        _print_spec(console, plan.scripts[node], {w.target_input: w for w in plan.wires_into(node)}, missing)
         for name, (value, source) in settings[node].rows().items():  # `sandbox run` flags may still override
-            console.print(f"  set {name}={_text(value)} [dim]({source})[/]")
+            if name == "image" and value == plan.scripts[node].image.value:  # never "builtin" for an image
+                source = image_origin(plan.scripts[node], missing)
+            console.print(f"  set {name}={_text(value)} [dim]({safe(source)})[/]")
     if plan.wires:
         console.print("[bold]Wires[/]")
         for wire in plan.wires:
@@ -130,10 +154,40 @@ def print_warnings(console: Console, plan: PipelineTestingSpec) -> None:
         console.print(f"[yellow]warning:[/] {escape(warning.message)}", highlight=False)
 
 
-def _print_spec(console: Console, spec: ScriptExecutionSpec, wires: dict) -> None:
+def image_origin(spec: ScriptExecutionSpec, missing: set[str] | None) -> str:
+    """Where the image came from, and, when it is not in the engine, that it is not built and how to get it.
+
+    ``missing``: the plan's images the engine lacks (None: the engine could not be asked). An image rtest
+    chose is never called builtin: it is a look-alike rtest builds, or a name with no look-alike behind it.
+    """
+    from rtest.catalog import IMAGE_DIRS, missing_image_fix
+    from rtest.plan.model import Source
+
+    ref = spec.image.value
+    fix = missing_image_fix(ref, spec.framework.value, spec.framework_version.value,
+                            mapped=spec.image.source is not Source.BUILTIN)
+    if spec.image.source is Source.BUILTIN and ref not in IMAGE_DIRS:
+        return f"not built: {fix}"  # no look-alike exists, whatever the engine holds under that name
+    origin = "rtest look-alike" if spec.image.source is Source.BUILTIN else spec.image.describe()
+    return f"{origin}, not built: {fix}" if missing and ref in missing else origin
+
+
+def _missing_images(refs: set[str]) -> set[str] | None:
+    """The images the local engine does not have; None when there is no engine to ask (plan works without one)."""
+    try:
+        from rtest.imagebuild import image_exists
+        from rtest.run.backends.docker import DockerBackend
+
+        client = DockerBackend().client
+        return {ref for ref in refs if not image_exists(client, ref)}
+    except Exception:  # noqa: BLE001 - no engine, no permission: the plan is still worth printing
+        return None
+
+
+def _print_spec(console: Console, spec: ScriptExecutionSpec, wires: dict, missing: set[str] | None = None) -> None:
     console.print(
         f"[bold cyan]{safe(spec.node)}[/] {spec.job_kind} {safe(spec.entry_point)} image={safe(spec.image.value)} "
-        f"({safe(spec.image.describe())})"
+        f"({safe(image_origin(spec, missing))})"
         f" instance={safe(spec.instance_type.value)} ({safe(spec.instance_type.describe())})"
     )
     for item in spec.inputs.values():

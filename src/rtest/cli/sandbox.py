@@ -14,6 +14,8 @@ from rich.console import Console
 from rtest.cli.common import (
     AllowOutsideOpt,
     ConfigClassesOpt,
+    FrameworkPythonOpt,
+    NoConfigClassesOpt,
     ConfigOpt,
     DagOpt,
     ExampleOpt,
@@ -75,6 +77,8 @@ def run(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log what the engine does.")] = False,
     source_map: SourceMapOpt = None,
     config_classes: ConfigClassesOpt = None,
+    framework_python: FrameworkPythonOpt = None,
+    no_config_classes: NoConfigClassesOpt = False,
     allow_outside: AllowOutsideOpt = False,
     strict: StrictOpt = False,
     follow_input_links: FollowLinksOpt = False,
@@ -82,6 +86,25 @@ def run(
                                                             "no dependency images, no wheelhouse.")] = False,
     wheelhouse: Annotated[Optional[Path], typer.Option("--wheelhouse", help="Folder of wheels for steps' requirements; "
                                                                            "never use an index.")] = None,
+    # -- issue 15 (h15b): partial runs and SageMaker's install rules; plain parameters until the options model
+    only: Annotated[Optional[list[str]], typer.Option("--only", metavar="NODE", help=(
+        "Run only these steps (repeat, or comma-separate); the outputs of upstream steps come from an earlier "
+        "run."))] = None,
+    skip: Annotated[Optional[list[str]], typer.Option("--skip", metavar="NODE", help=(
+        "Do not run these steps (repeat, or comma-separate)."))] = None,
+    from_node: Annotated[Optional[str], typer.Option("--from", metavar="NODE", help=(
+        "Run this step and everything downstream of it."))] = None,
+    reuse: Annotated[Optional[str], typer.Option("--reuse", metavar="RUN_ID", help=(
+        "Take the outputs of steps not run from this earlier run (default: the newest run that has them)."))] = None,
+    keep_going: Annotated[bool, typer.Option("--keep-going", help=(
+        "A step whose image is missing fails alone (with the reason); the other steps still run."))] = False,
+    install_declared: Annotated[bool, typer.Option("--install-declared", help=(
+        "Also install the interfaces' framework_requirements (SageMaker does not: they are metadata)."))] = False,
+    # -- end issue 15 block
+    # -- issue 21 (inference check): a plain parameter until the options model (rtest/options.py) lands
+    skip_inference_check: Annotated[bool, typer.Option("--skip-inference-check", help=(
+        "Skip registration nodes instead of serving the packaged model its payload samples."))] = False,
+    # -- end issue 21
     # -- rtest serve (issue 11): hand the run to a service instead
     server: Annotated[Optional[str], typer.Option("--server", envvar="RTEST_SERVER",
                                                   help="Run on an `rtest serve` service at this URL.")] = None,
@@ -98,6 +121,19 @@ def run(
     seed: Annotated[Optional[int], typer.Option("--seed", help="Seed of the synthesized data (default 0).")] = None,
 ) -> int:
     """Run every script of the pipeline in containers, in DAG order, and report per step."""
+    if server and framework_python:  # -- issue 15: an interpreter on this machine means nothing to a service
+        from rtest.cli.preflight import OptionError
+        raise OptionError("--framework-python names a Python on this machine; a service plans with the framework "
+                          "installed where it runs. Drop --framework-python, or run without --server.")
+    if server and (only or skip or from_node or reuse or keep_going or install_declared):  # issue 15
+        from rtest.cli.preflight import OptionError
+
+        raise OptionError("--only/--skip/--from/--reuse/--keep-going/--install-declared are not yet forwarded to "
+                          "an rtest serve service; run without --server to use them.")
+    if server and skip_inference_check:  # -- issue 21: the service has no such option yet; never ignore it silently
+        from rtest.cli.preflight import OptionError
+        raise OptionError("--skip-inference-check does not reach an `rtest serve` service yet; run without --server, "
+                          "or without the flag.")
     if server and synthesize_inputs:  # -- issue 19: synthesis writes into the local workdir
         from rtest.cli.preflight import OptionError
         raise OptionError("--synthesize-inputs runs locally only; write the inputs with `rtest data synth` and "
@@ -125,13 +161,17 @@ def run(
     chosen = select_pipeline(
         dag=dag, config=config, interfaces=interfaces, source_root=source_root, example=example,
         spec=spec, input_flags=inputs, image_flags=image_map, workdir=workdir,
-        source_map_flags=source_map, config_classes=config_classes, allow_source_outside_root=allow_outside,
+        source_map_flags=source_map, config_classes=config_classes,
+        framework_python=framework_python, no_config_classes=no_config_classes, allow_source_outside_root=allow_outside,
         strict=strict, follow_input_links=follow_input_links,
     )
     # -- issue 19: synthesized sample inputs
     from rtest.cli.data_cmd import plan_for_run
     plan = plan_for_run(chosen, workdir, synthesize_inputs, rows, seed, out) if synthesize_inputs or \
         chosen.user.pipeline.synthesize_inputs else build_plan(chosen.inputs, chosen.user, workdir)
+    if skip_inference_check:  # -- issue 21
+        from rtest.plan.inference_check import skip_inference_checks
+        skip_inference_checks(plan)
     preflight.check_workdir(workdir, create=True)  # only now: a refused plan leaves no workdir behind
     engine = create_backend(backend)
     preflight.check_network(engine, network)
@@ -142,17 +182,20 @@ def run(
     flags = CommandLine(timeout_s=timeout, network=network, limits=not no_limits, memory_bytes=memory_bytes,
                         cache=not no_cache, pack_model=not model_folder)
     formats = {"html": None, **({"junit": junit} if junit else {})}
+    selection, runnable = _partial_run(plan, engine, workdir, only, skip, from_node, reuse, keep_going)  # issue 15
     run_id = new_run_id()  # printed now, so a user whose rtest was killed can still clean up this run
     out.print(f"Run {run_id} started; if rtest is killed, `rtest sandbox clean --run-id {run_id}` "
               "removes its containers.", highlight=False)
     homes = wheelhouse or (Path(chosen.user.wheelhouse) if chosen.user.wheelhouse else None)
-    deps = deps_for_run(plan, workdir, engine, enabled=not no_deps, wheelhouse=homes, console=out) or None
+    deps = deps_for_run(plan, workdir, engine, enabled=not no_deps, wheelhouse=homes, console=out,
+                        install_declared=install_declared, nodes=runnable) or None
     cancel = threading.Event()
     restore = _trap_signals(cancel)
     try:
         with LiveStatus(out, plan.execution_order()) as live:
             report = run_and_report(plan, RunOptions(workdir=workdir, jobs=jobs, backend=backend, run_id=run_id,
-                                               cache_key=cache_key.value, **caps),
+                                               cache_key=cache_key.value, selection=selection,
+                                               keep_going=keep_going, **caps),
                                     settings=flags, formats=formats, subscribers=[live.on], cancel=cancel,
                                     backend=engine, deps=deps)
     finally:
@@ -170,6 +213,30 @@ def run(
                   f"(check with `rtest sandbox clean --run-id {run_id}`).[/]")
         return 130
     return 0 if report.pipeline_success else 1
+
+
+def _partial_run(plan, engine, workdir, only, skip, from_node, reuse, keep_going):
+    """The selection, and the selected steps whose image is there; every missing image at once unless
+    --keep-going (then those steps fail alone in the run, with the reason)."""
+    from rtest.errors import ImageNotFoundError
+    from rtest.plan.selection import Selection, select_steps
+    from rtest.run.engine import RunOptions, decided_steps
+    from rtest.run.image_check import missing_images_message, present_images
+    from rtest.workspace import Workspace
+
+    def names(values):
+        return tuple(n.strip() for v in values or [] for n in v.split(",") if n.strip())
+
+    selection = Selection(only=names(only), skip=names(skip), from_node=from_node, reuse_run=reuse)
+    chosen = select_steps(plan, selection)
+    decided_steps(plan, chosen, RunOptions(workdir=workdir, selection=selection), Workspace(workdir), "")  # refusals now
+    _, missing = present_images(plan, engine, chosen.run)
+    if missing and not keep_going:
+        raise ImageNotFoundError(missing_images_message(plan, missing))
+    for ref in missing:
+        out.print(f"[bold yellow]warning:[/] {missing_images_message(plan, [ref])} With --keep-going those steps "
+                  "fail and the others run.", highlight=False)
+    return selection, [n for n in chosen.run if plan.scripts[n].image.value not in missing]
 
 
 def _run_on_server(server: str, token: str | None, upload: bool | None, flags: dict) -> int:

@@ -13,6 +13,7 @@ from typing import Any
 
 from rtest.deps import requirements as reqs_mod
 from rtest.deps.installed import ImageInfo, image_info
+from rtest.deps.policy import Decision, compute_kind, decide, unmet_message
 from rtest.deps.requirements import DependencyError, Requirement, RequirementSet
 from rtest.deps.scan import scan_script
 from rtest.deps.wheelhouse import Wheelhouse, ensure_wheels, wheelhouse_for
@@ -26,7 +27,9 @@ class StepDeps:
     info: ImageInfo
     requirements: RequirementSet
     satisfied: dict[str, str] = field(default_factory=dict)  # requirement text -> installed version
-    missing: list[Requirement] = field(default_factory=list)
+    missing: list[Requirement] = field(default_factory=list)  # to install: SageMaker would, the image lacks it
+    decisions: dict[Requirement, Decision] = field(default_factory=dict)  # installed or not, and why
+    unmet_declared: list[tuple[Requirement, str | None]] = field(default_factory=list)  # (req, image's version)
     image: str | None = None  # the dependency image's tag, when something is missing
     wheels: list[Path] = field(default_factory=list)
     house: Wheelhouse | None = None
@@ -48,12 +51,25 @@ def collect(spec: ScriptExecutionSpec, config_fields: dict[str, Any] | None = No
         found.requirements.append(
             reqs_mod.parse_requirement(str(extra.value), "user", f"scripts.{spec.node}.requirements")
         )
-    conflicts = found.conflicts()
+    return found
+
+
+def decisions(spec: ScriptExecutionSpec, found: RequirementSet, install_declared: bool = False
+              ) -> dict[Requirement, Decision]:
+    """Per requirement: does SageMaker install it, and why; pins of what is installed must agree."""
+    kind = compute_kind(spec.interface_file)
+    decided = {req: decide(req, spec, kind, install_declared) for req in found.requirements}
+    check_conflicts(spec.node, RequirementSet(node=spec.node, requirements=[r for r in decided if decided[r].install]))
+    return decided
+
+
+def check_conflicts(node: str, installed: RequirementSet) -> None:
+    """Two pins of what is installed that no version satisfies: an error before any step."""
+    conflicts = installed.conflicts()
     if conflicts:
         pinned, other = conflicts[0]
-        raise DependencyError(f"Node {spec.node}: '{pinned.text}' (from {pinned.where}) conflicts with '{other.text}' "
+        raise DependencyError(f"Node {node}: '{pinned.text}' (from {pinned.where}) conflicts with '{other.text}' "
                               f"(from {other.where}); no version satisfies both.", hint="Make the two pins agree.")
-    return found
 
 
 def config_fields_by_node(plan: PipelineTestingSpec) -> dict[str, dict[str, Any]]:
@@ -73,13 +89,18 @@ def config_fields_by_node(plan: PipelineTestingSpec) -> dict[str, dict[str, Any]
 
 
 def analyse(plan: PipelineTestingSpec, client, workdir: Path, nodes: list[str] | None = None,
-            user_wheelhouses: list[Path] | None = None, download: bool = True) -> dict[str, StepDeps]:
-    """Requirement sets against each image's installed packages (images probed once per id)."""
+            user_wheelhouses: list[Path] | None = None, download: bool = True,
+            install_declared: bool = False) -> dict[str, StepDeps]:
+    """Requirement sets against each image's installed packages (images probed once per id).
+
+    Only what SageMaker would install counts as missing (``rtest.deps.policy``); a declared requirement the
+    image does not meet is listed in ``unmet_declared`` instead (installed with ``install_declared``).
+    """
     workdir = Path(workdir).resolve()
     fields = config_fields_by_node(plan)
     result: dict[str, StepDeps] = {}
     infos: dict[str, ImageInfo] = {}
-    for node in nodes or list(plan.scripts):
+    for node in nodes if nodes is not None else list(plan.scripts):
         spec = plan.scripts[node]
         ref = spec.image.value
         if ref not in infos:
@@ -89,14 +110,33 @@ def analyse(plan: PipelineTestingSpec, client, workdir: Path, nodes: list[str] |
         found = collect(spec, fields.get(node))
         step = StepDeps(node=node, base_image=ref, info=info, requirements=found,
                         house=wheelhouse_for(workdir, info, user_wheelhouses, download))
+        step.decisions = decisions(spec, found, install_declared)
         for req in found.requirements:
-            version = info.satisfies(req)
+            version = _installed(info, req, step.decisions[req].install)
             if version is not None:
                 step.satisfied[req.text] = version
-            else:
+            elif step.decisions[req].install:
                 step.missing.append(req)
+            elif req.origin == "interface":  # others not installed are listed with their reason only
+                step.unmet_declared.append((req, info.python if req.name == "python" else info.dists.get(req.name)))
         result[node] = step
     return result
+
+
+def _installed(info: ImageInfo, req: Requirement, installs: bool) -> str | None:
+    """The image's version meeting ``req``; a Python it does not meet stops only what would be installed."""
+    try:
+        return info.satisfies(req)
+    except DependencyError:
+        if installs:
+            raise
+        return None
+
+
+def unmet_warnings(steps: dict[str, StepDeps]) -> list[tuple[str, str]]:
+    """(node, sentence) per declared requirement its image does not meet."""
+    return [(step.node, unmet_message(step.node, req, step.base_image, version))
+            for step in steps.values() for req, version in step.unmet_declared]
 
 
 def resolve_images(steps: dict[str, StepDeps]) -> dict[str, StepDeps]:

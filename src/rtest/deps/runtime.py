@@ -14,8 +14,9 @@ from pathlib import Path
 
 from rtest.deps.image import Progress, build_dependency_image, container_dir
 from rtest.imagebuild import image_exists
-from rtest.deps.resolve import StepDeps, analyse, install_specs, resolve_images
-from rtest.plan.model import PipelineTestingSpec, Source, Sourced
+from rtest.deps.policy import DECLARED_WARNING
+from rtest.deps.resolve import StepDeps, analyse, install_specs, resolve_images, unmet_warnings
+from rtest.plan.model import PipelineTestingSpec, PlanWarning, Source, Sourced
 from rtest.run.backends.base import Mount, StepLaunch
 
 
@@ -25,6 +26,8 @@ class DepsOptions:
     wheelhouses: list[Path] = field(default_factory=list)  # the user's folders (--wheelhouse, spec file)
     download: bool = True  # False with --offline: the folders are all there is
     on_progress: Progress | None = None
+    install_declared: bool = False  # also install interfaces' framework_requirements (SageMaker does not)
+    nodes: list[str] | None = None  # only these steps (a partial run); None: every script step
 
 
 @dataclass
@@ -32,8 +35,15 @@ class PreparedDeps:
     steps: dict[str, StepDeps]
     built: list[str] = field(default_factory=list)
 
+    @property
+    def warnings(self) -> list[PlanWarning]:
+        """A declared requirement the image does not meet: the run uses the image's version, as SageMaker would."""
+        return [PlanWarning(node=node, code=DECLARED_WARNING, message=text, subject="framework_requirements")
+                for node, text in unmet_warnings(self.steps)]
+
     def plan(self, plan: PipelineTestingSpec) -> PipelineTestingSpec:
-        """The plan with each step's image replaced by its dependency image, where it has one."""
+        """The plan with each step's image replaced by its dependency image, where it has one, and the
+        dependency warnings added to its warnings (so every report carries them)."""
         scripts = dict(plan.scripts)
         for node, step in self.steps.items():
             if step.image and node in scripts:
@@ -42,7 +52,9 @@ class PreparedDeps:
                         "image": Sourced(value=step.image, source=Source.BUILTIN, field=f"deps of {step.base_image}")
                     }
                 )
-        return plan.model_copy(update={"scripts": scripts})
+        known = set(plan.warnings)
+        warnings = [*plan.warnings, *(w for w in self.warnings if w not in known)]
+        return plan.model_copy(update={"scripts": scripts, "warnings": warnings})
 
     def launch_extras(self, node: str, launch: StepLaunch) -> StepLaunch:
         """The wheelhouse read-only, and pip pointed at it (offline when the step has no network)."""
@@ -70,7 +82,8 @@ def prepare_dependencies(plan: PipelineTestingSpec, workdir: Path, client,
     if not options.enabled or not plan.scripts:
         return None
     steps = resolve_images(
-        analyse(plan, client, workdir, user_wheelhouses=options.wheelhouses, download=options.download)
+        analyse(plan, client, workdir, options.nodes, user_wheelhouses=options.wheelhouses,
+                download=options.download, install_declared=options.install_declared)
     )
     prepared = PreparedDeps(steps=steps)
     pending: dict[str, StepDeps] = {}

@@ -111,14 +111,26 @@ def build_example_wheels(root: Path) -> Path | None:
 
 
 def _fresh_copy(source: Path, target: Path) -> Path:
-    """Copy the example once per rtest version; a copy of this version is reused, edits and all."""
-    from rtest.version import __version__
+    """Copy the example once per bundled version of it; a copy of the same files is reused, edits and all.
 
+    Stamped with a digest of the bundled files, not rtest's version number: a development checkout
+    changes the example without changing the number, and a stale copy would run yesterday's pipeline.
+    """
     stamp = target / ".rtest-example-version"
-    if not (stamp.is_file() and stamp.read_text() == __version__):
+    digest = _example_digest(source)
+    if not (stamp.is_file() and stamp.read_text() == digest):
         shutil.copytree(source, target, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__"))
-        stamp.write_text(__version__)
+        stamp.write_text(digest)
     return target.resolve()
+
+
+def _example_digest(source: Path) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    for path in sorted(p for p in source.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
+        digest.update(str(path.relative_to(source)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
 
 
 def generate_example_inputs(target_dir: Path, *, rows: int = 2000, seed: int = 7) -> dict[str, Path]:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from rtest.errors import ConfigError
+from rtest.errors import ConfigError, ConfigNotFoundError
 from rtest.jobs.registry import entry_point_fields
 
 MODEL_TYPE_KEY = "__model_type__"
@@ -86,7 +86,7 @@ def load_pipeline_config(path: Path | str) -> PipelineConfig:
     """Read, check and unwrap a pipeline config; user mistakes raise ``ConfigError``."""
     given = Path(path).expanduser()
     if not given.is_file():
-        raise ConfigError(f"Configuration file not found: {path}")
+        raise ConfigNotFoundError(f"Configuration file not found: {path}")
     data = _read_json(given)
     section = _section(data, "configuration", given, "at the top level")
     shared = _section(section, "shared", given, "under 'configuration'", required=False)

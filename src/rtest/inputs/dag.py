@@ -20,7 +20,7 @@ from typing import Any, Mapping
 import networkx as nx
 import yaml
 
-from rtest.errors import DagError
+from rtest.errors import DagError, DagNotFoundError
 
 _MODULE_FUNCTION = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 _YAML_SUFFIXES = (".yaml", ".yml")
@@ -59,8 +59,10 @@ def load_dag(source: Any) -> PipelineDAG:
 
 
 def _from_file(path: Path) -> PipelineDAG:
+    if path.is_dir():
+        path = _dag_file_in(path)
     if not path.is_file():
-        raise DagError(f"DAG file not found: {path}")
+        raise DagNotFoundError(f"DAG file not found: {path}")
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -70,6 +72,20 @@ def _from_file(path: Path) -> PipelineDAG:
         found = "empty" if data is None else _kind_of(data)
         raise DagError(f"DAG file {path} is {found}; it must be a mapping with 'nodes' and 'edges'.")
     return _from_mapping(data, str(path.resolve()), f"DAG {path}")
+
+
+def _dag_file_in(folder: Path) -> Path:
+    """A folder given as the DAG: the one DAG file in it (a name holding 'dag', .json/.yaml/.yml)."""
+    found = sorted(p for p in folder.iterdir()
+                   if p.is_file() and "dag" in p.name.lower() and p.suffix.lower() in (".json", *_YAML_SUFFIXES))
+    if len(found) == 1:
+        return found[0]
+    if not found:
+        raise DagError(f"DAG path {folder} is a folder with no DAG file in it (looked for *dag*.json, *dag*.yaml); "
+                       "pass the DAG file itself, e.g. --dag {}/dag.json.".format(folder))
+    names = ", ".join(p.name for p in found)
+    raise DagError(f"DAG path {folder} is a folder with several DAG files ({names}); pass the one you mean, "
+                   f"e.g. --dag {found[0]}.")
 
 
 def _parse(text: str, path: Path) -> Any:

@@ -232,6 +232,11 @@ class StepInterface(Section):
                 why = "SageMaker runs no script of yours in it"
             return f"not a {' or '.join(runnable_step_types())} job ({job_type}): {why}"
         if self.contract is None:
+            kind = job_kind_for(job_type)
+            if kind is not None and not kind.script_job:  # a registration: rtest's check needs its inputs' paths
+                return (f"not a {' or '.join(runnable_step_types())} job ({job_type}): model registration is a "
+                        "service call, and no inference check runs because its interface declares no contract "
+                        "(the packaged model and payload inputs with their paths)")
             return "it declares no script contract"
         unplaced = [
             name for name, decl in {**self.contract.inputs, **self.contract.outputs}.items() if decl.path is None

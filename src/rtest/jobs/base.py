@@ -86,6 +86,8 @@ class JobKind(ABC):
     takes_hyperparameters: ClassVar[bool] = False
     needs_named_paths: ClassVar[bool] = False  # a script with no interface and no paths cannot be planned
     bundled_source_root: ClassVar[str | None] = None  # inputs under it come from the step's source folder
+    results_file: ClassVar[str | None] = None  # a per-sample results file the kind leaves in output_path
+    script_job: ClassVar[bool] = True  # False: a check rtest runs where SageMaker makes a service call
 
     @abstractmethod
     def conventional_input_path(self, name: str) -> str:
@@ -123,6 +125,25 @@ class JobKind(ABC):
 
     def packs(self, container_path: str) -> bool:
         return container_path.rstrip("/") in self.packed_outputs
+
+    def installs_requirements_txt(self, compute_kind: str | None) -> tuple[bool, str]:
+        """Whether SageMaker pip-installs the source folder's requirements.txt before the script, and who does.
+
+        ``compute_kind`` is the interface's ``compute.kind`` (sklearn, xgboost, framework, script, ...).
+        """
+        return False, f"a {self.name} job installs nothing before the script"
+
+    def serves(self, step_type: str) -> bool:
+        """Whether this kind runs nodes of a SageMaker step type (case-insensitive; a kind may match more widely)."""
+        return step_type.lower() in (t.lower() for t in self.step_types)
+
+    def config_environment(self, get: Callable[[str], Any]) -> dict[str, tuple[str, str]]:
+        """Variables the kind reads from the step's config: name -> (value, config field). None by default."""
+        return {}
+
+    def serving_framework(self, get: Callable[[str], Any]) -> tuple[str, str] | None:
+        """(framework, config field) when a node without a compute section names its image's framework in config."""
+        return None
 
 
 def resource_config(instance_type: str) -> dict[str, Any]:

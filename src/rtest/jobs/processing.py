@@ -12,6 +12,10 @@ INPUT_ROOT = "/opt/ml/processing/input"
 OUTPUT_ROOT = "/opt/ml/processing/output"
 CODE_PATH = f"{INPUT_ROOT}/code"
 DEFAULT_VOLUME_GB = 30  # the SageMaker SDK's default volume_size
+# compute.kind -> the SDK processor the framework builds for it (cursus's builder_base)
+FRAMEWORK_PROCESSORS = {"xgboost": "XGBoostProcessor", "framework": "FrameworkProcessor"}
+SCRIPT_PROCESSORS = {"sklearn": "SKLearnProcessor", "script": "ScriptProcessor", "python": "ScriptProcessor",
+                     "byo_container": "ScriptProcessor"}
 _INPUT = re.compile(rf"^{INPUT_ROOT}/([{NAME_CHARS}]+)")
 _OUTPUT = re.compile(rf"^{OUTPUT_ROOT}(?:/([{NAME_CHARS}]+))?")
 
@@ -45,6 +49,17 @@ class Processing(JobKind):
 
     def config_files(self, job: JobFiles) -> dict[str, Any]:
         return {"processingjobconfig.json": processing_job_config(job)}
+
+    def installs_requirements_txt(self, compute_kind: str | None) -> tuple[bool, str]:
+        # The SDK (sagemaker/processing.py): FrameworkProcessor (XGBoostProcessor, PyTorchProcessor, ...) runs
+        # its generated runproc.sh, which does `pip install -r requirements.txt` when source_dir has one.
+        # ScriptProcessor (SKLearnProcessor is one) uploads only the entry script and installs nothing.
+        processor = FRAMEWORK_PROCESSORS.get((compute_kind or "").lower())
+        if processor:
+            return True, f"{processor}'s runproc.sh runs pip install -r requirements.txt from source_dir"
+        processor = SCRIPT_PROCESSORS.get((compute_kind or "").lower(), "ScriptProcessor")
+        return False, (f"{processor} is a ScriptProcessor: it uploads only the entry script and "
+                       "installs no requirements.txt")
 
 
 def processing_job_config(job: JobFiles) -> dict[str, Any]:

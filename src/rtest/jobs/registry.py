@@ -1,6 +1,6 @@
 """The job kinds rtest knows, by name and by the SageMaker step type they serve.
 
-Processing and Training are registered here; a new kind is one module with a ``JobKind``
+Processing, Training and the inference check are registered here; a new kind is one module with a ``JobKind``
 subclass plus one ``register`` call (and a bootstrap branch if its container differs).
 Order matters where kinds are tried in turn (script scan): registration order.
 """
@@ -8,6 +8,7 @@ Order matters where kinds are tried in turn (script scan): registration order.
 from __future__ import annotations
 
 from rtest.jobs.base import JobKind
+from rtest.jobs.inference import InferenceCheck
 from rtest.jobs.processing import Processing
 from rtest.jobs.training import Training
 
@@ -45,8 +46,7 @@ def get(name: str) -> JobKind:
 
 def job_kind_for(step_type: str | None) -> JobKind | None:
     """The kind serving a SageMaker step type (case-insensitive), or None when rtest runs no script for it."""
-    lowered = (step_type or "").lower()
-    return next((k for k in _KINDS.values() if lowered in (t.lower() for t in k.step_types)), None)
+    return next((k for k in _KINDS.values() if k.serves(step_type or "")), None)
 
 
 def is_runnable_step_type(step_type: str | None) -> bool:
@@ -54,7 +54,8 @@ def is_runnable_step_type(step_type: str | None) -> bool:
 
 
 def runnable_step_types() -> tuple[str, ...]:
-    return tuple(t for k in _KINDS.values() for t in k.step_types)
+    """The step types of SageMaker jobs that run a user's script (what "not a ... job" messages name)."""
+    return tuple(t for k in _KINDS.values() if k.script_job for t in k.step_types)
 
 
 def kind_for_entry_field(field: str) -> JobKind:
@@ -76,3 +77,4 @@ def default_kind() -> JobKind:
 
 register(Processing())
 register(Training())
+register(InferenceCheck())

@@ -51,6 +51,10 @@ class Training(JobKind):
             return ScannedPath("output", "output_data", OUTPUT_DATA_PATH)
         return None
 
+    def installs_requirements_txt(self, compute_kind: str | None) -> tuple[bool, str]:
+        # sagemaker-training-toolkit (modules.install): `pip install . -r requirements.txt` in the code folder
+        return True, "the SageMaker training toolkit runs pip install -r requirements.txt from the code folder"
+
     def environment(self, job_name: str) -> dict[str, str]:
         # Set by the service; for processing the Environment dict is all there is.
         return {"TRAINING_JOB_NAME": job_name, "TRAINING_JOB_ARN": job_arn("training", job_name)}

@@ -16,8 +16,14 @@ from rtest.plan.checks import check_names, require_something_to_run
 from rtest.plan.config_inputs import feed_config_inputs
 from rtest.plan.container_paths import container_path_problems
 from rtest.plan.discovery import Discovery, discover
-from rtest.plan.framework_classes import ConfigClasses
+from rtest.plan.class_answers import ClassChoice, ClassResults
+from rtest.plan.class_source import ClassSource
+from rtest.plan.framework_classes import framework_source_folders, resolve_config_classes
+from rtest.plan.inference_check import settle_inference_checks
 from rtest.plan.input_paths import input_path_problem
+from rtest.plan.limits import shape_note
+from rtest.plan.mistakes import unfed_input_message
+from rtest.plan.spec_nodes import keyed_by_node, without_nodes_outside_dag
 from rtest.plan.model import (
     InputSpec,
     JobArgument,
@@ -30,6 +36,7 @@ from rtest.plan.model import (
 )
 from rtest.plan.images import image_warnings, interface_warnings
 from rtest.plan.resolve import resolve_spec
+from rtest.plan.rule_limits import builder_path_warnings, rule_limit_warnings
 from rtest.plan.sources import make_source_context
 from rtest.plan.userspec import ScriptOverrides, UserSpec
 from rtest.plan.values import resolve_values
@@ -44,6 +51,16 @@ class PipelineInputs:
     source_root: Path
     discovery: Discovery
     config_classes: list[str] = field(default_factory=list)  # modules of the pipeline's own config classes
+    framework_python: str | None = None  # the user's project interpreter, where the config classes run
+    use_config_classes: bool = True  # False: --no-config-classes
+    _class_results: ClassResults | None = field(default=None, repr=False)
+
+    def class_results(self) -> ClassResults:
+        """The config classes' answers, asked once (one subprocess) however many plans are drafted."""
+        if self._class_results is None:
+            choice = ClassChoice(tuple(self.config_classes), self.framework_python, self.use_config_classes)
+            self._class_results = resolve_config_classes(self.discovery, choice)
+        return self._class_results
 
 @dataclass(frozen=True)
 class Problem:
@@ -61,6 +78,8 @@ def load_pipeline_inputs(
     source_map: dict[str, str] | None = None,
     allow_source_outside_root: bool = False,
     config_classes: list[str] | None = None,
+    framework_python: str | None = None,
+    use_config_classes: bool = True,
 ) -> PipelineInputs:
     """Read the three inputs and discover the script nodes. Relative config paths resolve against source_root,
     or the local folder ``source_map`` maps their prefix to (see rtest.plan.sources)."""
@@ -73,20 +92,22 @@ def load_pipeline_inputs(
     root = Path(source_root).expanduser().resolve() if source_root else config.path.parent
     sources = make_source_context(root, source_map, allow_outside_root=allow_source_outside_root)
     found = discover(pipeline_dag, config, interfaces, sources)
-    return PipelineInputs(pipeline_dag, config, interfaces, root, found, list(config_classes or []))
+    return PipelineInputs(pipeline_dag, config, interfaces, root, found, list(config_classes or []),
+                          framework_python=framework_python, use_config_classes=use_config_classes)
 
 
 def draft_plan(inputs: PipelineInputs, user: UserSpec | None = None) -> PipelineTestingSpec:
     """The plan with the user's overrides applied; see ``plan_problems`` for what is still missing."""
-    user = user or UserSpec()
+    user = keyed_by_node(user or UserSpec(), inputs.discovery)
+    user, stray = without_nodes_outside_dag(user, inputs.dag)
     _check_nodes(user, inputs.discovery)
     image_map = parse_image_map(user.image_map)
-    classes = ConfigClasses(inputs.config_classes)
-    specs, resolvers, early = {}, {}, list(inputs.discovery.warnings)
+    classes = inputs.class_results()
+    specs, resolvers, early = {}, {}, [*inputs.discovery.warnings, *classes.warnings]
     for node, found in inputs.discovery.scripts.items():
-        values = resolve_values(found, classes)
+        values = resolve_values(found, classes.answer(node))
         specs[node], resolvers[node] = resolve_spec(found, image_map, values=values), values.resolver
-        early += values.warnings + feed_config_inputs(found, specs[node], inputs.discovery.sources, classes)
+        early += feed_config_inputs(found, specs[node], inputs.discovery.sources, classes)
     iface_by_node = {node: found.interface for node, found in inputs.discovery.scripts.items()}
     wires, notes = wire_plan(inputs.dag, specs, iface_by_node)
     # An input the config feeds takes the config's path, not a wire: the framework overrides the dependency.
@@ -99,13 +120,18 @@ def draft_plan(inputs: PipelineInputs, user: UserSpec | None = None) -> Pipeline
         scripts=specs,
         skipped=dict(inputs.discovery.skipped),
         wires=wires,
-        notes=notes,
+        notes=[*classes.notes, *notes],
+        values_resolver=classes.description,
+        framework_log=list(classes.log),
         warnings=image_warnings(specs, image_map) + interface_warnings(inputs.interfaces),
         config_path=inputs.config.path,
         source_root=inputs.source_root,
         follow_input_links=user.follow_input_links,
     )
-    plan.warnings = list(dict.fromkeys(plan.warnings + _warnings(inputs, plan, resolvers, early)))
+    plan.warnings = list(dict.fromkeys(plan.warnings + _warnings(inputs, plan, resolvers, early) + stray))
+    settle_inference_checks(plan)  # a registration with no payloads or no model is skipped, saying which
+    types = dict.fromkeys(s.instance_type.value for s in specs.values() if s.instance_type is not None)
+    plan.notes += [note for t in types if (note := shape_note(t))]  # once per type, not a log line per plan
     check_names(plan)
     return plan
 
@@ -117,10 +143,16 @@ def _warnings(
     found = inputs.discovery.scripts
     out = plan_warnings.dag_config_warnings(inputs.dag, inputs.config)
     out += [w for w in early if not _settled(plan, w)]
+    source: ClassSource | None = None
     for node, spec in plan.scripts.items():
         if resolvers[node] == "convention":
-            out += plan_warnings.env_guess_warnings(found[node], spec)
+            source = source or ClassSource(framework_source_folders(inputs.discovery))
+            facts = source.facts(found[node].config.config_class or "")
+            limits = rule_limit_warnings(found[node], spec, facts) if facts else []
+            said = {w.subject for w in limits}
+            out += limits + [w for w in plan_warnings.env_guess_warnings(found[node], spec) if w.subject not in said]
         out += plan_warnings.required_env_warnings(found[node], spec, resolvers[node])
+        out += builder_path_warnings(found[node], spec)
     out += plan_warnings.unmounted_input_warnings(plan, inputs.dag, inputs.config, inputs.interfaces)
     return list(dict.fromkeys(out))
 
@@ -157,13 +189,8 @@ def plan_problems(plan: PipelineTestingSpec, workdir: Path | str | None = None) 
             if unusable:
                 problems.append(Problem(node, f"inputs.{name}", f"{node}.{name}: {unusable}"))
             elif item.required and item.host_path is None and (node, name) not in fed:
-                problems.append(
-                    Problem(
-                        node,
-                        f"inputs.{name}",
-                        f"{node}.{name} ({item.container_path}) has no upstream script and no path",
-                    )
-                )
+                problems.append(Problem(node, f"inputs.{name}",
+                                        unfed_input_message(plan, node, name, item.container_path)))
         problems += [
             Problem(node, field, message)
             for field, message in container_path_problems(spec, {i for n, i in fed if n == node})
@@ -180,8 +207,11 @@ def require_complete(plan: PipelineTestingSpec, workdir: Path | str | None = Non
     problems = plan_problems(plan, workdir)
     if problems:
         listing = "; ".join(p.message for p in problems)
+        # A misspelt interface key (an alias under 'alises') is often why an input went unfed: say it here too.
+        suspects = [w.message for w in plan.warnings if w.code.startswith("interface-")]
+        also = f" Interface warnings that may be the cause: {' '.join(suspects)}" if suspects else ""
         raise PlanError(
-            f"The plan is incomplete: {listing}.",
+            f"The plan is incomplete: {listing}.{also}",
             hint="Supply inputs with --input NODE.NAME=PATH, or put them (and environment/job_arguments values) under "
                  "scripts.NODE in a spec file passed with --spec.",
         )

@@ -16,10 +16,9 @@ unmounted with a warning that says how to supply it.
 
 from __future__ import annotations
 
-from pathlib import Path
 
 from rtest.plan.discovery import DiscoveredScript
-from rtest.plan.framework_classes import ConfigClasses
+from rtest.plan.class_answers import ClassResults
 from rtest.plan.model import PlanWarning, ScriptExecutionSpec, Source, Sourced
 from rtest.plan.sources import SourceContext, config_path_candidates, confine, resolve_config_path
 
@@ -28,7 +27,7 @@ DERIVED_ATTRIBUTES = {"inference_scripts_source": ("inference_scripts_dir", "sou
 
 
 def feed_config_inputs(
-    found: DiscoveredScript, spec: ScriptExecutionSpec, ctx: SourceContext, classes: ConfigClasses | None
+    found: DiscoveredScript, spec: ScriptExecutionSpec, ctx: SourceContext, classes: ClassResults | None
 ) -> list[PlanWarning]:
     contract = found.interface.contract if found.interface else None
     if contract is None:
@@ -54,20 +53,15 @@ def feed_config_inputs(
 
 
 def _override_path(
-    found: DiscoveredScript, attr: str, ctx: SourceContext, classes: ConfigClasses | None
+    found: DiscoveredScript, attr: str, ctx: SourceContext, classes: ClassResults | None
 ) -> tuple[Sourced | None, list[str]]:
-    made = classes.instance_for(found) if classes is not None else None
-    if made is not None and made.ok:
-        try:
-            value = getattr(made.instance, attr)
-            value = value() if callable(value) else value
-        except Exception:  # noqa: BLE001 - the class cannot say; the convention below may
-            value = None
-        if isinstance(value, (str, Path)) and str(value).strip():
-            path = resolve_config_path(ctx, found.node, found.config, attr, str(value))
-            if path is not None:
-                return Sourced(value=str(path), source=Source.CONFIG_CLASS, field=f"{made.class_name}.{attr}"), []
-            return None, [f"{made.class_name}.{attr} = '{value}'"]
+    answer = classes.answer(found.node) if classes is not None else None
+    value = answer.attributes.get(attr) if answer is not None else None
+    if answer is not None and value:  # a path the class computed, already mapped back from the scratch copy
+        path = resolve_config_path(ctx, found.node, found.config, attr, value)
+        if path is not None:
+            return Sourced(value=str(path), source=Source.CONFIG_CLASS, field=f"{answer.class_name}.{attr}"), []
+        return None, [f"{answer.class_name}.{attr} = '{value}'"]
     tried: list[str] = []
     for field_name in _fields_for(attr):
         value = found.config.get(field_name)

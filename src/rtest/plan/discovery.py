@@ -15,7 +15,9 @@ from rtest.errors import DiscoveryError
 from rtest.inputs.config import SERVING_ENTRY_FIELD, PipelineConfig, StepConfig, entry_point_field_names
 from rtest.inputs.dag import PipelineDAG
 from rtest.inputs.interfaces import InterfaceRegistry, StepInterface
+from rtest.jobs.registry import get as get_kind
 from rtest.jobs.registry import kind_for_entry_field, runnable_step_types
+from rtest.plan.mistakes import check_sagemaker_step_types, interface_mismatch_warnings
 from rtest.plan.model import PlanWarning
 from rtest.plan.sources import SEARCH_MAX_DEPTH, Located, SourceContext, locate_source
 
@@ -60,6 +62,10 @@ def discover(
     missing: list[str] = []
     # Validate only the interfaces this DAG uses (with each node's job_type variant), all problems at once.
     interfaces.check([(c.step_type, c.get("job_type")) for n in dag.nodes if (c := config.step_config(n))])
+    used = [(n, i) for n in dag.nodes if (c := config.step_config(n)) and (i := interfaces.get(c.step_type,
+                                                                                           c.get("job_type")))]
+    check_sagemaker_step_types(used, interfaces)  # a typo there would skip the node in silence
+    found.warnings += interface_mismatch_warnings(dag, config, interfaces)
     for node in dag.nodes:
         step_config = config.step_config(node)
         if step_config is None:
@@ -74,6 +80,10 @@ def discover(
         located = locate_source(sources, node, step_config, entry_field, entry_point)
         if not isinstance(located, Located):
             searched = ", ".join(str(p) for p in located)
+            if not get_kind(_job_kind(interface, entry_field)).script_job:  # a check rtest adds: skip, never block
+                found.skipped[node] = (f"no inference check: its handler {entry_field}='{entry_point}' is not on "
+                                       f"disk (searched: {searched})")
+                continue
             missing.append(
                 f"node '{node}' names {entry_field}='{entry_point}' but no such file exists (searched: {searched}, "
                 f"and {SEARCH_MAX_DEPTH} folder levels beneath {sources.root})"

@@ -58,17 +58,25 @@ def limits_for(instance_type: str | None, *, enabled: bool = True) -> ResourceLi
 
 @functools.lru_cache(maxsize=None)
 def instance_shape(instance_type: str) -> tuple[int, float]:
-    """(vCPU, GiB) from the table, from the type's name, or the default; warns once when it guesses."""
+    """(vCPU, GiB) from the table, from the type's name, or the default; the plan notes a guess once
+    (``shape_note``), so this only logs at debug level."""
     if instance_type in INSTANCE_TYPES:
         return INSTANCE_TYPES[instance_type]
     parsed = _parse_shape(instance_type)
-    if parsed is not None:
-        log.warning("instance type not in rtest's table; limits derived from its name",
-                    instance_type=instance_type, vcpus=parsed[0], memory_gib=parsed[1])
-        return parsed
-    log.warning("unknown instance type; using ml.m5.xlarge limits", instance_type=instance_type,
-                vcpus=DEFAULT_SHAPE[0], memory_gib=DEFAULT_SHAPE[1])
-    return DEFAULT_SHAPE
+    log.debug("instance type not in rtest's table", instance_type=instance_type, derived=parsed is not None)
+    return parsed if parsed is not None else DEFAULT_SHAPE
+
+
+def shape_note(instance_type: str | None) -> str | None:
+    """One plan note for an instance type missing from the table: how its limits were chosen."""
+    if not instance_type or instance_type in INSTANCE_TYPES or instance_type in _LOCAL_TYPES:
+        return None
+    vcpus, gib = instance_shape(instance_type)
+    if _parse_shape(instance_type) is not None:
+        return f"instance type {instance_type} is not in rtest's table; its limits ({vcpus} vCPUs, {gib:g} GiB, " \
+               "capped at this machine) are derived from its name"
+    return f"instance type {instance_type} is unknown to rtest; the steps asking for it get ml.m5.xlarge limits " \
+           f"({vcpus} vCPUs, {gib:g} GiB)"
 
 
 def _parse_shape(instance_type: str) -> tuple[int, float] | None:

@@ -40,7 +40,8 @@ def locate_pipeline(spec: PipelineLocation | None, *, dag: Any = None, config: P
 def load_located(user: UserSpec, *, dag: Any = None, config: Path | str | None = None,
                  interfaces: list[Path | str] | None = None, source_root: Path | str | None = None,
                  source_map: dict[str, str] | None = None, config_classes: list[str] | None = None,
-                 allow_source_outside_root: bool = False, **hint: str):
+                 allow_source_outside_root: bool = False, framework_python: str | None = None,
+                 use_config_classes: bool = True, **hint: str):
     """The located pipeline, loaded with the spec file's source map, config classes and allow-outside
     switch merged under the explicit ones (the CLI's flags, or nothing on the service)."""
     from rtest.plan.builder import load_pipeline_inputs
@@ -53,4 +54,5 @@ def load_located(user: UserSpec, *, dag: Any = None, config: Path | str | None =
         source_map={**spec.source_map, **(source_map or {})},
         allow_source_outside_root=allow_source_outside_root or spec.allow_source_outside_root,
         config_classes=list(dict.fromkeys([*spec.config_classes, *(config_classes or [])])),
+        framework_python=framework_python, use_config_classes=use_config_classes,
     )

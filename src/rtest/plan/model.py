@@ -135,7 +135,7 @@ def format_env_value(value: Any) -> str:
     return str(value)
 
 
-MatchKind = Literal["name", "alias", "semantic"]
+MatchKind = Literal["name", "alias", "semantic", "edge"]  # edge: the one output into the one input (no interface)
 
 
 class Wire(BaseModel):
@@ -193,6 +193,8 @@ class PipelineTestingSpec(BaseModel):
     config_path: Path | None = None
     source_root: Path | None = None
     follow_input_links: bool = False  # the user allows input links that point outside their folder
+    values_resolver: str | None = None  # who decided env values and arguments: config classes or rtest's rules
+    framework_log: list[str] = Field(default_factory=list)  # what the config classes logged (plan --verbose)
     synthesized: list[SynthesizedInput] = Field(default_factory=list)  # inputs fed with sample data (issue 19)
 
     def script_graph(self) -> nx.DiGraph:

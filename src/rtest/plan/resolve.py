@@ -32,7 +32,7 @@ def resolve_spec(
         interface_file=found.interface_file,
         inputs=_inputs(found),
         outputs=_outputs(found),
-        environment=values.environment,
+        environment={**_kind_environment(found), **values.environment},
         required_environment=(
             list(found.interface.contract.env_vars.required) if found.interface and found.interface.contract else []
         ),
@@ -99,6 +99,9 @@ def _framework(found: DiscoveredScript) -> tuple[Sourced, Sourced]:
     the image URI the config field compute.image_uri_field names.
     """
     compute = found.interface.compute if found.interface else None
+    serving = jobs.get(found.job_kind).serving_framework(found.config.get)
+    if serving is not None and (compute is None or "kind" not in compute.model_fields_set):  # a registration names its serving framework
+        return _serving_framework(found, *serving)
     if compute is None:
         return Sourced(value="python", source=Source.BUILTIN), Sourced(value="3", source=Source.BUILTIN)
     framework = framework_of(
@@ -128,6 +131,21 @@ def _framework(found: DiscoveredScript) -> tuple[Sourced, Sourced]:
         if getattr(compute, key):
             return kind, Sourced(value=str(getattr(compute, key)), source=Source.INTERFACE, field=f"compute.{key}")
     return kind, Sourced(value="3" if framework == "python" else None, source=Source.BUILTIN)
+
+
+def _serving_framework(found: DiscoveredScript, framework: str, field: str) -> tuple[Sourced, Sourced]:
+    kind = Sourced(value=framework, source=Source.CONFIG, field=field)
+    for version_field in jobs.get(found.job_kind).framework_version_fields(framework):
+        value = config_value(found, version_field)
+        if value is not None:
+            return kind, Sourced(value=str(value.value), source=Source.CONFIG, field=version_field)
+    return kind, Sourced(value=None, source=Source.BUILTIN)
+
+
+def _kind_environment(found: DiscoveredScript) -> dict[str, Sourced]:
+    """Variables the job kind takes from the config (the inference check's content types, hosting's variables)."""
+    env = jobs.get(found.job_kind).config_environment(found.config.get)
+    return {name: Sourced(value=value, source=Source.CONFIG, field=field) for name, (value, field) in env.items()}
 
 
 def _image(kind: str, version: str | None, image_map: dict[tuple[str, str], str]) -> Sourced:

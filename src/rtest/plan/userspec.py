@@ -7,13 +7,14 @@ saved spec runs again from anywhere.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
-from rtest.errors import PlanError, SpecFileError
+from rtest.errors import PlanError, SpecFileError, SpecFileNotFoundError
 from rtest.plan.input_paths import absolute_path
 
 
@@ -56,6 +57,17 @@ class UserSpec(BaseModel):
     strict: bool = False  # plan warnings are errors
     follow_input_links: bool = False  # copy link targets outside an input folder too (see plan/input_paths.py)
     wheelhouse: str | None = None  # a folder of wheels for offline dependency installs (rtest.deps)
+    # The file it was read from, and the nodes that file names (not saved; see plan.mistakes.spec_nodes_outside_dag).
+    _origin: str | None = PrivateAttr(default=None)
+    _file_nodes: frozenset[str] = PrivateAttr(default=frozenset())
+
+    @property
+    def origin(self) -> str | None:
+        return self._origin
+
+    @property
+    def file_nodes(self) -> frozenset[str]:
+        return self._file_nodes
 
     def for_node(self, node: str) -> ScriptOverrides:
         return self.scripts.setdefault(node, ScriptOverrides())
@@ -74,13 +86,15 @@ class UserSpec(BaseModel):
             mine.timeout_s = overrides.timeout_s or mine.timeout_s
             mine.requirements += [r for r in overrides.requirements if r not in mine.requirements]
         merged.wheelhouse = other.wheelhouse or merged.wheelhouse
+        if merged.origin is None:  # flags merged over a spec file: the file is still where its entries came from
+            merged._origin, merged._file_nodes = other.origin, other.file_nodes
         return merged
 
 
 def load_user_spec(path: Path | str) -> UserSpec:
     path = Path(path)
     if not path.is_file():
-        raise SpecFileError(f"Spec file not found: {path}")
+        raise SpecFileNotFoundError(f"Spec file not found: {path}")
     text = path.read_text(encoding="utf-8")
     try:
         raw = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
@@ -98,11 +112,16 @@ def load_user_spec(path: Path | str) -> UserSpec:
         first = exc.errors()[0]
         field = ".".join(str(p) for p in first["loc"])
         raise SpecFileError(f"Spec file {path}: field {field}: {first['msg']}.") from exc
+    spec._origin, spec._file_nodes = str(path), frozenset(spec.scripts)
     return _absolutize(spec, path.resolve().parent)
 
 
-def save_user_spec(spec: UserSpec, path: Path | str) -> Path:
+def save_user_spec(spec: UserSpec, path: Path | str, *, relative: bool = False) -> Path:
+    """``relative``: paths are written relative to the spec's folder where they share a top folder with it, so a
+    project folder holding the spec can be moved or shared; loading resolves them back (see _absolutize)."""
     path = Path(path)
+    if relative:
+        spec = _paths_relative_to(spec, path.expanduser().resolve().parent)
     data = spec.model_dump(mode="json", exclude_defaults=False)
     path.parent.mkdir(parents=True, exist_ok=True)
     text = json.dumps(data, indent=2) if path.suffix == ".json" else yaml.safe_dump(data, sort_keys=False)
@@ -110,20 +129,35 @@ def save_user_spec(spec: UserSpec, path: Path | str) -> Path:
     return path
 
 
-def _absolutize(spec: UserSpec, base: Path) -> UserSpec:
-    def absolute(value: str | None) -> str | None:
-        return None if value is None else absolute_path(value, base)
+def _paths_relative_to(spec: UserSpec, base: Path) -> UserSpec:
+    return _map_paths(spec.model_copy(deep=True), lambda value: _relative(value, base))
 
+
+def _relative(value: str | None, base: Path) -> str | None:
+    if value is None or not Path(value).is_absolute():
+        return value
+    common = os.path.commonpath([value, str(base)])
+    if common == os.path.sep:  # nothing shared but the root: a relative path would only be harder to read
+        return value
+    return Path(os.path.relpath(value, base)).as_posix()
+
+
+def _absolutize(spec: UserSpec, base: Path) -> UserSpec:
+    return _map_paths(spec, lambda value: None if value is None else absolute_path(value, base))
+
+
+def _map_paths(spec: UserSpec, convert) -> UserSpec:
+    """Apply ``convert`` to every host path a spec holds (a DAG given as module:function is no path)."""
     location = spec.pipeline
-    location.dag = absolute(location.dag) if location.dag and ":" not in location.dag else location.dag
-    location.config = absolute(location.config)
-    location.source_root = absolute(location.source_root)
-    location.interfaces = [absolute(d) for d in location.interfaces]
-    location.source_map = {prefix: absolute(target) for prefix, target in location.source_map.items()}
-    spec.wheelhouse = absolute(spec.wheelhouse)
+    location.dag = convert(location.dag) if location.dag and ":" not in location.dag else location.dag
+    location.config = convert(location.config)
+    location.source_root = convert(location.source_root)
+    location.interfaces = [convert(d) for d in location.interfaces]
+    location.source_map = {prefix: convert(target) for prefix, target in location.source_map.items()}
+    spec.wheelhouse = convert(spec.wheelhouse)
     for overrides in spec.scripts.values():
-        overrides.inputs = {k: absolute(v) for k, v in overrides.inputs.items()}
-        overrides.outputs = {k: absolute(v) for k, v in overrides.outputs.items()}
+        overrides.inputs = {k: convert(v) for k, v in overrides.inputs.items()}
+        overrides.outputs = {k: convert(v) for k, v in overrides.outputs.items()}
     return spec
 
 

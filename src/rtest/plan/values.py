@@ -2,9 +2,9 @@
 
 The interface declares WHICH env vars a step has (``env_vars.required`` plus
 the keys of ``env_vars.optional``); the config supplies the VALUES. With the
-pipeline's own config classes importable, their ``get_environment_variables``
-and ``get_job_arguments`` give the exact deployed values (see
-``framework_classes``). Without them, the framework's convention applies: the
+pipeline's own config classes reachable, their ``get_environment_variables``
+and ``get_job_arguments`` give the exact deployed values (``framework_classes``
+asks them and hands back plain values, ``class_answers``). Without them, the framework's convention applies: the
 config field of the lower-cased name, else that key of the config's
 ``hyperparameters``, formatted as the framework formats it; a name that
 resolves to nothing is omitted, so an optional var takes its interface
@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rtest.plan.discovery import DiscoveredScript
-from rtest.plan.framework_classes import ConfigClasses
+from rtest.plan.class_answers import ClassAnswer
 from rtest.plan.model import JobArgument, PlanWarning, Source, Sourced, format_env_value
 
 __all__ = ["ResolvedValues", "declared_env", "format_env_value", "resolve_values"]
@@ -41,16 +41,18 @@ def declared_env(found: DiscoveredScript) -> tuple[list[str], dict[str, str | No
     return list(contract.env_vars.required), dict(contract.env_vars.optional)
 
 
-def resolve_values(found: DiscoveredScript, classes: ConfigClasses | None = None) -> ResolvedValues:
+def resolve_values(found: DiscoveredScript, from_class: ClassAnswer | None = None) -> ResolvedValues:
+    """``from_class``: the node's config-class answer when its class gave values; None: rtest's rules."""
     required, optional = declared_env(found)
     names = list(dict.fromkeys([*required, *optional]))
-    from_class = classes.values_for(found, names) if classes is not None else None
     if from_class is not None and from_class.ok:
-        env, arguments, resolver = (
-            from_class.environment,
-            from_class.job_arguments,
-            f"config-class:{from_class.class_name}",
-        )
+        name = from_class.class_name or "config class"
+        env = {
+            key: Sourced(value=value, source=Source.CONFIG_CLASS, field=name)
+            for key, value in from_class.environment.items()
+        }
+        arguments = job_arguments_from_argv(from_class.argv or [], name)
+        resolver = f"config-class:{name}"
     else:
         env = {name: value for name in names if (value := convention_value(found, name)) is not None}
         arguments, resolver = convention_job_arguments(found), "convention"
@@ -58,7 +60,7 @@ def resolve_values(found: DiscoveredScript, classes: ConfigClasses | None = None
         if name not in env and default is not None:
             env[name] = Sourced(value=str(default), source=Source.INTERFACE, field=f"env_vars.optional.{name}")
     env.update(_explicit_env(found))
-    return ResolvedValues(env, arguments, resolver, list(from_class.warnings) if from_class else [])
+    return ResolvedValues(env, arguments, resolver)
 
 
 def convention_value(found: DiscoveredScript, name: str) -> Sourced | None:
@@ -84,6 +86,9 @@ def convention_job_arguments(found: DiscoveredScript) -> list[JobArgument]:
                 else Sourced(value=str(default), source=Source.INTERFACE, field=f"job_arguments.{decl.flag}")
             )
             arguments.append(JobArgument(flag=decl.flag, value=value))
+        elif isinstance(found.config.get(decl.source), bool):
+            if found.config.get(decl.source):  # a boolean is a bare flag when true and absent when false
+                arguments.append(JobArgument(flag=decl.flag, value=None))
         elif found.config.has(decl.source):
             arguments.append(
                 JobArgument(

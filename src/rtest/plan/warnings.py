@@ -10,7 +10,10 @@ Codes (``PlanWarning.code``):
 - ``dag-config-mismatch``: DAG nodes with no config while the config holds steps
   that are in no DAG node;
 - ``source-dir-searched``: a source folder found by searching, not by the config;
-- ``config-class-failed``: the pipeline's config class could not be used.
+- ``config-class-failed``: the pipeline's config class could not be used (raised, hung, not found);
+- ``class-computes``: the rules decided a value the framework's config class computes itself
+  (``rule_limits``, from the class's source read with ``ast``);
+- ``builder-computed``: an S3 path the framework's builder joins at execution time.
 
 ``--strict`` turns every warning into an error (``strict_check``).
 """

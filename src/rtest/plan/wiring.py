@@ -36,8 +36,8 @@ def wire_plan(
     notes: list[str] = []
     for target, spec in specs.items():
         parents = [p for p in dag.graph.predecessors(target) if p in specs]
+        own = interfaces.get(target)
         for input_name, input_spec in spec.inputs.items():
-            own = interfaces.get(target)
             candidates = [c for p in parents
                           for c in _candidates(p, specs[p], interfaces.get(p), target, input_name, own)]
             chosen, note = _choose(candidates, target, input_name, input_spec.required)
@@ -45,11 +45,41 @@ def wire_plan(
                 wires.append(chosen.wire)
             if note:
                 notes.append(note)
+        if own is None or own.spec is None:  # a script-scan step: its names come from its script's literals
+            wires += _scanned_edge_wires(target, spec, parents, specs, interfaces, wires, notes)
         for parent in parents:
             if not any(w.source_node == parent and w.target_node == target for w in wires):
                 notes.append(f"Edge {parent} -> {target} carries no data: "
                              f"no output of {parent} matches an input of {target}.")
     return wires, notes
+
+
+def _scanned_edge_wires(target: str, spec: ScriptExecutionSpec, parents: list[str],
+                        specs: dict[str, ScriptExecutionSpec], interfaces: dict[str, StepInterface | None],
+                        wires: list[Wire], notes: list[str]) -> list[Wire]:
+    """Steps without an interface spec, along their DAG edges: names equal but for case and separators
+    (train-data, TrainData, train_data), else the one output of the one upstream script into the one unfed input."""
+    unfed = [name for name in spec.inputs if not any(w.target_node == target and w.target_input == name for w in wires)]
+    plain = [p for p in parents if interfaces.get(p) is None or interfaces[p].spec is None]
+    found: list[Wire] = []
+    for name in list(unfed):
+        same = [(p, out) for p in plain for out in specs[p].outputs if _canonical(out) == _canonical(name)]
+        if len(same) == 1:
+            found.append(Wire(source_node=same[0][0], source_output=same[0][1], target_node=target,
+                              target_input=name, match="name"))
+            unfed.remove(name)
+    if len(unfed) == 1 and len(plain) == 1 and len(specs[plain[0]].outputs) == 1 and len(parents) == 1:
+        output = next(iter(specs[plain[0]].outputs))
+        found.append(Wire(source_node=plain[0], source_output=output, target_node=target, target_input=unfed[0],
+                          match="edge"))
+        notes.append(f"{target}.{unfed[0]} takes {plain[0]}.{output} along the DAG edge {plain[0]} -> {target}: "
+                     "the one output upstream and the one unfed input, as neither step has an interface; "
+                     f"give --input {target}.{unfed[0]}=PATH if it should read something else.")
+    return found
+
+
+def _canonical(name: str) -> str:
+    return "".join(ch for ch in name.lower() if ch.isalnum())
 
 
 def _candidates(

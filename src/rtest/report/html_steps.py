@@ -10,6 +10,7 @@ import re
 from html import escape
 
 from rtest.plan.model import PipelineTestingSpec, ScriptExecutionSpec, Sourced
+from rtest.report.html_inference import inference_section
 from rtest.report.logtail import log_tail, strip_ansi
 from rtest.report.svg import STATUS_STYLE, format_duration
 from rtest.run.model import RunReport, StepResult, StepStatus
@@ -51,7 +52,7 @@ def _step_section(
     status = result.status.value if result else "not_run"
     duration = format_duration(result.duration_s) if result and result.started_at is not None else ""
     is_open = " open" if status == "failed" else ""
-    body = [_facts(result, spec)]
+    body = [_facts(result, spec), inference_section(result, status_chip)]
     if spec is not None:
         body += [
             _table("Inputs", ["name", "container path", "fed by"], _input_rows(spec, plan, report)),

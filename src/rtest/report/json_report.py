@@ -15,9 +15,10 @@ from typing import Any
 from pydantic import ValidationError
 
 from rtest.errors import ReportError
-from rtest.run.model import RunReport, StepResult
+from rtest.run.model import InferenceCheckResult, RunReport, StepResult
 
 REPORT_FILE_NAME = "report.json"
+INFERENCE_CHECK_KIND = "inference-check"  # steps[NODE].kind of an inference check
 
 STEP_FIELDS = (
     "status",
@@ -58,7 +59,20 @@ def report_to_dict(report: RunReport) -> dict[str, Any]:
 
 def _step_to_dict(result: StepResult) -> dict[str, Any]:
     data = result.model_dump(mode="json")
-    return {name: data[name] for name in STEP_FIELDS}
+    step = {name: data[name] for name in STEP_FIELDS}
+    check = result.inference_check
+    if check is not None:  # kind, samples (each with latency and failure), answered, the check's failures
+        step.update(kind=INFERENCE_CHECK_KIND, answered=check.answered, **data["inference_check"])
+    return step
+
+
+def _inference_check_from(fields: dict[str, Any]) -> dict[str, Any]:
+    """A step record of report.json back in StepResult's shape (the inference check's fields nested again)."""
+    if fields.get("kind") != INFERENCE_CHECK_KIND:
+        return fields
+    nested = set(InferenceCheckResult.model_fields)
+    check = {key: value for key, value in fields.items() if key in nested}
+    return {**{k: v for k, v in fields.items() if k not in nested}, "inference_check": check}
 
 
 def write_report_json(report: RunReport, path: Path) -> Path:
@@ -102,7 +116,7 @@ def report_from_dict(data: Any, *, source: Path) -> RunReport:
     if not isinstance(data, dict) or not isinstance(data.get("steps"), dict):
         raise ReportError(f"The run report {source} has no 'steps' object; it was not written by rtest.")
     steps = {
-        node: {"node": node, **fields} if isinstance(fields, dict) else fields
+        node: {"node": node, **_inference_check_from(fields)} if isinstance(fields, dict) else fields
         for node, fields in data["steps"].items()
     }
     try:

@@ -49,9 +49,12 @@ def write_junit(
     counts = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
     total_time = 0.0
     for result in _ordered_steps(report):
-        case = _step_case(result, classname, log_tail_lines)
         total_time += result.duration_s or 0.0
-        _add_case(suite, case, counts)
+        samples = _sample_cases(result, classname)
+        if not samples or not _all_failures_in_samples(result):
+            _add_case(suite, _step_case(result, classname, log_tail_lines), counts)
+        for case in samples:
+            _add_case(suite, case, counts)
     for node, reason in report.skipped_nodes.items():
         if node in report.steps:
             continue  # a node is either run or skipped; trust the step record if both appear
@@ -114,10 +117,36 @@ def _step_case(result: StepResult, classname: str, log_tail_lines: int) -> ET.El
         ET.SubElement(case, "skipped", message=xml_safe(message))
     elif status is StepStatus.RUNNING:
         ET.SubElement(case, "error", message="still running when the report was written", type="StepIncomplete")
+    elif status is StepStatus.SKIPPED:  # a partial run left it out: nothing ran, nothing to blame
+        ET.SubElement(case, "skipped", message=xml_safe(result.failure_reason or "not run: not selected"))
+    elif status is StepStatus.REUSED:
+        ET.SubElement(case, "skipped", message=xml_safe(result.failure_reason or "not run: outputs reused"))
     elif status is StepStatus.CACHED:
         out = ET.SubElement(case, "system-out")
         out.text = xml_safe(f"cached: reused the outputs of an earlier identical run (cache key {result.cache_key}).")
     return case
+
+
+def _sample_cases(result: StepResult, classname: str) -> list[ET.Element]:
+    """An inference check: one case per payload sample and accept type (the step's own case only when the
+    check failed for a reason no sample carries, such as a model that did not load)."""
+    check = result.inference_check
+    cases = []
+    for sample in check.samples if check else []:
+        name = f"{result.node}[{sample.file} {sample.content_type} -> {sample.accept or 'not sent'}]"
+        case = _case(f"{classname}.{result.node}", name, (sample.latency_ms or 0.0) / 1000)
+        if sample.status == "failed":
+            ET.SubElement(case, "failure", message=xml_safe(sample.failure or "failed"), type="InferenceFailed")
+        elif sample.status == "not-sent":
+            ET.SubElement(case, "skipped", message=xml_safe(sample.failure or "not sent"))
+        cases.append(case)
+    return cases
+
+
+def _all_failures_in_samples(result: StepResult) -> bool:
+    check = result.inference_check
+    in_samples = {s.failure for s in check.samples if s.failure}
+    return result.status.ok or (bool(check.failures) and all(f in in_samples for f in check.failures))
 
 
 def _failure_body(result: StepResult, reason: str, log_tail_lines: int) -> str:

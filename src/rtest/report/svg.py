@@ -22,7 +22,8 @@ STATUS_STYLE: dict[str, tuple[str, str, str]] = {
     "running": ("#dbe6fb", "#3b6fd0", "running"),
     "pending": ("#ffffff", "#9aa3af", "pending"),
     "not_run": ("#ffffff", "#9aa3af", "not run"),
-    "skipped": ("#f4f4f5", "#8f96a0", "skipped (no script)"),
+    "skipped": ("#f4f4f5", "#8f96a0", "skipped"),
+    "reused": ("#e6eef8", "#5b7fa8", "reused"),
 }
 
 LABEL_CHARS = 33

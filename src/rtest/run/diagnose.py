@@ -44,7 +44,12 @@ NETWORK_SIGNS = re.compile(
     r"endpoint URL"
 )
 # A Python warning ("x.py:3: FutureWarning: ...", "UserWarning: ...") or a WARNING log line.
-WARNING_LINE = re.compile(r"\b[A-Z]\w*Warning: |^WARNING\b|^\S*\s*-?\s*WARNING\s*[-:]|\[WARNING\]|\bWARNING:")
+WARNING_LINE = re.compile(
+    r"\b[A-Z]\w*Warning: |^WARNING\b|^\S*\s*-?\s*WARNING\s*[-:]|\[WARNING\]|\bWARNING:|\s-\s+WARNING\s+-\s"
+)  # the last: "%(asctime)s - %(name)s - %(levelname)s - %(message)s", the format scripts' logging.basicConfig use
+# pip's own notices when a script installs packages as root: the tool talking, not the script (issue 15.6).
+PIP_NOTICE = re.compile(r"^WARNING: (?:Running pip as the 'root' user|You are using pip version|The directory '.*' "
+                        r"or its parent directory is not owned|The scripts? .* (?:is|are) installed in )")
 
 
 @dataclass(frozen=True)
@@ -124,6 +129,7 @@ def _exit_and_last_line(written: str, log_text: str, entry_point: str, exit_code
 def warnings_in(log_text: str) -> Warnings:
     """Warning lines a step logged (Python warnings, WARNING log records), counted and bounded."""
     found = [
-        line.strip() for line in log_text.splitlines() if WARNING_LINE.search(line) and not line.startswith(RTEST_NOTE)
+        line.strip() for line in log_text.splitlines()
+        if WARNING_LINE.search(line) and not line.startswith(RTEST_NOTE) and not PIP_NOTICE.match(line.strip())
     ]
     return Warnings(count=len(found), lines=[line[:MAX_LINE_CHARS] for line in found[:MAX_WARNING_LINES]])

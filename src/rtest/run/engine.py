@@ -22,8 +22,11 @@ from rtest.run.backends import DEFAULT_BACKEND, create_backend
 from rtest.run.backends.base import Backend, StepLaunch
 from rtest.run.cache import StepCache
 from rtest.run.events import EventBus, RunFinished, RunStarted, RunWarning, Subscriber, log_event
-from rtest.run.image_check import image_ids as check_images
-from rtest.run.model import RunReport, StepStatus
+from rtest.errors import ImageNotFoundError
+from rtest.plan.selection import SelectedSteps, Selection, select_steps
+from rtest.run.image_check import missing_image_failures, missing_images_message, not_built_notes, present_images
+from rtest.run.model import RunReport, StepResult, StepStatus
+from rtest.run.reuse import reused_results
 from rtest.run.runner import Runner, SlotLimiter
 from rtest.run.step import RunContext, StepExecutor
 from rtest.run.untrusted import DEFAULT_MAX_BYTES, DEFAULT_MAX_FILES, OutputLimits
@@ -43,6 +46,9 @@ class RunOptions:
     max_output_bytes: int = DEFAULT_MAX_BYTES
     cache_key: str = "imports"  # "imports": the files the entry script really uses; "full": the whole source folder
     slots: SlotLimiter | None = None  # a limit shared with other runs (rtest serve), on top of jobs
+    # -- partial runs (issue 15): which steps run, where the others' outputs come from, missing images
+    selection: Selection | None = None  # --only/--skip/--from/--reuse
+    keep_going: bool = False  # a step whose image is missing fails alone instead of stopping the run
 
 
 def run_pipeline(
@@ -67,8 +73,17 @@ def run_pipeline(
     workspace = Workspace(options.workdir)
     run_id = options.run_id or new_run_id()
     run_dir = workspace.run_dir(run_id)
+    chosen = select_steps(plan, options.selection)
+    decided = decided_steps(plan, chosen, options, workspace, run_id)  # before the run folder: may refuse
+    image_ids, missing = present_images(plan, backend, chosen.run)
+    if missing and not options.keep_going:  # every missing image, with its nodes, stops us before any step
+        raise ImageNotFoundError(missing_images_message(plan, missing))
+    for node, reason in missing_image_failures(plan, missing, chosen.run).items():
+        decided[node] = StepResult(node=node, status=StepStatus.FAILED, failure_reason=reason, ended_at=time.time())
+    skipped = [n for n, r in decided.items() if r.status is StepStatus.SKIPPED]
+    for node, note in not_built_notes(plan, backend, skipped).items():  # what running it would need
+        decided[node] = decided[node].model_copy(update={"failure_reason": f"{decided[node].failure_reason}; {note}"})
     run_dir.mkdir(parents=True, exist_ok=True)
-    image_ids = check_images(plan, backend)  # every missing image, with the nodes needing it, stops us before any step
     bus = EventBus([log_event, *subscribers])
     ctx = RunContext(run_id=run_id, run_dir=run_dir, settings=dict(settings), stop_grace_s=options.stop_grace_s,
                      image_ids=image_ids, executor_dir=_copy_executor(run_dir), emit=bus.emit,
@@ -83,7 +98,7 @@ def run_pipeline(
         bus.emit(RunWarning(note))
     try:
         results = Runner(plan, executor, jobs=options.jobs or os.cpu_count() or 1, emit=bus.emit,
-                         slots=options.slots).run(cancel)
+                         slots=options.slots, decided=decided).run(cancel)
     finally:
         executor.close()
         backend.remove_run(run_id)  # whatever a crash or Ctrl-C left behind
@@ -103,6 +118,16 @@ def run_pipeline(
     )
     bus.emit(RunFinished(report))
     return report
+
+
+def decided_steps(plan: PipelineTestingSpec, chosen: SelectedSteps, options: RunOptions, workspace: Workspace,
+                  run_id: str) -> dict[str, StepResult]:
+    """Steps a partial run does not run: skipped with the reason, or reused when a run step needs their outputs."""
+    decided = {node: StepResult(node=node, status=StepStatus.SKIPPED, failure_reason=why)
+               for node, why in chosen.skipped.items() if node not in chosen.upstream}
+    reuse_run = options.selection.reuse_run if options.selection else None
+    decided.update(reused_results(plan, chosen.upstream, workspace, reuse_run, run_id))
+    return decided
 
 
 def _copy_executor(run_dir: Path) -> Path:

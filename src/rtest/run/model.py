@@ -22,14 +22,48 @@ class StepStatus(str, Enum):
     FAILED = "failed"
     UPSTREAM_FAILED = "upstream_failed"
     CANCELLED = "cancelled"
+    SKIPPED = "skipped"  # a partial run does not run it (--only/--skip/--from) and no run step needs it
+    REUSED = "reused"  # a partial run does not run it; its outputs come from an earlier run
 
     @property
     def ok(self) -> bool:
-        return self in (StepStatus.SUCCEEDED, StepStatus.CACHED)
+        return self in (StepStatus.SUCCEEDED, StepStatus.CACHED, StepStatus.SKIPPED, StepStatus.REUSED)
 
     @property
     def finished(self) -> bool:
         return self not in (StepStatus.PENDING, StepStatus.RUNNING)
+
+
+class SampleResult(BaseModel):
+    """One payload sample sent to the inference handler (see rtest.jobs.inference)."""
+
+    file: str
+    content_type: str
+    accept: str | None = None
+    status: str  # answered | failed | not-sent
+    latency_ms: float | None = None
+    failure: str | None = None
+
+
+class InferenceCheckResult(BaseModel):
+    """What the inference check found: the model loaded, each sample's answer, each failure as a sentence."""
+
+    handler: str | None = None
+    handler_from: str | None = None  # "archive", or the source folder when the archive lacks the handler
+    functions: dict[str, str] = Field(default_factory=dict)  # model_fn -> "handler" | "toolkit default"
+    model_loaded: bool = False
+    load_s: float | None = None
+    samples: list[SampleResult] = Field(default_factory=list)
+    failures: list[str] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list)
+
+    @property
+    def answered(self) -> int:
+        return sum(1 for s in self.samples if s.status == "answered")
+
+    @property
+    def sent(self) -> int:
+        return sum(1 for s in self.samples if s.status != "not-sent")
 
 
 class StepResult(BaseModel):
@@ -48,6 +82,7 @@ class StepResult(BaseModel):
     cache_key: str | None = None
     warning_count: int = 0  # warning lines a succeeded step logged (see rtest.run.diagnose)
     warning_lines: list[str] = Field(default_factory=list)  # the first of them, bounded
+    inference_check: InferenceCheckResult | None = None  # a step of the inference-check kind: its samples
 
 
 class RunReport(BaseModel):

@@ -43,7 +43,8 @@ class _State:
 
 class Runner:
     def __init__(self, plan: PipelineTestingSpec, executor: StepExecutor, *, jobs: int,
-                 emit: Callable[[Event], None] | None = None, slots: SlotLimiter | None = None) -> None:
+                 emit: Callable[[Event], None] | None = None, slots: SlotLimiter | None = None,
+                 decided: dict[str, StepResult] | None = None) -> None:
         self.plan = plan
         self.graph: nx.DiGraph = plan.script_graph()
         self.order = plan.execution_order(self.graph)
@@ -51,9 +52,14 @@ class Runner:
         self.jobs = max(1, jobs)
         self.emit = emit or (lambda event: None)
         self.slots = slots
+        self.decided = decided or {}  # outcomes known before the run: not selected, reused, image missing
 
     def run(self, cancel: threading.Event) -> dict[str, StepResult]:
         state = _State(results={}, running={}, started=set())
+        ok_first = sorted(self.decided.items(), key=lambda item: not item[1].status.ok)
+        for node, result in ok_first:  # not-selected steps stay skipped even below a step that cannot start
+            if node not in state.results:
+                self._record(state, node, result)
         with ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="rtest-step") as pool:
             while True:
                 if not cancel.is_set():
@@ -116,6 +122,10 @@ class Runner:
         except Exception as exc:  # a bug or infrastructure fault in one step must not hang the rest
             log.exception("step crashed", node=node)
             result = StepResult(node=node, status=StepStatus.FAILED, failure_reason=f"rtest internal error: {exc}")
+        self._record(state, node, result)
+
+    def _record(self, state: _State, node: str, result: StepResult) -> None:
+        """A step's outcome; a failed one marks every descendant not yet started as upstream_failed."""
         state.results[node] = result
         self.emit(StepFinished(node, result))
         if not result.status.ok:

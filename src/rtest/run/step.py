@@ -17,6 +17,7 @@ from rtest.run.artifacts import LocalStager, Stager
 from rtest.run.backends.base import Backend, Handle, StepExit, StepLaunch
 from rtest.run.cache import StepCache, step_key, tree_digest
 from rtest.run.events import Event, StepCreated, StepStarted
+from rtest.run.inference_results import CACHE_META_KEY, from_value, read_inference_results
 from rtest.run.model import StepResult, StepStatus
 from rtest.run.untrusted import OutputLimits, fault_reason
 from rtest.run.source_digest import source_digest
@@ -123,13 +124,15 @@ class StepExecutor:
         layout.write_job_config_files(spec, folders, settings, run_id=self.ctx.run_id)
         base = dict(node=node, image=settings.image.value, log_path=str(folders.log_path), started_at=started)
         key = self._cache_key(spec, folders) if self.cache and settings.cache.value else None
-        if key and self.cache.lookup(key) is not None:
+        meta = self.cache.lookup(key) if key else None
+        if meta is not None:
             self.discard_prepared(node)
             outputs = self.stager.restore_cached(self.cache, key, folders)
             self._export(spec, outputs)
             return StepResult(**base, status=StepStatus.CACHED, exit_code=0,
                               outputs={k: str(v) for k, v in outputs.items()},
-                              ended_at=time.time(), duration_s=round(time.time() - started, 3), cache_key=key)
+                              ended_at=time.time(), duration_s=round(time.time() - started, 3), cache_key=key,
+                              inference_check=from_value(meta.get(CACHE_META_KEY)))
         if cancel.is_set():
             self.discard_prepared(node)
             return StepResult(**base, status=StepStatus.CANCELLED, failure_reason="cancelled before it started",
@@ -171,6 +174,8 @@ class StepExecutor:
             duration_s=round(exit_info.duration_s, 3), peak_memory_bytes=usage.get("max_rss_bytes"),
             cpu_time_s=usage.get("cpu_time_s"), cache_key=key,
         )
+        if spec.kind.results_file:  # the inference check's samples, whether it passed or not
+            result.inference_check = read_inference_results(folders)
         if status is StepStatus.SUCCEEDED:
             warned = diagnose.warnings_in(diagnose.read_log_tail(folders.log_path))
             result.warning_count, result.warning_lines = warned.count, warned.lines
@@ -178,6 +183,8 @@ class StepExecutor:
                 outputs = self._collect_outputs(spec, folders)
                 if self.cache and key:
                     meta = {"node": spec.node, "run_id": self.ctx.run_id}
+                    if result.inference_check is not None:
+                        meta[CACHE_META_KEY] = result.inference_check.model_dump(mode="json")
                     self.stager.store_cached(self.cache, key, outputs, folders, meta)
                 self._export(spec, outputs)
             except (UntrustedOutputError, OSError) as exc:  # what the step left breaks the rules: nothing is passed on
@@ -193,8 +200,9 @@ class StepExecutor:
         """Success only from an exit code of 0 that the engine really reported."""
         if exit_info.cancelled:
             return StepStatus.CANCELLED, "cancelled by the user; the container was stopped"
-        if exit_info.engine_error:
-            return StepStatus.FAILED, f"container engine error: {exit_info.engine_error}"
+        if exit_info.engine_error:  # a container removed by someone else is no engine fault: its reason says so
+            prefix = "" if exit_info.removed_outside else "container engine error: "
+            return StepStatus.FAILED, f"{prefix}{exit_info.engine_error}"
         settings = self.settings_for(spec.node)
         if exit_info.timed_out:
             timeout = settings.timeout_s.value or 0
@@ -214,6 +222,12 @@ class StepExecutor:
                                        f"{spec.instance_type.value}; choose a larger instance type or pass --no-limits")
         if exit_info.exit_code == 0:
             return StepStatus.SUCCEEDED, None
+        if exit_info.exit_code == SIGKILL_EXIT and layout.read_usage(folders) is None:
+            # The bootstrap always writes usage.json, even when the script dies by a signal: without it, the
+            # container's first process itself was SIGKILLed, and rtest did not do it (no timeout, no cancel).
+            return StepStatus.FAILED, ("the container was killed by something outside rtest before the script "
+                                       "finished (SIGKILL: docker kill, the engine stopping, or the host running out "
+                                       "of memory); the log shows what the script wrote until then")
         log_text = diagnose.read_log_tail(folders.log_path)  # the exception line, and any network attempt
         exited = f"script {spec.entry_point} exited with code {exit_info.exit_code}"  # kept when rtest ignored the file
         return StepStatus.FAILED, diagnose.failure_reason(
@@ -230,6 +244,9 @@ class StepExecutor:
 
     def _export(self, spec: ScriptExecutionSpec, outputs: dict[str, Path]) -> None:
         self.stager.export(spec, outputs)
+
+
+SIGKILL_EXIT = 128 + 9
 
 
 def _size(nbytes: int) -> str:

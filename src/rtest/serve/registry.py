@@ -16,7 +16,8 @@ from typing import Any
 
 RUN_STATUSES = ("queued", "running", "succeeded", "failed", "cancelled", "interrupted", "error")
 FINISHED = frozenset({"succeeded", "failed", "cancelled", "interrupted", "error"})
-STEP_STATUSES = ("pending", "queued", "running", "succeeded", "cached", "failed", "upstream_failed", "cancelled")
+STEP_STATUSES = ("pending", "queued", "running", "succeeded", "cached", "failed", "upstream_failed", "cancelled",
+                 "skipped", "reused")  # the last two: partial runs (issue 15)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (

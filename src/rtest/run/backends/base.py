@@ -82,6 +82,7 @@ class StepExit(BaseModel):
     timed_out: bool = False
     cancelled: bool = False
     engine_error: str | None = None  # the engine failed us mid-step
+    removed_outside: bool = False  # engine_error says someone else removed or killed the container
     duration_s: float = 0.0
     peak_memory_bytes: int | None = None
     cpu_time_s: float | None = None

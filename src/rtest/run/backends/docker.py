@@ -157,6 +157,8 @@ class DockerBackend:
                 self.terminate(handle)
 
     def _collect(self, handle: ContainerHandle, outcome: dict, log_path: Path, duration_s: float) -> StepExit:
+        if _removed_by_others(outcome.get("error")):
+            return _removed_outside(outcome, duration_s)
         if "error" in outcome:
             reason = f"lost contact with the container engine while the step ran: {_first_line(outcome['error'])}"
             return StepExit(exit_code=None, engine_error=reason, duration_s=duration_s)
@@ -165,6 +167,8 @@ class DockerBackend:
             state = _retry_idempotent(self.api.inspect_container)(handle.id)["State"]
             self._append_engine_logs(handle, log_path)
         except (APIError, RequestsConnectionError) as exc:
+            if _removed_by_others(exc):
+                return _removed_outside(outcome, duration_s)
             return StepExit(exit_code=outcome.get("status"), engine_error=_first_line(exc), duration_s=duration_s)
         return StepExit(
             exit_code=state.get("ExitCode", outcome.get("status")),
@@ -196,6 +200,8 @@ class DockerBackend:
         except NotFound:
             pass
         except (APIError, RequestsConnectionError) as exc:
+            if _removed_by_others(exc):  # someone else's removal is under way: the container goes anyway
+                return
             log.warning("remove failed", container=handle.name, error=_first_line(exc))
 
     def network_exists(self, name: str) -> bool:
@@ -231,8 +237,31 @@ class DockerBackend:
             except NotFound:
                 pass
             except (APIError, RequestsConnectionError) as exc:
-                log.warning("remove failed", container=name, error=_first_line(exc))
+                if not _removed_by_others(exc):  # a removal already under way ends as this one would
+                    log.warning("remove failed", container=name, error=_first_line(exc))
         return removed
+
+
+# ---- a container removed behind rtest's back (docker rm -f, a prune, another tool's cleanup) ----------
+# The engine answers 404 once it is gone, 409 while its removal is under way.
+_REMOVAL_CONFLICTS = ("marked for removal", "removal of container", "is dead")
+
+
+def _removed_by_others(exc: BaseException | None) -> bool:
+    if isinstance(exc, NotFound):
+        return True
+    if isinstance(exc, APIError) and exc.status_code == 409:
+        text = str(exc.explanation or exc)
+        return any(marker in text for marker in _REMOVAL_CONFLICTS)
+    return False
+
+
+def _removed_outside(outcome: dict, duration_s: float) -> StepExit:
+    """The script's log is a host file the container wrote into; it stays, with what the script wrote until then."""
+    reason = ("the container was removed by something outside rtest while the step ran (docker rm -f, a prune, or "
+              "another tool's cleanup); the log shows what the script wrote until then. Run the step again, and keep "
+              "cleanup tools away from containers labelled rtest.run-id while a run is going")
+    return StepExit(exit_code=outcome.get("status"), engine_error=reason, removed_outside=True, duration_s=duration_s)
 
 
 def _first_line(exc: BaseException) -> str:
