@@ -39,7 +39,7 @@ def test_init_on_the_example_offers_the_samples_and_writes_a_relative_spec(examp
     assert code == 0, err
     assert "found DAG: dag.json (12 nodes, 12 with a step config)" in out
     assert "found wheelhouse: wheelhouse" in out
-    assert "Skipped nodes (3)" in out and "DataLoading_training" in out
+    assert "Skipped nodes (2)" in out and "DataLoading_training" in out
     assert "nowhere/at/all does not exist" in out  # a wrong answer is refused and asked again
     spec = yaml.safe_load((example_project / "rtest-spec.yaml").read_text())
     assert spec["pipeline"] == {"dag": "dag.json", "config": "config.json", "interfaces": ["interfaces"],
@@ -128,7 +128,7 @@ def test_init_on_the_example_then_run_is_green(example_project, docker_client):
     assert code == 0, out + err
     assert "Run it now? [y]: y" in out
     report = json.loads(next((example_project / ".rtest" / "runs").glob("*/report.json")).read_text())
-    assert report["pipeline_success"] is True and len(report["steps"]) == 9
+    assert report["pipeline_success"] is True and len(report["steps"]) == 10  # 9 scripts + the inference check
 
 
 @pytest.mark.docker
