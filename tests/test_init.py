@@ -47,6 +47,8 @@ def test_init_on_the_example_offers_the_samples_and_writes_a_relative_spec(examp
     assert spec["scripts"] == {"Preprocess_training": {"inputs": {"DATA": "sample_data/training/data"}},
                                "Preprocess_calibration": {"inputs": {"DATA": "sample_data/calibration/data"}}}
     assert spec["wheelhouse"] == "wheelhouse"
+    code, out, err = rtest("init", "--no-run", cwd=example_project, answers="n\n")  # a spec is never lost silently
+    assert code == 2 and "left" in err and "rtest-spec.yaml as it was" in err
     moved = shutil.move(str(example_project), str(tmp_path / "moved"))  # relative paths: the folder travels
     code, out, err = rtest("plan", "--spec", "rtest-spec.yaml", cwd=Path(moved))
     assert code == 0, err

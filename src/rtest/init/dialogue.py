@@ -35,6 +35,9 @@ class Pending:
 
 def run_init(root: Path, asker: Asker, console: Console, spec_path: Path, workdir: Path) -> Path:
     """The dialogue; returns the spec file written."""
+    if spec_path.exists() and not asker.confirm(f"{_shown(spec_path)} exists; write a new one over it?", True):
+        raise PlanError(f"`rtest init` left {spec_path} as it was.",
+                        hint="Run it with --spec-name OTHER.yaml to write another spec file beside it.")
     found = find_project(root)
     show_found(console, found)
     location = choose_location(found, asker, console, spec_path.parent)
