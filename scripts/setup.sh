@@ -64,6 +64,45 @@ install_rtest() {
   .venv/bin/python -m pip install -q -e '.[test]'
 }
 
+# -- docker compose (issue 16): `docker compose up -d` as the README says, offline too.
+install_compose() {
+  if docker compose version >/dev/null 2>&1; then echo "docker compose: $(docker compose version --short 2>/dev/null)"; return; fi
+  if ! command -v docker-compose >/dev/null; then
+    if [[ $(id -u) -ne 0 ]] || ! command -v apt-get >/dev/null; then
+      echo "no docker compose; install the compose plugin (or docker-compose) to use docker-compose.yml"; return
+    fi
+    apt-get install -y -q --no-install-recommends docker-compose \
+      || { apt-get update -q && apt-get install -y -q --no-install-recommends docker-compose; }
+  fi
+  # Debian 12 ships compose v1 only; a CLI plugin that hands over to it makes `docker compose ...` work.
+  local plugins=/usr/local/lib/docker/cli-plugins
+  [[ $(id -u) -eq 0 ]] || plugins="$HOME/.docker/cli-plugins"
+  mkdir -p "$plugins"
+  cat >"$plugins/docker-compose" <<'PLUGIN'
+#!/bin/sh
+# rtest's setup: `docker compose ARGS` -> `docker-compose ARGS` (Debian's compose v1).
+if [ "$1" = docker-cli-plugin-metadata ]; then
+  echo '{"SchemaVersion":"0.1.0","Vendor":"rtest setup","Version":"v1-shim","ShortDescription":"Docker Compose (docker-compose v1)"}'
+  exit 0
+fi
+shift
+exec docker-compose "$@"
+PLUGIN
+  chmod 755 "$plugins/docker-compose"
+  docker compose version
+}
+
+prepare_compose() {
+  # .env for docker-compose.yml: the offline base and ./wheels when no registry answers, and a service token.
+  # CI runs no compose: it skips this (about 2 minutes offline) unless RTEST_COMPOSE=1 asks for it.
+  if [[ -n "${CI:-}" && -z "${RTEST_COMPOSE:-}" ]]; then echo "CI: not preparing docker compose"; return; fi
+  # Not fatal: the README's first command (images, the example) does not need compose.
+  .venv/bin/python -m rtest.composeprep ${RTEST_OFFLINE:+--offline} . \
+    || { echo "setup: docker compose is not prepared (see above); rerun scripts/setup.sh to retry" >&2; return; }
+  local serve_dir="${RTEST_SERVE_DIR:-/var/lib/rtest-serve}"
+  mkdir -p "$serve_dir" 2>/dev/null || echo "create $serve_dir (the service's workdir) before docker compose up"
+}
+
 start_phase "system packages"; install_system_packages; end_phase
 start_phase "docker engine";   ensure_docker_engine;    end_phase
 start_phase "venv + rtest";    install_rtest;           end_phase
@@ -71,4 +110,5 @@ start_phase "images"
 # Offline (debootstrap + host wheelhouse) is chosen by itself when the public base image cannot be pulled.
 .venv/bin/rtest sandbox images build ${RTEST_OFFLINE:+--offline}
 end_phase
+start_phase "docker compose";  install_compose || echo "setup: docker compose not installed" >&2; prepare_compose; end_phase
 phase_name=""

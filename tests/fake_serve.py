@@ -1,7 +1,8 @@
 """`python tests/fake_serve.py serve ...`: the real service process, with steps played by FakeBackend.
 
 For API tests where containers are not the point. RTEST_FAKE_STEP_S sets every step's duration;
-RTEST_FAKE_FAIL names nodes that exit 1, RTEST_FAKE_SLOW nodes that run 10 minutes (until cancelled).
+RTEST_FAKE_FAIL names nodes that exit 1, RTEST_FAKE_SLOW nodes that run 10 minutes (until cancelled);
+RTEST_FAKE_FAIL_FILE names a file listing more failing nodes, read at each step (a step that fails only later).
 """
 
 from __future__ import annotations
@@ -19,6 +20,9 @@ def _fake_backend():
 
         def get(self, node, default=None):
             failing = set(filter(None, os.environ.get("RTEST_FAKE_FAIL", "").split(",")))
+            fail_file = os.environ.get("RTEST_FAKE_FAIL_FILE")
+            if fail_file and os.path.isfile(fail_file):
+                failing |= set(open(fail_file).read().split())
             slow = set(filter(None, os.environ.get("RTEST_FAKE_SLOW", "").split(",")))
             return FakeStep(duration_s=600.0 if node in slow else float(os.environ.get("RTEST_FAKE_STEP_S", "0")),
                             exit_code=1 if node in failing else 0)

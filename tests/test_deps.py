@@ -412,7 +412,7 @@ def test_only_what_sagemaker_installs_is_installed_and_declared_requirements_are
     assert not reasons["pip>=999"].install
     pip_version = proc.info.dists["pip"]
     [warning] = [w for w in prepared.warnings if w.node == "Proc"]
-    assert f"declares pip>=999" in warning.message and f"has pip {pip_version}" in warning.message
+    assert "declares pip>=999" in warning.message and f"has pip {pip_version}" in warning.message
     assert "--install-declared" in warning.message
 
     report = run_and_report(plan, RunOptions(workdir=tmp_path / "wd"), settings=CommandLine(cache=False), formats=(),

@@ -3,7 +3,6 @@ watch a step turn green without a reload, cancel a run. The screenshot lands in 
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
@@ -18,18 +17,19 @@ CHROMIUM = "/usr/bin/chromium"
 OUT, IN = "/opt/ml/processing/output/out", "/opt/ml/processing/input/out"
 
 
-def _request(root: Path, name: str, first: str = "First") -> str:
+def _request(root: Path, name: str, first: str = "First") -> dict:
     steps = {first: {"script": f"# {name} first\n", "outputs": {"out": OUT}},
              "Second": {"script": f"# {name} second\n", "inputs": {"out": IN}, "outputs": {"out": OUT}}}
-    paths = write_python_pipeline(root / name, steps, [(first, "Second")])
-    return json.dumps({"spec": {"pipeline": {"dag": str(paths["dag"]), "config": str(paths["config"])}},
-                       "settings": {"cache": False}, "submitter": "browser"})
+    return write_python_pipeline(root / name, steps, [(first, "Second")])
 
 
-def _submit(page, request: str) -> str:
+def _submit(page, paths: dict) -> str:
+    """The page's submit form, field by field (no JSON to type)."""
+    page.fill("#dag-path", str(paths["dag"]))
+    page.fill("#config-path", str(paths["config"]))
+    page.fill("#submitter", "browser")
+    page.set_checked("#no-cache", True)
     from playwright.sync_api import expect
-
-    page.fill("#request", request)
     page.click("#submit")
     expect(page.locator("#submit-result")).to_have_text(re.compile(r"^submitted "))  # the page's CSP forbids eval
     return page.text_content("#submit-result").split()[-1]

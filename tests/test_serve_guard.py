@@ -89,8 +89,10 @@ def test_the_page_trades_the_token_for_a_strict_httponly_cookie_and_sends_a_stri
     assert client.get("/api/runs").status_code == 200  # the cookie is enough for reading (links, event streams)
     page = client.get("/")
     csp = page.headers["content-security-policy"]
-    assert "default-src 'none'" in csp and "script-src 'sha256-" in csp and "unsafe-inline" not in csp.split(";")[1]
-    assert "frame-ancestors 'none'" in csp and "localStorage" not in page.text
+    assert "default-src 'none'" in csp and "script-src 'self';" in csp and "unsafe-inline" not in csp.split(";")[1]
+    assert "frame-ancestors 'none'" in csp and "<script>" not in page.text  # its script is /static/app.js
+    script = client.get("/static/app.js")
+    assert script.status_code == 200 and "localStorage" not in script.text and "X-Rtest-Client" in script.text
 
 
 def test_artifacts_are_attachments_never_active_content(served):

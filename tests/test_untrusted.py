@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import errno
-import io
 import os
 import secrets
 import socket
 import stat
 import tarfile
-import threading
 from pathlib import Path
 
 import pytest

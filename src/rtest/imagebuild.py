@@ -180,7 +180,7 @@ def ensure_offline_base(client, cache_dir: Path, log: Log) -> None:
     _timed(log, f"import {OFFLINE_BASE_IMAGE}", lambda: import_root(client, root, OFFLINE_BASE_IMAGE))
 
 
-def make_debian_root(root: Path, log: Log) -> None:
+def make_debian_root(root: Path, log: Log, suite: str = DEBIAN_SUITE, packages: str = DEBIAN_PACKAGES) -> None:
     """Debootstrap into ``<root>.partial`` and rename, so an interrupted run never looks finished."""
     if shutil.which("debootstrap") is None:
         raise ImageError("Offline image builds need debootstrap; install it with `apt-get install debootstrap`.")
@@ -189,12 +189,12 @@ def make_debian_root(root: Path, log: Log) -> None:
     partial = root.with_name(root.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
     partial.parent.mkdir(parents=True, exist_ok=True)
-    log(f"debootstrap {DEBIAN_SUITE} into {root} (about a minute)")
-    command = ["debootstrap", "--variant=minbase", f"--include={DEBIAN_PACKAGES}", DEBIAN_SUITE, str(partial)]
+    log(f"debootstrap {suite} into {root} (about a minute)")
+    command = ["debootstrap", "--variant=minbase", f"--include={packages}", suite, str(partial)]
     done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode != 0:
         last = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
-        raise ImageError(f"debootstrap {DEBIAN_SUITE} failed ({last[0]}); check network access to the Debian mirror.")
+        raise ImageError(f"debootstrap {suite} failed ({last[0]}); check network access to the Debian mirror.")
     shutil.rmtree(root, ignore_errors=True)
     partial.rename(root)
 

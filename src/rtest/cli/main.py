@@ -196,6 +196,9 @@ def _mount_subcommands() -> None:
     from rtest.cli.data_cmd import data_app  # synthesized sample inputs (issue 19)
 
     app.add_typer(data_app, name="data")
+    from rtest.cli.init_cmd import init  # rtest init (issue 16)
+
+    app.command("init")(init)
 
 
 _mount_subcommands()

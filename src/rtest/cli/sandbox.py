@@ -14,8 +14,6 @@ from rtest.cli.common import (
     BackendOpt,
     CacheKeyOpt,
     ConfigClassesOpt,
-    FrameworkPythonOpt,
-    NoConfigClassesOpt,
     ConfigOpt,
     DagOpt,
     ExampleOpt,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from importlib import resources
 from pathlib import Path
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
@@ -18,7 +19,8 @@ from rtest.serve import files
 from rtest.serve.auth import bearer_checker, bearer_given, cookie_name
 from rtest.serve.bundle import BundleError, load_bundle_spec
 from rtest.serve.manager import RunManager, RunRequest
-from rtest.serve.models import Health, PathStat, RunDetail, RunPage, RunView, ServiceInfo, SlotState, Submitted
+from rtest.serve.models import (Health, PathStat, RunChanges, RunDetail, RunPage, RunView, ServiceInfo, SlotState,
+                                Submitted)
 from rtest.serve.page import artifact_headers, page_response
 from rtest.serve.policy import SubmissionRefused
 from rtest.serve.registry import RUN_STATUSES
@@ -28,6 +30,7 @@ from rtest.version import __version__
 
 MAX_NUMBER = 1 << 53  # offsets and event ids beyond this are no one's: 400, never an overflow
 CLIENT_HEADER = "x-rtest-client"  # a header no HTML form can set: uploads need it (or the bearer token)
+WEB_STATIC = {"app.js": "text/javascript", "app.css": "text/css"}  # the web page's own files (serve/web/)
 _SUBMIT_BODY = {"requestBody": {"required": True, "content": {
     "application/json": {"schema": {"$ref": "#/components/schemas/RunRequest"}},
     "multipart/form-data": {"schema": {"type": "object", "required": ["request", "bundle"], "properties": {
@@ -61,8 +64,10 @@ def create_app(manager: RunManager, *, token: str | None, server_id: str, metric
         return Response(metrics.render(), media_type="text/plain; version=0.0.4")
 
     @app.get("/", include_in_schema=False)
-    def page(token_given: str | None = Query(None, alias="token", max_length=512)) -> Response:
-        return page_response(token, token_given, cookie)
+    @app.get("/runs/{run_id}", include_in_schema=False)  # a run's deep link
+    def page(request: Request, run_id: str | None = None,
+             token_given: str | None = Query(None, alias="token", max_length=512)) -> Response:
+        return page_response(token, token_given, cookie, back=request.url.path)
 
     @api.get("/service", response_model=ServiceInfo, tags=["service"])
     def service_info() -> ServiceInfo:
@@ -70,6 +75,14 @@ def create_app(manager: RunManager, *, token: str | None, server_id: str, metric
         shares the service's file system)."""
         return ServiceInfo(version=__version__, workdir=str(manager.workspace.root), server_id=server_id,
                            slots=manager.pool.size)
+
+    @app.get("/static/{name}", include_in_schema=False)
+    def static(name: str) -> Response:
+        """The page's script and style, as files of their own (no inline code: a strict CSP allows them)."""
+        if name not in WEB_STATIC:
+            raise HTTPException(404, f"No static file {name!r}.")
+        text = resources.files("rtest.serve").joinpath(f"web/{name}").read_text(encoding="utf-8")
+        return Response(text, media_type=WEB_STATIC[name], headers={"Cache-Control": "no-cache"})
 
     @api.post("/runs", status_code=202, response_model=Submitted, tags=["runs"], openapi_extra=_SUBMIT_BODY)
     async def submit(request: Request) -> Submitted:
@@ -112,11 +125,30 @@ def create_app(manager: RunManager, *, token: str | None, server_id: str, metric
 
     @api.get("/runs", response_model=RunPage, tags=["runs"])
     def list_runs(status: str | None = Query(None, description=f"one of {', '.join(RUN_STATUSES)}"),
-                  limit: int = Query(50, ge=1, le=500), offset: int = Query(0, ge=0, le=MAX_NUMBER)) -> RunPage:
+                  limit: int = Query(50, ge=1, le=500), offset: int = Query(0, ge=0, le=MAX_NUMBER),
+                  pipeline: str | None = Query(None, max_length=500, description="only this pipeline's runs")
+                  ) -> RunPage:
         if status is not None and status not in RUN_STATUSES:
             raise HTTPException(400, f"No run status '{status}'; use one of {', '.join(RUN_STATUSES)}.")
-        runs, total = manager.registry.runs(status=status, limit=limit, offset=offset)
-        return RunPage(runs=[_redacted_run(manager, r) for r in runs], total=total, limit=limit, offset=offset)
+        runs, total = manager.registry.runs(status=status, limit=limit, offset=offset, pipeline=pipeline)
+        counts = manager.registry.step_counts([run["id"] for run in runs])
+        for run in runs:
+            run["steps_done"], run["steps_total"] = counts.get(run["id"], (None, None))
+        return RunPage(runs=[_redacted_run(manager, r) for r in runs], total=total, limit=limit, offset=offset,
+                       pipelines=manager.registry.pipelines())
+
+    @api.get("/runs/{run_id}/changes", response_model=RunChanges, tags=["runs"])
+    def changes(run_id: str) -> RunChanges:
+        """What changed since the previous run of the same pipeline: steps newly failing or fixed, durations,
+        scripts whose digest differs, values (env vars, arguments, hyperparameters, image) that differ."""
+        from rtest.serve.changes import compare, read_fingerprint
+
+        run = _run_or_404(manager, run_id)
+        before = manager.registry.previous_run(run_id)
+        return RunChanges(**compare(
+            run, manager.registry.steps(run_id), before, manager.registry.steps(before["id"]) if before else [],
+            read_fingerprint(manager.workspace.run_dir(run_id)),
+            read_fingerprint(manager.workspace.run_dir(before["id"])) if before else {}))
 
     @api.get("/runs/{run_id}", response_model=RunDetail, tags=["runs"])
     def show_run(run_id: str) -> RunDetail:

@@ -240,6 +240,9 @@ class _Observer:
         shape = {"nodes": list(plan.dag_nodes), "edges": [list(e) for e in plan.dag_edges],
                  "scripts": plan.execution_order(), "skipped": dict(plan.skipped)}
         self.manager.registry.set_run(self.run_id, dag=json.dumps(shape))
+        from rtest.serve.changes import write_fingerprint  # "what changed" on the web page (issue 16)
+
+        write_fingerprint(self.manager.workspace.run_dir(self.run_id), plan)
         for warning in plan.warnings:  # before the run, as the CLI prints them; also in the report's plan_warnings
             events.append(self.run_id, {**event_record(RunWarning(warning.message, warning.node)), "code": warning.code})
         for note in plan.notes:  # the run emits them again after it starts: clients show each message once

@@ -36,6 +36,7 @@ class StepRow(BaseModel):
     duration_s: float | None = None
     exit_code: int | None = None
     reason: str | None = None
+    host: str | None = None  # where the step ran, when the service knows
 
 
 class RunRow(BaseModel):
@@ -50,6 +51,8 @@ class RunRow(BaseModel):
     exit_code: int | None = None
     message: str | None = None
     jobs: int | None = None
+    steps_done: int | None = None  # finished steps (any outcome), for the runs list
+    steps_total: int | None = None
 
 
 class RunPage(BaseModel):
@@ -57,6 +60,19 @@ class RunPage(BaseModel):
     total: int
     limit: int
     offset: int
+    pipelines: list[str] = []  # every pipeline with a run, for the page's filter
+
+
+class RunChanges(BaseModel):
+    """A run against the previous run of the same pipeline (``previous`` None: its first run)."""
+
+    run: str
+    previous: str | None
+    pipeline: str | None
+    summary: str
+    steps: list[dict[str, Any]]  # node, change (newly failing, fixed, slower, faster, added, removed), durations
+    scripts: list[dict[str, Any]]  # node, script, changed: script_digest / source_digest
+    values: list[dict[str, Any]]  # node, key ("env LABEL_FIELD", "hyperparameter eta"), before, after
 
 
 class RunDetail(RunRow):

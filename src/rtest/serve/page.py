@@ -1,6 +1,6 @@
 """The web page's answers and the headers that keep step-written files inert.
 
-The page is sent with a strict Content-Security-Policy: its one inline script is allowed by hash, it may
+The page is sent with a strict Content-Security-Policy: its script is its own file (/static/app.js), it may
 talk to this origin only, and nothing may frame it. Opened as ``/?token=...`` (the URL `rtest serve`
 prints) it sets the token as an HttpOnly, SameSite=Strict cookie and redirects to ``/``, so the token
 leaves the address bar and page scripts never hold it.
@@ -30,17 +30,18 @@ ARTIFACT_CSP = "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src 
 @lru_cache(maxsize=1)
 def _page() -> tuple[str, str]:
     html = resources.files("rtest.serve").joinpath("web/index.html").read_text(encoding="utf-8")
-    hashes = " ".join(f"'sha256-{base64.b64encode(hashlib.sha256(body.encode()).digest()).decode()}'"
-                      for body in re.findall(r"<script>(.*?)</script>", html, flags=re.S))
-    csp = (f"default-src 'none'; script-src {hashes}; style-src 'self' 'unsafe-inline'; connect-src 'self'; "
+    hashes = [f"'sha256-{base64.b64encode(hashlib.sha256(body.encode()).digest()).decode()}'"
+              for body in re.findall(r"<script>(.*?)</script>", html, flags=re.S)]  # none today: kept strict if any
+    scripts = " ".join(["'self'", *hashes])
+    csp = (f"default-src 'none'; script-src {scripts}; style-src 'self' 'unsafe-inline'; connect-src 'self'; "
            "img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
     return html, csp
 
 
-def page_response(token: str | None, given: str | None, cookie: str) -> Response:
+def page_response(token: str | None, given: str | None, cookie: str, back: str = "/") -> Response:
     html, csp = _page()
     if given is not None:  # the printed URL: trade the token for the cookie, and drop it from the address bar
-        answer = RedirectResponse("/", status_code=303)
+        answer = RedirectResponse(back if back.startswith("/runs/") else "/", status_code=303)
         if token and same_token(given, token):
             answer.set_cookie(cookie, token, httponly=True, samesite="strict", path="/")
         return answer

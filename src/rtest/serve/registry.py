@@ -96,13 +96,37 @@ class Registry:
     def request_of(self, run_id: str) -> dict[str, Any]:
         return json.loads(self._exec("SELECT request FROM runs WHERE id = ?", (run_id,))[0]["request"])
 
-    def runs(self, *, status: str | None = None, limit: int = 50, offset: int = 0) -> tuple[list[dict], int]:
+    def runs(self, *, status: str | None = None, limit: int = 50, offset: int = 0,
+             pipeline: str | None = None) -> tuple[list[dict], int]:
         """Newest first; returns (page, total matching)."""
-        where, args = ("WHERE status = ?", (status,)) if status else ("", ())
+        terms = [(name, value) for name, value in (("status", status), ("pipeline", pipeline)) if value]
+        where = ("WHERE " + " AND ".join(f"{name} = ?" for name, _ in terms)) if terms else ""
+        args = tuple(value for _, value in terms)
         total = self._exec(f"SELECT COUNT(*) AS n FROM runs {where}", args)[0]["n"]
         rows = self._exec(f"SELECT {', '.join(_RUN_COLUMNS)} FROM runs {where} ORDER BY seq DESC LIMIT ? OFFSET ?",
                           (*args, limit, offset))
         return [_run_dict(row) for row in rows], total
+
+    # -- the web page (issue 16): steps done/total per run, pipelines to filter by, the previous run
+    def step_counts(self, run_ids: list[str]) -> dict[str, tuple[int, int]]:
+        """run id -> (finished steps, all steps)."""
+        if not run_ids:
+            return {}
+        marks = ", ".join("?" * len(run_ids))
+        rows = self._exec(f"SELECT run_id, SUM(status NOT IN ('pending', 'queued', 'running')) AS done, COUNT(*) AS n "
+                          f"FROM steps WHERE run_id IN ({marks}) GROUP BY run_id", tuple(run_ids))
+        return {row["run_id"]: (row["done"] or 0, row["n"]) for row in rows}
+
+    def pipelines(self) -> list[str]:
+        return [row["pipeline"] for row in self._exec("SELECT DISTINCT pipeline FROM runs WHERE pipeline IS NOT NULL "
+                                                      "ORDER BY pipeline")]
+
+    def previous_run(self, run_id: str) -> dict[str, Any] | None:
+        """The newest earlier run of the same pipeline that got past planning."""
+        rows = self._exec(f"SELECT {', '.join(_RUN_COLUMNS)} FROM runs WHERE pipeline = (SELECT pipeline FROM runs "
+                          "WHERE id = ?) AND seq < (SELECT seq FROM runs WHERE id = ?) AND status NOT IN "
+                          "('queued', 'running', 'error') ORDER BY seq DESC LIMIT 1", (run_id, run_id))
+        return _run_dict(rows[0]) if rows else None
 
     def run_ids_with_status(self, status: str) -> list[str]:
         return [row["id"] for row in self._exec("SELECT id FROM runs WHERE status = ? ORDER BY seq", (status,))]

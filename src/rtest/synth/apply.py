@@ -88,6 +88,22 @@ def _loader_output(plan: PipelineTestingSpec, inputs: Any, node: str, name: str)
     return None
 
 
+def loader_feeding(plan: PipelineTestingSpec, inputs: Any, node: str, name: str) -> tuple[str, str] | None:
+    """(skipped loader, its output) that synthesis would feed ``node.name`` from; None if none (`rtest init`)."""
+    return _loader_output(plan, inputs, node, name)
+
+
+def synthesis_problem(plan: PipelineTestingSpec, inputs: Any, loader: str) -> str | None:
+    """Why ``loader``'s dataset cannot be synthesized (its config says too little); None when it can."""
+    spec_dirs = [plan.scripts[n].source_dir for n in plan.execution_order() if n in plan.scripts]
+    try:
+        derive_schema(inputs.config.step_config(loader), gather_hints(inputs.config, _downstream_first(plan, loader),
+                                                                      spec_dirs))
+    except NotDerivable as reason:
+        return str(reason)
+    return None
+
+
 def _dataset(plan: PipelineTestingSpec, inputs: Any, loader: str, root: Path, options: SynthOptions) -> Dataset | str:
     order = _downstream_first(plan, loader)
     spec_dirs = [plan.scripts[n].source_dir for n in plan.execution_order() if n in plan.scripts]

@@ -1,0 +1,123 @@
+"""Make `docker compose up -d` work as written, online or offline (issue 16 point 5).
+
+docker-compose.yml builds rtest's own image FROM ``${RTEST_PYTHON_IMAGE}`` (a public python
+image by default). With no container registry, setup calls :func:`prepare_compose`, which
+makes the same kind of offline base as `rtest sandbox images build --offline` (a debootstrap
+Debian root imported as an image; bookworm here, since rtest needs Python >= 3.10), fills
+``./wheels`` with the wheels rtest needs for that Python, and writes both into ``./.env``,
+which compose reads by itself. It also puts a generated service token into ``.env``, because
+the service listens beyond loopback inside its container and refuses to start without one.
+"""
+
+from __future__ import annotations
+
+import secrets
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+from rtest.errors import ImageError
+from rtest.imagebuild import (
+    Log,
+    _connect,
+    _timed,
+    default_cache_dir,
+    image_exists,
+    import_root,
+    make_debian_root,
+)
+
+SERVICE_PUBLIC_BASE = "python:3.11-slim-bookworm"  # the compose file's default
+SERVICE_OFFLINE_BASE = "rtest/debian-bookworm-python:offline"
+SERVICE_SUITE = "bookworm"  # Debian 12 ships Python 3.11
+WHEELHOUSE_IN_CONTEXT = "/src/wheels"  # the Dockerfile copies the context to /src
+SERVICE_WHEEL_TARGET = ["--python-version", "3.11", "--implementation", "cp",
+                        "--platform", "manylinux2014_x86_64", "--only-binary=:all:"]
+
+
+def public_base_available(client) -> bool:
+    if image_exists(client, SERVICE_PUBLIC_BASE):
+        return True
+    repository, _, tag = SERVICE_PUBLIC_BASE.partition(":")
+    try:
+        client.images.pull(repository, tag=tag)
+    except Exception:  # any registry failure means: build without one
+        return False
+    return True
+
+
+def prepare_compose(repo: Path, offline: bool | None = None, cache_dir: Path | None = None,
+                    client=None, log: Log = print) -> dict[str, str]:
+    """Write ``repo/.env`` so `docker compose up -d` builds and starts; returns the values written."""
+    client = client or _connect()
+    offline = (not public_base_available(client)) if offline is None else offline
+    values: dict[str, str] = {}
+    if offline:
+        cache_dir = Path(cache_dir or default_cache_dir())
+        ensure_service_base(client, cache_dir, log)
+        _timed(log, "service wheelhouse", lambda: download_service_wheels(repo, repo / "wheels", log))
+        values = {"RTEST_PYTHON_IMAGE": SERVICE_OFFLINE_BASE, "RTEST_WHEELHOUSE": WHEELHOUSE_IN_CONTEXT}
+    log(f"compose builds FROM {values.get('RTEST_PYTHON_IMAGE', SERVICE_PUBLIC_BASE)}"
+        f" ({'offline' if offline else 'online'})")
+    update_env_file(repo / ".env", values, log)
+    return values
+
+
+def ensure_service_base(client, cache_dir: Path, log: Log) -> None:
+    if image_exists(client, SERVICE_OFFLINE_BASE):
+        log(f"{SERVICE_OFFLINE_BASE} exists; reusing it")
+        return
+    root = cache_dir / f"{SERVICE_SUITE}-root"
+    if not (root / "usr" / "bin" / "python3").is_file():
+        _timed(log, f"debootstrap {SERVICE_SUITE}",
+               lambda: make_debian_root(root, log, suite=SERVICE_SUITE, packages="python3"))
+    _timed(log, f"import {SERVICE_OFFLINE_BASE}", lambda: import_root(client, root, SERVICE_OFFLINE_BASE))
+
+
+def service_requirements(repo: Path) -> list[str]:
+    """rtest's own dependencies, plus what installing it from source needs (pip, its build backend)."""
+    project = tomllib.loads((repo / "pyproject.toml").read_text())
+    return [*project["project"]["dependencies"], *project["build-system"]["requires"], "pip"]
+
+
+def download_service_wheels(repo: Path, wheelhouse: Path, log: Log) -> None:
+    wheelhouse.mkdir(parents=True, exist_ok=True)
+    log(f"downloading Python 3.11 wheels for rtest into {wheelhouse}")
+    command = [sys.executable, "-m", "pip", "download", "-q", "-d", str(wheelhouse), *SERVICE_WHEEL_TARGET,
+               *service_requirements(repo)]
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode != 0:
+        last = done.stderr.strip().splitlines()[-1:] or ["no output"]
+        raise ImageError(f"pip could not download rtest's wheels into {wheelhouse} ({last[0]}); check access to"
+                         " your package index.")
+
+
+def update_env_file(path: Path, values: dict[str, str], log: Log) -> None:
+    """Set ``values`` in compose's .env, keeping other lines; add a service token once."""
+    lines = path.read_text().splitlines() if path.is_file() else []
+    kept = [line for line in lines if line.split("=", 1)[0].strip() not in values]
+    if not any(line.startswith("RTEST_TOKEN=") for line in kept):
+        kept.append(f"RTEST_TOKEN={secrets.token_hex(16)}")
+        log(f"wrote a service token into {path} (RTEST_TOKEN)")
+    kept += [f"{key}={value}" for key, value in values.items()]
+    path.write_text("\n".join(kept) + "\n")
+    path.chmod(0o600)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m rtest.composeprep [--offline|--online] [REPO]`, as scripts/setup.sh calls it."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    offline = True if "--offline" in args else False if "--online" in args else None
+    folders = [arg for arg in args if not arg.startswith("--")]
+    repo = Path(folders[0] if folders else ".").resolve()
+    try:
+        prepare_compose(repo, offline)
+    except ImageError as exc:
+        print(f"Error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
