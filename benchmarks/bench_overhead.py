@@ -35,6 +35,8 @@ from rtest.testing import write_python_pipeline  # noqa: E402
 OUT, IN = "/opt/ml/processing/output/out", "/opt/ml/processing/input/out"
 _script = Path(sys.executable).with_name("rtest")
 RTEST = [str(_script)] if _script.exists() else [sys.executable, "-m", "rtest.cli.main"]
+if os.environ.get("RTEST_BENCH_CLI"):  # e.g. "python -m rtest.cli.main" with PYTHONPATH at an older tree
+    RTEST = os.environ["RTEST_BENCH_CLI"].split()
 ENV = {**os.environ, "NO_PROXY": "127.0.0.1", "RTEST_SERVER": ""}
 CURSUS = Path("/work/cursus")
 
