@@ -17,10 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-import networkx as nx
-import yaml
-
 from rtest.errors import DagError, DagNotFoundError
+from rtest.graph import Digraph, find_cycle
 
 _MODULE_FUNCTION = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 _YAML_SUFFIXES = (".yaml", ".yml")
@@ -28,7 +26,7 @@ _YAML_SUFFIXES = (".yaml", ".yml")
 
 @dataclass(frozen=True)
 class PipelineDAG:
-    graph: nx.DiGraph
+    graph: Digraph  # or a networkx DiGraph built by the caller: the same methods are used
     origin: str  # absolute file path, "module:function" or "<object>"
     declared_edges: tuple[tuple[str, str], ...] = field(default=(), compare=False, repr=False)
 
@@ -90,6 +88,8 @@ def _dag_file_in(folder: Path) -> Path:
 
 def _parse(text: str, path: Path) -> Any:
     if path.suffix.lower() in _YAML_SUFFIXES:
+        import yaml  # only for YAML DAGs: JSON ones start faster without it
+
         try:
             return yaml.safe_load(text)
         except yaml.MarkedYAMLError as exc:
@@ -147,7 +147,7 @@ def _import_from_cwd(module_name: str, spec: str) -> Any:
 def _from_object(obj: Any, origin: str, label: str) -> PipelineDAG:
     if isinstance(obj, PipelineDAG):
         return obj
-    if isinstance(obj, nx.DiGraph):
+    if _is_networkx_graph(obj):
         return _build(list(obj.nodes), list(obj.edges), origin, label)
     if isinstance(obj, Mapping):
         return _from_mapping(obj, origin, label)
@@ -183,7 +183,7 @@ def _as_list(value: Any, key: str, label: str) -> list:
 
 def _build(nodes: list, edges: list, origin: str, label: str) -> PipelineDAG:
     _check_nodes(nodes, label)
-    graph = nx.DiGraph()
+    graph = Digraph()
     graph.add_nodes_from(nodes)
     declared: list[tuple[str, str]] = []
     for index, edge in enumerate(edges, start=1):
@@ -224,10 +224,15 @@ def _edge_pair(edge: Any, index: int, label: str) -> tuple[Any, Any]:
     raise DagError(f"{label} has edge #{index} {edge!r} that is not a pair; write each edge as [upstream, downstream].")
 
 
-def _check_acyclic(graph: nx.DiGraph, label: str) -> None:
-    try:
-        cycle = nx.find_cycle(graph)
-    except nx.NetworkXNoCycle:
+def _is_networkx_graph(obj: Any) -> bool:
+    """Without importing networkx: a caller who built a DiGraph has imported it already."""
+    networkx = sys.modules.get("networkx")
+    return networkx is not None and isinstance(obj, networkx.DiGraph)
+
+
+def _check_acyclic(graph: Digraph, label: str) -> None:
+    cycle = find_cycle(graph)
+    if cycle is None:
         return
     path = " -> ".join([str(u) for u, _ in cycle] + [str(cycle[0][0])])
     raise DagError(f"{label} has a cycle: {path}; remove one of these edges.")

@@ -12,9 +12,6 @@ import os
 import re
 from dataclasses import dataclass
 
-import structlog
-
-log = structlog.get_logger("rtest.limits")
 
 GIB = 2**30
 NANO = 10**9
@@ -63,7 +60,10 @@ def instance_shape(instance_type: str) -> tuple[int, float]:
     if instance_type in INSTANCE_TYPES:
         return INSTANCE_TYPES[instance_type]
     parsed = _parse_shape(instance_type)
-    log.debug("instance type not in rtest's table", instance_type=instance_type, derived=parsed is not None)
+    import structlog  # only here: planning should not pay for the logging library
+
+    structlog.get_logger("rtest.limits").debug("instance type not in rtest's table", instance_type=instance_type,
+                                               derived=parsed is not None)
     return parsed if parsed is not None else DEFAULT_SHAPE
 
 

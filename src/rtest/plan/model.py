@@ -15,8 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from rtest import jobs
 
-if TYPE_CHECKING:  # networkx loads only when a graph is built: the remote client and --help stay quick
-    import networkx as nx
+if TYPE_CHECKING:
+    from rtest.graph import Digraph
 
 
 class Source(str, Enum):
@@ -197,14 +197,14 @@ class PipelineTestingSpec(BaseModel):
     framework_log: list[str] = Field(default_factory=list)  # what the config classes logged (plan --verbose)
     synthesized: list[SynthesizedInput] = Field(default_factory=list)  # inputs fed with sample data (issue 19)
 
-    def script_graph(self) -> nx.DiGraph:
+    def script_graph(self) -> Digraph:
         """Script nodes only; an edge wherever a script reaches another directly or through skipped nodes."""
-        import networkx as nx
+        from rtest.graph import Digraph
 
-        full = nx.DiGraph()
+        full = Digraph()
         full.add_nodes_from(self.dag_nodes)
         full.add_edges_from(self.dag_edges)
-        graph = nx.DiGraph()
+        graph = Digraph()
         graph.add_nodes_from(self.scripts)
         for node in self.scripts:
             frontier, seen = list(full.predecessors(node)), set()
@@ -219,15 +219,13 @@ class PipelineTestingSpec(BaseModel):
                     frontier.extend(full.predecessors(parent))
         return graph
 
-    def execution_order(self, graph: nx.DiGraph | None = None) -> list[str]:
+    def execution_order(self, graph: Digraph | None = None) -> list[str]:
         """Topological, ties broken by DAG declaration order; pass ``script_graph()`` if already built."""
-        import networkx as nx
+        from rtest.graph import lexicographical_topological_sort
 
         order = {node: i for i, node in enumerate(self.dag_nodes)}
-        return list(
-            nx.lexicographical_topological_sort(
-                graph if graph is not None else self.script_graph(), key=order.__getitem__
-            )
+        return lexicographical_topological_sort(
+            graph if graph is not None else self.script_graph(), key=order.__getitem__
         )
 
     def wires_into(self, node: str) -> list[Wire]:

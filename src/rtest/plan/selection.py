@@ -38,11 +38,11 @@ def select_steps(plan: PipelineTestingSpec, selection: Selection | None) -> Sele
         return SelectedSteps(run=order)
     _check_names(plan, selection)
     graph = plan.script_graph()
-    import networkx as nx
+    from rtest.graph import descendants
 
     chosen, why_not = set(order), {}
     if selection.from_node:
-        keep = {selection.from_node} | nx.descendants(graph, selection.from_node)
+        keep = {selection.from_node} | descendants(graph, selection.from_node)
         why_not.update({n: f"not run: upstream of --from {selection.from_node}" for n in chosen - keep})
         chosen &= keep
     if selection.only:

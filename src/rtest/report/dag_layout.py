@@ -1,7 +1,7 @@
 """Where each DAG node sits in report.html, and the route of each edge.
 
 A small layered (Sugiyama-style) layout: layers from
-networkx.topological_generations, edges spanning several layers get invisible
+rtest.graph.topological_generations, edges spanning several layers get invisible
 waypoints in the layers they cross (so they run between boxes, not through
 them), and a few barycentre sweeps order each layer to cut crossings. Layers
 wider than the page wrap onto extra rows.
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import networkx as nx
+from rtest.graph import Digraph, topological_generations
 
 BOX_W, BOX_H = 250, 44
 WAYPOINT_W = 10
@@ -32,13 +32,13 @@ class Layout:
 
 
 def layout_dag(nodes: list[str], edges: list[tuple[str, str]]) -> Layout:
-    graph = nx.DiGraph()
+    graph = Digraph()
     graph.add_nodes_from(nodes)
     graph.add_edges_from(edges)
     rank = {node: i for i, node in enumerate(nodes)}
     try:
-        layers: list[list[Item]] = [sorted(layer, key=rank.__getitem__) for layer in nx.topological_generations(graph)]
-    except nx.NetworkXUnfeasible:  # a cyclic DAG never reaches a run, but its report must still render
+        layers: list[list[Item]] = [sorted(layer, key=rank.__getitem__) for layer in topological_generations(graph)]
+    except ValueError:  # a cyclic DAG never reaches a run, but its report must still render
         layers = [list(nodes)]
     layer_of = {item: i for i, layer in enumerate(layers) for item in layer}
     chains = _add_waypoints(list(graph.edges), layer_of, layers)

@@ -14,10 +14,10 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Callable, Protocol
 
-import networkx as nx
 import structlog
 
 from rtest.errors import RtestError
+from rtest.graph import Digraph, descendants
 from rtest.plan.model import PipelineTestingSpec
 from rtest.run.events import Event, StepFinished, StepQueued
 from rtest.run.model import StepResult, StepStatus
@@ -46,7 +46,7 @@ class Runner:
                  emit: Callable[[Event], None] | None = None, slots: SlotLimiter | None = None,
                  decided: dict[str, StepResult] | None = None) -> None:
         self.plan = plan
-        self.graph: nx.DiGraph = plan.script_graph()
+        self.graph: Digraph = plan.script_graph()
         self.order = plan.execution_order(self.graph)
         self.executor = executor
         self.jobs = max(1, jobs)
@@ -129,7 +129,7 @@ class Runner:
         state.results[node] = result
         self.emit(StepFinished(node, result))
         if not result.status.ok:
-            for downstream in nx.descendants(self.graph, node):
+            for downstream in descendants(self.graph, node):
                 if downstream not in state.results and downstream not in state.started:
                     reason = f"upstream step {node} {result.status.value}"
                     state.results[downstream] = StepResult(node=downstream, status=StepStatus.UPSTREAM_FAILED,
