@@ -120,3 +120,23 @@ def check_run_id(run_id: str) -> str:
         raise OptionError(f"--run-id {run_id!r} is not a run id; give the id printed when the run started "
                           "(also the folder name under <workdir>/runs), such as 20260101T120000-a1b2c3.")
     return run_id
+
+
+def backend_options(backend: str, registry: str | None, placement: list[str] | None, user_spec=None) -> dict:
+    """The swarm backend's own options, from flags (`[NODE=]CONSTRAINT`) and the spec file's per-script `placement`."""
+    per_node: dict[str, list[str]] = {}
+    for node, overrides in (user_spec.scripts.items() if user_spec is not None else ()):
+        if overrides.placement:
+            per_node.setdefault(node, []).extend(overrides.placement)
+    for flag in placement or []:
+        node, sep, rule = flag.partition("=")
+        if sep and not rule.startswith("=") and "." not in node:  # NODE=node.hostname==x
+            per_node.setdefault(node, []).append(rule)
+        else:
+            per_node.setdefault("*", []).append(flag)
+    if backend != "swarm":
+        if registry or per_node:
+            raise OptionError("--registry and placement constraints are for --backend swarm; "
+                              "drop them or add --backend swarm.")
+        return {}
+    return {"registry": registry, "placement": per_node}

@@ -71,7 +71,13 @@ def run(
         "Most bytes one step output may hold, e.g. 100g (default 50g); more fails the step."))] = None,
     junit: Annotated[Optional[Path], typer.Option("--junit", help="Also write JUnit XML here.")] = None,
     log_format: Annotated[str, typer.Option("--log-format", help="text or json (for machines).")] = "text",
-    backend: Annotated[str, typer.Option("--backend", help="Where steps run: docker (the default).")] = "docker",
+    backend: Annotated[str, typer.Option("--backend", help=(
+        "Where steps run: docker (the default) or swarm (the Swarm whose manager DOCKER_HOST is)."))] = "docker",
+    # -- swarm backend (issue 17)
+    registry: Annotated[Optional[str], typer.Option("--registry", help=(
+        "swarm: push the images the plan needs to this registry (HOST:PORT) so every node can pull them."))] = None,
+    placement: Annotated[Optional[list[str]], typer.Option("--placement", help=(
+        "swarm: a placement constraint, [NODE=]KEY==VALUE (e.g. node.hostname==gpu1); repeatable."))] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log what the engine does.")] = False,
     source_map: SourceMapOpt = None,
     config_classes: ConfigClassesOpt = None,
@@ -119,7 +125,7 @@ def run(
     )
     plan = build_plan(chosen.inputs, chosen.user, workdir)
     preflight.check_workdir(workdir, create=True)  # only now: a refused plan leaves no workdir behind
-    engine = create_backend(backend)
+    engine = create_backend(backend, **preflight.backend_options(backend, registry, placement, chosen.user))
     preflight.check_network(engine, network)
     for warning in plan.warnings:  # guessed or missing values: the run may differ from the real pipeline's
         out.print(f"[bold yellow]warning:[/] {markup_safe(warning.message)}", highlight=False)
@@ -216,7 +222,7 @@ def clean(
                           "also its folder under <workdir>/runs), or --all for all of your runs.")
     if run_id is not None or all_runs:
         scope = {"run_id": check_run_id(run_id)} if run_id is not None else {"uid": None if all_users else os.getuid()}
-        removed = create_backend(backend).remove_run(**scope)
+        removed = create_backend(backend).remove_run(**scope)  # a swarm's services go with their containers
         out.print(f"Removed {len(removed)} container(s){': ' + markup_safe(', '.join(removed)) if removed else ''}.")
     if cache:
         cleared = StepCache(Workspace(workdir).cache_dir).clear()

@@ -69,6 +69,9 @@ def run_pipeline(
     run_dir = workspace.run_dir(run_id)
     run_dir.mkdir(parents=True, exist_ok=True)
     image_ids = check_images(plan, backend)  # every missing image, with the nodes needing it, stops us before any step
+    preflight = getattr(backend, "preflight", None)  # a cluster: every node sees the workdir and has the images
+    if preflight is not None:
+        preflight(run_dir, sorted({s.image.value for s in settings.values()}))
     bus = EventBus([log_event, *subscribers])
     ctx = RunContext(run_id=run_id, run_dir=run_dir, settings=dict(settings), stop_grace_s=options.stop_grace_s,
                      image_ids=image_ids, executor_dir=_copy_executor(run_dir), emit=bus.emit,
@@ -82,7 +85,7 @@ def run_pipeline(
     for note in plan.notes:  # weak or missing wiring: subscribers show it next to the run
         bus.emit(RunWarning(note))
     try:
-        results = Runner(plan, executor, jobs=options.jobs or os.cpu_count() or 1, emit=bus.emit,
+        results = Runner(plan, executor, jobs=options.jobs or _default_jobs(backend), emit=bus.emit,
                          slots=options.slots).run(cancel)
     finally:
         executor.close()
@@ -102,6 +105,12 @@ def run_pipeline(
     )
     bus.emit(RunFinished(report))
     return report
+
+
+def _default_jobs(backend: Backend) -> int:
+    """As many steps at once as the engine has CPUs: this machine's, or a cluster's total."""
+    total_cpus = getattr(backend, "total_cpus", None)
+    return (total_cpus() if total_cpus else None) or os.cpu_count() or 1
 
 
 def _copy_executor(run_dir: Path) -> Path:

@@ -48,6 +48,8 @@ class StepResult(BaseModel):
     cache_key: str | None = None
     warning_count: int = 0  # warning lines a succeeded step logged (see rtest.run.diagnose)
     warning_lines: list[str] = Field(default_factory=list)  # the first of them, bounded
+    host: str | None = None  # where it ran: the docker engine's host name, or the swarm node's hostname
+    host_id: str | None = None
 
 
 class RunReport(BaseModel):

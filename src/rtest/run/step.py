@@ -169,7 +169,7 @@ class StepExecutor:
         result = StepResult(
             **base, status=status, exit_code=exit_info.exit_code, failure_reason=reason, ended_at=time.time(),
             duration_s=round(exit_info.duration_s, 3), peak_memory_bytes=usage.get("max_rss_bytes"),
-            cpu_time_s=usage.get("cpu_time_s"), cache_key=key,
+            cpu_time_s=usage.get("cpu_time_s"), cache_key=key, host=exit_info.host, host_id=exit_info.host_id,
         )
         if status is StepStatus.SUCCEEDED:
             warned = diagnose.warnings_in(diagnose.read_log_tail(folders.log_path))
