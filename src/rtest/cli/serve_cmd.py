@@ -40,14 +40,18 @@ def serve(
                                                  help="Steps at once across all runs. Default: the number of CPUs.")]
     = None,
     token: TokenOpt = None,
-    backend: Annotated[str, typer.Option("--backend", help="Where steps run: docker (the default).")] = "docker",
+    backend: Annotated[str, typer.Option("--backend", help=(
+        "Where steps run: docker (the default) or swarm (slots default to the cluster's CPUs)."))] = "docker",
+    registry: Annotated[Optional[str], typer.Option("--registry", help=(
+        "swarm: push the images runs need to this registry (HOST:PORT).") )] = None,
 ) -> int:
     """Run rtest as a service: an HTTP API, a web page at /, one pool of step slots for every run."""
     from rtest.logs import configure_logging
     from rtest.serve.server import ServeOptions, serve as run_service
 
     configure_logging("text", "warning")
-    options = ServeOptions(host=host, port=port, workdir=workdir, slots=slots, token=token or None, backend=backend)
+    options = ServeOptions(host=host, port=port, workdir=workdir, slots=slots, token=token or None, backend=backend,
+                           registry=registry)
     return run_service(options, announce=lambda text: out.print(text, highlight=False))
 
 

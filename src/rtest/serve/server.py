@@ -22,6 +22,7 @@ class ServeOptions:
     slots: int | None = None  # default: the number of CPUs
     token: str | None = None
     backend: str = "docker"
+    registry: str | None = None  # swarm: where the images the runs need are pushed
 
 
 def build(options: ServeOptions):
@@ -32,9 +33,11 @@ def build(options: ServeOptions):
     from rtest.serve.metrics import Metrics
 
     check_bind(options.host, options.token)  # before anything else, and long before binding
-    backend = create_backend(options.backend)  # no engine: exit 3 now, not at the first run
+    backend = create_backend(options.backend, registry=options.registry)  # no engine: exit 3 now, not at the first run
     metrics = Metrics()
-    manager = RunManager(Path(options.workdir), slots=options.slots or os.cpu_count() or 1, backend=backend,
+    total_cpus = getattr(backend, "total_cpus", None)  # a cluster shares out every node's CPUs
+    slots = options.slots or (total_cpus() if total_cpus else None) or os.cpu_count() or 1
+    manager = RunManager(Path(options.workdir), slots=slots, backend=backend,
                          metrics=metrics)
     metrics.attach(manager)
     server_id = secrets.token_hex(16)

@@ -30,6 +30,8 @@ from rtest.run.backends.swarm_probe import SwarmProbe
 
 log = structlog.get_logger("rtest.swarm")
 NANO = 10**9
+SERVICE_LOG_WAIT_S = 10.0
+SERVICE_LOG_MAX_BYTES = 1 << 20  # what the engine logged besides the script's own log file
 FALSE_REJECTION = "assigned node no longer meets constraints"
 FALSE_REJECTION_TRIES = 4
 MANAGER_HINT = ("Point DOCKER_HOST at a Swarm manager (`docker swarm init` makes this engine one), "
@@ -185,7 +187,7 @@ class SwarmBackend:
             handle.extra["ran"] = watch.ran
             if verdict is not None:
                 exit_info = verdict.model_copy(update={**outcome, "duration_s": time.monotonic() - started})
-                if watch.ran:
+                if watch.ran and not watch.node_lost:
                     self._append_service_logs(handle, log_path)
                 return exit_info
             if not outcome and cancel.is_set():
@@ -199,13 +201,29 @@ class SwarmBackend:
             watch.stopping()
 
     def _append_service_logs(self, handle: Handle, log_path: Path) -> None:
-        """The script's output is in the log file already (a shared mount); this adds what came before it."""
-        try:
-            with log_path.open("ab") as sink:
+        """The script's output is in the log file already (a shared mount); this adds what came before it.
+
+        The manager fetches them from the task's node, which may stop answering meanwhile: read in a
+        helper thread for a bounded time, bounded in size, so a step's end never hangs on them.
+        """
+        chunks: list[bytes] = []
+
+        def read() -> None:
+            try:
+                size = 0
                 for chunk in self.api.service_logs(handle.id, stdout=True, stderr=True, follow=False):
-                    sink.write(chunk)
-        except (APIError, RequestsConnectionError) as exc:
-            log.warning("service logs unavailable", service=handle.name, error=_first_line(exc))
+                    size += len(chunk)
+                    if size > SERVICE_LOG_MAX_BYTES:
+                        break
+                    chunks.append(chunk)
+            except (APIError, RequestsConnectionError) as exc:
+                log.warning("service logs unavailable", service=handle.name, error=_first_line(exc))
+
+        reader = threading.Thread(target=read, name=f"logs-{handle.name}", daemon=True)
+        reader.start()
+        reader.join(SERVICE_LOG_WAIT_S)
+        with log_path.open("ab") as sink:
+            sink.write(b"".join(chunks))
 
     def terminate(self, handle: Handle) -> None:
         """Removing the service stops its task: SIGTERM, the grace period, then SIGKILL, on its node."""

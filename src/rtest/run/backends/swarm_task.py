@@ -12,6 +12,8 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
+from docker.errors import NotFound
+
 from rtest.run.backends.base import Handle, StepExit
 from rtest.run.backends.swarm_placement import unplaceable_reason
 
@@ -29,6 +31,7 @@ class TaskWatch:
     def __init__(self, backend: SwarmBackend, handle: Handle) -> None:
         self.backend, self.handle = backend, handle
         self.ran = False  # the task's container started: its logs are worth reading
+        self.node_lost = False  # its node stopped answering: asking for its logs would hang
         self.host: str | None = None
         self.host_id: str | None = None
         self._created = time.monotonic()
@@ -41,7 +44,10 @@ class TaskWatch:
         self._stopped_at = self._stopped_at or time.monotonic()
 
     def poll(self) -> StepExit | None:
-        tasks = self.backend.api.tasks(filters={"service": self.handle.id})
+        try:
+            tasks = self.backend.api.tasks(filters={"service": self.handle.id})
+        except NotFound:  # the service is gone (we removed it), and so are its tasks
+            tasks = []
         if not tasks:
             if self._stopped_at is not None:  # removed, and its container is gone on its node
                 return self._exit(self._container_exit())
@@ -98,6 +104,7 @@ class TaskWatch:
         node = self.backend.api.inspect_node(self.host_id)
         state = (node.get("Status") or {}).get("State", "unknown")
         if state in NODE_LOST:
+            self.node_lost = True
             self.backend.terminate(self.handle)
             return self._exit(None, f"node {self.host} stopped answering while the step ran (node state '{state}'); "
                                     "its container's fate is unknown, and the step is failed")
