@@ -187,7 +187,9 @@ class SwarmBackend:
             handle.extra["ran"] = watch.ran
             if verdict is not None:
                 exit_info = verdict.model_copy(update={**outcome, "duration_s": time.monotonic() - started})
-                if watch.ran and not watch.node_lost:
+                if watch.ran and not watch.node_lost and exit_info.exit_code != 0:
+                    # What ran before the bootstrap (an image without python3, say) is only in the engine's
+                    # log; the manager fetches it from the node, slowly, so only when the step failed.
                     self._append_service_logs(handle, log_path)
                 return exit_info
             if not outcome and cancel.is_set():
