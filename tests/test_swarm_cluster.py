@@ -149,7 +149,7 @@ def test_worker_daemon_killed_mid_step_fails_the_step_naming_the_node(lab, tmp_p
     try:
         _wait_for(lambda: any(_running_tasks(docker_client, s) for s in _services(docker_client)), 90)
         os.kill(int(pid_file.read_text()), signal.SIGKILL)
-        output, _ = child.communicate(timeout=180)
+        output, _ = child.communicate(timeout=300)  # Swarm marks a node down after about 15 s
     finally:
         child.kill()
         subprocess.run(["bash", str(LAB), "up"], capture_output=True, timeout=300)  # the worker back, rejoined

@@ -25,7 +25,7 @@ from rtest.run.backends.base import LABEL_MANAGED, LABEL_RUN_ID
 if TYPE_CHECKING:
     from rtest.run.backends.swarm import SwarmBackend
 
-PROBE_TIMEOUT_S = 120.0  # a node may pull a large image from the registry first
+PROBE_TIMEOUT_S = 90.0  # a node may pull a large image from the registry first
 CHECKED_FOR_S = 300.0  # a service (rtest serve) probes a node and image again after this long
 MOUNT = "/rtest-probe"
 
