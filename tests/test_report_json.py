@@ -55,6 +55,7 @@ def test_report_json_has_exactly_the_documented_shape(tmp_path: Path) -> None:
     assert set(data["steps"]["prep"]) == set(STEP_FIELDS) == {
         "status", "exit_code", "duration_s", "image", "outputs", "log_path", "failure_reason",
         "peak_memory_bytes", "cpu_time_s", "started_at", "ended_at", "cache_key", "warning_count", "warning_lines",
+        "host", "host_id",
     }
     assert data["steps"]["prep"]["status"] == "succeeded"
     assert data["steps"]["prep"]["outputs"] == {"processed": "/runs/x/prep/output/processed"}

@@ -257,7 +257,13 @@ _OLDER_NAMES = {"cache": ("no_cache", True), "use_cache": ("no_cache", True), "l
 class LocalFlags(BaseModel):
     """What only a run on this machine takes (a service has its own backend and writes its own reports)."""
 
-    backend: str = option("docker", "Where steps run: docker (the default).", "run", "--backend")
+    backend: str = option("docker", "Where steps run: docker (the default) or swarm (the Swarm whose manager "
+                          "DOCKER_HOST is).", "run", "--backend")
+    # -- issue 17: the swarm backend's own options
+    registry: str | None = option(None, "swarm: push the images the plan needs to this registry (HOST:PORT) so every "
+                                  "node can pull them.", "run", "--registry")
+    placement: list[str] | None = option(None, "swarm: a placement constraint, [NODE=]KEY==VALUE (e.g. "
+                                         "node.hostname==gpu1); repeatable.", "run", "--placement")
     junit: Path | None = option(None, "Also write JUnit XML here.", "run", "--junit")
     log_format: str = option("text", "text or json (for machines).", "run", "--log-format")
     verbose: bool = option(False, "Log what the engine does.", "run", "--verbose", "-v")
@@ -276,6 +282,26 @@ class LocalFlags(BaseModel):
     @classmethod
     def _log_format(cls, value: str) -> str:
         return text_or_json(value, "--log-format", "log format")
+
+    def backend_options(self, user: UserSpec | None = None) -> dict[str, Any]:
+        """The backend's own options: the swarm's registry and constraints, from --placement (`[NODE=]RULE`) and
+        the spec file's per-script `placement`; refused for a backend that has none."""
+        per_node: dict[str, list[str]] = {}
+        for node, overrides in (user.scripts.items() if user is not None else ()):
+            if overrides.placement:
+                per_node.setdefault(node, []).extend(overrides.placement)
+        for flag in self.placement or []:
+            node, sep, rule = flag.partition("=")
+            if sep and not rule.startswith("=") and "." not in node:  # NODE=node.hostname==x
+                per_node.setdefault(node, []).append(rule)
+            else:
+                per_node.setdefault("*", []).append(flag)
+        if self.backend != "swarm":
+            if self.registry or per_node:
+                raise OptionError("--registry and placement constraints are for --backend swarm; "
+                                  "drop them or add --backend swarm.")
+            return {}
+        return {"registry": self.registry, "placement": per_node}
 
     @field_validator("step_user", mode="before")
     @classmethod

@@ -75,7 +75,7 @@ def run_request(planner: Planner, flags: RunFlags, local: LocalFlags | None = No
 
         skip_inference_checks(plan)
     observer.planned(plan)
-    engine = backend or create_backend(local.backend)
+    engine = backend or create_backend(local.backend, **local.backend_options(user))
     check_network(engine, flags.network)
     runnable = _partial_run(plan, engine, Path(workdir), flags, observer)
     run_id = local.run_id or new_run_id()

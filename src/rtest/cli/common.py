@@ -78,6 +78,8 @@ ReuseOpt = Annotated[Optional[str], option(RunFlags, "reuse", metavar="RUN_ID")]
 KeepGoingOpt = Annotated[bool, option(RunFlags, "keep_going")]
 InstallDeclaredOpt = Annotated[bool, option(RunFlags, "install_declared")]
 BackendOpt = Annotated[str, option(LocalFlags, "backend")]
+RegistryOpt = Annotated[Optional[str], option(LocalFlags, "registry")]  # issue 17: swarm
+PlacementOpt = Annotated[Optional[list[str]], option(LocalFlags, "placement")]
 JunitOpt = Annotated[Optional[Path], option(LocalFlags, "junit")]
 LogFormatOpt = Annotated[str, option(LocalFlags, "log_format")]
 VerboseOpt = Annotated[bool, option(LocalFlags, "verbose")]

@@ -12,6 +12,8 @@ from rich.console import Console
 from rtest.cli.common import (
     AllowOutsideOpt,
     BackendOpt,
+    PlacementOpt,
+    RegistryOpt,
     CacheKeyOpt,
     ConfigClassesOpt,
     ConfigOpt,
@@ -108,6 +110,8 @@ def run(
     junit: JunitOpt = None,
     log_format: LogFormatOpt = "text",
     backend: BackendOpt = "docker",
+    registry: RegistryOpt = None,  # issue 17: swarm
+    placement: PlacementOpt = None,
     verbose: VerboseOpt = False,
     step_user: StepUserOpt = None,  # issue 14: never root; how much log a step keeps
     max_log_bytes: MaxLogBytesOpt = None,
@@ -144,6 +148,9 @@ def run_sandbox(pipeline: PipelineOptions, flags: RunFlags, local: LocalFlags, s
     if service.server and (local.step_user or local.max_log_bytes):  # issue 14: the operator's, not a submission's
         raise OptionError("--step-user and --max-log-bytes are set by the service's operator "
                           "(`rtest serve --step-user/--max-log-bytes`), not by a run sent with --server; drop them.")
+    if service.server and (local.backend != "docker" or local.registry or local.placement):  # issue 17
+        raise OptionError("--backend, --registry and --placement choose where a local run's steps go; a service runs "
+                          "on its own backend (`rtest serve --backend swarm`). Drop them, or run without --server.")
     if service.server:  # -- rtest serve (issue 11)
         return _run_on_server(pipeline, flags, local, service)
     configure_logging(local.log_format, "info" if local.verbose or local.log_format == "json" else "warning")
@@ -215,7 +222,7 @@ def clean(
                           "also its folder under <workdir>/runs), or --all for all of your runs.")
     if run_id is not None or all_runs:
         scope = {"run_id": check_run_id(run_id)} if run_id is not None else {"uid": None if all_users else os.getuid()}
-        removed = create_backend(backend).remove_run(**scope)
+        removed = create_backend(backend).remove_run(**scope)  # a swarm's services go with their containers
         out.print(f"Removed {len(removed)} container(s){': ' + markup_safe(', '.join(removed)) if removed else ''}.")
     if cache:
         cleared = StepCache(Workspace(workdir).cache_dir).clear()

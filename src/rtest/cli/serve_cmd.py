@@ -40,7 +40,10 @@ def serve(
                                                  help="Steps at once across all runs. Default: the number of CPUs.")]
     = None,
     token: TokenOpt = None,
-    backend: Annotated[str, typer.Option("--backend", help="Where steps run: docker (the default).")] = "docker",
+    backend: Annotated[str, typer.Option("--backend", help=(
+        "Where steps run: docker (the default) or swarm (slots default to the cluster's CPUs)."))] = "docker",
+    registry: Annotated[Optional[str], typer.Option("--registry", help=(  # issue 17
+        "swarm: push the images runs need to this registry (HOST:PORT)."))] = None,
     step_user: StepUserOpt = None,  # issue 14: the operator's bounds, the same options as a local run's
     max_log_bytes: MaxLogBytesOpt = None,
     # -- issue 14: who may reach the service and what a submission may name (see README, "What the sandbox promises")
@@ -79,7 +82,7 @@ def serve(
                            no_token=no_token, allowed_hosts=tuple(allowed_host or ()),
                            allowed_origins=tuple(allowed_origin or ()), allow_paths=tuple(allow_path or ()),
                            allow_code=allow_code, plan_timeout_s=plan_timeout, keep_runs=keep_runs,
-                           keep_days=keep_days, max_upload=max_upload_bytes)
+                           keep_days=keep_days, max_upload=max_upload_bytes, registry=registry)
     return run_service(options, announce=lambda text: out.print(text, highlight=False, soft_wrap=True))
 
 

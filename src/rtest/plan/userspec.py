@@ -29,6 +29,7 @@ class ScriptOverrides(BaseModel):
     image: str | None = None
     timeout_s: float | None = None
     requirements: list[str] = Field(default_factory=list)  # extra package specs, e.g. "pandas==1.5.3" (rtest.deps)
+    placement: list[str] = Field(default_factory=list)  # swarm placement constraints, e.g. "node.hostname==gpu1"
 
 
 class PipelineLocation(BaseModel):
@@ -85,6 +86,7 @@ class UserSpec(BaseModel):
             mine.image = overrides.image or mine.image
             mine.timeout_s = overrides.timeout_s or mine.timeout_s
             mine.requirements += [r for r in overrides.requirements if r not in mine.requirements]
+            mine.placement += [r for r in overrides.placement if r not in mine.placement]
         merged.wheelhouse = other.wheelhouse or merged.wheelhouse
         if merged.origin is None:  # flags merged over a spec file: the file is still where its entries came from
             merged._origin, merged._file_nodes = other.origin, other.file_nodes

@@ -87,6 +87,7 @@ def _facts(result: StepResult | None, spec: ScriptExecutionSpec | None) -> str:
         rows += [
             ("exit code", "-" if result.exit_code is None else str(result.exit_code)),
             ("duration", format_duration(result.duration_s)),
+            ("ran on", result.host or ""),
             ("failure reason", result.failure_reason or ""),
             ("peak memory", _bytes(result.peak_memory_bytes) if result.peak_memory_bytes is not None else ""),
             ("CPU time", format_duration(result.cpu_time_s) if result.cpu_time_s is not None else ""),

@@ -35,6 +35,8 @@ STEP_FIELDS = (
     "cache_key",
     "warning_count",
     "warning_lines",
+    "host",
+    "host_id",
 )
 
 

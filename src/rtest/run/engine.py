@@ -86,6 +86,9 @@ def run_pipeline(
     for node, note in not_built_notes(plan, backend, skipped).items():  # what running it would need
         decided[node] = decided[node].model_copy(update={"failure_reason": f"{decided[node].failure_reason}; {note}"})
     run_dir.mkdir(parents=True, exist_ok=True)
+    preflight = getattr(backend, "preflight", None)  # a cluster: every node sees the workdir and has the images
+    if preflight is not None:
+        preflight(run_dir, sorted({s.image.value for n, s in settings.items() if n in chosen.run and n not in decided}))
     bus = EventBus([log_event, *subscribers])
     ctx = RunContext(run_id=run_id, run_dir=run_dir, settings=dict(settings), stop_grace_s=options.stop_grace_s,
                      image_ids=image_ids, executor_dir=_copy_executor(run_dir), emit=bus.emit,
@@ -99,7 +102,7 @@ def run_pipeline(
     for note in plan.notes:  # weak or missing wiring: subscribers show it next to the run
         bus.emit(RunWarning(note))
     try:
-        results = Runner(plan, executor, jobs=options.jobs or os.cpu_count() or 1, emit=bus.emit,
+        results = Runner(plan, executor, jobs=options.jobs or _default_jobs(backend), emit=bus.emit,
                          slots=options.slots, decided=decided).run(cancel)
     finally:
         executor.close()
@@ -130,6 +133,12 @@ def decided_steps(plan: PipelineTestingSpec, chosen: SelectedSteps, options: Run
     reuse_run = options.selection.reuse_run if options.selection else None
     decided.update(reused_results(plan, chosen.upstream, workspace, reuse_run, run_id))
     return decided
+
+
+def _default_jobs(backend: Backend) -> int:
+    """As many steps at once as the engine has CPUs: this machine's, or a cluster's total."""
+    total_cpus = getattr(backend, "total_cpus", None)
+    return (total_cpus() if total_cpus else None) or os.cpu_count() or 1
 
 
 def _copy_executor(run_dir: Path) -> Path:

@@ -140,6 +140,7 @@ def build_launch(spec: ScriptExecutionSpec, folders: StepFolders, settings: Step
         user=settings.user.value, network=settings.network.value, working_dir=code,
         timeout_s=settings.timeout_s.value, stop_grace_s=stop_grace_s,
         cpus=settings.cpus.value, memory_bytes=settings.memory_bytes.value, max_log_bytes=max_log_bytes,
+        instance_type=spec.instance_type.value, memory_is_users=settings.memory_bytes.field == "--memory",
     )
 
 

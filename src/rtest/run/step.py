@@ -183,7 +183,7 @@ class StepExecutor:
         result = StepResult(
             **base, status=status, exit_code=exit_info.exit_code, failure_reason=reason, ended_at=time.time(),
             duration_s=round(exit_info.duration_s, 3), peak_memory_bytes=usage.get("max_rss_bytes"),
-            cpu_time_s=usage.get("cpu_time_s"), cache_key=key,
+            cpu_time_s=usage.get("cpu_time_s"), cache_key=key, host=exit_info.host, host_id=exit_info.host_id,
         )
         if spec.kind.results_file:  # the inference check's samples, whether it passed or not
             result.inference_check = read_inference_results(folders)

@@ -169,9 +169,9 @@ class RunManager:
             result = event.result
             self.registry.set_step(run_id, event.node, status=result.status.value, started_at=result.started_at,
                                    ended_at=result.ended_at, duration_s=result.duration_s,
-                                   exit_code=result.exit_code, reason=result.failure_reason)
+                                   exit_code=result.exit_code, reason=result.failure_reason, host=result.host)
             if self.metrics and result.started_at is not None:
-                self.metrics.step_finished(result.duration_s)
+                self.metrics.step_finished(result.duration_s, result.host)
 
     def _slot_changed(self, run_id: str, node: str, acquired: bool, in_use: int) -> None:
         """Called under the pool's lock: the slot events are numbered in their true order."""

@@ -15,6 +15,8 @@ class Metrics:
                                       buckets=(0.5, 1, 2, 5, 10, 30, 60, 300, 900, 3600), registry=self.registry)
         self.runs_finished = Counter("rtest_runs_finished", "Runs finished by this service process, by status.",
                                      ["status"], registry=self.registry)
+        self.steps_by_host = Counter("rtest_steps_by_host", "Steps that ran a container, by the host or swarm node "
+                                     "that ran them.", ["host"], registry=self.registry)
         self.manager = None
 
     def attach(self, manager) -> None:
@@ -22,8 +24,10 @@ class Metrics:
         self.manager = manager
         self.registry.register(_Live(manager))
 
-    def step_finished(self, duration_s: float) -> None:
+    def step_finished(self, duration_s: float, host: str | None = None) -> None:
         self.step_seconds.observe(duration_s)
+        if host:
+            self.steps_by_host.labels(host).inc()
 
     def run_finished(self, status: str) -> None:
         self.runs_finished.labels(status).inc()

@@ -63,6 +63,9 @@ class Registry:
         with self._lock:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.executescript(_SCHEMA)
+            columns = {row[1] for row in self._db.execute("PRAGMA table_info(steps)")}
+            if "host" not in columns:  # a registry from before steps recorded where they ran
+                self._db.execute("ALTER TABLE steps ADD COLUMN host TEXT")
 
     def close(self) -> None:
         with self._lock:
@@ -159,7 +162,7 @@ class Registry:
         self._exec(f"UPDATE steps SET {names} WHERE run_id = ? AND node = ?", (*fields.values(), run_id, node))
 
     def steps(self, run_id: str) -> list[dict[str, Any]]:
-        rows = self._exec("SELECT node, status, started_at, ended_at, duration_s, exit_code, reason FROM steps "
+        rows = self._exec("SELECT node, status, started_at, ended_at, duration_s, exit_code, reason, host FROM steps "
                           "WHERE run_id = ? ORDER BY position", (run_id,))
         return [dict(row) for row in rows]
 

@@ -37,6 +37,7 @@ class ServeOptions:
     keep_runs: int | None = None
     keep_days: float | None = None
     max_upload: int = MAX_UPLOAD
+    registry: str | None = None  # swarm: where the images the runs need are pushed
 
 
 def resolve_token(options: ServeOptions) -> str | None:
@@ -63,9 +64,11 @@ def build(options: ServeOptions, token: str | None = None):
     from rtest.serve.retention import Retention
 
     check_bind(options.host, token)  # before anything else, and long before binding
-    backend = create_backend(options.backend)  # no engine: exit 3 now, not at the first run
+    backend = create_backend(options.backend, registry=options.registry)  # no engine: exit 3 now, not at the first run
     metrics = Metrics()
-    manager = RunManager(Path(options.workdir), slots=options.slots or os.cpu_count() or 1, backend=backend,
+    total_cpus = getattr(backend, "total_cpus", None)  # a cluster shares out every node's CPUs
+    slots = options.slots or (total_cpus() if total_cpus else None) or os.cpu_count() or 1
+    manager = RunManager(Path(options.workdir), slots=slots, backend=backend,
                          metrics=metrics, step_user=options.step_user, max_log_bytes=options.max_log_bytes)
     manager.policy = SubmitPolicy(allow_paths=tuple(Path(p).resolve() for p in options.allow_paths),
                                   allow_code=options.allow_code)

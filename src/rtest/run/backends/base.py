@@ -53,6 +53,8 @@ class StepLaunch(BaseModel):
     working_dir: str | None = None
     cpus: float | None = None  # CPU limit, in CPUs
     memory_bytes: int | None = None  # memory limit; no swap beyond it
+    instance_type: str | None = None  # what the step asked SageMaker for; a cluster backend places by it
+    memory_is_users: bool = False  # memory_bytes came from --memory, not the instance type
     pids_limit: int | None = 4096
     timeout_s: float | None = None  # then SIGTERM, and SIGKILL after stop_grace_s
     stop_grace_s: float = 10.0
@@ -87,6 +89,8 @@ class StepExit(BaseModel):
     duration_s: float = 0.0
     peak_memory_bytes: int | None = None
     cpu_time_s: float | None = None
+    host: str | None = None  # where the step ran: the engine's host name, or the swarm node's
+    host_id: str | None = None
 
 
 @dataclass

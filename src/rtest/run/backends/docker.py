@@ -77,6 +77,17 @@ class DockerBackend:
             message = f"No container engine answers ({_first_line(exc)})."
             raise EngineUnavailableError(message, hint=ENGINE_HINT) from exc
         self.api = self.client.api
+        self._host: tuple[str | None, str | None] | None = None
+
+    def host(self) -> tuple[str | None, str | None]:
+        """The engine's host name and id, for the report's "where it ran" (asked once)."""
+        if self._host is None:
+            try:
+                info = self.api.info()
+                self._host = (info.get("Name"), info.get("ID"))
+            except (APIError, RequestsConnectionError):
+                return None, None
+        return self._host
 
     # ---- images -------------------------------------------------------------------
     def image_id(self, ref: str) -> str:
@@ -171,7 +182,9 @@ class DockerBackend:
             if _removed_by_others(exc):
                 return _removed_outside(outcome, duration_s)
             return StepExit(exit_code=outcome.get("status"), engine_error=_first_line(exc), duration_s=duration_s)
+        host, host_id = self.host()
         return StepExit(
+            host=host, host_id=host_id,
             exit_code=state.get("ExitCode", outcome.get("status")),
             oom_killed=bool(state.get("OOMKilled")),
             timed_out=bool(outcome.get("timed_out")),
