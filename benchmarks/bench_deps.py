@@ -32,6 +32,7 @@ from rtest.plan.builder import build_plan, load_pipeline_inputs
 from rtest.plan.userspec import UserSpec
 from rtest.logs import configure_logging
 from rtest.run.backends.docker import DockerBackend
+from rtest.run.backends.docker_images import DockerImageStore
 from rtest.run.engine import RunOptions
 from rtest.session import run_and_report
 from rtest.testing import write_python_pipeline
@@ -75,7 +76,7 @@ def _plan(p: dict[str, Path]):
 def _run(plan, workdir: Path, deps):
     """What `rtest sandbox run` does: dependency images first (unless --no-deps), then the run in them."""
     engine = DockerBackend()
-    prepared = prepare_dependencies(plan, workdir, engine.client, deps) if deps else None
+    prepared = prepare_dependencies(plan, workdir, engine.images, deps) if deps else None
     return run_and_report(plan, RunOptions(workdir=workdir), formats=(), backend=engine, deps=prepared)
 
 
@@ -92,6 +93,7 @@ def main() -> None:
     args = parser.parse_args()
     configure_logging()  # warnings only, on stderr: the figures stay readable
     client = docker.from_env()
+    store = DockerImageStore(client)  # what `backend.images` is for the Docker backend
     with tempfile.TemporaryDirectory(prefix="rtest-bench-deps-") as scratch:
         tmp = Path(scratch)
         if args.index:
@@ -105,7 +107,7 @@ def main() -> None:
         workdir = tmp / "wd"
         built: list[str] = []
         try:
-            build_s, prepared = _timed(lambda: prepare_dependencies(with_reqs, workdir, client, options()))
+            build_s, prepared = _timed(lambda: prepare_dependencies(with_reqs, workdir, store, options()))
             built = prepared.built
             first_s, first = _timed(lambda: _run(with_reqs, workdir, options()))
             for node, result in first.steps.items():

@@ -122,6 +122,9 @@ def atoz_deps(scratch: Path) -> tuple[float, float, int] | None:
     plan = draft_plan(inputs, UserSpec())  # its inputs need not be complete: deps read scripts only
     workdir = Path(os.environ.get("RTEST_BENCH_WHEELHOUSE_DIR", Path.home() / ".cache" / "rtest-bench-atoz"))
     client = docker.from_env()
+    from rtest.run.backends.docker_images import DockerImageStore
+
+    store = DockerImageStore(client)  # what `backend.images` is for the Docker backend
     options = lambda: DepsOptions(install_declared=True)  # noqa: E731
     original = image_mod.dependency_tag
     salt = f"bench-{os.getpid()}-{time.time_ns()}"
@@ -130,13 +133,13 @@ def atoz_deps(scratch: Path) -> tuple[float, float, int] | None:
     try:
         from rtest.deps.resolve import analyse, resolve_images
 
-        resolve_images(analyse(plan, client, workdir, install_declared=True))  # warm wheelhouse (downloads once)
+        resolve_images(analyse(plan, store, workdir, install_declared=True))  # warm wheelhouse (downloads once)
         started = time.perf_counter()
-        prepared = prepare_dependencies(plan, workdir, client, options())
+        prepared = prepare_dependencies(plan, workdir, store, options())
         build_s = time.perf_counter() - started
         built = list(prepared.built)
         started = time.perf_counter()
-        again = prepare_dependencies(plan, workdir, client, options())
+        again = prepare_dependencies(plan, workdir, store, options())
         cached_s = time.perf_counter() - started
         assert not again.built, again.built
     finally:

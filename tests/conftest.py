@@ -22,6 +22,14 @@ def docker_client():
     return client
 
 
+@pytest.fixture(scope="session")
+def image_store(docker_client):
+    """The Docker backend's image store over the session's client (what `backend.images` is)."""
+    from rtest.run.backends.docker_images import DockerImageStore
+
+    return DockerImageStore(docker_client)
+
+
 @pytest.fixture
 def example_copy(tmp_path: Path) -> Path:
     """A private copy of the bundled example, so tests may edit it."""

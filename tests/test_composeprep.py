@@ -25,10 +25,10 @@ def test_env_file_keeps_the_users_lines_and_its_token(tmp_path):
 def test_online_writes_only_a_fresh_token_once(tmp_path):
     (tmp_path / "pyproject.toml").write_text((REPO / "pyproject.toml").read_text())
     logged: list[str] = []
-    assert prepare_compose(tmp_path, offline=False, client=object(), log=logged.append) == {}
+    assert prepare_compose(tmp_path, offline=False, store=object(), log=logged.append) == {}
     first = (tmp_path / ".env").read_text()
     assert first.startswith("RTEST_TOKEN=") and len(first.strip().split("=", 1)[1]) == 32
-    prepare_compose(tmp_path, offline=False, client=object(), log=logged.append)
+    prepare_compose(tmp_path, offline=False, store=object(), log=logged.append)
     assert (tmp_path / ".env").read_text() == first
     assert any("python:3.11-slim-bookworm (online)" in line for line in logged)
 

@@ -44,7 +44,7 @@ def run_with_deps(plan, workdir: Path, deps: DepsOptions | bool = True, cache: b
     from rtest.session import run_and_report
 
     engine = DockerBackend()
-    prepared = prepare_dependencies(plan, workdir, engine.client, deps)
+    prepared = prepare_dependencies(plan, workdir, engine.images, deps)
     return run_and_report(plan, RunOptions(workdir=workdir), settings=CommandLine(cache=cache), formats=(),
                           backend=engine, deps=prepared)
 
@@ -188,10 +188,12 @@ def _built(calls: list) -> set[str]:
 def docker_client(docker_client):
     """The engine, and afterwards the removal of the dependency images this test built (their wheels are unique to it)."""
     from rtest.deps.image import dependency_images
+    from rtest.run.backends.docker_images import DockerImageStore
 
-    before = {tag for image in dependency_images(docker_client) for tag in image["tags"]}
+    store = DockerImageStore(docker_client)
+    before = {tag for image in dependency_images(store) for tag in image["tags"]}
     yield docker_client
-    for image in dependency_images(docker_client):
+    for image in dependency_images(store):
         for tag in set(image["tags"]) - before:
             docker_client.images.remove(tag)
 
@@ -402,7 +404,7 @@ def test_only_what_sagemaker_installs_is_installed_and_declared_requirements_are
     add_framework_requirements(p, "Proc", {"pip": ">=999"})
     plan = plan_of(p)
     engine = DockerBackend()
-    prepared = prepare_dependencies(plan, tmp_path / "wd", engine.client,
+    prepared = prepare_dependencies(plan, tmp_path / "wd", engine.images,
                                     DepsOptions(wheelhouses=[tmp_path / "wheels"], download=False))
     train, proc = prepared.steps["Train"], prepared.steps["Proc"]
     assert [r.text for r in train.missing] == ["tinyfmt==1.0.0"] and proc.missing == []

@@ -9,7 +9,6 @@ import re
 import uuid
 import zipfile
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 
@@ -73,34 +72,29 @@ def test_select_images_keeps_catalog_order_and_accepts_folders_or_tags():
         imagebuild.select_images(["torch"])
 
 
-class FakeImages:
-    def __init__(self, local: set[str] | dict[str, dict], pull_works: bool) -> None:
+class FakeStore:
+    """The part of an image store the build logic asks: which images exist, their labels, a pull."""
+
+    def __init__(self, local: set[str] | dict[str, dict] = frozenset(), pull_works: bool = False) -> None:
         self.local = local if isinstance(local, dict) else {ref: {} for ref in local}
         self.pull_works, self.pulled = pull_works, []
 
-    def get(self, ref: str):
-        import docker.errors
+    def labels(self, ref: str) -> dict | None:
+        return self.local.get(ref)
 
-        if ref not in self.local:
-            raise docker.errors.ImageNotFound(ref)
-        return SimpleNamespace(labels=self.local[ref])
+    def exists(self, ref: str) -> bool:
+        return ref in self.local
 
-    def pull(self, repository: str, tag: str):
-        self.pulled.append(f"{repository}:{tag}")
-        if not self.pull_works:
-            raise RuntimeError("no registry")
-
-
-class FakeClient:
-    def __init__(self, local: set[str] | dict[str, dict] = frozenset(), pull_works: bool = False) -> None:
-        self.images = FakeImages(local if isinstance(local, dict) else set(local), pull_works)
+    def pull(self, ref: str) -> bool:
+        self.pulled.append(ref)
+        return self.pull_works
 
 
 def test_explicit_choice_never_asks_the_engine():
-    client = FakeClient()
-    assert imagebuild.choose_offline(True, client) is True
-    assert imagebuild.choose_offline(False, client) is False
-    assert client.images.pulled == []
+    store = FakeStore()
+    assert imagebuild.choose_offline(True, store) is True
+    assert imagebuild.choose_offline(False, store) is False
+    assert store.pulled == []
 
 
 @pytest.mark.parametrize(
@@ -112,29 +106,30 @@ def test_explicit_choice_never_asks_the_engine():
     ],
 )
 def test_automatic_choice_goes_offline_only_without_the_public_base(local, pull_works, expected_offline, expected_pulls):
-    client = FakeClient(local, pull_works)
-    assert imagebuild.choose_offline(None, client) is expected_offline
-    assert len(client.images.pulled) == expected_pulls
+    store = FakeStore(local, pull_works)
+    assert imagebuild.choose_offline(None, store) is expected_offline
+    assert len(store.pulled) == expected_pulls
 
 
-def test_image_exists_tells_present_from_absent():
-    client = FakeClient({"a:1"})
-    assert imagebuild.image_exists(client, "a:1")
-    assert not imagebuild.image_exists(client, "b:1")
+@pytest.mark.docker
+def test_the_store_tells_present_from_absent(image_store):
+    assert image_store.exists(BASE_IMAGE) and image_store.labels(BASE_IMAGE)["rtest.image"] == "1"
+    missing = f"rtest-test/absent:{uuid.uuid4().hex[:8]}"
+    assert not image_store.exists(missing) and image_store.labels(missing) is None
 
 
 def test_needs_build_rebuilds_only_missing_or_stale_rtest_images():
     key = f"{imagebuild.RECIPE_LABEL}.sklearn"
     current = imagebuild.recipe_digest("sklearn")
     lines: list[str] = []
-    assert imagebuild.needs_build(FakeClient(), SKLEARN_IMAGE, lines.append)
-    assert not imagebuild.needs_build(FakeClient({SKLEARN_IMAGE: {}}), SKLEARN_IMAGE, lines.append)  # built by hand
-    assert not imagebuild.needs_build(FakeClient({SKLEARN_IMAGE: {key: current}}), SKLEARN_IMAGE, lines.append)
+    assert imagebuild.needs_build(FakeStore(), SKLEARN_IMAGE, lines.append)
+    assert not imagebuild.needs_build(FakeStore({SKLEARN_IMAGE: {}}), SKLEARN_IMAGE, lines.append)  # built by hand
+    assert not imagebuild.needs_build(FakeStore({SKLEARN_IMAGE: {key: current}}), SKLEARN_IMAGE, lines.append)
     assert lines == []
     # a label inherited from the base image is not this image's recipe
     inherited = {f"{imagebuild.RECIPE_LABEL}.base": "0" * 16}
-    assert not imagebuild.needs_build(FakeClient({SKLEARN_IMAGE: inherited}), SKLEARN_IMAGE, lines.append)
-    assert imagebuild.needs_build(FakeClient({SKLEARN_IMAGE: {key: "0" * 16}}), SKLEARN_IMAGE, lines.append)
+    assert not imagebuild.needs_build(FakeStore({SKLEARN_IMAGE: inherited}), SKLEARN_IMAGE, lines.append)
+    assert imagebuild.needs_build(FakeStore({SKLEARN_IMAGE: {key: "0" * 16}}), SKLEARN_IMAGE, lines.append)
     assert lines == [f"{SKLEARN_IMAGE} was built from an older recipe; rebuilding"]
 
 
@@ -271,9 +266,9 @@ def test_stage_context_hardlinks_only_the_chosen_wheels(tmp_path, wheelhouse):
 # --- the built images -------------------------------------------------------------------------
 
 def run_python(client, image: str, *modules: str) -> dict:
-    from rtest.imagebuild import image_exists, missing_image_message
+    from rtest.imagebuild import missing_image_message
 
-    assert image_exists(client, image), missing_image_message(image)
+    assert client.images.list(name=image), missing_image_message(image)
     output = client.containers.run(image, ["python3", "-c", PRINT_VERSIONS, *modules], remove=True, network_disabled=True)
     return json.loads(output.decode().strip().splitlines()[-1])
 
@@ -318,23 +313,23 @@ def test_images_are_labelled_with_their_pins(docker_client, tag):
 
 
 @pytest.mark.docker
-def test_build_images_skips_present_images_without_building(docker_client):
+def test_build_images_skips_present_images_without_building(image_store):
     lines: list[str] = []
     for tag in IMAGE_DIRS:
-        assert imagebuild.image_exists(docker_client, tag), imagebuild.missing_image_message(tag)
-    assert imagebuild.build_images(offline=True, client=docker_client, log=lines.append) == []
+        assert image_store.exists(tag), imagebuild.missing_image_message(tag)
+    assert imagebuild.build_images(offline=True, store=image_store, log=lines.append) == []
     assert lines == [f"{tag} exists; skipping (use --force to rebuild)" for tag in IMAGE_DIRS]
 
 
 @pytest.mark.docker
-def test_a_failing_build_becomes_one_sentence(docker_client, tmp_path):
+def test_a_failing_build_becomes_one_sentence(image_store, tmp_path):
     (tmp_path / "Dockerfile").write_text(f"FROM {BASE_IMAGE}\nRUN echo about to fail && exit 3\n")
     tag = f"rtest-test/failing:{uuid.uuid4().hex[:8]}"
     lines: list[str] = []
     with pytest.raises(ImageError, match=rf"Building {re.escape(tag)} failed: .*returned a non-zero code: 3"):
-        imagebuild._stream_build(docker_client, str(tmp_path), tag, {}, lines.append)
+        imagebuild._stream_build(image_store, str(tmp_path), tag, {}, lines.append)
     assert any("about to fail" in line for line in lines)
-    assert not imagebuild.image_exists(docker_client, tag)
+    assert not image_store.exists(tag)
 
 
 SCRIPT_IMPORTS = ("pyarrow", "matplotlib", "boto3")

@@ -86,7 +86,7 @@ def test_the_one_merge_puts_explicit_values_over_the_spec_file(tmp_path):
 # ---- the three front doors honour every run option -----------------------------------------------------------
 
 class _NoImageStore:
-    """A client whose every use fails: dependency handling reached it, so --no-deps was not honoured."""
+    """An image store whose every use fails: dependency handling reached it, so --no-deps was not honoured."""
 
     def __getattr__(self, name):
         from rtest.errors import ImageError
@@ -107,7 +107,7 @@ def _backend() -> FakeBackend:
              "B": FakeStep(duration_s=0.05)}
     backend = _Recording(steps)
     backend.launches = {}
-    backend.client = _NoImageStore()
+    backend.images = _NoImageStore()
     CREATED.append(backend)
     return backend
 

@@ -69,16 +69,15 @@ def _sdist(folder: Path, marker: Path) -> Path:
 
 
 def test_an_sdist_requirement_is_built_in_a_container_and_runs_nothing_on_the_host(tmp_path, monkeypatch,
-                                                                                  docker_client):
+                                                                                  image_store):
     marker = Path("/tmp") / f"rtest-sdist-ran-{secrets.token_hex(8)}"
     links = tmp_path / "links"
     _sdist(links, marker)
     monkeypatch.setenv("PIP_FIND_LINKS", str(links))  # the host's pip finds the sdist here, and nowhere else
     monkeypatch.setenv("PIP_NO_INDEX", "1")
-    image_id = docker_client.api.inspect_image(BASE_IMAGE)["Id"]
-    info = image_info(docker_client, BASE_IMAGE, image_id, tmp_path / "probes")
+    info = image_info(image_store, BASE_IMAGE, image_store.image_id(BASE_IMAGE), tmp_path / "probes")
     house = wheelhouse_for(tmp_path / "wd", info, [], download=True)
-    house.client = docker_client
+    house.store = image_store
     try:
         wheels = ensure_wheels([parse_requirement("evilpkg==0.1", "user", "test")], house, info)
         assert not marker.exists(), "the sdist's build code ran on the host"

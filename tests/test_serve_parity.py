@@ -182,10 +182,12 @@ def new_dependency_images(docker_client):
     """Removes the dependency images the test built (new since it began, installing only our packages); an image
     another session builds meanwhile is not ours to remove."""
     from rtest.deps.image import dependency_images
+    from rtest.run.backends.docker_images import DockerImageStore
 
-    before = {tag for image in dependency_images(docker_client) for tag in image["tags"]}
+    store = DockerImageStore(docker_client)
+    before = {tag for image in dependency_images(store) for tag in image["tags"]}
     yield docker_client
-    for image in dependency_images(docker_client):
+    for image in dependency_images(store):
         if not all(spec.startswith(OURS) for spec in image["requirements"]):
             continue
         for tag in set(image["tags"]) - before:
@@ -225,15 +227,17 @@ def test_images_list_and_prune_know_dependency_images(tmp_path, new_dependency_i
     from rtest.deps.image import build_dependency_image, dependency_tag
     from rtest.deps.installed import image_info
     from rtest.deps.resolve import probe_cache_dir
+    from rtest.run.backends.docker_images import DockerImageStore
 
     client = new_dependency_images
+    store = DockerImageStore(client)
     alias = f"rtest-test/prune-{uuid.uuid4().hex[:10]}"  # a base of our own, so prune --base touches only our image
     client.images.get("rtest/sagemaker-base:py3").tag(alias, "py3")
     try:
         wheel = make_wheel(tmp_path, "tinyprune", "1.0.0")
-        info = image_info(client, f"{alias}:py3", client.api.inspect_image(f"{alias}:py3")["Id"], probe_cache_dir())
+        info = image_info(store, f"{alias}:py3", store.image_id(f"{alias}:py3"), probe_cache_dir())
         tag = dependency_tag(info.image_id, ["tinyprune==1.0.0"], {wheel: wheel.name})
-        build_dependency_image(client, base_ref=f"{alias}:py3", info=info, tag=tag, specs=["tinyprune==1.0.0"],
+        build_dependency_image(store, base_ref=f"{alias}:py3", info=info, tag=tag, specs=["tinyprune==1.0.0"],
                                wheels=[wheel], dirs=[wheel.parent])
         listed = _rtest("sandbox", "images", "list", "--format", "json", cwd=tmp_path)
         text = _rtest("sandbox", "images", "list", cwd=tmp_path, env={"COLUMNS": "250"})

@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tomllib
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rtest.errors import ImageError
 from rtest.imagebuild import (
@@ -23,10 +24,12 @@ from rtest.imagebuild import (
     _connect,
     _timed,
     default_cache_dir,
-    image_exists,
     import_root,
     make_debian_root,
 )
+
+if TYPE_CHECKING:
+    from rtest.run.backends.images import ImageStore
 
 SERVICE_PUBLIC_BASE = "python:3.11-slim-bookworm"  # the compose file's default
 SERVICE_OFFLINE_BASE = "rtest/debian-bookworm-python:offline"
@@ -36,26 +39,19 @@ SERVICE_WHEEL_TARGET = ["--python-version", "3.11", "--implementation", "cp",
                         "--platform", "manylinux2014_x86_64", "--only-binary=:all:"]
 
 
-def public_base_available(client) -> bool:
-    if image_exists(client, SERVICE_PUBLIC_BASE):
-        return True
-    repository, _, tag = SERVICE_PUBLIC_BASE.partition(":")
-    try:
-        client.images.pull(repository, tag=tag)
-    except Exception:  # any registry failure means: build without one
-        return False
-    return True
+def public_base_available(store: ImageStore) -> bool:
+    return store.exists(SERVICE_PUBLIC_BASE) or store.pull(SERVICE_PUBLIC_BASE)
 
 
 def prepare_compose(repo: Path, offline: bool | None = None, cache_dir: Path | None = None,
-                    client=None, log: Log = print) -> dict[str, str]:
+                    store: ImageStore | None = None, log: Log = print) -> dict[str, str]:
     """Write ``repo/.env`` so `docker compose up -d` builds and starts; returns the values written."""
-    client = client or _connect()
-    offline = (not public_base_available(client)) if offline is None else offline
+    store = store or _connect()
+    offline = (not public_base_available(store)) if offline is None else offline
     values: dict[str, str] = {}
     if offline:
         cache_dir = Path(cache_dir or default_cache_dir())
-        ensure_service_base(client, cache_dir, log)
+        ensure_service_base(store, cache_dir, log)
         _timed(log, "service wheelhouse", lambda: download_service_wheels(repo, repo / "wheels", log))
         values = {"RTEST_PYTHON_IMAGE": SERVICE_OFFLINE_BASE, "RTEST_WHEELHOUSE": WHEELHOUSE_IN_CONTEXT}
     log(f"compose builds FROM {values.get('RTEST_PYTHON_IMAGE', SERVICE_PUBLIC_BASE)}"
@@ -64,15 +60,15 @@ def prepare_compose(repo: Path, offline: bool | None = None, cache_dir: Path | N
     return values
 
 
-def ensure_service_base(client, cache_dir: Path, log: Log) -> None:
-    if image_exists(client, SERVICE_OFFLINE_BASE):
+def ensure_service_base(store: ImageStore, cache_dir: Path, log: Log) -> None:
+    if store.exists(SERVICE_OFFLINE_BASE):
         log(f"{SERVICE_OFFLINE_BASE} exists; reusing it")
         return
     root = cache_dir / f"{SERVICE_SUITE}-root"
     if not (root / "usr" / "bin" / "python3").is_file():
         _timed(log, f"debootstrap {SERVICE_SUITE}",
                lambda: make_debian_root(root, log, suite=SERVICE_SUITE, packages="python3"))
-    _timed(log, f"import {SERVICE_OFFLINE_BASE}", lambda: import_root(client, root, SERVICE_OFFLINE_BASE))
+    _timed(log, f"import {SERVICE_OFFLINE_BASE}", lambda: import_root(store, root, SERVICE_OFFLINE_BASE))
 
 
 def service_requirements(repo: Path) -> list[str]:

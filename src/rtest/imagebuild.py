@@ -21,9 +21,13 @@ import time
 from collections.abc import Callable, Iterable
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rtest.catalog import BASE_IMAGE, BUILD_COMMAND, IMAGE_DIRS, missing_image_message  # noqa: F401 - re-exported
 from rtest.errors import EngineUnavailableError, ImageError
+
+if TYPE_CHECKING:
+    from rtest.run.backends.images import ImageStore
 
 PUBLIC_BASE_IMAGE = "python:3.9-slim-bullseye"
 OFFLINE_BASE_IMAGE = "rtest/debian-bullseye-python:offline"
@@ -56,16 +60,6 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("RTEST_CACHE_DIR") or Path.home() / ".cache" / "rtest")
 
 
-def image_exists(client, ref: str) -> bool:
-    import docker.errors
-
-    try:
-        client.images.get(ref)
-    except docker.errors.ImageNotFound:
-        return False
-    return True
-
-
 def select_images(names: Iterable[str] | None) -> list[str]:
     """Tags to build, in catalog order (base first); a name is a tag or an ``images/`` folder name."""
     if not names:
@@ -81,44 +75,37 @@ def select_images(names: Iterable[str] | None) -> list[str]:
     return [tag for tag in IMAGE_DIRS if tag in wanted]
 
 
-def choose_offline(offline: bool | None, client) -> bool:
+def choose_offline(offline: bool | None, store: ImageStore) -> bool:
     """Offline when asked, or when the public base image is neither local nor pullable."""
     if offline is not None:
         return offline
-    if image_exists(client, PUBLIC_BASE_IMAGE):
-        return False
-    repository, _, tag = PUBLIC_BASE_IMAGE.partition(":")
-    try:
-        client.images.pull(repository, tag=tag)
-    except Exception:  # any registry failure means: build without one
-        return True
-    return False
+    return not (store.exists(PUBLIC_BASE_IMAGE) or store.pull(PUBLIC_BASE_IMAGE))
 
 
 def build_images(names: Iterable[str] | None = None, *, offline: bool | None = None,
-                 cache_dir: Path | None = None, client=None, force: bool = False,
+                 cache_dir: Path | None = None, store: ImageStore | None = None, force: bool = False,
                  log: Log = print) -> list[str]:
     """Build the catalog images (base first); returns the tags built now (existing ones are skipped)."""
-    client = client or _connect()
+    store = store or _connect()
     tags = select_images(names)
-    todo = [tag for tag in tags if force or needs_build(client, tag, log)]
+    todo = [tag for tag in tags if force or needs_build(store, tag, log)]
     for tag in sorted(set(tags) - set(todo), key=tags.index):
         log(f"{tag} exists; skipping (use --force to rebuild)")
-    if todo and todo[0] != BASE_IMAGE and not image_exists(client, BASE_IMAGE):
+    if todo and todo[0] != BASE_IMAGE and not store.exists(BASE_IMAGE):
         todo.insert(0, BASE_IMAGE)  # the other images build FROM the base
     if not todo:
         return []
-    offline = choose_offline(offline, client)
+    offline = choose_offline(offline, store)
     cache_dir = Path(cache_dir or default_cache_dir())
     log(f"Building {', '.join(todo)} ({'offline' if offline else 'online'}; cache {cache_dir})")
     wheels: dict[str, list[Path]] = {}
     if offline:
-        ensure_offline_base(client, cache_dir, log)
+        ensure_offline_base(store, cache_dir, log)
         wheels = ensure_wheelhouse(cache_dir / "wheels", [IMAGE_DIRS[tag] for tag in todo], log)
     for tag in todo:
         folder = IMAGE_DIRS[tag]
         base = (OFFLINE_BASE_IMAGE if offline else PUBLIC_BASE_IMAGE) if tag == BASE_IMAGE else BASE_IMAGE
-        _timed(log, f"image {tag}", lambda: _build_one(client, tag, folder, base, wheels.get(folder), cache_dir, log))
+        _timed(log, f"image {tag}", lambda: _build_one(store, tag, folder, base, wheels.get(folder), cache_dir, log))
     return todo
 
 
@@ -134,13 +121,10 @@ def recipe_label(folder: str) -> dict[str, str]:
     return {f"{RECIPE_LABEL}.{folder}": recipe_digest(folder)}
 
 
-def needs_build(client, tag: str, log: Log) -> bool:
+def needs_build(store: ImageStore, tag: str, log: Log) -> bool:
     """Missing, or built by rtest from a recipe that has since changed (images built by hand are kept)."""
-    import docker.errors
-
-    try:
-        labels = client.images.get(tag).labels or {}
-    except docker.errors.ImageNotFound:
+    labels = store.labels(tag)
+    if labels is None:
         return True
     built_from = labels.get(f"{RECIPE_LABEL}.{IMAGE_DIRS[tag]}")
     if built_from is not None and built_from != recipe_digest(IMAGE_DIRS[tag]):
@@ -149,16 +133,14 @@ def needs_build(client, tag: str, log: Log) -> bool:
     return False
 
 
-def _connect():
-    import docker
+def _connect() -> ImageStore:
+    from rtest.run.backends import image_store
 
     try:
-        client = docker.from_env()
-        client.ping()
-    except Exception as exc:
-        raise EngineUnavailableError(
-            f"No Docker engine answers ({exc}); start Docker (or dockerd) and retry `{BUILD_COMMAND}`.") from exc
-    return client
+        return image_store()
+    except EngineUnavailableError as exc:
+        raise EngineUnavailableError(exc.message, hint=f"{exc.hint or ''} Then retry `{BUILD_COMMAND}`.".strip()
+                                     ) from exc
 
 
 def _timed(log: Log, what: str, step: Callable[[], object]):
@@ -170,14 +152,14 @@ def _timed(log: Log, what: str, step: Callable[[], object]):
 
 # --- offline base: a debootstrap root imported as an image -------------------------------
 
-def ensure_offline_base(client, cache_dir: Path, log: Log) -> None:
-    if image_exists(client, OFFLINE_BASE_IMAGE):
+def ensure_offline_base(store: ImageStore, cache_dir: Path, log: Log) -> None:
+    if store.exists(OFFLINE_BASE_IMAGE):
         log(f"{OFFLINE_BASE_IMAGE} exists; reusing it")
         return
     root = cache_dir / f"{DEBIAN_SUITE}-root"
     if not (root / "usr" / "bin" / "python3").is_file():
         _timed(log, f"debootstrap {DEBIAN_SUITE}", lambda: make_debian_root(root, log))
-    _timed(log, f"import {OFFLINE_BASE_IMAGE}", lambda: import_root(client, root, OFFLINE_BASE_IMAGE))
+    _timed(log, f"import {OFFLINE_BASE_IMAGE}", lambda: import_root(store, root, OFFLINE_BASE_IMAGE))
 
 
 def make_debian_root(root: Path, log: Log, suite: str = DEBIAN_SUITE, packages: str = DEBIAN_PACKAGES) -> None:
@@ -199,16 +181,14 @@ def make_debian_root(root: Path, log: Log, suite: str = DEBIAN_SUITE, packages: 
     partial.rename(root)
 
 
-def import_root(client, root: Path, ref: str) -> None:
-    repository, _, tag = ref.partition(":")
+def import_root(store: ImageStore, root: Path, ref: str) -> None:
     tar = subprocess.Popen(["tar", "-C", str(root), "-c", "."], stdout=subprocess.PIPE)
     try:
-        client.api.import_image_from_stream(tar.stdout, repository=repository, tag=tag,
-                                            changes=['CMD ["python3"]'])
+        store.import_tarball(tar.stdout, ref, changes=['CMD ["python3"]'])
     finally:
         tar.stdout.close()
         tar_rc = tar.wait()
-    if tar_rc != 0 or not image_exists(client, ref):
+    if tar_rc != 0 or not store.exists(ref):
         raise ImageError(f"Importing {root} as {ref} failed; delete {root} and rerun `{BUILD_COMMAND} --offline`.")
 
 
@@ -301,30 +281,24 @@ def stage_context(source: Path, wheels: list[Path], target: Path) -> Path:
     return target
 
 
-def _build_one(client, tag: str, folder: str, base: str, wheels: list[Path] | None,
+def _build_one(store: ImageStore, tag: str, folder: str, base: str, wheels: list[Path] | None,
                cache_dir: Path, log: Log) -> None:
     source = images_root() / folder
     log(f"building {tag} from {source / 'Dockerfile'} (BASE_IMAGE={base})")
     if wheels is None:
-        _stream_build(client, str(source), tag, build_args(base, offline=False), log, recipe_label(folder))
+        _stream_build(store, str(source), tag, build_args(base, offline=False), log, recipe_label(folder))
         return
     cache_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=cache_dir, prefix="context-") as scratch:
         context = stage_context(source, wheels, Path(scratch) / folder)
-        _stream_build(client, str(context), tag, build_args(base, offline=True), log, recipe_label(folder))
+        _stream_build(store, str(context), tag, build_args(base, offline=True), log, recipe_label(folder))
 
 
-def _stream_build(client, context: str, tag: str, buildargs: dict[str, str], log: Log,
+def _stream_build(store: ImageStore, context: str, tag: str, buildargs: dict[str, str], log: Log,
                   labels: dict[str, str] | None = None) -> None:
-    import docker.errors
+    def show(chunk: str) -> None:
+        line = ANSI_ESCAPE.sub("", chunk).rstrip()
+        if line:
+            log(f"  {line}")
 
-    try:
-        for chunk in client.api.build(path=context, tag=tag, buildargs=buildargs, rm=True, labels=labels,
-                                      forcerm=True, pull=False, decode=True):
-            if "error" in chunk:
-                raise ImageError(f"Building {tag} failed: {chunk['error'].strip()}; see the build log above.")
-            line = ANSI_ESCAPE.sub("", chunk.get("stream", "")).rstrip()
-            if line:
-                log(f"  {line}")
-    except docker.errors.APIError as exc:
-        raise ImageError(f"Building {tag} failed: {exc.explanation or exc}; see the build log above.") from exc
+    store.build(context, tag, buildargs, labels, show)

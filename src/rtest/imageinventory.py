@@ -6,20 +6,23 @@ A dependency image is built FROM a look-alike, so it inherits ``rtest.image=1``;
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rtest.deps.image import KIND, KIND_LABEL, dependency_images
+
+if TYPE_CHECKING:
+    from rtest.run.backends.images import ImageStore
 
 LOOKALIKE_LABEL = "rtest.image"
 
 
-def rtest_images(client) -> list[dict[str, Any]]:
+def rtest_images(store: ImageStore) -> list[dict[str, Any]]:
     """One row per image: look-alikes first (by name), then dependency images (newest first)."""
-    deps = dependency_images(client)
+    deps = dependency_images(store)
     dep_ids = {image["id"] for image in deps}
     rows = []
-    for image in client.images.list(filters={"label": f"{LOOKALIKE_LABEL}=1"}):
-        labels = image.labels or {}
+    for image in store.list_images(f"{LOOKALIKE_LABEL}=1"):
+        labels = image.labels
         if image.id in dep_ids or labels.get(KIND_LABEL) == KIND or not image.tags:
             continue  # untagged: an earlier build a rebuild replaced (`docker image prune` removes those)
         name = labels.get("rtest.image.name") or ""
@@ -28,8 +31,8 @@ def rtest_images(client) -> list[dict[str, Any]]:
                 "id": image.id,
                 "kind": "look-alike" if name.startswith("sagemaker") else name or "rtest",
                 "tags": sorted(image.tags),
-                "size": image.attrs.get("Size"),
-                "created": image.attrs.get("Created"),
+                "size": image.size,
+                "created": image.created,
                 "base": None,
                 "requirements": [],
                 "name": name or None,

@@ -284,8 +284,8 @@ class LocalFlags(BaseModel):
         return text_or_json(value, "--log-format", "log format")
 
     def backend_options(self, user: UserSpec | None = None) -> dict[str, Any]:
-        """The backend's own options: the swarm's registry and constraints, from --placement (`[NODE=]RULE`) and
-        the spec file's per-script `placement`; refused for a backend that has none."""
+        """The backend's own options: a registry, and placement constraints from --placement (`[NODE=]RULE`) and
+        the spec file's per-script `placement`; unset ones are None."""
         per_node: dict[str, list[str]] = {}
         for node, overrides in (user.scripts.items() if user is not None else ()):
             if overrides.placement:
@@ -296,12 +296,8 @@ class LocalFlags(BaseModel):
                 per_node.setdefault(node, []).append(rule)
             else:
                 per_node.setdefault("*", []).append(flag)
-        if self.backend != "swarm":
-            if self.registry or per_node:
-                raise OptionError("--registry and placement constraints are for --backend swarm; "
-                                  "drop them or add --backend swarm.")
-            return {}
-        return {"registry": self.registry, "placement": per_node}
+        # a backend that takes none of them refuses them (rtest.run.backends.create_backend)
+        return {"registry": self.registry, "placement": per_node or None}
 
     @field_validator("step_user", mode="before")
     @classmethod

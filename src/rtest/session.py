@@ -131,16 +131,16 @@ def _partial_run(plan: PipelineTestingSpec, engine: Backend, workdir: Path, flag
 
 def _dependencies(plan: PipelineTestingSpec, user: UserSpec, flags: RunFlags, engine: Backend, workdir: Path,
                   given: DepsOptions | None, progress: Progress | None, nodes: list[str]) -> PreparedDeps | None:
-    """Dependency images, unless --no-deps or the backend has no container engine (no images to build)."""
-    client = getattr(engine, "client", None)
-    if flags.no_deps or client is None:
+    """Dependency images, unless --no-deps or the backend has no image store (no images to build)."""
+    store = engine.images
+    if flags.no_deps or store is None:
         return None
     homes = [Path(user.wheelhouse)] if user.wheelhouse else []
     options = given or DepsOptions(wheelhouses=homes, download=not homes, install_declared=flags.install_declared,
                                    nodes=nodes)
     if progress is not None and options.on_progress is None:
         options.on_progress = progress
-    return prepare_dependencies(plan, workdir, client, options)
+    return prepare_dependencies(plan, workdir, store, options)
 
 
 @contextmanager

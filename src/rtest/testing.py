@@ -15,7 +15,7 @@ import yaml
 from rtest import jobs
 from rtest.errors import ImageNotFoundError
 from rtest.jobs.base import SM_OUTPUT_PATH
-from rtest.run.backends.base import Handle, StepExit, StepLaunch
+from rtest.run.backends.base import BackendBase, Handle, StepExit, StepLaunch
 
 
 def write_python_pipeline(root: Path, steps: dict[str, dict], edges: list[tuple[str, str]], *,
@@ -78,7 +78,7 @@ class FakeStep:
     writes: dict[str, str] = field(default_factory=lambda: {"out.txt": "made by a fake step\n"})  # into every output
 
 
-class FakeBackend:
+class FakeBackend(BackendBase):
     """Implements the backend protocol without containers and records what it was asked to do.
 
     Outputs are written into the mounts the layout made for declared outputs (``<node>/output/<name>``);
@@ -89,7 +89,7 @@ class FakeBackend:
 
     def __init__(self, steps: dict[str, FakeStep] | None = None, *, images: set[str] | None = None) -> None:
         self.steps = steps or {}
-        self.images = images  # None: every image exists
+        self.present = images  # None: every image exists; ``self.images`` stays None: no image store
         self.calls: list[tuple[str, str]] = []  # (what, node) in the order they happened
         self.inputs_seen: dict[str, dict[str, list[str]]] = {}  # node -> container path -> file names
         self.live: dict[str, Handle] = {}  # created and not yet removed, by handle id
@@ -103,7 +103,7 @@ class FakeBackend:
             self.calls.append((what, node))
 
     def image_id(self, ref: str) -> str:
-        if self.images is not None and ref not in self.images:
+        if self.present is not None and ref not in self.present:
             raise ImageNotFoundError(f"Image {ref} is not in the fake engine.")
         return "sha256:" + hashlib.sha256(ref.encode()).hexdigest()
 

@@ -68,7 +68,7 @@ def deps(
     from rtest.cli.common import select_pipeline
     from rtest.deps.resolve import analyse
     from rtest.plan.builder import draft_plan
-    from rtest.run.backends.docker import DockerBackend
+    from rtest.run.backends import image_store
 
     chosen = select_pipeline(dag=dag, config=config, interfaces=interfaces, source_root=source_root, example=example,
                              spec=spec, input_flags=inputs, image_flags=image_map, workdir=workdir,
@@ -84,7 +84,7 @@ def deps(
     if add:
         return _add(add[0], add[1], spec)
     homes = [wheelhouse] if wheelhouse else ([Path(chosen.user.wheelhouse)] if chosen.user.wheelhouse else [])
-    steps = analyse(plan, DockerBackend().client, workdir, nodes or None, user_wheelhouses=homes,
+    steps = analyse(plan, image_store(), workdir, nodes or None, user_wheelhouses=homes,
                     install_declared=install_declared)
     data = {node: _step_json(step, plan.scripts[node]) for node, step in steps.items()}
     if fmt == "json":

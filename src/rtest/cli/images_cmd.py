@@ -61,9 +61,9 @@ def list_images(
 
     from rtest.cli.text import plain
     from rtest.imageinventory import rtest_images
-    from rtest.run.backends.docker import DockerBackend
+    from rtest.run.backends import image_store
 
-    rows = rtest_images(DockerBackend().client)
+    rows = rtest_images(image_store())
     if fmt == "json":
         print(json.dumps(rows, indent=2))
         return 0
@@ -96,17 +96,17 @@ def prune(
     Default: every dependency image no container uses; --older-than and --base narrow that down."""
     from rtest.cli.text import markup_safe
     from rtest.deps.image import dependency_images, prune_dependency_images
-    from rtest.run.backends.docker import DockerBackend
+    from rtest.run.backends import image_store
 
-    client = DockerBackend().client
+    store = image_store()
     keep = {
         tag
-        for image in dependency_images(client)
+        for image in dependency_images(store)
         if base is not None and image["base"] != base
         for tag in image["tags"] or [image["id"]]
     }
     removed, in_use = prune_dependency_images(
-        client, keep, older_than_s=None if older_than is None else older_than * 86400, dry_run=dry_run
+        store, keep, older_than_s=None if older_than is None else older_than * 86400, dry_run=dry_run
     )
     verb = "Would remove" if dry_run else "Removed"
     listing = f": {markup_safe(', '.join(removed))}" if removed else ""

@@ -175,11 +175,10 @@ def image_origin(spec: ScriptExecutionSpec, missing: set[str] | None) -> str:
 def _missing_images(refs: set[str]) -> set[str] | None:
     """The images the local engine does not have; None when there is no engine to ask (plan works without one)."""
     try:
-        from rtest.imagebuild import image_exists
-        from rtest.run.backends.docker import DockerBackend
+        from rtest.run.backends import image_store
 
-        client = DockerBackend().client
-        return {ref for ref in refs if not image_exists(client, ref)}
+        store = image_store()
+        return {ref for ref in refs if not store.exists(ref)}
     except Exception:  # noqa: BLE001 - no engine, no permission: the plan is still worth printing
         return None
 

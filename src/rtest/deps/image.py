@@ -12,10 +12,14 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from rtest.deps.installed import ImageInfo
 from rtest.deps.requirements import DependencyError
+from rtest.run.backends.base import Mount
+
+if TYPE_CHECKING:
+    from rtest.run.backends.images import ImageStore
 
 REPOSITORY = "rtest/deps"
 KIND_LABEL = "rtest.kind"
@@ -32,63 +36,51 @@ def dependency_tag(base_id: str, specs: list[str], wheels: dict[Path, str]) -> s
     return f"{REPOSITORY}:{hashlib.sha256(material.encode()).hexdigest()[:16]}"
 
 
-def wheel_mounts(dirs: list[Path]) -> dict[str, dict[str, str]]:
-    """Host folder -> read-only bind at /opt/rtest/wheelhouse, /opt/rtest/wheelhouse-1, ..."""
-    return {str(d): {"bind": container_dir(i), "mode": "ro"} for i, d in enumerate(dirs) if d.is_dir()}
+def wheel_mounts(dirs: list[Path]) -> list[Mount]:
+    """Each host folder read-only at /opt/rtest/wheelhouse, /opt/rtest/wheelhouse-1, ..."""
+    return [Mount(host=d, container=container_dir(i), read_only=True) for i, d in enumerate(dirs) if d.is_dir()]
 
 
 def container_dir(index: int) -> str:
     return MOUNT_ROOT if index == 0 else f"{MOUNT_ROOT}-{index}"
 
 
-def build_dependency_image(client, *, base_ref: str, info: ImageInfo, tag: str, specs: list[str], wheels: list[Path],
-                           dirs: list[Path], on_progress: Progress | None = None) -> str:
+def build_dependency_image(store: ImageStore, *, base_ref: str, info: ImageInfo, tag: str, specs: list[str],
+                           wheels: list[Path], dirs: list[Path], on_progress: Progress | None = None) -> str:
     """Install ``specs`` into a container of ``base_ref`` from ``dirs`` only, and commit it as ``tag``."""
     mounts = wheel_mounts(dirs)
-    links = " ".join(f"--find-links {b['bind']}" for b in mounts.values())
-    pip = "python3 -m pip" if info.has_pip else f"python3 {_pip_wheel(wheels, [Path(d) for d in mounts])}/pip"
+    links = " ".join(f"--find-links {m.container}" for m in mounts)
+    pip = "python3 -m pip" if info.has_pip else f"python3 {_pip_wheel(wheels, [m.host for m in mounts])}/pip"
     quoted = " ".join("'" + s.replace("'", "'\\''") + "'" for s in specs)
     command = f"{pip} install --no-index {links} --no-cache-dir --disable-pip-version-check --progress-bar off {quoted}"
     total = len(wheels) + 1
-    container = client.containers.create(
-        base_ref,
-        ["sh", "-c", command],
-        user="0:0",
-        network_mode="none",
-        volumes=mounts,
-        labels={KIND_LABEL: "deps-build"},
-        environment={"PIP_BREAK_SYSTEM_PACKAGES": "1"},
-    )
-    try:
-        container.start()
-        lines, done = [], 0
-        for raw in container.logs(stream=True, follow=True):
-            for line in raw.decode("utf-8", "replace").splitlines():
-                lines = (lines + [line])[-40:]
-                if line.startswith(("Processing ", "Collecting ", "Requirement already satisfied")):
-                    done = min(done + 1, total - 1)
-                if on_progress:
-                    on_progress(tag, done, total, line.strip()[:80])
-        status = container.wait().get("StatusCode", 1)
-        if status != 0:
-            tail = " | ".join(line.strip() for line in lines[-3:])
-            raise DependencyError(
-                f"Installing {', '.join(specs)} into {base_ref} failed (pip exit {status}): {tail}",
-                hint="Check the pins with `rtest deps`, or pass a folder of wheels with --wheelhouse.",
-            )
-        container.commit(
-            repository=REPOSITORY, tag=tag.split(":", 1)[1], changes=_restore_config(client, base_ref, specs, info)
+    done = 0
+
+    def progress(line: str) -> None:
+        nonlocal done
+        if line.startswith(("Processing ", "Collecting ", "Requirement already satisfied")):
+            done = min(done + 1, total - 1)
+        if on_progress:
+            on_progress(tag, done, total, line.strip()[:80])
+
+    ran = store.run_command(base_ref, ["sh", "-c", command], user="0:0", mounts=mounts,
+                            labels={KIND_LABEL: "deps-build"}, environment={"PIP_BREAK_SYSTEM_PACKAGES": "1"},
+                            on_line=progress, tail=40, commit_as=tag,
+                            commit_changes=_restore_config(store, base_ref, specs, info))
+    if ran.exit_code != 0:
+        tail = " | ".join(line.strip() for line in ran.output.splitlines()[-3:])
+        raise DependencyError(
+            f"Installing {', '.join(specs)} into {base_ref} failed (pip exit {ran.exit_code}): {tail}",
+            hint="Check the pins with `rtest deps`, or pass a folder of wheels with --wheelhouse.",
         )
-    finally:
-        container.remove(force=True)
     if on_progress:
         on_progress(tag, total, total, "done")
     return tag
 
 
-def _restore_config(client, base_ref: str, specs: list[str], info: ImageInfo) -> list[str]:
+def _restore_config(store: ImageStore, base_ref: str, specs: list[str], info: ImageInfo) -> list[str]:
     """The committed image keeps the base's command and user, plus labels saying what it is."""
-    config = client.api.inspect_image(base_ref).get("Config") or {}
+    config = store.config(base_ref)
     changes = [
         f"LABEL {KIND_LABEL}={KIND}",
         f"LABEL rtest.deps.base={json.dumps(base_ref)}",
@@ -110,46 +102,31 @@ def _pip_wheel(wheels: list[Path], dirs: list[Path]) -> str:
     return f"{container_dir(dirs.index(wheel.parent))}/{wheel.name}"
 
 
-def dependency_images(client) -> list[dict]:
+def dependency_images(store: ImageStore) -> list[dict]:
     """Every dependency image rtest built (label rtest.kind=deps): for `rtest sandbox images list/prune`."""
-    found = []
-    for image in client.images.list(filters={"label": f"{KIND_LABEL}={KIND}"}):
-        labels = image.labels or {}
-        found.append(
-            {
-                "id": image.id,
-                "tags": image.tags,
-                "base": labels.get("rtest.deps.base"),
-                "requirements": json.loads(labels.get("rtest.deps.requirements") or "[]"),
-                "size": image.attrs.get("Size"),
-                "created": image.attrs.get("Created"),
-            }
-        )
-    return found
+    return [{"id": image.id, "tags": image.tags, "base": image.labels.get("rtest.deps.base"),
+             "requirements": json.loads(image.labels.get("rtest.deps.requirements") or "[]"),
+             "size": image.size, "created": image.created}
+            for image in store.list_images(f"{KIND_LABEL}={KIND}")]
 
 
-def prune_dependency_images(client, keep: set[str] = frozenset(), *, older_than_s: float | None = None,
+def prune_dependency_images(store: ImageStore, keep: set[str] = frozenset(), *, older_than_s: float | None = None,
                             dry_run: bool = False) -> tuple[list[str], list[str]]:
     """Remove dependency images whose tags are not in ``keep`` (and, with ``older_than_s``, built longer ago
     than that); returns (removed, kept because a container uses them). ``dry_run``: what would be removed."""
     import time
 
-    import docker.errors
-
     removed, in_use = [], []
-    for image in dependency_images(client):
+    for image in dependency_images(store):
         if older_than_s is not None and time.time() - _created_s(image["created"]) < older_than_s:
             continue
         for tag in image["tags"] or [image["id"]]:
             if tag in keep:
                 continue
-            try:
-                if not dry_run:
-                    client.images.remove(tag)  # never forced: an image a container uses stays
+            outcome = "removed" if dry_run else store.remove_image(tag)  # never forced: an image in use stays
+            if outcome == "removed":
                 removed.append(tag)
-            except docker.errors.NotFound:  # removed meanwhile by someone else: nothing to do
-                pass
-            except docker.errors.APIError:  # in use by a container: kept, and listed again next time
+            elif outcome == "in-use":  # kept, and listed again next time; "missing": removed meanwhile by someone
                 in_use.append(tag)
     return removed, in_use
 

@@ -1,7 +1,7 @@
 """What an image already has: its Python, platform and installed distributions.
 
-Read once per image id, by a short container running ``python3 -c`` over importlib.metadata
-(Python 3.8+), and kept on disk under ``<workdir>/deps/images/<id>.json``: an image id names
+Read once per image id, by a short container the backend's image store runs (``python3 -c`` over
+importlib.metadata, Python 3.8+), and kept on disk under ``<workdir>/deps/images/<id>.json``: an image id names
 immutable content, so the answer never goes stale.
 """
 
@@ -11,12 +11,16 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from rtest.deps.requirements import DependencyError, Requirement
+
+if TYPE_CHECKING:
+    from rtest.run.backends.images import ImageStore
 
 PROBE = r"""
 import json, sys, importlib.util
@@ -71,14 +75,14 @@ class ImageInfo:
             return None
 
 
-def image_info(client, image_ref: str, image_id: str, cache_dir: Path) -> ImageInfo:
+def image_info(store: ImageStore, image_ref: str, image_id: str, cache_dir: Path) -> ImageInfo:
     """The image's Python and distributions, from the disk cache or a probe container."""
     cache_file = cache_dir / f"{image_id.replace(':', '-')}.json"
     try:
         return _from_json(json.loads(cache_file.read_text()), image_id)
     except (OSError, ValueError, KeyError, TypeError):
         pass
-    raw = _probe(client, image_ref)
+    raw = _probe(store, image_ref)
     try:
         cache_dir.mkdir(parents=True, exist_ok=True)
         tmp = cache_file.with_suffix(f".{os.getpid()}.tmp")
@@ -99,21 +103,21 @@ def _from_json(raw: dict, image_id: str) -> ImageInfo:
     )
 
 
-def _probe(client, image_ref: str) -> dict:
-    import docker.errors
+def _probe(store: ImageStore, image_ref: str) -> dict:
+    from rtest.errors import ImageNotFoundError
 
     try:
-        output = client.containers.run(image_ref, ["python3", "-c", PROBE], remove=True, network_mode="none",
-                                       stdout=True, stderr=False, labels={"rtest.kind": "deps-probe"})
-    except docker.errors.ContainerError as exc:
-        raise DependencyError(
-            f"Could not list the packages of image {image_ref}: python3 in it failed ({exc.exit_status}); "
-            "rtest needs python3 >= 3.8 in the image."
-        ) from exc
-    except docker.errors.ImageNotFound as exc:
+        ran = store.run_command(image_ref, ["python3", "-c", PROBE], stdout_only=True,
+                                labels={"rtest.kind": "deps-probe"})
+    except ImageNotFoundError as exc:
         raise DependencyError(f"Image {image_ref} is not present; build or pull it first.") from exc
+    if ran.exit_code != 0:
+        raise DependencyError(
+            f"Could not list the packages of image {image_ref}: python3 in it failed ({ran.exit_code}); "
+            "rtest needs python3 >= 3.8 in the image."
+        )
     try:
-        return json.loads(output.decode("utf-8", "replace").strip().splitlines()[-1])
+        return json.loads(ran.output.strip().splitlines()[-1])
     except (ValueError, IndexError) as exc:
         raise DependencyError(
             f"Could not read the package list of image {image_ref}; its python3 printed no JSON."

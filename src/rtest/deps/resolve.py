@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rtest.deps import requirements as reqs_mod
 from rtest.deps.installed import ImageInfo, image_info
@@ -18,6 +18,9 @@ from rtest.deps.requirements import DependencyError, Requirement, RequirementSet
 from rtest.deps.scan import scan_script
 from rtest.deps.wheelhouse import Wheelhouse, ensure_wheels, wheelhouse_for
 from rtest.plan.model import PipelineTestingSpec, ScriptExecutionSpec
+
+if TYPE_CHECKING:
+    from rtest.run.backends.images import ImageStore
 
 
 @dataclass
@@ -88,7 +91,7 @@ def config_fields_by_node(plan: PipelineTestingSpec) -> dict[str, dict[str, Any]
     return fields
 
 
-def analyse(plan: PipelineTestingSpec, client, workdir: Path, nodes: list[str] | None = None,
+def analyse(plan: PipelineTestingSpec, store: ImageStore, workdir: Path, nodes: list[str] | None = None,
             user_wheelhouses: list[Path] | None = None, download: bool = True,
             install_declared: bool = False) -> dict[str, StepDeps]:
     """Requirement sets against each image's installed packages (images probed once per id).
@@ -104,12 +107,11 @@ def analyse(plan: PipelineTestingSpec, client, workdir: Path, nodes: list[str] |
         spec = plan.scripts[node]
         ref = spec.image.value
         if ref not in infos:
-            image_id = _image_id(client, ref)
-            infos[ref] = image_info(client, ref, image_id, probe_cache_dir())
+            infos[ref] = image_info(store, ref, store.image_id(ref), probe_cache_dir())
         info = infos[ref]
         found = collect(spec, fields.get(node))
         step = StepDeps(node=node, base_image=ref, info=info, requirements=found,
-                        house=wheelhouse_for(workdir, info, user_wheelhouses, download, client=client))
+                        house=wheelhouse_for(workdir, info, user_wheelhouses, download, store=store))
         step.decisions = decisions(spec, found, install_declared)
         for req in found.requirements:
             version = _installed(info, req, step.decisions[req].install)
@@ -179,15 +181,3 @@ def _with_pip(step: StepDeps) -> list[Requirement]:
     if step.info.has_pip:
         return step.missing
     return [*step.missing, Requirement(text="pip", name="pip", specifier="", origin="rtest")]
-
-
-def _image_id(client, ref: str) -> str:
-    import docker.errors
-
-    try:
-        return client.api.inspect_image(ref)["Id"]
-    except docker.errors.ImageNotFound as exc:
-        from rtest.imagebuild import missing_image_message
-        from rtest.errors import ImageNotFoundError
-
-        raise ImageNotFoundError(missing_image_message(ref)) from exc

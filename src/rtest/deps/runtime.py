@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rtest.deps.image import Progress, build_dependency_image, container_dir
-from rtest.imagebuild import image_exists
 from rtest.deps.policy import DECLARED_WARNING
 from rtest.deps.resolve import StepDeps, analyse, install_specs, resolve_images, unmet_warnings
 from rtest.plan.model import PipelineTestingSpec, PlanWarning, Source, Sourced
 from rtest.run.backends.base import Mount, StepLaunch
+from rtest.run.backends.images import ImageStore
 
 
 @dataclass
@@ -69,7 +69,7 @@ class PreparedDeps:
         return launch.with_extras(mounts, {k: v for k, v in env.items() if k not in launch.environment})
 
 
-def prepare_dependencies(plan: PipelineTestingSpec, workdir: Path, client,
+def prepare_dependencies(plan: PipelineTestingSpec, workdir: Path, store: ImageStore,
                          options: DepsOptions | PreparedDeps | bool | None = True) -> PreparedDeps | None:
     """Resolve every step's dependencies and build the dependency images that are missing.
 
@@ -82,19 +82,19 @@ def prepare_dependencies(plan: PipelineTestingSpec, workdir: Path, client,
     if not options.enabled or not plan.scripts:
         return None
     steps = resolve_images(
-        analyse(plan, client, workdir, options.nodes, user_wheelhouses=options.wheelhouses,
+        analyse(plan, store, workdir, options.nodes, user_wheelhouses=options.wheelhouses,
                 download=options.download, install_declared=options.install_declared)
     )
     prepared = PreparedDeps(steps=steps)
     pending: dict[str, StepDeps] = {}
     for step in steps.values():
-        if step.image and step.image not in pending and not image_exists(client, step.image):
+        if step.image and step.image not in pending and not store.exists(step.image):
             pending[step.image] = step
-    prepared.built.extend(_build_all(client, pending, options.on_progress))
+    prepared.built.extend(_build_all(store, pending, options.on_progress))
     return prepared
 
 
-def _build_all(client, pending: dict[str, StepDeps], on_progress: Progress | None) -> list[str]:
+def _build_all(store, pending: dict[str, StepDeps], on_progress: Progress | None) -> list[str]:
     """The missing images at once (each is one pip install from wheels on disk, mostly waiting on the
     engine), so a pipeline with four sets waits for its slowest, not their sum; the first failure raises."""
     import os
@@ -102,7 +102,7 @@ def _build_all(client, pending: dict[str, StepDeps], on_progress: Progress | Non
 
     def build(item: tuple[str, StepDeps]) -> str:
         tag, step = item
-        return build_dependency_image(client, base_ref=step.base_image, info=step.info, tag=tag,
+        return build_dependency_image(store, base_ref=step.base_image, info=step.info, tag=tag,
                                       specs=install_specs(step), wheels=step.wheels, dirs=step.house.dirs,
                                       on_progress=on_progress)
 

@@ -26,6 +26,8 @@ from packaging.requirements import InvalidRequirement, Requirement
 from rtest.deps.installed import ImageInfo
 from rtest.errors import UntrustedOutputError
 from rtest.plan.settings import invoking_user
+from rtest.run.backends.base import Mount
+from rtest.run.backends.images import Confinement, ImageStore
 from rtest.run.ownership import parse_user
 from rtest.run.untrusted import OutputLimits, copy_file, scan_tree
 
@@ -72,9 +74,10 @@ def fetch_sdist(spec: str, folders: list[Path], target: Path) -> Path | None:
     return finder.download(matches[0].link, target)
 
 
-def build_in_container(client, info: ImageInfo, sdist: Path, wheel_dirs: list[Path], out: Path) -> tuple[int, str]:
+def build_in_container(store: ImageStore, info: ImageInfo, sdist: Path, wheel_dirs: list[Path], out: Path
+                       ) -> tuple[int, str]:
     """``pip wheel`` of the archive in a container of the image; returns (exit status, the log's last lines)."""
-    from rtest.deps.image import container_dir
+    from rtest.deps.image import wheel_mounts
 
     owner = parse_user(invoking_user())
     out.mkdir(parents=True, exist_ok=True)
@@ -82,31 +85,18 @@ def build_in_container(client, info: ImageInfo, sdist: Path, wheel_dirs: list[Pa
         os.chmod(folder, 0o755)
     if os.getuid() == 0 and owner is not None:
         os.chown(out, *owner)
-    volumes = {str(sdist.parent): {"bind": "/opt/rtest/sdist", "mode": "ro"},
-               str(out): {"bind": "/opt/rtest/out", "mode": "rw"}}
-    links = []
-    for index, folder in enumerate(d for d in wheel_dirs if d.is_dir()):
-        volumes[str(folder)] = {"bind": container_dir(index), "mode": "ro"}
-        links += ["--find-links", container_dir(index)]
+    wheels = wheel_mounts(wheel_dirs)
+    mounts = [Mount(host=sdist.parent, container="/opt/rtest/sdist", read_only=True),
+              Mount(host=out, container="/opt/rtest/out"), *wheels]
+    links = [arg for mount in wheels for arg in ("--find-links", mount.container)]
     command = ["python3", "-m", "pip", "wheel", "--no-deps", "--no-index", *links, "--no-cache-dir",
                "--disable-pip-version-check", "--progress-bar", "off", "-w", "/opt/rtest/out",
                f"/opt/rtest/sdist/{sdist.name}"]
-    container = client.containers.create(
-        info.image_id, command, user=invoking_user(), network_mode="none", network_disabled=True, volumes=volumes,
-        labels={"rtest.kind": "sdist-build"}, environment={"HOME": "/tmp", "PIP_NO_INPUT": "1"},
-        cap_drop=["ALL"], security_opt=["no-new-privileges"], pids_limit=512, mem_limit="4g",
-    )
-    try:
-        container.start()
-        try:
-            status = container.wait(timeout=BUILD_TIMEOUT_S).get("StatusCode", 1)
-        except Exception:  # noqa: BLE001 - the engine's read timeout: a build that hangs is a failed build
-            container.kill()
-            status = 124
-        tail = container.logs(tail=40).decode("utf-8", "replace")
-    finally:
-        container.remove(force=True)
-    return status, tail
+    ran = store.run_command(info.image_id, command, user=invoking_user(), mounts=mounts,
+                            labels={"rtest.kind": "sdist-build"}, environment={"HOME": "/tmp", "PIP_NO_INPUT": "1"},
+                            confinement=Confinement(memory_bytes=4 << 30, pids_limit=512, drop_privileges=True),
+                            timeout_s=BUILD_TIMEOUT_S, tail=40)
+    return ran.exit_code, ran.output
 
 
 def keep_pure_wheels(out: Path, target: Path) -> list[Path]:
@@ -126,14 +116,14 @@ def keep_pure_wheels(out: Path, target: Path) -> list[Path]:
     return kept
 
 
-def build_sdist(spec: str, client, info: ImageInfo, wheel_dirs: list[Path], target: Path,
+def build_sdist(spec: str, store: ImageStore | None, info: ImageInfo, wheel_dirs: list[Path], target: Path,
                 fetch_build_deps=None) -> list[Path]:
     """Fetch the sdist for spec, build it in a container, keep its wheel if pure Python; [] when any step fails.
 
     ``fetch_build_deps(specs)`` puts wheels of build requirements pip asked for into a wheelhouse folder
     (binary only, so nothing runs): setuptools and wheel first, then whatever the build says it misses.
     """
-    if client is None or not info.has_pip:
+    if store is None or not info.has_pip:
         return []
     with tempfile.TemporaryDirectory(prefix="rtest-sdist-") as scratch:
         sdist = fetch_sdist(spec, wheel_dirs, Path(scratch) / "sdist")
@@ -145,7 +135,7 @@ def build_sdist(spec: str, client, info: ImageInfo, wheel_dirs: list[Path], targ
                 fetch_build_deps(wanted)
             out = Path(scratch) / "out"
             shutil.rmtree(out, ignore_errors=True)
-            status, tail = build_in_container(client, info, sdist, wheel_dirs, out)
+            status, tail = build_in_container(store, info, sdist, wheel_dirs, out)
             if status == 0:
                 return keep_pure_wheels(out, target)
             missing = MISSING.search(tail)

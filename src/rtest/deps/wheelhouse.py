@@ -34,7 +34,7 @@ class Wheelhouse:
     root: Path  # rtest's own, per Python tag; steps see it read-only
     user_dirs: list[Path] = field(default_factory=list)  # --wheelhouse / the spec file's wheelhouse
     download: bool = True  # False: fully offline, the folders are all there is
-    client: Any = None  # the engine that builds source distributions (never the host); None: no sdist builds
+    store: Any = None  # the image store that builds source distributions (never the host); None: no sdist builds
 
     @property
     def dirs(self) -> list[Path]:
@@ -42,11 +42,11 @@ class Wheelhouse:
 
 
 def wheelhouse_for(workdir: Path, info: ImageInfo, user_dirs: list[Path] | None, download: bool = True,
-                   client: Any = None) -> Wheelhouse:
+                   store: Any = None) -> Wheelhouse:
     root = Path(workdir).resolve() / "wheelhouse" / info.python_tag
     root.mkdir(parents=True, exist_ok=True)
     return Wheelhouse(root=root, user_dirs=[Path(d).resolve() for d in user_dirs or []], download=download,
-                      client=client)
+                      store=store)
 
 
 def ensure_wheels(reqs: list[Requirement], house: Wheelhouse, info: ImageInfo) -> dict[Path, str]:
@@ -158,7 +158,7 @@ def _build_pure(spec: str, house: Wheelhouse, info: ImageInfo) -> None:
     def fetch_build_deps(specs: list[str]) -> None:  # wheels only: nothing of them runs on the host
         _pip(["download", "--quiet", "-d", str(house.root), *_target(info), *specs])
 
-    build_sdist(spec, house.client, info, house.dirs, house.root, fetch_build_deps=fetch_build_deps)
+    build_sdist(spec, house.store, info, house.dirs, house.root, fetch_build_deps=fetch_build_deps)
 
 
 def _unsatisfiable(reqs: list[Requirement], failure: str, house: Wheelhouse, info: ImageInfo) -> DependencyError:

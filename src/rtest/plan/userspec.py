@@ -29,7 +29,7 @@ class ScriptOverrides(BaseModel):
     image: str | None = None
     timeout_s: float | None = None
     requirements: list[str] = Field(default_factory=list)  # extra package specs, e.g. "pandas==1.5.3" (rtest.deps)
-    placement: list[str] = Field(default_factory=list)  # swarm placement constraints, e.g. "node.hostname==gpu1"
+    placement: list[str] = Field(default_factory=list)  # a cluster's placement constraints, "node.hostname==gpu1"
 
 
 class PipelineLocation(BaseModel):

@@ -86,16 +86,16 @@ def run_pipeline(
     for node, note in not_built_notes(plan, backend, skipped).items():  # what running it would need
         decided[node] = decided[node].model_copy(update={"failure_reason": f"{decided[node].failure_reason}; {note}"})
     run_dir.mkdir(parents=True, exist_ok=True)
-    preflight = getattr(backend, "preflight", None)  # a cluster: every node sees the workdir and has the images
-    if preflight is not None:
-        preflight(run_dir, sorted({s.image.value for n, s in settings.items() if n in chosen.run and n not in decided}))
+    # a cluster: every node sees the workdir and has the images (a no-op for one engine)
+    backend.preflight(run_dir, sorted({s.image.value for n, s in settings.items()
+                                       if n in chosen.run and n not in decided}))
     bus = EventBus([log_event, *subscribers])
     ctx = RunContext(run_id=run_id, run_dir=run_dir, settings=dict(settings), stop_grace_s=options.stop_grace_s,
                      image_ids=image_ids, executor_dir=_copy_executor(run_dir), emit=bus.emit,
                      output_limits=OutputLimits(options.max_output_files, options.max_output_bytes),
                      cache_key=options.cache_key, launch_extras=launch_extras, max_log_bytes=options.max_log_bytes)
     cache = StepCache(workspace.cache_dir) if any(s.cache.value for s in settings.values()) else None
-    executor = StepExecutor(plan, backend, ctx, cache, stager=getattr(backend, "stager", None))
+    executor = StepExecutor(plan, backend, ctx, cache, stager=backend.stager)
     cancel = cancel or threading.Event()
     started = time.time()
     bus.emit(RunStarted(run_id=run_id, run_dir=run_dir, nodes=plan.execution_order(), started_at=started))
@@ -137,8 +137,7 @@ def decided_steps(plan: PipelineTestingSpec, chosen: SelectedSteps, options: Run
 
 def _default_jobs(backend: Backend) -> int:
     """As many steps at once as the engine has CPUs: this machine's, or a cluster's total."""
-    total_cpus = getattr(backend, "total_cpus", None)
-    return (total_cpus() if total_cpus else None) or os.cpu_count() or 1
+    return backend.total_cpus() or os.cpu_count() or 1
 
 
 def _copy_executor(run_dir: Path) -> Path:

@@ -83,7 +83,7 @@ class StepResult(BaseModel):
     warning_count: int = 0  # warning lines a succeeded step logged (see rtest.run.diagnose)
     warning_lines: list[str] = Field(default_factory=list)  # the first of them, bounded
     inference_check: InferenceCheckResult | None = None  # a step of the inference-check kind: its samples
-    host: str | None = None  # where it ran: the docker engine's host name, or the swarm node's hostname
+    host: str | None = None  # where it ran: the engine's host name, or the cluster node's hostname
     host_id: str | None = None
 
 

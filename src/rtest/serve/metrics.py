@@ -15,7 +15,7 @@ class Metrics:
                                       buckets=(0.5, 1, 2, 5, 10, 30, 60, 300, 900, 3600), registry=self.registry)
         self.runs_finished = Counter("rtest_runs_finished", "Runs finished by this service process, by status.",
                                      ["status"], registry=self.registry)
-        self.steps_by_host = Counter("rtest_steps_by_host", "Steps that ran a container, by the host or swarm node "
+        self.steps_by_host = Counter("rtest_steps_by_host", "Steps that ran a container, by the host or cluster node "
                                      "that ran them.", ["host"], registry=self.registry)
         self.manager = None
 

@@ -36,7 +36,7 @@ class StepRow(BaseModel):
     duration_s: float | None = None
     exit_code: int | None = None
     reason: str | None = None
-    host: str | None = None  # where it ran: the engine's host name, or the swarm node's
+    host: str | None = None  # where it ran: the engine's host name, or a cluster node's
 
 
 class RunRow(BaseModel):

@@ -37,7 +37,7 @@ class ServeOptions:
     keep_runs: int | None = None
     keep_days: float | None = None
     max_upload: int = MAX_UPLOAD
-    registry: str | None = None  # swarm: where the images the runs need are pushed
+    registry: str | None = None  # a cluster backend: where the images the runs need are pushed
 
 
 def resolve_token(options: ServeOptions) -> str | None:
@@ -66,8 +66,7 @@ def build(options: ServeOptions, token: str | None = None):
     check_bind(options.host, token)  # before anything else, and long before binding
     backend = create_backend(options.backend, registry=options.registry)  # no engine: exit 3 now, not at the first run
     metrics = Metrics()
-    total_cpus = getattr(backend, "total_cpus", None)  # a cluster shares out every node's CPUs
-    slots = options.slots or (total_cpus() if total_cpus else None) or os.cpu_count() or 1
+    slots = options.slots or backend.total_cpus() or os.cpu_count() or 1  # a cluster shares out every node's CPUs
     manager = RunManager(Path(options.workdir), slots=slots, backend=backend,
                          metrics=metrics, step_user=options.step_user, max_log_bytes=options.max_log_bytes)
     manager.policy = SubmitPolicy(allow_paths=tuple(Path(p).resolve() for p in options.allow_paths),

@@ -12,11 +12,15 @@ import os
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel, Field
 
 from rtest.errors import PlanError
+
+if TYPE_CHECKING:
+    from rtest.run.artifacts import Stager
+    from rtest.run.backends.images import ImageStore
 
 # Every container or job rtest creates carries these, so clean-up can find it by run.
 LABEL_MANAGED = "rtest.managed"
@@ -89,7 +93,7 @@ class StepExit(BaseModel):
     duration_s: float = 0.0
     peak_memory_bytes: int | None = None
     cpu_time_s: float | None = None
-    host: str | None = None  # where the step ran: the engine's host name, or the swarm node's
+    host: str | None = None  # where the step ran: the engine's host name, or the cluster node's
     host_id: str | None = None
 
 
@@ -108,8 +112,15 @@ class Backend(Protocol):
     """One step at a time: prepare, run (start, wait with timeout and cancel, collect), remove."""
 
     name: str
-    # Optional: ``stager``, a run.artifacts.Stager for a backend that cannot see the host's folders
-    # (object store staging); without it, the local copy/hard-link stager is used.
+    # The optional parts (``BackendBase`` gives each its default):
+    images: ImageStore | None  # the engine's images (dependency images, builds, listings); None: no images of its own
+    stager: Stager | None  # for a backend that cannot see the host's folders; None: the local copy stager
+
+    def preflight(self, run_dir: Path, images: list[str]) -> None:
+        """Before any step: what a cluster must prove (every node sees the workdir, has the images)."""
+
+    def total_cpus(self) -> int | None:
+        """The CPUs steps share (a cluster's total); None: this machine's."""
 
     def image_id(self, ref: str) -> str:
         """The image's content id (part of the cache key); raises ImageNotFoundError when missing."""
@@ -131,3 +142,16 @@ class Backend(Protocol):
 
     def network_exists(self, name: str) -> bool:
         """Whether the backend knows the network a step asks for (checked before anything is created)."""
+
+
+class BackendBase:
+    """The defaults of the protocol's optional parts: a backend subclasses this and overrides what it has."""
+
+    images: ImageStore | None = None
+    stager: Stager | None = None
+
+    def preflight(self, run_dir: Path, images: list[str]) -> None:
+        return None
+
+    def total_cpus(self) -> int | None:
+        return None

@@ -26,11 +26,13 @@ from rtest.run.backends.base import (
     LABEL_NODE,
     LABEL_RUN_ID,
     LABEL_USER,
+    BackendBase,
     Handle,
     StepExit,
     StepLaunch,
     run_labels,
 )
+from rtest.run.backends.docker_images import DockerImageStore
 
 log = structlog.get_logger("rtest.docker")
 
@@ -64,7 +66,7 @@ _retry_idempotent = retry(
 ContainerHandle = Handle  # a docker container: Handle.id is the container id
 
 
-class DockerBackend:
+class DockerBackend(BackendBase):
     """One step at a time: prepare (create), start, wait, collect, remove."""
 
     name = "docker"
@@ -77,6 +79,7 @@ class DockerBackend:
             message = f"No container engine answers ({_first_line(exc)})."
             raise EngineUnavailableError(message, hint=ENGINE_HINT) from exc
         self.api = self.client.api
+        self.images = DockerImageStore(self.client)  # dependency images and builds go through the same engine
         self._host: tuple[str | None, str | None] | None = None
 
     def host(self) -> tuple[str | None, str | None]:

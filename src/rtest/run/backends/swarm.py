@@ -26,6 +26,7 @@ from rtest.errors import EngineUnavailableError, ImageNotFoundError, PlanError
 from rtest.run.backends.base import LABEL_MANAGED, LABEL_RUN_ID, LABEL_USER, Handle, StepExit, StepLaunch, run_labels
 from rtest.run.backends.swarm_placement import GPU_RESOURCE, NodeInfo, check_constraint, plan_placement
 from rtest.run.backends.swarm_probe import SwarmProbe
+from rtest.run.backends.base import BackendBase  # issue 20: the protocol's optional parts, with their defaults
 
 log = structlog.get_logger("rtest.swarm")
 NANO = 10**9
@@ -37,7 +38,7 @@ MANAGER_HINT = ("Point DOCKER_HOST at a Swarm manager (`docker swarm init` makes
                 "or run without --backend swarm.")
 
 
-class SwarmBackend:
+class SwarmBackend(BackendBase):
     """One step at a time: prepare (resolve image and placement), run (create the service, follow its task), remove."""
 
     name = "swarm"
@@ -67,6 +68,10 @@ class SwarmBackend:
         self._pushed: dict[str, str] = {}  # local ref -> registry ref
         self._networks: dict[str, str] = {}  # run id -> its internal network's id
         self.probe = SwarmProbe(self)
+        # ---- issue 20: the manager's image store (dependency images are built there, then pushed) ----
+        from rtest.run.backends.docker_images import DockerImageStore
+
+        self.images = DockerImageStore(self.client)
 
     # ---- the cluster --------------------------------------------------------------------------
     def nodes(self) -> list[NodeInfo]:
