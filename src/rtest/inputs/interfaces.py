@@ -188,13 +188,6 @@ def load_interfaces(dirs: Iterable[Path | str]) -> InterfaceRegistry:
     return registry
 
 
-def load_interface_file(path: Path) -> StepInterface:
-    """Read and validate one file; every problem is an InterfaceError."""
-    registry = InterfaceRegistry([read_interface_file(path)])
-    registry.check()
-    return registry.get(registry.step_types()[0])
-
-
 def read_interface_file(path: Path) -> InterfaceFile:
     path = path.resolve()
     try:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,8 +10,6 @@ from typing import Any
 import httpx
 
 from rtest.errors import RtestError
-
-SERVER_ENV = "RTEST_SERVER"
 
 
 class ServiceError(RtestError):
@@ -177,7 +174,3 @@ def _raise_for(response: httpx.Response, url: str) -> None:
     if not isinstance(detail, str):
         detail = json.dumps(detail)
     raise ServiceError(f"The rtest service at {url} answered {response.status_code}: {detail}")
-
-
-def server_url(explicit: str | None) -> str | None:
-    return explicit or os.environ.get(SERVER_ENV) or None
