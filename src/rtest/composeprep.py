@@ -14,8 +14,9 @@ from __future__ import annotations
 import secrets
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
+
+import tomllib
 
 from rtest.errors import ImageError
 from rtest.imagebuild import (

@@ -7,7 +7,6 @@ import sys
 
 import structlog
 
-
 _quiet_default = False  # True while the only set-up is the factory's silent one
 
 

@@ -15,7 +15,6 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from rtest.jobs.registry import DEFAULT_KIND, is_runnable_step_type, job_kind_for, runnable_step_types
 
-
 # Why SageMaker runs no script of the user's for these job types (lower-cased).
 NOT_A_SCRIPT = {
     "createmodel": "it registers model artifacts with a serving image and runs no script of yours",

@@ -22,7 +22,6 @@ from rtest.plan.model import PlanWarning
 from rtest.plan.sources import SEARCH_MAX_DEPTH, Located, SourceContext, locate_source
 
 
-
 @dataclass(frozen=True)
 class DiscoveredScript:
     node: str

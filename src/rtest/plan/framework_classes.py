@@ -24,7 +24,7 @@ from typing import Any
 from rtest.errors import PlanError
 from rtest.plan.class_answers import ClassAnswer, ClassChoice, ClassResults, rules_only
 from rtest.plan.class_scratch import MAX_WRITES_LISTED, Scratch
-from rtest.plan.discovery import Discovery, DiscoveredScript
+from rtest.plan.discovery import DiscoveredScript, Discovery
 from rtest.plan.model import PlanWarning
 
 MODULE_FIELD = "__model_module__"

@@ -100,7 +100,8 @@ def _framework(found: DiscoveredScript) -> tuple[Sourced, Sourced]:
     """
     compute = found.interface.compute if found.interface else None
     serving = jobs.get(found.job_kind).serving_framework(found.config.get)
-    if serving is not None and (compute is None or "kind" not in compute.model_fields_set):  # a registration names its serving framework
+    # a registration names its serving framework
+    if serving is not None and (compute is None or "kind" not in compute.model_fields_set):
         return _serving_framework(found, *serving)
     if compute is None:
         return Sourced(value="python", source=Source.BUILTIN), Sourced(value="3", source=Source.BUILTIN)

@@ -19,8 +19,17 @@ from rtest.serve import files
 from rtest.serve.auth import bearer_checker, bearer_given, cookie_name
 from rtest.serve.bundle import BundleError, load_bundle_spec
 from rtest.serve.manager import RunManager, RunRequest
-from rtest.serve.models import (Health, PathStat, RunChanges, RunDetail, RunPage, RunView, ServiceInfo, SlotState,
-                                Submitted)
+from rtest.serve.models import (
+    Health,
+    PathStat,
+    RunChanges,
+    RunDetail,
+    RunPage,
+    RunView,
+    ServiceInfo,
+    SlotState,
+    Submitted,
+)
 from rtest.serve.page import artifact_headers, page_response
 from rtest.serve.policy import SubmissionRefused
 from rtest.serve.registry import RUN_STATUSES

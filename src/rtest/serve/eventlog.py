@@ -16,8 +16,16 @@ import time
 from pathlib import Path
 from typing import Any
 
-from rtest.run.events import (Event, RunFinished, RunStarted, RunWarning, StepCreated, StepFinished, StepQueued,
-                              StepStarted)
+from rtest.run.events import (
+    Event,
+    RunFinished,
+    RunStarted,
+    RunWarning,
+    StepCreated,
+    StepFinished,
+    StepQueued,
+    StepStarted,
+)
 
 END = "run_ended"
 MAX_LINE = 1 << 20  # a line longer than this is not ours: stop reading rather than buffer it
