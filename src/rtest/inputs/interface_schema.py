@@ -237,9 +237,8 @@ class StepInterface(Section):
                         "service call, and no inference check runs because its interface declares no contract "
                         "(the packaged model and payload inputs with their paths)")
             return "it declares no script contract"
-        unplaced = [
-            name for name, decl in {**self.contract.inputs, **self.contract.outputs}.items() if decl.path is None
-        ]
+        declared: dict[str, InputDecl | OutputDecl] = {**self.contract.inputs, **self.contract.outputs}
+        unplaced = [name for name, decl in declared.items() if decl.path is None]
         if unplaced:
             return f"its contract gives no container path for {', '.join(unplaced)} (path: null)"
         return None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from rtest.catalog import parse_image_map
 from rtest.errors import PlanError
@@ -72,7 +72,7 @@ class Problem:
 def load_pipeline_inputs(
     dag: Any,
     config_path: Path | str,
-    interface_dirs: list[Path | str] | None = None,
+    interface_dirs: Sequence[Path | str] | None = None,
     source_root: Path | str | None = None,
     *,
     source_map: dict[str, str] | None = None,
@@ -107,6 +107,7 @@ def draft_plan(inputs: PipelineInputs, user: UserSpec | None = None) -> Pipeline
     for node, found in inputs.discovery.scripts.items():
         values = resolve_values(found, classes.answer(node))
         specs[node], resolvers[node] = resolve_spec(found, image_map, values=values), values.resolver
+        assert inputs.discovery.sources is not None  # discover() always sets it
         early += feed_config_inputs(found, specs[node], inputs.discovery.sources, classes)
     iface_by_node = {node: found.interface for node, found in inputs.discovery.scripts.items()}
     wires, notes = wire_plan(inputs.dag, specs, iface_by_node)

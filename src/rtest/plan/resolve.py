@@ -86,8 +86,9 @@ def _hyperparameters(found: DiscoveredScript) -> dict[str, Sourced]:
 def _instance_type(found: DiscoveredScript) -> Sourced:
     fields = jobs.get(found.job_kind).instance_type_fields(found.config.get)
     for field in [*fields, "instance_type"]:
-        if found.config.get(field):
-            return config_value(found, field)
+        sourced = config_value(found, field)
+        if sourced is not None and sourced.value:
+            return sourced
     return Sourced(value=DEFAULT_INSTANCE_TYPE, source=Source.BUILTIN)
 
 

@@ -246,7 +246,7 @@ def create_app(manager: RunManager, *, token: str | None, server_id: str, metric
         return SlotState(**manager.pool.snapshot())
 
     app.include_router(api)
-    app.openapi = lambda: _openapi(app)
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]  # FastAPI's documented override
     return app
 
 
@@ -277,7 +277,8 @@ async def _has_step(manager: RunManager, run_id: str, node: str, wait_s: float) 
         steps = manager.registry.steps(run_id)
         if steps:
             return node in {s["node"] for s in steps}
-        if manager.registry.run(run_id)["status"] not in ("queued", "running"):
+        run = manager.registry.run(run_id)
+        if run is None or run["status"] not in ("queued", "running"):
             return False
         await asyncio.sleep(0.2)
     return False

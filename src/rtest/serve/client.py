@@ -119,10 +119,10 @@ class ServiceClient:
 
     def log(self, run_id: str, node: str, *, tail: int | None = None, follow: bool = False) -> Iterator[bytes]:
         params = {"follow": follow, **({"tail": tail} if tail else {})}
-        timeout = httpx.Timeout(60.0, read=None) if follow else None
+        timeout = httpx.Timeout(60.0, read=None) if follow else self.http.timeout
         try:
             with self.http.stream("GET", f"/api/runs/{run_id}/steps/{node}/log", params=params,
-                                  **({"timeout": timeout} if timeout else {})) as response:
+                                  timeout=timeout) as response:
                 _raise_for(response, self.url)
                 yield from response.iter_bytes()
         except httpx.TransportError as exc:

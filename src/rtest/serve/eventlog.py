@@ -55,7 +55,8 @@ def typed_event(record: dict[str, Any]) -> Event | None:
     from rtest.run.model import StepResult
 
     kind = record.get("type")
-    steps = {"step_queued": StepQueued, "step_created": StepCreated, "step_started": StepStarted}
+    steps: dict[str, type[StepQueued | StepCreated | StepStarted]] = {
+        "step_queued": StepQueued, "step_created": StepCreated, "step_started": StepStarted}
     if kind == "run_started":
         return RunStarted(run_id=record["run_id"], run_dir=Path(), nodes=list(record["nodes"]),
                           started_at=record.get("started_at") or 0.0)
