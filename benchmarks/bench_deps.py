@@ -28,9 +28,9 @@ import yaml
 from rtest.catalog import BASE_IMAGE
 from rtest.deps.runtime import DepsOptions, prepare_dependencies
 from rtest.deps.wheelbuild import build_pure_wheel
+from rtest.logs import configure_logging
 from rtest.plan.builder import build_plan, load_pipeline_inputs
 from rtest.plan.userspec import UserSpec
-from rtest.logs import configure_logging
 from rtest.run.backends.docker import DockerBackend
 from rtest.run.backends.docker_images import DockerImageStore
 from rtest.run.engine import RunOptions

@@ -20,8 +20,8 @@ from pathlib import Path
 
 from rtest.catalog import BASE_IMAGE
 from rtest.plan.builder import build_plan, load_pipeline_inputs
-from rtest.plan.userspec import parse_input_flags
 from rtest.plan.settings import CommandLine
+from rtest.plan.userspec import parse_input_flags
 from rtest.run.engine import RunOptions, run_pipeline
 from rtest.testing import write_python_pipeline
 

@@ -23,10 +23,9 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from serve_helpers import Service  # noqa: E402
-
 from rtest.catalog import BASE_IMAGE  # noqa: E402
 from rtest.testing import write_python_pipeline  # noqa: E402
+from serve_helpers import Service  # noqa: E402
 
 OUT, IN = "/opt/ml/processing/output/out", "/opt/ml/processing/input/out"
 RTEST = [sys.executable, "-m", "rtest.cli.main"]

@@ -305,7 +305,8 @@ def training_environment(ml, entry):
         "user_entry_point": os.path.basename(entry),
     }
     exported = dict((key, props[key]) for key in (
-        "current_host", "current_instance_type", "framework_module", "hosts", "input_config_dir", "input_data_config", "input_dir",
+        "current_host", "current_instance_type", "framework_module", "hosts", "input_config_dir", "input_data_config",
+        "input_dir",
         "log_level", "model_dir", "module_dir", "module_name", "network_interface_name", "num_cpus", "num_gpus",
         "output_data_dir", "output_dir", "output_intermediate_dir", "resource_config", "user_entry_point"))
     exported["channels"] = channels

@@ -118,7 +118,7 @@ def _step(name, functions, *args):
     try:
         return call(functions[name][0], *args)
     except Exception as exc:  # whatever the handler raised is the finding
-        raise HandlerError(name, exc)
+        raise HandlerError(name, exc) from exc
 
 
 def call(function, *args):

@@ -61,7 +61,7 @@ install_rtest() {
   "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 10))' \
     || fail "$PYTHON is older than 3.10; set PYTHON to a newer interpreter"
   [[ -x .venv/bin/python ]] || "$PYTHON" -m venv .venv
-  .venv/bin/python -m pip install -q -e '.[test]'
+  .venv/bin/python -m pip install -q -e '.[dev]'  # the tests and the checks .ci/run makes
 }
 
 # -- docker compose (issue 16): `docker compose up -d` as the README says, offline too.

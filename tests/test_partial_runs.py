@@ -148,8 +148,8 @@ def test_the_cli_runs_part_of_a_pipeline_in_containers_and_keeps_going_past_a_mi
 
     import yaml
 
-    script = ("import pathlib, sys\nsrc = pathlib.Path('{IN}/v.txt')\nv = int(src.read_text()) if src.exists() else 0\n"
-              "pathlib.Path('{OUT}/v.txt').write_text(str(v + 1))\n").format(IN=IN, OUT=OUT)
+    script = (f"import pathlib, sys\nsrc = pathlib.Path('{IN}/v.txt')\nv = int(src.read_text()) if src.exists() else 0\n"
+              f"pathlib.Path('{OUT}/v.txt').write_text(str(v + 1))\n")
     paths = write_python_pipeline(tmp_path / "p", {"A": {"script": script, "outputs": {"out": OUT}},
                                                    "B": {"script": script, "inputs": {"out": IN}, "outputs": {"out": OUT}},
                                                    "Lone": {"script": script, "outputs": {"out": OUT}}}, [("A", "B")])

@@ -159,7 +159,7 @@ def test_a_source_folder_symlinked_out_of_the_root_is_an_error(tmp_path):
 def test_system_folders_are_refused_whatever_the_options(tmp_path, folder):
     p = pipeline(tmp_path, {"processing_entry_point": "passwd" if folder == "/etc" else "etc/passwd", "processing_source_dir": folder})
     for allow in (False, True):
-        message = raised_message(PlanError, lambda: found(p, tmp_path, allow_source_outside_root=allow))
+        message = raised_message(PlanError, lambda: found(p, tmp_path, allow_source_outside_root=allow))  # noqa: B023
         assert f"names the system folder {folder}" in message and "whatever the options" in message
 
 

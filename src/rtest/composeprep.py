@@ -14,9 +14,10 @@ from __future__ import annotations
 import secrets
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+import tomllib
 
 from rtest.errors import ImageError
 from rtest.imagebuild import (

@@ -178,7 +178,8 @@ class TestingResults(dict):
         return _table(["node", "script", "result", "configuration", "seconds", "reason"], rows, caption)
 
 
-def factory_html(summary: dict[str, Any], scripts: dict[str, ScriptExecutionSpec], missing: dict[str, list[str]]) -> str:
+def factory_html(summary: dict[str, Any], scripts: dict[str, ScriptExecutionSpec],
+                 missing: dict[str, list[str]]) -> str:
     """The factory in a notebook: each script with its configuration status, skipped nodes, warnings."""
     status = {**{n: "auto_configured" for n in summary["auto_configured"]},
               **{n: "manually_configured" for n in summary["manually_configured"]},

@@ -105,7 +105,7 @@ def build_images(names: Iterable[str] | None = None, *, offline: bool | None = N
     for tag in todo:
         folder = IMAGE_DIRS[tag]
         base = (OFFLINE_BASE_IMAGE if offline else PUBLIC_BASE_IMAGE) if tag == BASE_IMAGE else BASE_IMAGE
-        _timed(log, f"image {tag}", lambda: _build_one(store, tag, folder, base, wheels.get(folder), cache_dir, log))
+        _timed(log, f"image {tag}", lambda: _build_one(store, tag, folder, base, wheels.get(folder), cache_dir, log))  # noqa: B023 - runs now
     return todo
 
 

@@ -56,6 +56,7 @@ def locate(user: UserSpec, *, example: bool, workspace: Workspace, generate_exam
     defaults = {key: value for key, value in found.items() if not explicit.get(key)}
     if dag is not None:
         defaults["dag"] = dag
+    named_hint: dict[str, Any] = {"hint": hint} if hint else {}
     inputs = load_located(user, **defaults, framework_python=framework_python, use_config_classes=use_config_classes,
-                          **({"hint": hint} if hint else {}))
+                          **named_hint)
     return Selection(inputs=inputs, user=user)

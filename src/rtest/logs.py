@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import logging
 import sys
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
+if TYPE_CHECKING:
+    from structlog.typing import EventDict, Processor
 
 _quiet_default = False  # True while the only set-up is the factory's silent one
 
@@ -15,7 +18,7 @@ def configure_logging(fmt: str = "text", level: str = "warning") -> None:
     global _quiet_default
     _quiet_default = False
     if fmt == "json":
-        renderer = structlog.processors.JSONRenderer()
+        renderer: Processor = structlog.processors.JSONRenderer()
     else:
         renderer = structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
     structlog.configure(
@@ -60,7 +63,7 @@ class _StderrLogger:
     log = debug = info = warning = warn = error = critical = exception = fatal = msg
 
 
-def _clean_for_terminal(logger, method, event_dict: dict) -> dict:  # noqa: ARG001 - structlog's processor signature
+def _clean_for_terminal(logger: Any, method: str, event_dict: EventDict) -> EventDict:  # noqa: ARG001 - structlog's processor signature
     """Log values quote step output (reasons, names): no escape sequences may reach the terminal."""
     from rtest.textclean import clean
 

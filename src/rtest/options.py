@@ -125,7 +125,8 @@ class PipelineOptions(BaseModel):
             dag = str(self.dag)
             where.dag = dag if ":" in dag and not Path(dag).exists() else str(Path(dag).expanduser().resolve())
         where.config = _absolute(self.config) or where.config
-        where.interfaces = [_absolute(d) for d in self.interfaces] if self.interfaces else where.interfaces
+        where.interfaces = [str(Path(d).expanduser().resolve()) for d in self.interfaces] if self.interfaces \
+            else where.interfaces
         where.source_root = _absolute(self.source_root) or where.source_root
         where.source_map = {**where.source_map, **parse_source_map_flags(self.source_map)}
         where.config_classes = list(dict.fromkeys([*where.config_classes, *(self.config_classes or [])]))

@@ -42,7 +42,7 @@ def check_workdir(workdir: Path, *, create: bool) -> Path:
         raise OptionError(
             f"--workdir {workdir} cannot be written ({exc.strerror or exc}); "
             "pass --workdir with a folder rtest may write to."
-        )
+        ) from exc
     return home
 
 

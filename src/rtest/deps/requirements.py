@@ -141,10 +141,6 @@ def read_requirements_file(path: Path) -> list[Requirement]:
     return found
 
 
-def from_user(specs: list[str], where: str = "user") -> list[Requirement]:
-    return [parse_requirement(text, "user", where) for text in specs]
-
-
 @dataclass
 class RequirementSet:
     """One step's requirements, each with its source, plus the index switches its install code reads."""

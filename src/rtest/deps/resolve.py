@@ -37,10 +37,6 @@ class StepDeps:
     wheels: list[Path] = field(default_factory=list)
     house: Wheelhouse | None = None
 
-    @property
-    def run_image(self) -> str:
-        return self.image or self.base_image
-
 
 def collect(spec: ScriptExecutionSpec, config_fields: dict[str, Any] | None = None) -> RequirementSet:
     """Every requirement of one step, with its source, and the env switches its install code reads."""

@@ -60,7 +60,7 @@ def scan_script(script: Path, source_dir: Path) -> ScanResult:
             break
     seen: set[tuple[str, str, int]] = set()
     for module in modules:
-        for text, line, node in _installed_specs(module, installers):
+        for text, line, _node in _installed_specs(module, installers):
             if (text, str(module.path), line) not in seen:
                 seen.add((text, str(module.path), line))
                 result.requirements.append(parse_requirement(text, "script", module.path, line))

@@ -76,8 +76,8 @@ def find_project(root: Path) -> Found:
         except RtestError as exc:
             found.skipped.append((path, f"not a DAG ({_first_sentence(exc)})"))
             continue
-        shared = len(set(dag.nodes) & step_names)
-        found.dags.append(Candidate(path, f"{len(dag.nodes)} nodes, {shared} with a step config", score=shared,
+        matched = len(set(dag.nodes) & step_names)
+        found.dags.append(Candidate(path, f"{len(dag.nodes)} nodes, {matched} with a step config", score=matched,
                                     framework=not path.is_relative_to(root)))
     found.dags.sort(key=lambda c: (-c.score, c.framework, len(str(c.path))))
     shared = [c for c in found.dags if c.framework]

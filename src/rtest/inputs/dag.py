@@ -26,7 +26,7 @@ _YAML_SUFFIXES = (".yaml", ".yml")
 
 @dataclass(frozen=True)
 class PipelineDAG:
-    graph: Digraph  # or a networkx DiGraph built by the caller: the same methods are used
+    graph: Digraph[str]  # or a networkx DiGraph built by the caller: the same methods are used
     origin: str  # absolute file path, "module:function" or "<object>"
     declared_edges: tuple[tuple[str, str], ...] = field(default=(), compare=False, repr=False)
 
@@ -183,7 +183,7 @@ def _as_list(value: Any, key: str, label: str) -> list:
 
 def _build(nodes: list, edges: list, origin: str, label: str) -> PipelineDAG:
     _check_nodes(nodes, label)
-    graph = Digraph()
+    graph: Digraph[str] = Digraph()
     graph.add_nodes_from(nodes)
     declared: list[tuple[str, str]] = []
     for index, edge in enumerate(edges, start=1):
@@ -230,7 +230,7 @@ def _is_networkx_graph(obj: Any) -> bool:
     return networkx is not None and isinstance(obj, networkx.DiGraph)
 
 
-def _check_acyclic(graph: Digraph, label: str) -> None:
+def _check_acyclic(graph: Digraph[str], label: str) -> None:
     cycle = find_cycle(graph)
     if cycle is None:
         return

@@ -15,7 +15,6 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from rtest.jobs.registry import DEFAULT_KIND, is_runnable_step_type, job_kind_for, runnable_step_types
 
-
 # Why SageMaker runs no script of the user's for these job types (lower-cased).
 NOT_A_SCRIPT = {
     "createmodel": "it registers model artifacts with a serving image and runs no script of yours",
@@ -238,9 +237,8 @@ class StepInterface(Section):
                         "service call, and no inference check runs because its interface declares no contract "
                         "(the packaged model and payload inputs with their paths)")
             return "it declares no script contract"
-        unplaced = [
-            name for name, decl in {**self.contract.inputs, **self.contract.outputs}.items() if decl.path is None
-        ]
+        declared: dict[str, InputDecl | OutputDecl] = {**self.contract.inputs, **self.contract.outputs}
+        unplaced = [name for name, decl in declared.items() if decl.path is None]
         if unplaced:
             return f"its contract gives no container path for {', '.join(unplaced)} (path: null)"
         return None

@@ -14,7 +14,7 @@ import copy
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
 import yaml
 from pydantic import ValidationError
@@ -119,7 +119,8 @@ class InterfaceRegistry:
                 problems += self._problems(key, job_type)
             elif step_types is not None:
                 problems += [
-                    e.problem for e in self._broken_files() if canonical(_stem(e.path)) == canonical(step_type)
+                    e.problem for e in self._broken_files()
+                    if e.problem and canonical(_stem(e.path)) == canonical(step_type)
                 ]
         if problems:
             raise InterfaceError(_sentence(list(dict.fromkeys(problems))))
@@ -186,13 +187,6 @@ def load_interfaces(dirs: Iterable[Path | str]) -> InterfaceRegistry:
                 f"(first in {entries[0].path}); the first one is used",
             )
     return registry
-
-
-def load_interface_file(path: Path) -> StepInterface:
-    """Read and validate one file; every problem is an InterfaceError."""
-    registry = InterfaceRegistry([read_interface_file(path)])
-    registry.check()
-    return registry.get(registry.step_types()[0])
 
 
 def read_interface_file(path: Path) -> InterfaceFile:
@@ -281,7 +275,7 @@ def _sentence(problems: list[str]) -> str:
     return f"{len(problems)} interface problems: " + "; ".join(problems) + "."
 
 
-def _describe(error: dict[str, Any]) -> str:
+def _describe(error: Mapping[str, Any]) -> str:
     location = ".".join(str(part) for part in error["loc"])
     message = error["msg"]
     value = error.get("input")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from rtest.catalog import parse_image_map
 from rtest.errors import PlanError
@@ -13,17 +13,17 @@ from rtest.inputs.dag import PipelineDAG, load_dag
 from rtest.inputs.interfaces import InterfaceRegistry, load_interfaces
 from rtest.plan import warnings as plan_warnings
 from rtest.plan.checks import check_names, require_something_to_run
+from rtest.plan.class_answers import ClassChoice, ClassResults
+from rtest.plan.class_source import ClassSource
 from rtest.plan.config_inputs import feed_config_inputs
 from rtest.plan.container_paths import container_path_problems
 from rtest.plan.discovery import Discovery, discover
-from rtest.plan.class_answers import ClassChoice, ClassResults
-from rtest.plan.class_source import ClassSource
 from rtest.plan.framework_classes import framework_source_folders, resolve_config_classes
+from rtest.plan.images import image_warnings, interface_warnings
 from rtest.plan.inference_check import settle_inference_checks
 from rtest.plan.input_paths import input_path_problem
 from rtest.plan.limits import shape_note
 from rtest.plan.mistakes import unfed_input_message
-from rtest.plan.spec_nodes import keyed_by_node, without_nodes_outside_dag
 from rtest.plan.model import (
     InputSpec,
     JobArgument,
@@ -34,10 +34,10 @@ from rtest.plan.model import (
     Sourced,
     format_env_value,
 )
-from rtest.plan.images import image_warnings, interface_warnings
 from rtest.plan.resolve import resolve_spec
 from rtest.plan.rule_limits import builder_path_warnings, rule_limit_warnings
 from rtest.plan.sources import make_source_context
+from rtest.plan.spec_nodes import keyed_by_node, without_nodes_outside_dag
 from rtest.plan.userspec import ScriptOverrides, UserSpec
 from rtest.plan.values import resolve_values
 from rtest.plan.wiring import wire_plan
@@ -72,7 +72,7 @@ class Problem:
 def load_pipeline_inputs(
     dag: Any,
     config_path: Path | str,
-    interface_dirs: list[Path | str] | None = None,
+    interface_dirs: Sequence[Path | str] | None = None,
     source_root: Path | str | None = None,
     *,
     source_map: dict[str, str] | None = None,
@@ -107,6 +107,7 @@ def draft_plan(inputs: PipelineInputs, user: UserSpec | None = None) -> Pipeline
     for node, found in inputs.discovery.scripts.items():
         values = resolve_values(found, classes.answer(node))
         specs[node], resolvers[node] = resolve_spec(found, image_map, values=values), values.resolver
+        assert inputs.discovery.sources is not None  # discover() always sets it
         early += feed_config_inputs(found, specs[node], inputs.discovery.sources, classes)
     iface_by_node = {node: found.interface for node, found in inputs.discovery.scripts.items()}
     wires, notes = wire_plan(inputs.dag, specs, iface_by_node)

@@ -88,7 +88,9 @@ class ClassSource:
 
     def _chain(self, class_name: str) -> list[ast.ClassDef]:
         """The class and its bases, the class first; the generic base stops it."""
-        chain, todo, seen = [], [(class_name, None)], set()
+        chain: list[ast.ClassDef] = []
+        todo: list[tuple[str, Path | None]] = [(class_name, None)]
+        seen: set[str] = set()
         while todo:
             name, near = todo.pop(0)
             if name in seen or name in BASE_NAMES:
@@ -155,7 +157,7 @@ def _relative_module(path: Path, level: int, module: str | None) -> Path:
 
 def _env_names(function: ast.AST, found: dict[str, bool]) -> None:
     for node in ast.walk(function):
-        pairs: list[tuple[str, ast.AST | None]] = []
+        pairs: list[tuple[str | None, ast.AST | None]] = []
         if isinstance(node, ast.Assign):
             for target in node.targets:
                 if isinstance(target, ast.Subscript) and _text(target.slice) is not None:
@@ -193,8 +195,8 @@ def _flags(function: ast.AST, facts: ClassFacts) -> None:
         if text and text.startswith("--"):
             facts.flags.add(text)
         if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "append"
-                and len(node.args) == 1 and (_text(node.args[0]) or "").startswith("--")):
-            facts.bare_flags.add(_text(node.args[0]))
+                and len(node.args) == 1 and (flag := _text(node.args[0]) or "").startswith("--")):
+            facts.bare_flags.add(flag)
 
 
 def _text(node: ast.AST | None) -> str | None:

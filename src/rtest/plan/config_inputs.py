@@ -16,9 +16,8 @@ unmounted with a warning that says how to supply it.
 
 from __future__ import annotations
 
-
-from rtest.plan.discovery import DiscoveredScript
 from rtest.plan.class_answers import ClassResults
+from rtest.plan.discovery import DiscoveredScript
 from rtest.plan.model import PlanWarning, ScriptExecutionSpec, Source, Sourced
 from rtest.plan.sources import SourceContext, config_path_candidates, confine, resolve_config_path
 
@@ -43,7 +42,7 @@ def feed_config_inputs(
             warnings.append(_unresolved(found, name, attr, tried, _prefix(found, attr)))
     root = spec.kind.bundled_source_root  # None: the kind's code mount already shows the folder
     if getattr(contract, "source_dir", False) and root:
-        for name, item in spec.inputs.items():
+        for item in spec.inputs.values():
             if item.host_path is None and item.container_path.startswith(root):
                 bundled = spec.source_dir / item.container_path[len(root):]
                 if bundled.exists():

@@ -22,7 +22,6 @@ from rtest.plan.model import PlanWarning
 from rtest.plan.sources import SEARCH_MAX_DEPTH, Located, SourceContext, locate_source
 
 
-
 @dataclass(frozen=True)
 class DiscoveredScript:
     node: str
@@ -76,7 +75,9 @@ def discover(
         if reason:
             found.skipped[node] = reason
             continue
-        entry_field, entry_point = step_config.entry_point()
+        entry = step_config.entry_point()
+        assert entry is not None  # _skip_reason skipped the steps without one
+        entry_field, entry_point = entry
         located = locate_source(sources, node, step_config, entry_field, entry_point)
         if not isinstance(located, Located):
             searched = ", ".join(str(p) for p in located)

@@ -24,7 +24,7 @@ from typing import Any
 from rtest.errors import PlanError
 from rtest.plan.class_answers import ClassAnswer, ClassChoice, ClassResults, rules_only
 from rtest.plan.class_scratch import MAX_WRITES_LISTED, Scratch
-from rtest.plan.discovery import Discovery, DiscoveredScript
+from rtest.plan.discovery import DiscoveredScript, Discovery
 from rtest.plan.model import PlanWarning
 
 MODULE_FIELD = "__model_module__"
@@ -154,7 +154,8 @@ def _results(answer: dict, nodes: list[DiscoveredScript], interpreter: str, choi
     imported = ", ".join(answer.get("imported") or []) or "the modules the config names"
     results = ClassResults(description=f"{framework} config classes via {via}, from {imported}")
     results.log = [scratch.config_paths_in(str(line)) for line in answer.get("log") or []]
-    raw = answer.get("nodes") if isinstance(answer.get("nodes"), dict) else {}
+    answered = answer.get("nodes")
+    raw = answered if isinstance(answered, dict) else {}
     for found in nodes:
         got = ClassAnswer.from_json(raw.get(found.node))
         got.attributes = {k: (None if v is None else scratch.mapped_back(v)) for k, v in got.attributes.items()}

@@ -12,7 +12,6 @@ import os
 import re
 from dataclasses import dataclass
 
-
 GIB = 2**30
 NANO = 10**9
 
@@ -53,7 +52,7 @@ def limits_for(instance_type: str | None, *, enabled: bool = True) -> ResourceLi
     return ResourceLimits(nano_cpus=cpus * NANO, mem_bytes=mem)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def instance_shape(instance_type: str) -> tuple[int, float]:
     """(vCPU, GiB) from the table, from the type's name, or the default; the plan notes a guess once
     (``shape_note``), so this only logs at debug level."""

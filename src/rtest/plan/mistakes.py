@@ -57,7 +57,8 @@ def interface_mismatch_warnings(dag: PipelineDAG, config: PipelineConfig,
         close = difflib.get_close_matches(canonical(step.step_type), list(unused), n=1, cutoff=0.6)
         if close:
             declared = unused[close[0]]
-            suspects = f"{interfaces.source_of(declared)} declares step_type '{declared}', which no config class matches"
+            suspects = (f"{interfaces.source_of(declared)} declares step_type '{declared}', "
+                        "which no config class matches")
             which = "If that file is this step's"
         elif 0 < len(unused) <= FEW_UNUSED_INTERFACES:
             suspects = "no config class matches " + ", ".join(

@@ -197,14 +197,14 @@ class PipelineTestingSpec(BaseModel):
     framework_log: list[str] = Field(default_factory=list)  # what the config classes logged (plan --verbose)
     synthesized: list[SynthesizedInput] = Field(default_factory=list)  # inputs fed with sample data (issue 19)
 
-    def script_graph(self) -> Digraph:
+    def script_graph(self) -> Digraph[str]:
         """Script nodes only; an edge wherever a script reaches another directly or through skipped nodes."""
         from rtest.graph import Digraph
 
-        full = Digraph()
+        full: Digraph[str] = Digraph()
         full.add_nodes_from(self.dag_nodes)
         full.add_edges_from(self.dag_edges)
-        graph = Digraph()
+        graph: Digraph[str] = Digraph()
         graph.add_nodes_from(self.scripts)
         for node in self.scripts:
             frontier, seen = list(full.predecessors(node)), set()
@@ -219,7 +219,7 @@ class PipelineTestingSpec(BaseModel):
                     frontier.extend(full.predecessors(parent))
         return graph
 
-    def execution_order(self, graph: Digraph | None = None) -> list[str]:
+    def execution_order(self, graph: Digraph[str] | None = None) -> list[str]:
         """Topological, ties broken by DAG declaration order; pass ``script_graph()`` if already built."""
         from rtest.graph import lexicographical_topological_sort
 

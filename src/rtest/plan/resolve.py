@@ -86,8 +86,9 @@ def _hyperparameters(found: DiscoveredScript) -> dict[str, Sourced]:
 def _instance_type(found: DiscoveredScript) -> Sourced:
     fields = jobs.get(found.job_kind).instance_type_fields(found.config.get)
     for field in [*fields, "instance_type"]:
-        if found.config.get(field):
-            return config_value(found, field)
+        sourced = config_value(found, field)
+        if sourced is not None and sourced.value:
+            return sourced
     return Sourced(value=DEFAULT_INSTANCE_TYPE, source=Source.BUILTIN)
 
 
@@ -100,7 +101,8 @@ def _framework(found: DiscoveredScript) -> tuple[Sourced, Sourced]:
     """
     compute = found.interface.compute if found.interface else None
     serving = jobs.get(found.job_kind).serving_framework(found.config.get)
-    if serving is not None and (compute is None or "kind" not in compute.model_fields_set):  # a registration names its serving framework
+    # a registration names its serving framework
+    if serving is not None and (compute is None or "kind" not in compute.model_fields_set):
         return _serving_framework(found, *serving)
     if compute is None:
         return Sourced(value="python", source=Source.BUILTIN), Sourced(value="3", source=Source.BUILTIN)

@@ -16,8 +16,9 @@ folders such as ``/`` and ``/etc`` are refused whatever the options.
 
 from __future__ import annotations
 
+import dataclasses
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from rtest.errors import DiscoveryError, PlanError
@@ -50,7 +51,7 @@ class Located:
     entry_point: str  # relative to folder
     field: str  # the config field the folder came from ("search" when found by searching)
     warning: PlanWarning | None = None
-    searched: list[Path] = field(default_factory=list)
+    searched: list[Path] = dataclasses.field(default_factory=list)  # `field` is also a field's name here
 
 
 def make_source_context(

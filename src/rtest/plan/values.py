@@ -18,8 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from rtest.plan.discovery import DiscoveredScript
 from rtest.plan.class_answers import ClassAnswer
+from rtest.plan.discovery import DiscoveredScript
 from rtest.plan.model import JobArgument, PlanWarning, Source, Sourced, format_env_value
 
 __all__ = ["ResolvedValues", "declared_env", "format_env_value", "resolve_values"]

@@ -60,7 +60,7 @@ def _scanned_edge_wires(target: str, spec: ScriptExecutionSpec, parents: list[st
     """Steps without an interface spec, along their DAG edges: names equal but for case and separators
     (train-data, TrainData, train_data), else the one output of the one upstream script into the one unfed input."""
     unfed = [name for name in spec.inputs if not any(w.target_node == target and w.target_input == name for w in wires)]
-    plain = [p for p in parents if interfaces.get(p) is None or interfaces[p].spec is None]
+    plain = [p for p in parents if (interface := interfaces.get(p)) is None or interface.spec is None]
     found: list[Wire] = []
     for name in list(unfed):
         same = [(p, out) for p in plain for out in specs[p].outputs if _canonical(out) == _canonical(name)]

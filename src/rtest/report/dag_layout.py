@@ -10,6 +10,7 @@ wider than the page wrap onto extra rows.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import cast
 
 from rtest.graph import Digraph, topological_generations
 
@@ -32,10 +33,10 @@ class Layout:
 
 
 def layout_dag(nodes: list[str], edges: list[tuple[str, str]]) -> Layout:
-    graph = Digraph()
+    graph: Digraph[str] = Digraph()
     graph.add_nodes_from(nodes)
     graph.add_edges_from(edges)
-    rank = {node: i for i, node in enumerate(nodes)}
+    rank: dict[Item, int] = {node: i for i, node in enumerate(nodes)}
     try:
         layers: list[list[Item]] = [sorted(layer, key=rank.__getitem__) for layer in topological_generations(graph)]
     except ValueError:  # a cyclic DAG never reaches a run, but its report must still render
@@ -47,7 +48,8 @@ def layout_dag(nodes: list[str], edges: list[tuple[str, str]]) -> Layout:
     result = Layout(width=max((x + w for x, _, w in places.values()), default=0) + MARGIN)
     result.height = max((y for _, y, _ in places.values()), default=0) + BOX_H + MARGIN
     result.boxes = {item: (x, y) for item, (x, y, _) in places.items() if isinstance(item, str)}
-    result.routes = [(chain[0], chain[-1], _route(chain, places)) for chain in chains]
+    # a chain runs from a node to a node; waypoints only sit between
+    result.routes = [(cast(str, chain[0]), cast(str, chain[-1]), _route(chain, places)) for chain in chains]
     return result
 
 

@@ -145,6 +145,8 @@ def _sample_cases(result: StepResult, classname: str) -> list[ET.Element]:
 
 def _all_failures_in_samples(result: StepResult) -> bool:
     check = result.inference_check
+    if check is None:
+        return result.status.ok
     in_samples = {s.failure for s in check.samples if s.failure}
     return result.status.ok or (bool(check.failures) and all(f in in_samples for f in check.failures))
 

@@ -92,7 +92,7 @@ def timeline_svg(results: list[StepResult], run_start: float | None) -> str:
     timed = [r for r in results if r.started_at is not None]
     if not timed:
         return '<p class="muted">No step ran, so there is no timeline.</p>'
-    start = min([r.started_at for r in timed] + ([run_start] if run_start else []))
+    start = min([_start_of(r) for r in timed] + ([run_start] if run_start else []))
     end = max(_end_of(r) for r in timed)
     span = max(end - start, 1e-3)
     scale = CHART_W / span
@@ -105,8 +105,8 @@ def timeline_svg(results: list[StepResult], run_start: float | None) -> str:
     parts += _axis(span, scale, height)
     for i, result in enumerate(sorted(timed, key=lambda r: (r.started_at, r.node))):
         y = 30 + i * ROW_H
-        x = LABEL_W + (result.started_at - start) * scale
-        bar = max(2.0, (_end_of(result) - result.started_at) * scale)
+        x = LABEL_W + (_start_of(result) - start) * scale
+        bar = max(2.0, (_end_of(result) - _start_of(result)) * scale)
         fill, stroke, label = STATUS_STYLE.get(result.status.value, STATUS_STYLE["not_run"])
         parts.append(
             f'<g class="bar" data-node="{escape(result.node)}"><title>{escape(result.node)}: {escape(label)}, '
@@ -120,6 +120,10 @@ def timeline_svg(results: list[StepResult], run_start: float | None) -> str:
         )
     parts.append("</svg>")
     return "\n".join(parts)
+
+
+def _start_of(result: StepResult) -> float:
+    return result.started_at or 0.0
 
 
 def _end_of(result: StepResult) -> float:

@@ -95,7 +95,8 @@ def step_key(
         "instance": [spec.instance_type.value, spec.instance_count],
         "settings": settings,  # network, limits, model packing: they can change outcomes too
     }
-    synthetic = sorted(n for n, item in spec.inputs.items() if item.host_path and item.host_path.source == "synthesized")
+    synthetic = sorted(n for n, item in spec.inputs.items()
+                       if item.host_path and item.host_path.source == "synthesized")
     if synthetic:  # issue 19: sample data keys apart from real data's, so switching to real data reruns
         material["synthesized_inputs"] = synthetic
     text = json.dumps(material, sort_keys=True, default=str)

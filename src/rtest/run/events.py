@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Union
+from typing import Callable
 
 import structlog
 
@@ -65,7 +65,7 @@ class RunFinished:
     report: RunReport
 
 
-Event = Union[RunStarted, StepQueued, StepCreated, StepStarted, StepFinished, RunWarning, RunFinished]
+Event = RunStarted | StepQueued | StepCreated | StepStarted | StepFinished | RunWarning | RunFinished
 Subscriber = Callable[[Event], None]
 
 

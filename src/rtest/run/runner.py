@@ -46,7 +46,7 @@ class Runner:
                  emit: Callable[[Event], None] | None = None, slots: SlotLimiter | None = None,
                  decided: dict[str, StepResult] | None = None) -> None:
         self.plan = plan
-        self.graph: Digraph = plan.script_graph()
+        self.graph: Digraph[str] = plan.script_graph()
         self.order = plan.execution_order(self.graph)
         self.executor = executor
         self.jobs = max(1, jobs)

@@ -79,8 +79,9 @@ def _references(module: Path, root: Path, search: list[Path]) -> list[Path]:
                 found += _module_files(alias.name, search)
         elif isinstance(node, ast.ImportFrom):
             found += _from_import(node, module, root, search)
-        elif isinstance(node, ast.Call) and _called_name(node) in IMPORTERS and node.args and _text(node.args[0]):
-            found += _module_files(_text(node.args[0]), search)
+        elif (isinstance(node, ast.Call) and _called_name(node) in IMPORTERS and node.args
+              and (name := _text(node.args[0]))):
+            found += _module_files(name, search)
         elif isinstance(node, ast.Constant) and isinstance(node.value, str):
             found += _named_file(node.value, module.parent, root)
     return found

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import gzip
 import os
-import shutil
 import tarfile
 from pathlib import Path
 
@@ -19,15 +18,6 @@ from rtest.run import untrusted
 from rtest.run.untrusted import UNCAPPED, OutputLimits
 
 MODEL_ARCHIVE = "model.tar.gz"
-
-
-def stage_copy(source: Path, target_dir: Path) -> None:
-    """Copy a user's file into target_dir, or a folder's contents into it (SageMaker's download of an S3 prefix)."""
-    target_dir.mkdir(parents=True, exist_ok=True)
-    if source.is_dir():
-        shutil.copytree(source, target_dir, dirs_exist_ok=True, symlinks=False)
-    else:
-        shutil.copy2(source, target_dir / source.name)
 
 
 def stage_output(source: Path, target_dir: Path, *, label: str, limits: OutputLimits = OutputLimits()) -> None:

@@ -296,7 +296,8 @@ def fault_reason(exc: BaseException, doing: str) -> str:
     """The step failure reason for an error while moving a step's files: a sentence, never a traceback."""
     if isinstance(exc, UntrustedOutputError):
         return str(exc)
-    where = f" ({shown(str(exc.filename))})" if getattr(exc, "filename", None) else ""
+    filename = getattr(exc, "filename", None)
+    where = f" ({shown(str(filename))})" if filename else ""
     code = getattr(exc, "errno", None)
     if code in (errno.ENOSPC, errno.EDQUOT):
         return (f"the disk ran out of space while rtest was {doing}{where}; "

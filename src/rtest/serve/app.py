@@ -19,8 +19,17 @@ from rtest.serve import files
 from rtest.serve.auth import bearer_checker, bearer_given, cookie_name
 from rtest.serve.bundle import BundleError, load_bundle_spec
 from rtest.serve.manager import RunManager, RunRequest
-from rtest.serve.models import (Health, PathStat, RunChanges, RunDetail, RunPage, RunView, ServiceInfo, SlotState,
-                                Submitted)
+from rtest.serve.models import (
+    Health,
+    PathStat,
+    RunChanges,
+    RunDetail,
+    RunPage,
+    RunView,
+    ServiceInfo,
+    SlotState,
+    Submitted,
+)
 from rtest.serve.page import artifact_headers, page_response
 from rtest.serve.policy import SubmissionRefused
 from rtest.serve.registry import RUN_STATUSES
@@ -237,7 +246,7 @@ def create_app(manager: RunManager, *, token: str | None, server_id: str, metric
         return SlotState(**manager.pool.snapshot())
 
     app.include_router(api)
-    app.openapi = lambda: _openapi(app)
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]  # FastAPI's documented override
     return app
 
 
@@ -268,7 +277,8 @@ async def _has_step(manager: RunManager, run_id: str, node: str, wait_s: float) 
         steps = manager.registry.steps(run_id)
         if steps:
             return node in {s["node"] for s in steps}
-        if manager.registry.run(run_id)["status"] not in ("queued", "running"):
+        run = manager.registry.run(run_id)
+        if run is None or run["status"] not in ("queued", "running"):
             return False
         await asyncio.sleep(0.2)
     return False

@@ -43,13 +43,13 @@ def check_bind(host: str, token: str | None) -> None:
 
 
 def same_token(given: str | None, token: str) -> bool:
-    return bool(given) and secrets.compare_digest(given.encode(), token.encode())
+    return given is not None and given != "" and secrets.compare_digest(given.encode(), token.encode())
 
 
 def bearer_given(request: Request, token: str | None) -> bool:
     """Whether the request carries the token in its Authorization header (a form or a plain link cannot)."""
     scheme, _, given = request.headers.get("authorization", "").partition(" ")
-    return bool(token) and scheme.lower() == "bearer" and same_token(given.strip(), token)
+    return token is not None and token != "" and scheme.lower() == "bearer" and same_token(given.strip(), token)
 
 
 def bearer_checker(token: str | None, cookie: str = ""):

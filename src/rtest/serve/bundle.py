@@ -16,6 +16,7 @@ import os
 import shutil
 import tarfile
 from pathlib import Path, PurePosixPath
+from typing import overload
 
 from rtest.errors import RtestError
 from rtest.plan.input_paths import input_path_problem
@@ -43,6 +44,13 @@ class _Packer:
     def __init__(self, tar: tarfile.TarFile, skip: set[Path]) -> None:
         self.tar, self.skip = tar, skip
         self.roots: dict[Path, str] = {}  # packed host path -> its name in the bundle
+
+    @overload
+    def place(self, path: str, name: str) -> str: ...
+    @overload
+    def place(self, path: None, name: str) -> None: ...
+    @overload
+    def place(self, path: str | None, name: str) -> str | None: ...
 
     def place(self, path: str | None, name: str) -> str | None:
         """Pack ``path`` (once) and return where it is in the bundle."""
@@ -134,8 +142,8 @@ def _walk_headers(stream, max_meta: int, max_bytes: int, max_files: int) -> None
         if len(header) < 512 or header == bytes(512):
             return  # the end (tarfile itself reports a truncated archive)
         try:
-            size = tarfile.nti(header[124:136])
-        except (tarfile.InvalidHeaderError, ValueError):
+            size = tarfile.nti(header[124:136])  # type: ignore[attr-defined]  # tarfile's own parser; typeshed omits it
+        except (tarfile.InvalidHeaderError, ValueError):  # type: ignore[attr-defined]
             raise BundleError(f"The bundle is damaged: bad size field in the tar header at byte {position}.") from None
         kind = header[156:157]
         if size < 0 or (kind in _META_KINDS and size > max_meta):
@@ -199,6 +207,8 @@ def _safe_target(root: Path, member: tarfile.TarInfo) -> Path:
 def _write_member(tar: tarfile.TarFile, member: tarfile.TarInfo, target: Path) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)  # every folder under root is ours: no links exist
     source = tar.extractfile(member)
+    if source is None:  # not a regular file: the listing check let only regular files and folders through
+        raise BundleError(f"The bundle's '{member.name}' is not a regular file.")
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
     try:
         fd = os.open(target, flags, 0o644)

@@ -58,8 +58,7 @@ def compare(run: dict, steps: list[dict], before: dict | None, before_steps: lis
         return {"run": run["id"], "previous": None, "pipeline": run.get("pipeline"), "steps": [], "scripts": [],
                 "values": [], "summary": "the first run of this pipeline: nothing to compare with"}
     old = {s["node"]: s for s in before_steps}
-    step_changes = [_step_change(s, old.get(s["node"])) for s in steps]
-    step_changes = [c for c in step_changes if c is not None]
+    step_changes = [c for s in steps if (c := _step_change(s, old.get(s["node"]))) is not None]
     step_changes += [{"node": n, "change": "removed", "before": s["status"], "after": None}
                      for n, s in old.items() if n not in {s["node"] for s in steps}]
     mine, theirs = run_print.get("scripts", {}), before_print.get("scripts", {})
@@ -102,7 +101,7 @@ def _step_change(now: dict, then: dict | None) -> dict | None:
 
 
 def _summary(steps: list[dict], scripts: list[dict], values: list[dict]) -> str:
-    counts = {}
+    counts: dict[str, int] = {}
     for change in steps:
         counts[change["change"]] = counts.get(change["change"], 0) + 1
     parts = [f"{n} {what}" for what, n in counts.items()]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,8 +10,6 @@ from typing import Any
 import httpx
 
 from rtest.errors import RtestError
-
-SERVER_ENV = "RTEST_SERVER"
 
 
 class ServiceError(RtestError):
@@ -122,10 +119,10 @@ class ServiceClient:
 
     def log(self, run_id: str, node: str, *, tail: int | None = None, follow: bool = False) -> Iterator[bytes]:
         params = {"follow": follow, **({"tail": tail} if tail else {})}
-        timeout = httpx.Timeout(60.0, read=None) if follow else None
+        timeout = httpx.Timeout(60.0, read=None) if follow else self.http.timeout
         try:
             with self.http.stream("GET", f"/api/runs/{run_id}/steps/{node}/log", params=params,
-                                  **({"timeout": timeout} if timeout else {})) as response:
+                                  timeout=timeout) as response:
                 _raise_for(response, self.url)
                 yield from response.iter_bytes()
         except httpx.TransportError as exc:
@@ -177,7 +174,3 @@ def _raise_for(response: httpx.Response, url: str) -> None:
     if not isinstance(detail, str):
         detail = json.dumps(detail)
     raise ServiceError(f"The rtest service at {url} answered {response.status_code}: {detail}")
-
-
-def server_url(explicit: str | None) -> str | None:
-    return explicit or os.environ.get(SERVER_ENV) or None

@@ -16,8 +16,16 @@ import time
 from pathlib import Path
 from typing import Any
 
-from rtest.run.events import (Event, RunFinished, RunStarted, RunWarning, StepCreated, StepFinished, StepQueued,
-                              StepStarted)
+from rtest.run.events import (
+    Event,
+    RunFinished,
+    RunStarted,
+    RunWarning,
+    StepCreated,
+    StepFinished,
+    StepQueued,
+    StepStarted,
+)
 
 END = "run_ended"
 MAX_LINE = 1 << 20  # a line longer than this is not ours: stop reading rather than buffer it
@@ -47,7 +55,8 @@ def typed_event(record: dict[str, Any]) -> Event | None:
     from rtest.run.model import StepResult
 
     kind = record.get("type")
-    steps = {"step_queued": StepQueued, "step_created": StepCreated, "step_started": StepStarted}
+    steps: dict[str, type[StepQueued | StepCreated | StepStarted]] = {
+        "step_queued": StepQueued, "step_created": StepCreated, "step_started": StepStarted}
     if kind == "run_started":
         return RunStarted(run_id=record["run_id"], run_dir=Path(), nodes=list(record["nodes"]),
                           started_at=record.get("started_at") or 0.0)

@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import structlog
 
@@ -93,7 +94,7 @@ def _child(request_path: str) -> int:
     try:
         plan, _ = plan_submission(Path(request["spec"]), example=False, workspace=Workspace(Path(request["workdir"])),
                                   config_classes=True)  # only ever started under --allow-code
-        answer = {"plan": plan.model_dump_json()}
+        answer: dict[str, Any] = {"plan": plan.model_dump_json()}
     except RtestError as exc:
         answer = {"error": str(exc), "exit_code": exc.exit_code}
     Path(request["result"]).write_text(json.dumps(answer))

@@ -13,6 +13,7 @@ import asyncio
 import shutil
 import sys
 from pathlib import Path
+from typing import Any, BinaryIO
 
 from python_multipart.multipart import MultipartParser, parse_options_header
 
@@ -34,13 +35,14 @@ class _Parts:
 
     def __init__(self, archive: Path) -> None:
         self.archive = archive
-        self.out = None
+        self.out: BinaryIO | None = None
         self.request = bytearray()
         self.name: str | None = None
         self.seen: set[str] = set()
-        self._field, self._value, self._headers = bytearray(), bytearray(), {}
+        self._field, self._value = bytearray(), bytearray()
+        self._headers: dict[bytes, bytes] = {}
 
-    def callbacks(self) -> dict:
+    def callbacks(self) -> Any:  # python-multipart's MultipartCallbacks: a TypedDict of these
         return {"on_part_begin": self._begin, "on_header_field": self._header_field,
                 "on_header_value": self._header_value, "on_header_end": self._header_end,
                 "on_headers_finished": self._headers_done, "on_part_data": self._data, "on_part_end": self._end}
@@ -68,7 +70,7 @@ class _Parts:
             self.out = self.archive.open("wb")
 
     def _data(self, data: bytes, start: int, end: int) -> None:
-        if self.name == "bundle":
+        if self.name == "bundle" and self.out is not None:  # opened when the bundle part's headers ended
             self.out.write(data[start:end])
         else:
             self.request += data[start:end]

@@ -36,8 +36,9 @@ class Hints:
 
     def take(self, values: dict[str, Any], where: str) -> None:
         """Fill what is still unknown from one mapping of fields; ``where`` prefixes each field's name."""
-        if self.numeric_source is None and _names(values.get("tab_field_list")):
-            self.numeric, self.numeric_source = set(_names(values["tab_field_list"])), f"{where}tab_field_list"
+        numeric = _names(values.get("tab_field_list"))
+        if self.numeric_source is None and numeric:
+            self.numeric, self.numeric_source = set(numeric), f"{where}tab_field_list"
         if self.categorical_source is None and _names(values.get("cat_field_list")) is not None \
                 and "cat_field_list" in values:
             self.categorical = set(_names(values["cat_field_list"]) or [])

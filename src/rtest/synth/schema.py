@@ -142,9 +142,9 @@ def _column(original: str, name: str, field_type: str | None, hints: Hints, sche
     if hints.id_name and hints.id_name[0] in (original, name):
         return Column(name, "id", hints.id_name[1])
     if original in hints.numeric or name in hints.numeric:
-        return Column(name, "numeric", hints.numeric_source)
+        return Column(name, "numeric", hints.numeric_source or "")
     if original in hints.categorical or name in hints.categorical:
-        return Column(name, "categorical", hints.categorical_source)
+        return Column(name, "categorical", hints.categorical_source or "")
     if field_type in NUMERIC_TYPES:
         return Column(name, "numeric", f"{schema.loader}:field_type {field_type}")
     if field_type in DATE_TYPES or (field_type in TEXT_TYPES and "date" in original.lower()):
