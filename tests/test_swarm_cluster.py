@@ -30,20 +30,14 @@ IN = "/opt/ml/processing/input/data"
 
 
 @pytest.fixture(scope="module")
-def lab(docker_client):
-    was_up = docker_client.info()["Swarm"]["LocalNodeState"] == "active"
-    done = subprocess.run(["bash", str(LAB), "up"], capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr
-    env = dict(line.split("=", 1) for line in done.stdout.split())
-    worker = subprocess.run(["docker", "-H", env["RTEST_LAB_WORKER_HOST"], "info"], capture_output=True)
-    assert worker.returncode == 0
-    try:
-        yield env
-    finally:
-        leftovers = docker_client.api.services(filters={"label": "rtest.managed=1"})
-        if not was_up:
-            subprocess.run(["bash", str(LAB), "down"], capture_output=True, timeout=120)
-        assert leftovers == [], [s["Spec"]["Name"] for s in leftovers]
+def lab(swarm_lab, docker_client):
+    """The session's lab swarm (conftest.py), and nothing of rtest left on it after these tests."""
+    worker = subprocess.run(["docker", "-H", swarm_lab["RTEST_LAB_WORKER_HOST"], "info"], capture_output=True,
+                            timeout=60)
+    assert worker.returncode == 0, worker.stderr
+    yield swarm_lab
+    leftovers = docker_client.api.services(filters={"label": "rtest.managed=1"})
+    assert leftovers == [], [s["Spec"]["Name"] for s in leftovers]
 
 
 def _rtest(*args: str, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:
