@@ -148,7 +148,8 @@ down() {
 # data root bind-mounted on itself: unmount them (deepest first), or `rm -rf` fails and they stay.
 unmount_leftovers() {
   local target
-  awk '{print $2}' /proc/self/mounts | grep -E "^($STATE|/var/lib/rtest-lab-worker)(/|\$)" | sort -r |
+  # `|| true`: none left (a daemon stopped cleanly) must not end the script under pipefail
+  { awk '{print $2}' /proc/self/mounts | grep -E "^($STATE|/var/lib/rtest-lab-worker)(/|\$)" || true; } | sort -r |
     while read -r target; do umount "$target" 2>/dev/null || umount -l "$target" 2>/dev/null || true; done
 }
 
