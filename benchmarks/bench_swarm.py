@@ -105,7 +105,7 @@ def bench_overhead(tmp: Path, registry: str, rounds: int, swarm, docker_backend)
         seam_docker.append(_one_step(docker_backend, _launch(f"Trivial{i}", 0, cpus=1.0), tmp)[0])
     s, d = statistics.median(seam_swarm), statistics.median(seam_docker)
     print(f"(b) one trivial step, median of {rounds}")
-    print(f"    per step (backend seam): swarm {s:.2f} s   docker {d:.2f} s   overhead {s - d:+.2f} s   ratio {s / d:.2f}")
+    print(f"    per step (backend seam): {_side_by_side(s, d)}")
     args = _pipeline(tmp / "solo", {"Solo": {"script": "pass\n", "outputs": {"out": OUT}}})
     _run([*args, "--backend", "swarm", "--registry", registry], tmp / "warm-solo")
     cli_swarm, cli_docker = [], []
@@ -113,7 +113,12 @@ def bench_overhead(tmp: Path, registry: str, rounds: int, swarm, docker_backend)
         cli_swarm.append(_run([*args, "--backend", "swarm", "--registry", registry], tmp / f"s{i}")[0])
         cli_docker.append(_run(args, tmp / f"d{i}")[0])
     s, d = statistics.median(cli_swarm), statistics.median(cli_docker)
-    print(f"    per run (whole CLI):     swarm {s:.2f} s   docker {d:.2f} s   overhead {s - d:+.2f} s   ratio {s / d:.2f}")
+    print(f"    per run (whole CLI):     {_side_by_side(s, d)}")
+
+
+def _side_by_side(swarm_s: float, docker_s: float) -> str:
+    return (f"swarm {swarm_s:.2f} s   docker {docker_s:.2f} s   overhead {swarm_s - docker_s:+.2f} s   "
+            f"ratio {swarm_s / docker_s:.2f}")
 
 
 def main() -> None:

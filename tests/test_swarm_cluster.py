@@ -88,10 +88,9 @@ def test_services_name_images_by_digest_so_nodes_that_hold_them_do_not_pull(lab,
     registry = lab["RTEST_LAB_REGISTRY"]
     pinned = SwarmBackend(registry=registry).pinned_ref("rtest/sagemaker-base:py3")
     assert pinned.startswith(f"{registry}/rtest/sagemaker-base@sha256:"), pinned
-    same = docker_client.api.inspect_image(pinned)["Id"] == docker_client.api.inspect_image("rtest/sagemaker-base:py3")["Id"]
-    assert same  # the digest names this very image, and a node holding it resolves it without the registry
-    assert SwarmBackend().pinned_ref("rtest/sagemaker-base:py3") == docker_client.api.inspect_image(
-        "rtest/sagemaker-base:py3")["Id"]
+    image_id = docker_client.api.inspect_image("rtest/sagemaker-base:py3")["Id"]
+    assert docker_client.api.inspect_image(pinned)["Id"] == image_id  # resolved locally, without the registry
+    assert SwarmBackend().pinned_ref("rtest/sagemaker-base:py3") == image_id  # no registry: by image ID
 
 
 def test_images_missing_on_a_node_are_listed_before_any_step(lab, tmp_path, docker_client):
@@ -176,7 +175,8 @@ def test_worker_daemon_killed_mid_step_fails_the_step_naming_the_node(lab, tmp_p
     reason = _report(tmp_path)["steps"]["OnWorker"]["failure_reason"]
     assert f"node {WORKER} stopped answering while the step ran" in reason, reason
     assert _services(docker_client) == []
-    _wait_for(lambda: _worker_containers(lab, _report(tmp_path)["run_id"]) == [], 60)  # the worker's agent stops the task once it is back
+    # the worker's agent stops the task once it is back
+    _wait_for(lambda: _worker_containers(lab, _report(tmp_path)["run_id"]) == [], 60)
 
 
 def test_a_run_through_rtest_serve_on_the_swarm(lab, tmp_path, docker_client):

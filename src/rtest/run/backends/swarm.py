@@ -125,7 +125,8 @@ class SwarmBackend:
         pinned = self.image_id(ref)
         if self.registry:
             repository = name.rsplit(":", 1)[0] if ":" in name.rsplit("/", 1)[-1] else name
-            digests = [d for d in self.api.inspect_image(name).get("RepoDigests") or [] if d.startswith(repository + "@")]
+            digests = [d for d in self.api.inspect_image(name).get("RepoDigests") or []
+                       if d.startswith(repository + "@")]
             pinned = digests[0] if digests else name  # no digest recorded: the tag, resolved by each node
         with self._lock:
             self._pinned[ref] = pinned
