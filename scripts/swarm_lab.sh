@@ -51,6 +51,8 @@ net_up() {
 # engine: its daemon.json gains the registry and a SIGHUP reloads it without a restart.
 trust_registry_on_manager() {
   local cfg=/etc/docker/daemon.json
+  # Only when the engine does not trust it yet: a reload is not free on an engine others share.
+  docker info --format '{{json .RegistryConfig.IndexConfigs}}' | grep -q "\"$REGISTRY\"" && return
   python3 - "$cfg" "$REGISTRY" <<'PY'
 import json, os, sys
 path, registry = sys.argv[1], sys.argv[2]
@@ -138,7 +140,17 @@ down() {
   [[ -f $STATE/registry.pid ]] && kill "$(cat "$STATE/registry.pid")" 2>/dev/null || true
   ip link del "$HOST_IF" 2>/dev/null || true
   ip netns del "$NS" 2>/dev/null || true
+  unmount_leftovers
   rm -rf "$STATE"
+}
+
+# A killed worker daemon leaves its tasks' namespaces (nsfs) mounted under its exec root, and its
+# data root bind-mounted on itself: unmount them (deepest first), or `rm -rf` fails and they stay.
+unmount_leftovers() {
+  local target
+  # `|| true`: none left (a daemon stopped cleanly) must not end the script under pipefail
+  { awk '{print $2}' /proc/self/mounts | grep -E "^($STATE|/var/lib/rtest-lab-worker)(/|\$)" || true; } | sort -r |
+    while read -r target; do umount "$target" 2>/dev/null || umount -l "$target" 2>/dev/null || true; done
 }
 
 status() {

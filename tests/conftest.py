@@ -38,3 +38,26 @@ def example_copy(tmp_path: Path) -> Path:
     target = tmp_path / "example"
     shutil.copytree(example_dir(), target)
     return target
+
+
+@pytest.fixture(scope="session")
+def swarm_lab(docker_client):
+    """The two-node lab swarm (scripts/swarm_lab.sh): the one already up (`.ci/run` brings it up), or one
+    this session starts (as root) and takes down at its end. Its environment: RTEST_LAB_REGISTRY,
+    RTEST_LAB_WORKER_HOST, RTEST_LAB_WORKER_NAME. A lab that cannot start fails the tests, never skips them."""
+    import os
+    import subprocess
+
+    lab = REPO_ROOT / "scripts" / "swarm_lab.sh"
+    was_up = docker_client.info()["Swarm"]["LocalNodeState"] == "active"
+    if not was_up and os.geteuid() != 0:
+        pytest.fail("The swarm tests need root to start the lab (`sudo bash scripts/swarm_lab.sh up`), or the lab up.")
+    done = subprocess.run(["bash", str(lab), "up"], capture_output=True, text=True, timeout=300)
+    if done.returncode != 0:
+        pytest.fail(f"The lab swarm did not start: {done.stderr.strip()[-2000:]}")
+    env = dict(line.split("=", 1) for line in done.stdout.split())
+    try:
+        yield env
+    finally:
+        if not was_up:
+            subprocess.run(["bash", str(lab), "down"], capture_output=True, timeout=180)

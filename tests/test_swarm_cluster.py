@@ -7,6 +7,7 @@ from report.json. The lab is torn down at the end even when a test fails.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import signal
@@ -30,20 +31,14 @@ IN = "/opt/ml/processing/input/data"
 
 
 @pytest.fixture(scope="module")
-def lab(docker_client):
-    was_up = docker_client.info()["Swarm"]["LocalNodeState"] == "active"
-    done = subprocess.run(["bash", str(LAB), "up"], capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr
-    env = dict(line.split("=", 1) for line in done.stdout.split())
-    worker = subprocess.run(["docker", "-H", env["RTEST_LAB_WORKER_HOST"], "info"], capture_output=True)
-    assert worker.returncode == 0
-    try:
-        yield env
-    finally:
-        leftovers = docker_client.api.services(filters={"label": "rtest.managed=1"})
-        if not was_up:
-            subprocess.run(["bash", str(LAB), "down"], capture_output=True, timeout=120)
-        assert leftovers == [], [s["Spec"]["Name"] for s in leftovers]
+def lab(swarm_lab, docker_client):
+    """The session's lab swarm (conftest.py), and nothing of rtest left on it after these tests."""
+    worker = subprocess.run(["docker", "-H", swarm_lab["RTEST_LAB_WORKER_HOST"], "info"], capture_output=True,
+                            timeout=60)
+    assert worker.returncode == 0, worker.stderr
+    yield swarm_lab
+    leftovers = docker_client.api.services(filters={"label": "rtest.managed=1"})
+    assert leftovers == [], [s["Spec"]["Name"] for s in leftovers]
 
 
 def _rtest(*args: str, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:
@@ -87,12 +82,28 @@ def test_fan_out_lands_on_both_nodes_and_outputs_cross_nodes(lab, tmp_path, dock
     assert _services(docker_client, report["run_id"]) == []
 
 
+def test_services_name_images_by_digest_so_nodes_that_hold_them_do_not_pull(lab, docker_client):
+    from rtest.run.backends.swarm import SwarmBackend
+
+    registry = lab["RTEST_LAB_REGISTRY"]
+    pinned = SwarmBackend(registry=registry).pinned_ref("rtest/sagemaker-base:py3")
+    assert pinned.startswith(f"{registry}/rtest/sagemaker-base@sha256:"), pinned
+    image_id = docker_client.api.inspect_image("rtest/sagemaker-base:py3")["Id"]
+    assert docker_client.api.inspect_image(pinned)["Id"] == image_id  # resolved locally, without the registry
+    assert SwarmBackend().pinned_ref("rtest/sagemaker-base:py3") == image_id  # no registry: by image ID
+
+
 def test_images_missing_on_a_node_are_listed_before_any_step(lab, tmp_path, docker_client):
-    docker_client.api.tag("rtest/sagemaker-base:py3", "rtest/lab-manager-only", "1")
+    # Its own image ID (a new label): a mere tag would be an image the worker holds under another name.
+    dockerfile = io.BytesIO(b"FROM rtest/sagemaker-base:py3\nLABEL rtest.lab-only=1\n")
+    docker_client.images.build(fileobj=dockerfile, tag="rtest/lab-manager-only:1", rm=True)
     args = _pipeline(tmp_path, {"Solo": {"script": "print('hi')\n", "outputs": {"out": OUT}}}, [])
     spec = tmp_path / "spec.yaml"
     spec.write_text("scripts:\n  Solo:\n    image: rtest/lab-manager-only:1\n")
-    done = _rtest("sandbox", "run", *args, "--spec", str(spec), cwd=tmp_path)
+    try:
+        done = _rtest("sandbox", "run", *args, "--spec", str(spec), cwd=tmp_path)
+    finally:  # once the probe's container on the manager is gone (removing a service is asynchronous)
+        _wait_for(lambda: _removed_image(docker_client, "rtest/lab-manager-only:1"), 30)
     output = done.stdout + done.stderr
     assert done.returncode == 2, output
     assert f"node {WORKER} lacks the image rtest/lab-manager-only:1" in " ".join(output.split())
@@ -141,23 +152,31 @@ def test_ctrl_c_stops_the_run_and_leaves_nothing(lab, tmp_path, docker_client):
 
 
 def test_worker_daemon_killed_mid_step_fails_the_step_naming_the_node(lab, tmp_path, docker_client):
+    """Every wait is bounded: the step's own --timeout backs up node-loss detection (Swarm marks a node down
+    after about 15 s), the CLI gets a deadline, and the worker is always restarted and Ready again after."""
     args = _pipeline(tmp_path, {"OnWorker": {"script": "import time; time.sleep(300)\n", "outputs": {"out": OUT}}}, [])
-    child = subprocess.Popen([sys.executable, "-m", "rtest.cli.main", "sandbox", "run", *args,
+    child = subprocess.Popen([sys.executable, "-m", "rtest.cli.main", "sandbox", "run", *args, "--timeout", "120",
                               "--registry", lab["RTEST_LAB_REGISTRY"], "--placement", f"node.hostname=={WORKER}"],
                              cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     pid_file = Path("/run/rtest-lab/worker/dockerd.pid")
     try:
         _wait_for(lambda: any(_running_tasks(docker_client, s) for s in _services(docker_client)), 90)
         os.kill(int(pid_file.read_text()), signal.SIGKILL)
-        output, _ = child.communicate(timeout=300)  # Swarm marks a node down after about 15 s
+        killed = time.monotonic()
+        output, _ = child.communicate(timeout=150)
+        print(f"step failed {time.monotonic() - killed:.1f} s after the worker's daemon was killed")
     finally:
-        child.kill()
-        subprocess.run(["bash", str(LAB), "up"], capture_output=True, timeout=300)  # the worker back, rejoined
+        if child.poll() is None:
+            child.kill()
+            child.communicate(timeout=30)
+        back = subprocess.run(["bash", str(LAB), "up"], capture_output=True, text=True, timeout=180)
+    assert back.returncode == 0, back.stderr  # the worker back, rejoined and Ready
     assert child.returncode == 1, output
     reason = _report(tmp_path)["steps"]["OnWorker"]["failure_reason"]
     assert f"node {WORKER} stopped answering while the step ran" in reason, reason
     assert _services(docker_client) == []
-    _wait_for(lambda: _worker_containers(lab, _report(tmp_path)["run_id"]) == [], 60)  # the worker's agent stops the task once it is back
+    # the worker's agent stops the task once it is back
+    _wait_for(lambda: _worker_containers(lab, _report(tmp_path)["run_id"]) == [], 60)
 
 
 def test_a_run_through_rtest_serve_on_the_swarm(lab, tmp_path, docker_client):
@@ -202,7 +221,22 @@ def _wait_for(check, timeout_s: float) -> None:
     raise AssertionError(f"not true within {timeout_s} s")
 
 
+def _removed_image(docker_client, ref: str) -> bool:
+    import docker.errors
+
+    try:
+        docker_client.images.remove(ref)
+    except docker.errors.ImageNotFound:
+        return True
+    except docker.errors.APIError:
+        return False
+    return True
+
+
 def _running_tasks(docker_client, service: dict) -> list:
+    """A STEP's running tasks: a preflight probe's task runs too, briefly, before any step."""
+    if service["Spec"]["Name"].startswith("rtest-probe-"):
+        return []
     return [t for t in docker_client.api.tasks(filters={"service": service["ID"]})
             if t["Status"]["State"] == "running"]
 
@@ -213,9 +247,12 @@ def _worker_containers(lab, run_id: str) -> list[str]:
     return listed.stdout.split()
 
 
+def _manager_containers(run_id: str) -> list[str]:
+    listed = subprocess.run(["docker", "ps", "-aq", "--filter", f"label=rtest.run-id={run_id}"], capture_output=True,
+                            text=True, timeout=30)
+    return listed.stdout.split()
+
+
 def _assert_no_containers(lab, run_id: str) -> None:
-    """Nothing of this run on either node (other tests may share the host's engine meanwhile)."""
-    _wait_for(lambda: _worker_containers(lab, run_id) == [], 30)
-    here = subprocess.run(["docker", "ps", "-aq", "--filter", f"label=rtest.run-id={run_id}"], capture_output=True,
-                          text=True, timeout=30)
-    assert here.stdout.split() == []
+    """Nothing of this run on either node once Swarm has acted on the removal (asynchronous on each node)."""
+    _wait_for(lambda: _worker_containers(lab, run_id) == [] and _manager_containers(run_id) == [], 30)

@@ -176,6 +176,7 @@ def test_a_completed_task_gives_its_exit_code_node_and_logs(tmp_path):
     resources = api.created[0]["task_template"]["Resources"]
     assert resources["Reservations"] == {"NanoCPUs": 2 * NANO, "MemoryBytes": 8 * GIB}
     assert api.created[0]["task_template"]["RestartPolicy"]["Condition"] == "none"
+    assert api.created[0]["task_template"]["ContainerSpec"]["Image"] == "sha256:abc"  # pinned: no pull, no registry
 
 
 def test_a_task_no_node_can_ever_take_fails_within_the_grace_naming_the_reservation(tmp_path):
@@ -211,6 +212,18 @@ def test_a_node_that_stops_answering_fails_the_step_naming_it(tmp_path, monkeypa
     threading.Timer(0.1, lambda: api.node_state.update(w1="down")).start()
     exit_info = backend.run(handle, tmp_path / "log.txt", threading.Event())
     assert exit_info.engine_error.startswith("node worker stopped answering while the step ran (node state 'down')")
+    assert api.services == {}
+
+
+def test_a_node_lost_before_its_task_started_fails_the_step_instead_of_waiting(tmp_path, monkeypatch):
+    monkeypatch.setattr("rtest.run.backends.swarm_task.NODE_CHECK_S", 0.0)
+    assigned = {"node": "w1", "status": {"State": "assigned"}}
+    api = FakeSwarmAPI(NODES, [{"states": [assigned]}])  # Swarm leaves it 'assigned' on a dead node
+    backend = SwarmBackend(FakeClient(api), pending_grace_s=0.05, poll_s=0.01)
+    handle = backend.prepare(_launch(timeout_s=5))  # bounded: without the check it would wait for this
+    threading.Timer(0.1, lambda: api.node_state.update(w1="down")).start()
+    exit_info = backend.run(handle, tmp_path / "log.txt", threading.Event())
+    assert exit_info.engine_error.startswith("node worker stopped answering before the step started")
     assert api.services == {}
 
 

@@ -67,6 +67,7 @@ class SwarmBackend(BackendBase):
         self._lock = threading.Lock()
         self._pushed: dict[str, str] = {}  # local ref -> registry ref
         self._networks: dict[str, str] = {}  # run id -> its internal network's id
+        self._pinned: dict[str, str] = {}  # local ref -> the ref services use (digest or image id)
         self.probe = SwarmProbe(self)
         # ---- issue 20: the manager's image store (dependency images are built there, then pushed) ----
         from rtest.run.backends.docker_images import DockerImageStore
@@ -83,7 +84,7 @@ class SwarmBackend(BackendBase):
 
     def preflight(self, run_dir: Path, images: list[str]) -> None:
         """Before any step: every node sees the workdir and has (or can pull) every image; PlanError otherwise."""
-        self.probe.check(run_dir, [self.image_ref(i) for i in images])
+        self.probe.check(run_dir, {image: self.pinned_ref(image) for image in images})
 
     # ---- images -------------------------------------------------------------------------------
     def image_id(self, ref: str) -> str:
@@ -115,7 +116,26 @@ class SwarmBackend(BackendBase):
                                    memory_bytes=launch.memory_bytes, memory_is_users=launch.memory_is_users,
                                    nodes=nodes, constraints=rules)
         return Handle(id="", name=launch.name, launch=launch,
-                      extra={"image": self.image_ref(launch.image), "placement": placement})
+                      extra={"image": self.pinned_ref(launch.image), "placement": placement})
+
+    def pinned_ref(self, ref: str) -> str:
+        """The image as services name it: by content, so a node that holds it neither pulls nor asks the registry
+        (Swarm's agent skips the pull for an image ID, and for a digest the node already has). With --registry,
+        `REGISTRY/NAME@sha256:DIGEST` (nodes without it pull exactly that); without, the image ID, which a node
+        has when it holds the same image (docker save | load, or a pull), not a separate build of that name."""
+        with self._lock:
+            if ref in self._pinned:
+                return self._pinned[ref]
+        name = self.image_ref(ref)
+        pinned = self.image_id(ref)
+        if self.registry:
+            repository = name.rsplit(":", 1)[0] if ":" in name.rsplit("/", 1)[-1] else name
+            digests = [d for d in self.api.inspect_image(name).get("RepoDigests") or []
+                       if d.startswith(repository + "@")]
+            pinned = digests[0] if digests else name  # no digest recorded: the tag, resolved by each node
+        with self._lock:
+            self._pinned[ref] = pinned
+        return pinned
 
     def run(self, handle: Handle, log_path: Path, cancel: threading.Event) -> StepExit:
         started = time.monotonic()

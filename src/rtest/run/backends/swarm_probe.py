@@ -35,12 +35,13 @@ class SwarmProbe:
         self.backend = backend
         self._checked: dict[tuple[str, str, str], float] = {}  # (node id, image, workdir) -> when
 
-    def check(self, run_dir: Path, images: list[str]) -> None:
+    def check(self, run_dir: Path, images: dict[str, str]) -> None:
+        """``images``: each image's name (for the messages) -> the ref its services use (pinned by content)."""
         nodes = [n for n in self.backend.nodes() if n.ready]
         workdir = str(run_dir.resolve().parent)
         now = time.monotonic()
-        wanted = [(n, i) for n in nodes for i in sorted(set(images))
-                  if now - self._checked.get((n.id, i, workdir), -CHECKED_FOR_S) >= CHECKED_FOR_S]
+        wanted = [(n, i, images[i]) for n in nodes for i in sorted(images)
+                  if now - self._checked.get((n.id, images[i], workdir), -CHECKED_FOR_S) >= CHECKED_FOR_S]
         if not wanted:
             return
         folder = run_dir / ".swarm-probe"
@@ -55,17 +56,17 @@ class SwarmProbe:
             raise PlanError(f"The swarm cannot run this plan: {listed}.",
                             hint="Give --registry HOST:PORT so rtest pushes the images, or load them on each node; "
                                  "mount the workdir at the same path on every node (e.g. over NFS).")
-        for node, image in wanted:
-            self._checked[(node.id, image, workdir)] = now
+        for node, _, pinned in wanted:
+            self._checked[(node.id, pinned, workdir)] = now
 
     def _probe(self, folder: Path, run_id: str, wanted: list) -> list[str]:
         api = self.backend.api
         started: dict[str, tuple] = {}
         problems: list[str] = []
         try:
-            for node, image in wanted:
+            for node, image, pinned in wanted:
                 nonce = secrets.token_hex(8)
-                spec = ContainerSpec(image=image, command=["python3", "-c", f"open('{MOUNT}/{nonce}', 'w').write('{nonce}')"],
+                spec = ContainerSpec(image=pinned, command=["python3", "-c", f"open('{MOUNT}/{nonce}', 'w').write('{nonce}')"],
                                      mounts=[Mount(target=MOUNT, source=str(folder), type="bind")],
                                      labels={LABEL_MANAGED: "1", LABEL_RUN_ID: run_id})
                 template = TaskTemplate(spec, restart_policy=RestartPolicy(condition="none"),

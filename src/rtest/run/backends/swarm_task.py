@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
 TERMINAL = {"complete", "failed", "rejected", "shutdown", "orphaned", "remove"}
 UNSCHEDULED = {"new", "pending"}
+PLACED = {"assigned", "accepted", "preparing", "ready", "starting"}  # on a node, not running yet
 NODE_LOST = {"down", "disconnected", "unknown"}
 NODE_CHECK_S = 1.0
 GONE_AFTER_STOP_S = 15.0  # after removing the service, how long its task may take to go away
@@ -66,6 +67,8 @@ class TaskWatch:
         if state == "running":
             self.ran = True
             return self._node_lost()
+        if state in PLACED:  # a node lost before its task started would leave it 'assigned' for ever
+            return self._node_lost()
         if state in UNSCHEDULED and time.monotonic() - self._created > self.backend.pending_grace_s:
             return self._never_placed(status)
         return None
@@ -106,7 +109,8 @@ class TaskWatch:
         if state in NODE_LOST:
             self.node_lost = True
             self.backend.terminate(self.handle)
-            return self._exit(None, f"node {self.host} stopped answering while the step ran (node state '{state}'); "
+            when = "while the step ran" if self.ran else "before the step started"
+            return self._exit(None, f"node {self.host} stopped answering {when} (node state '{state}'); "
                                     "its container's fate is unknown, and the step is failed")
         return None
 
