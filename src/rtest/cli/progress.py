@@ -119,9 +119,9 @@ def summary(report: RunReport, tails: dict[str, str]) -> Group:
 
 def print_synthesized(console: Console, plan) -> None:
     """What --synthesize-inputs made, and from what (issue 19)."""
-    from rtest.synth.apply import describe
-
     for item in getattr(plan, "synthesized", []):
+        from rtest.synth.apply import describe  # only when something was synthesized
+
         console.print(f"[cyan]synthesized:[/] {markup_safe(describe(item))}", highlight=False)
 
 
