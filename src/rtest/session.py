@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import threading
 from dataclasses import replace
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from collections.abc import Callable, Iterable, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 
 from rtest.deps.image import Progress
@@ -141,24 +141,6 @@ def _dependencies(plan: PipelineTestingSpec, user: UserSpec, flags: RunFlags, en
     if progress is not None and options.on_progress is None:
         options.on_progress = progress
     return prepare_dependencies(plan, workdir, store, options)
-
-
-@contextmanager
-def trapped(cancel: threading.Event) -> Iterator[None]:
-    """Ctrl-C and SIGTERM ask the run to stop cleanly (the runner does the stopping), in the main thread only."""
-    import signal
-
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
-    for sig in previous:
-        signal.signal(sig, lambda signum, frame: cancel.set())
-    try:
-        yield
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
 
 
 def run_and_report(

@@ -15,7 +15,6 @@ from rich.table import Table
 from rich.text import Text
 
 from rtest.cli.text import markup_safe, plain
-from rtest.run.inference_results import summary as check_summary
 from rtest.run.model import RunReport, StepResult, StepStatus
 
 STYLE = {
@@ -81,6 +80,13 @@ class LiveStatus:
         return table
 
 
+def check_summary(check) -> str:
+    """The inference check's one line (its module, with the run layout behind it, only when a run has one)."""
+    from rtest.run.inference_results import summary as one_line
+
+    return one_line(check)
+
+
 def summary(report: RunReport, tails: dict[str, str]) -> Group:
     table = Table(title=f"run {markup_safe(report.run_id)}", title_justify="left")
     for column in ("step", "status", "duration", "exit", "reason"):
@@ -113,9 +119,9 @@ def summary(report: RunReport, tails: dict[str, str]) -> Group:
 
 def print_synthesized(console: Console, plan) -> None:
     """What --synthesize-inputs made, and from what (issue 19)."""
-    from rtest.synth.apply import describe
-
     for item in getattr(plan, "synthesized", []):
+        from rtest.synth.apply import describe  # only when something was synthesized
+
         console.print(f"[cyan]synthesized:[/] {markup_safe(describe(item))}", highlight=False)
 
 
@@ -143,27 +149,43 @@ class ConsoleObserver:
 
     @contextmanager
     def deps_progress(self) -> Iterator[Callable[[str, int, int, str], None]]:
-        from rich.markup import escape
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+        """Bars only once an image is really built: a run whose images are all there never loads rich.progress."""
+        bars: Any = None
+        tasks: dict[str, Any] = {}
+        lock = threading.Lock()  # images are built in parallel: one set of bars
 
-        columns = (TextColumn("[bold]building[/] {task.fields[tag]}"), BarColumn(), MofNCompleteColumn(),
-                   TimeElapsedColumn(), TextColumn("[dim]{task.fields[line]}"))
-        with Progress(*columns, console=self.console, transient=False) as bars:
-            tasks: dict[str, Any] = {}
+        def progress(tag: str, done: int, total: int, line: str) -> None:
+            nonlocal bars
+            from rich.markup import escape
 
-            def progress(tag: str, done: int, total: int, line: str) -> None:
+            with lock:
+                if bars is None:
+                    bars = _progress_bars(self.console)
+                    bars.start()
                 if tag not in tasks:
                     tasks[tag] = bars.add_task("", total=total, tag=tag, line="")
-                bars.update(tasks[tag], completed=done, total=total, line=escape(line[:60]))
+            bars.update(tasks[tag], completed=done, total=total, line=escape(line[:60]))
 
+        try:
             yield progress
+        finally:
+            if bars is not None:
+                bars.stop()
 
     def deps_built(self, tags: list[str]) -> None:
         """Shown by the progress bars already."""
 
     @contextmanager
     def running(self, plan) -> Iterator[list]:
-        from rtest.session import trapped
+        from rtest.cli.interrupt import trapped
 
         with trapped(self.cancel), LiveStatus(self.console, plan.execution_order()) as live:
             yield [live.on]
+
+
+def _progress_bars(console: Console) -> Any:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    columns = (TextColumn("[bold]building[/] {task.fields[tag]}"), BarColumn(), MofNCompleteColumn(),
+               TimeElapsedColumn(), TextColumn("[dim]{task.fields[line]}"))
+    return Progress(*columns, console=console, transient=False)

@@ -131,14 +131,6 @@ def run(
 
 def run_sandbox(pipeline: PipelineOptions, flags: RunFlags, local: LocalFlags, service: ServiceFlags) -> int:
     """`rtest sandbox run` with its options as models: on a service, or here through the one run path."""
-    from rtest.cli import preflight
-    from rtest.cli.common import load_pipeline
-    from rtest.cli.progress import ConsoleObserver, summary
-    from rtest.cli.text import markup_safe
-    from rtest.logs import configure_logging
-    from rtest.report.logtail import log_tail
-    from rtest.session import run_request
-
     if service.server and (pipeline.framework_python or pipeline.no_config_classes):  # -- issue 15
         raise OptionError("--framework-python and --no-config-classes are about this machine's planning; a service "
                           "plans with the framework installed where it runs. Drop them, or run without --server.")
@@ -153,6 +145,15 @@ def run_sandbox(pipeline: PipelineOptions, flags: RunFlags, local: LocalFlags, s
                           "on its own backend (`rtest serve --backend swarm`). Drop them, or run without --server.")
     if service.server:  # -- rtest serve (issue 11)
         return _run_on_server(pipeline, flags, local, service)
+    # a local run's modules only now: a client of a service never pays for them (issue 18)
+    from rtest.cli import preflight
+    from rtest.cli.common import load_pipeline
+    from rtest.cli.progress import ConsoleObserver, summary
+    from rtest.cli.text import markup_safe
+    from rtest.logs import configure_logging
+    from rtest.report.logtail import log_tail
+    from rtest.session import run_request
+
     configure_logging(local.log_format, "info" if local.verbose or local.log_format == "json" else "warning")
     preflight.check_junit(local.junit)
     workdir = pipeline.workdir
@@ -185,8 +186,8 @@ def run_sandbox(pipeline: PipelineOptions, flags: RunFlags, local: LocalFlags, s
 
 def _run_on_server(pipeline: PipelineOptions, flags: RunFlags, local: LocalFlags, service: ServiceFlags) -> int:
     """The same run on a service: every option forwarded (cli/serve_cmd.py), live progress, reports, exit codes."""
+    from rtest.cli.interrupt import trapped
     from rtest.cli.serve_cmd import sandbox_run_remote
-    from rtest.session import trapped
 
     cancel = threading.Event()
     with trapped(cancel):

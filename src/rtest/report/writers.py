@@ -17,7 +17,6 @@ import structlog
 from rtest.plan.model import PipelineTestingSpec
 from rtest.report.html import write_report_html
 from rtest.report.json_report import REPORT_FILE_NAME, write_report_json
-from rtest.report.junit import write_junit
 from rtest.run.events import Event, RunFinished, RunStarted, StepFinished
 from rtest.run.model import RunReport, StepResult, StepStatus
 
@@ -28,9 +27,15 @@ ReportWriter = Callable[[RunReport, PipelineTestingSpec, Path], Path]
 WRITERS: dict[str, ReportWriter] = {
     "json": lambda report, plan, path: write_report_json(report, path),
     "html": write_report_html,
-    "junit": lambda report, plan, path: write_junit(report, path),
+    "junit": lambda report, plan, path: _write_junit(report, path),
 }
 DEFAULT_FILES = {"json": REPORT_FILE_NAME, "html": "report.html", "junit": "junit.xml"}
+
+
+def _write_junit(report: RunReport, path: Path) -> Path:
+    from rtest.report.junit import write_junit  # XML only for a run that asked for it (issue 18: start-up)
+
+    return write_junit(report, path)
 
 
 def write_reports(report: RunReport, plan: PipelineTestingSpec, run_dir: Path | str,

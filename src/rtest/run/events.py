@@ -10,13 +10,16 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
-
-import structlog
+from typing import Any, Callable
 
 from rtest.run.model import RunReport, StepResult
 
-log = structlog.get_logger("rtest.events")
+
+def _log() -> Any:
+    """structlog, imported when a run logs (a service's client reads these events and never logs them)."""
+    import structlog
+
+    return structlog.get_logger("rtest.events")
 
 
 @dataclass(frozen=True)
@@ -84,11 +87,12 @@ class EventBus:
                 try:
                     subscriber(event)
                 except Exception:  # a broken view must not break the run
-                    log.exception("event subscriber failed", event=type(event).__name__)
+                    _log().exception("event subscriber failed", event=type(event).__name__)
 
 
 def log_event(event: Event) -> None:
     """The structlog view of a run."""
+    log = _log()
     if isinstance(event, RunStarted):
         log.info("run started", run_id=event.run_id, steps=len(event.nodes), run_dir=str(event.run_dir))
     elif isinstance(event, StepQueued):

@@ -11,7 +11,9 @@ from rtest.serve import files
 from rtest.serve.eventlog import END
 from rtest.serve.registry import FINISHED
 
-POLL_S = 0.05  # a stat and a small read of one file: cheap, and the end of a run is seen at once
+POLL_S = 0.02  # a stat and a small read of one file (the registry is asked only once the run is not active):
+# cheap, and a step's end, or the run's, reaches a follower within 20 ms (issue 18: it was 50)
+LOG_POLL_S = 0.05  # a followed log asks the registry whether its step is done at each quiet poll: kept at 50 ms
 KEEPALIVE_S = 15.0
 
 
@@ -27,8 +29,9 @@ async def sse(manager, run_id: str, after: int) -> AsyncIterator[str]:
             if record["type"] == END:
                 return
         if not records:
-            run = manager.registry.run(run_id)
-            if run is None or (run["status"] in FINISHED and run_id not in manager.active):
+            active = run_id in manager.active  # an active run is not finished: no registry query while it runs
+            run = None if active else manager.registry.run(run_id)
+            if not active and (run is None or run["status"] in FINISHED):
                 records, offset = manager.events.read_from(run_id, offset)
                 if not records:  # finished and nothing more will come
                     return
@@ -61,7 +64,7 @@ async def follow_log(manager, run_id: str, node: str, fd: int | None, offset: in
                 if fd is not None and files.read_range(fd, offset, 1):
                     continue
                 return
-            await asyncio.sleep(POLL_S)
+            await asyncio.sleep(LOG_POLL_S)
     finally:
         if fd is not None:
             os.close(fd)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import docker
@@ -81,6 +82,11 @@ class DockerBackend(BackendBase):
         self.api = self.client.api
         self.images = DockerImageStore(self.client)  # dependency images and builds go through the same engine
         self._host: tuple[str | None, str | None] | None = None
+        # -- issue 18: a finished container is removed off the step's critical path (its exit code and logs are
+        # read first); remove_run waits for these before it lists what is left
+        self._removing: dict[str, Future] = {}  # container name -> its removal under way
+        self._removing_lock = threading.Lock()
+        self._removals = ThreadPoolExecutor(max_workers=2, thread_name_prefix="rtest-remove")
 
     def host(self) -> tuple[str | None, str | None]:
         """The engine's host name and id, for the report's "where it ran" (asked once)."""
@@ -102,6 +108,7 @@ class DockerBackend(BackendBase):
     # ---- one container ------------------------------------------------------------
     def prepare(self, launch: StepLaunch) -> ContainerHandle:
         """Create the container without starting it, so its start costs little later."""
+        self.wait_for_removals(launch.name)  # a step run again under its name: the old container must be gone first
         host_config = self.api.create_host_config(
             binds={str(m.host): {"bind": m.container, "mode": "ro" if m.read_only else "rw"} for m in launch.mounts},
             network_mode=launch.network,
@@ -141,10 +148,31 @@ class DockerBackend(BackendBase):
             self.remove(handle)
             reason = f"the engine could not start the container: {_first_line(exc)}"
             return StepExit(exit_code=None, engine_error=reason)
+        self.host()  # asked once, while the container runs, not after it (issue 18)
         outcome = self._wait(handle, launch.timeout_s, cancel)
         exit_info = self._collect(handle, outcome, log_path, time.monotonic() - started)
-        self.remove(handle)
+        self._remove_later(handle)
         return exit_info
+
+    def _remove_later(self, handle: ContainerHandle) -> None:
+        """Exit code and logs are read: the removal (tens of ms of the engine's time) need not hold up the next step."""
+        with self._removing_lock:
+            future = self._removals.submit(self.remove, handle)
+            self._removing[handle.name] = future
+        future.add_done_callback(lambda done: self._removed(handle.name, done))
+
+    def _removed(self, name: str, future: Future) -> None:
+        with self._removing_lock:
+            if self._removing.get(name) is future:
+                del self._removing[name]
+
+    def wait_for_removals(self, name: str | None = None) -> None:
+        """The removal of container ``name`` (None: of every container) has ended; remove logs its own failures."""
+        with self._removing_lock:
+            pending = list(self._removing.values()) if name is None else [self._removing.get(name)]
+        for future in pending:
+            if future is not None:
+                future.exception()
 
     def _wait(self, handle: ContainerHandle, timeout_s: float | None, cancel: threading.Event) -> dict:
         """Wait in a helper thread so a timeout or Ctrl-C can interrupt the blocking call."""
@@ -244,6 +272,7 @@ class DockerBackend(BackendBase):
         Runs in run_pipeline's clean-up, so an engine that went away must not raise
         here: that would lose the report of the steps that did run.
         """
+        self.wait_for_removals()  # so what is listed below is what a crash or Ctrl-C left, not a removal under way
         label = [f"{LABEL_RUN_ID}={run_id}" if run_id else LABEL_MANAGED] + (
             [f"{LABEL_USER}={uid}"] if uid is not None else []
         )
