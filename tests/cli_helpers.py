@@ -25,12 +25,15 @@ def _chdir(folder: Path):  # contextlib.chdir is Python 3.11+; rtest supports 3.
         os.chdir(before)
 
 
-def rtest_here(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+def rtest_here(*args: str, cwd: Path, env: dict[str, str] | None = None,
+               input: str = "") -> subprocess.CompletedProcess:
+    """``input``: what the command reads on stdin (not a terminal, as when piped)."""
     from rtest.cli.main import main
 
     out, err = _stream(), _stream()  # with a .buffer: `rtest runs logs` writes the log's bytes
     code: int | str | None = 0
-    with mock.patch.dict(os.environ, env or {}), _chdir(cwd), redirect_stdout(out), redirect_stderr(err):
+    with mock.patch.dict(os.environ, env or {}), _chdir(cwd), redirect_stdout(out), redirect_stderr(err), \
+            mock.patch.object(sys, "stdin", io.StringIO(input)):
         try:
             main(list(args))
         except SystemExit as exited:
