@@ -31,6 +31,7 @@ def _du(folder: Path) -> int:
     return sum(p.stat().st_blocks * 512 for p in folder.rglob("*") if p.is_file() and not p.is_symlink())
 
 
+@pytest.mark.process  # plan worker processes abort and overrun their 3 s
 def test_code_naming_dags_fail_their_run_with_allow_code_and_the_service_keeps_answering(tmp_path):
     spec = _config(tmp_path / "p")
     with running_service(tmp_path / "wd", flags=("--allow-code", "--plan-timeout", "3")) as svc, svc.client() as client:
