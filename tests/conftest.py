@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+# The fast tier (docs/development.md) runs with HYPOTHESIS_PROFILE=fast: property tests try a tenth of their examples
+# (tests/properties.py). CI and a plain `pytest` use the default profile and every test's own count.
+settings.register_profile("fast", max_examples=20)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
