@@ -14,6 +14,11 @@ from hypothesis import settings
 settings.register_profile("fast", max_examples=20)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
+# pytest-xdist workers start with COLUMNS=80 in their environment, and a rich console created at import keeps the
+# width it saw then: a command run in-process (tests/cli_helpers.py) would wrap at 80 whatever its test asks for.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.pop("COLUMNS", None)
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
