@@ -11,7 +11,8 @@ import os
 import sys
 
 
-def _fake_backend():
+def fake_backend(env=os.environ):
+    """``env``: where the RTEST_FAKE_* settings are read, at each step (an in-process service passes its own)."""
     from rtest.testing import FakeBackend, FakeStep
 
     class _EveryStep(dict):  # FakeBackend asks steps.get(node, default): answer for any node
@@ -19,12 +20,12 @@ def _fake_backend():
             return True
 
         def get(self, node, default=None):
-            failing = set(filter(None, os.environ.get("RTEST_FAKE_FAIL", "").split(",")))
-            fail_file = os.environ.get("RTEST_FAKE_FAIL_FILE")
+            failing = set(filter(None, env.get("RTEST_FAKE_FAIL", "").split(",")))
+            fail_file = env.get("RTEST_FAKE_FAIL_FILE")
             if fail_file and os.path.isfile(fail_file):
                 failing |= set(open(fail_file).read().split())
-            slow = set(filter(None, os.environ.get("RTEST_FAKE_SLOW", "").split(",")))
-            return FakeStep(duration_s=600.0 if node in slow else float(os.environ.get("RTEST_FAKE_STEP_S", "0")),
+            slow = set(filter(None, env.get("RTEST_FAKE_SLOW", "").split(",")))
+            return FakeStep(duration_s=600.0 if node in slow else float(env.get("RTEST_FAKE_STEP_S", "0")),
                             exit_code=1 if node in failing else 0)
 
     return FakeBackend(_EveryStep())
@@ -34,5 +35,5 @@ if __name__ == "__main__":
     from rtest.cli.main import main
     from rtest.run.backends import register_backend
 
-    register_backend("fake", _fake_backend)
+    register_backend("fake", fake_backend)
     main(sys.argv[1:])

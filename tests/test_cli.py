@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from cli_helpers import rtest_here
 from pipelines import write_pipeline
 from rtest.cli.main import main
 
@@ -68,8 +69,8 @@ def test_an_instance_type_rtest_guesses_is_a_plan_note_not_a_log_line(pipeline):
     config["configuration"]["specific"]["Train"]["training_instance_type"] = "ml.m5.12xlarge"
     pipeline["config"].write_text(json.dumps(config))
     data = str(pipeline["data"])
-    done = subprocess.run([sys.executable, "-m", "rtest.cli.main", "plan", *_base(pipeline), "--input", f"Preprocess_training.DATA={data}",
-                           "--input", f"Preprocess_calibration.DATA={data}", "--format", "json"], capture_output=True, text=True)
+    done = rtest_here("plan", *_base(pipeline), "--input", f"Preprocess_training.DATA={data}",
+                      "--input", f"Preprocess_calibration.DATA={data}", "--format", "json", cwd=Path.cwd())
     assert done.returncode == 0 and "ml.m5.12xlarge" not in done.stderr  # quiet: no log line on every plan ...
     plan = json.loads(done.stdout)
     assert plan["scripts"]["Train"]["instance_type"]["value"] == "ml.m5.12xlarge"

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from cli_helpers import rtest_here
 from pipelines import raised_message, write_python_pipeline
 from rtest.deps.requirements import DependencyError
 from rtest.deps.resolve import collect, decisions
@@ -152,7 +153,7 @@ def test_deps_add_records_the_requirement_in_the_spec_file(tmp_path):
     p = write_python_pipeline(tmp_path / "p", {"A": {"script": "print(1)\n", "outputs": {"out": OUT}}}, [])
     spec = tmp_path / "spec.yaml"
     spec.write_text(yaml.safe_dump({"version": 1, "pipeline": {"dag": str(p["dag"]), "config": str(p["config"])}}))
-    run = lambda *args: subprocess.run([sys.executable, "-m", "rtest.cli.main", "deps", *args], capture_output=True, text=True, cwd=tmp_path)  # noqa: E731
+    run = lambda *args: rtest_here("deps", *args, cwd=tmp_path)  # noqa: E731
     added = run("--spec", str(spec), "--add", "A", "tinyfmt==1.0.0")
     assert added.returncode == 0, added.stdout + added.stderr
     assert yaml.safe_load(spec.read_text())["scripts"]["A"]["requirements"] == ["tinyfmt==1.0.0"]

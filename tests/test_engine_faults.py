@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import os
 import secrets
 import selectors
 import shutil
 import socket
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -19,6 +16,7 @@ import pytest
 import requests
 from docker.errors import APIError, NotFound, create_api_error_from_http_exception
 
+from cli_helpers import rtest_here
 from rtest.errors import EngineUnavailableError
 from rtest.plan.builder import build_plan, load_pipeline_inputs
 from rtest.plan.userspec import parse_input_flags
@@ -257,12 +255,8 @@ def test_backend_from_env_on_a_missing_socket_says_how_to_start_docker(nowhere, 
 
 def test_cli_without_an_engine_exits_3_with_one_sentence(tmp_path, nowhere):
     p = write_python_pipeline(tmp_path / "p", {"Solo": {"script": "print('hi')\n", "outputs": {"out": OUT}}}, [])
-    env = {**os.environ, "DOCKER_HOST": nowhere, "COLUMNS": "400"}
-    result = subprocess.run(
-        [sys.executable, "-m", "rtest.cli.main", "sandbox", "run", "--dag", str(p["dag"]), "--config", str(p["config"]),
-         "--workdir", str(tmp_path / "wd")],
-        capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path,
-    )
+    result = rtest_here("sandbox", "run", "--dag", str(p["dag"]), "--config", str(p["config"]),
+                        "--workdir", str(tmp_path / "wd"), cwd=tmp_path, env={"DOCKER_HOST": nowhere, "COLUMNS": "400"})
     output = result.stdout + result.stderr
     assert result.returncode == 3, output
     assert START_DOCKER_SENTENCE in output and "No container engine answers" in output, output

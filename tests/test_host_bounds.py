@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from cli_helpers import rtest_here
 from rtest.errors import OptionError
 from rtest.options import LocalFlags
 from rtest.sizes import parse_step_user
@@ -141,6 +142,6 @@ def test_step_user_and_log_cap_options():
 
 
 def test_step_user_and_log_cap_are_not_sent_to_a_service():
-    done = subprocess.run([sys.executable, "-m", "rtest.cli.main", "sandbox", "run", "--example", "--server",
-                           "http://127.0.0.1:9", "--step-user", "1000:1000"], capture_output=True, text=True, timeout=60)
+    done = rtest_here("sandbox", "run", "--example", "--server", "http://127.0.0.1:9", "--step-user", "1000:1000",
+                      cwd=Path.cwd())
     assert done.returncode == 2 and "operator" in done.stdout + done.stderr

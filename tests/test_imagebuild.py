@@ -209,11 +209,13 @@ def test_pins_match_the_sagemaker_images():
 
 # --- wheel selection (real pip, tiny wheels) -----------------------------------------------
 
+@pytest.mark.process  # real pip resolves
 def test_resolve_wheels_picks_the_dependency_closure_only(tmp_path, wheelhouse):
     chosen = imagebuild.resolve_wheels(requirements(tmp_path, "alpha==1.0"), wheelhouse)
     assert sorted(p.name for p in chosen) == ["alpha-1.0-py3-none-any.whl", "beta-2.1-py3-none-any.whl"]
 
 
+@pytest.mark.process  # real pip resolves
 def test_resolve_wheels_reports_a_gap(tmp_path, wheelhouse):
     (wheelhouse / "beta-2.1-py3-none-any.whl").unlink()
     assert imagebuild.resolve_wheels(requirements(tmp_path, "alpha==1.0"), wheelhouse) is None
@@ -227,6 +229,7 @@ def test_wheels_outside_the_wheelhouse_do_not_count(tmp_path, wheelhouse):
     assert imagebuild.wheels_in_report(report, wheelhouse) is None
 
 
+@pytest.mark.process  # real pip resolves
 def test_ensure_wheelhouse_downloads_only_when_a_wheel_is_missing(tmp_path, wheelhouse, monkeypatch):
     reqs = {"one": requirements(tmp_path, "alpha==1.0"), "two": requirements(tmp_path, "gamma")}
     monkeypatch.setattr(imagebuild, "requirements_file", lambda folder: reqs[folder])
@@ -247,6 +250,7 @@ def test_ensure_wheelhouse_downloads_only_when_a_wheel_is_missing(tmp_path, whee
     assert sorted(p.name for p in second["one"]) == ["alpha-1.0-py3-none-any.whl", "beta-2.1-py3-none-any.whl"]
 
 
+@pytest.mark.process  # real pip resolves
 def test_ensure_wheelhouse_fails_in_one_sentence_when_download_does_not_help(tmp_path, wheelhouse, monkeypatch):
     monkeypatch.setattr(imagebuild, "requirements_file", lambda folder: requirements(tmp_path, "delta==1"))
     monkeypatch.setattr(imagebuild, "download_wheels", lambda *args: None)

@@ -12,12 +12,17 @@ from pathlib import Path
 import pytest
 import yaml
 
+from cli_helpers import rtest_here
 from pipelines import write_pipeline
 from test_synth import TRAIN_HYPER, loader_config
 
 
-def rtest(*args: str, cwd: Path, answers: str = "", env: dict | None = None, timeout: int = 120):
-    """The real command in a child process, answers piped to its stdin (as a script or CI would)."""
+def rtest(*args: str, cwd: Path, answers: str = "", env: dict | None = None, timeout: int = 120, child=False):
+    """The real command, answers piped to its stdin (as a script or CI would); in a child process with ``child``
+    (when its start-up is the point: what is importable there)."""
+    if not child:
+        done = rtest_here(*args, cwd=cwd, input=answers, env={"COLUMNS": "200", **(env or {})})
+        return done.returncode, done.stdout, done.stderr
     done = subprocess.run([sys.executable, "-m", "rtest.cli.main", *args], cwd=cwd, input=answers, text=True,
                           capture_output=True, timeout=timeout, env={**os.environ, "COLUMNS": "200", **(env or {})})
     return done.returncode, done.stdout, done.stderr
@@ -68,6 +73,7 @@ def test_synthesis_is_offered_only_where_the_config_can_make_the_data(tmp_path):
     assert spec["scripts"] == {"Preprocess_calibration": {"inputs": {"DATA": "calib.csv"}}}
 
 
+@pytest.mark.process
 def test_the_framework_catalogue_and_shared_dags_are_found_without_importing_it(tmp_path):
     """A cursus-shaped layout: the config in pipeline_config/, no DAG file in the project, the DAG and the
     interfaces in the installed framework (a package that would fail if it were imported)."""
@@ -86,7 +92,7 @@ def test_the_framework_catalogue_and_shared_dags_are_found_without_importing_it(
     shutil.copytree(paths["interfaces"], framework / "steps" / "interfaces")
     shutil.copy(paths["data"] / "train.csv", project / "train.csv")
     code, out, err = rtest("init", "--no-run", cwd=project, answers="\ntrain.csv\ntrain.csv\n",
-                           env={"PYTHONPATH": str(tmp_path / "site")})
+                           env={"PYTHONPATH": str(tmp_path / "site")}, child=True)
     assert code == 0, err
     assert "passed over pipeline_config/execute_doc.json: not a pipeline config" in out
     assert "e2e.dag.json (6 nodes, 6 with a step config)" in out

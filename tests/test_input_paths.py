@@ -12,6 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from properties import examples
 from rtest.plan.input_paths import InputPathError, copy_user_input, input_path_problem
 
 CANARY = "canary-3f9a-host-secret"
@@ -182,7 +183,7 @@ def _build(root: Path, entries) -> None:
             continue
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(150), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(ENTRIES, st.booleans())
 def test_generated_trees_never_leak_never_hang_never_crash(entries, follow):
     """Whatever links a tree holds: the check answers with a sentence or None, and the copy obeys the same answer."""

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from rich.console import Console
 from rich.text import Text
 
+from properties import examples
 from pipelines import write_python_pipeline
 from rtest.cli.preflight import MIN_MEMORY_BYTES, OptionError, parse_memory
 from rtest.cli.text import clean, markup_safe
@@ -23,7 +24,7 @@ from rtest.plan.checks import ENV_NAME, MAX_NAME_BYTES, env_name_problem
 from rtest.plan.userspec import UserSpec
 from rtest.run.layout import step_folders
 
-FAST = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+FAST = settings(max_examples=examples(200), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 # Text that attacks: markup brackets, escapes, controls of both ranges, path separators, long runs and any Unicode.
 HOSTILE_TEXT = st.text(alphabet=st.one_of(st.sampled_from("[]/\\=\x1b\x07\x9b\r\n\t.:;#@ "), st.characters()), max_size=300)
 CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")

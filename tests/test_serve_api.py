@@ -225,6 +225,7 @@ def test_the_token_is_required_on_every_api_call(tmp_path):
     assert good.status_code == 200 and health.status_code == 200
 
 
+@pytest.mark.process
 def test_a_non_loopback_bind_without_a_token_refuses_to_start(tmp_path):
     port = free_port()
     done = subprocess.run([sys.executable, "-m", "rtest.cli.main", "serve", "--host", "0.0.0.0", "--port", str(port),
@@ -234,9 +235,10 @@ def test_a_non_loopback_bind_without_a_token_refuses_to_start(tmp_path):
     assert "Traceback" not in done.stderr and not (tmp_path / "wd").exists()
 
 
+@pytest.mark.process
 def test_a_killed_service_marks_its_running_run_interrupted_on_restart(tmp_path):
     paths = _pipeline(tmp_path / "p", ["A", "B"], [("A", "B")])
-    service = Service(tmp_path / "wd", env={"RTEST_FAKE_STEP_S": "60"}).start()
+    service = Service(tmp_path / "wd", env={"RTEST_FAKE_STEP_S": "60"}, process=True).start()
     try:
         with service.client() as client:
             run_id = client.submit({"spec": _spec(paths)})
@@ -266,10 +268,11 @@ def test_a_client_shares_the_file_system_only_if_the_service_sees_its_files_as_i
         (service.workdir / "serve" / "server-id").write_text(client.service()["server_id"])
 
 
+@pytest.mark.process
 def test_a_run_still_queued_when_the_service_died_starts_again_on_restart(tmp_path):
     slow = _pipeline(tmp_path / "slow", ["Slow"], [])
     quick = _pipeline(tmp_path / "quick", ["Quick"], [])
-    service = Service(tmp_path / "wd", slots=1, env={"RTEST_FAKE_SLOW": "Slow"}).start()
+    service = Service(tmp_path / "wd", slots=1, env={"RTEST_FAKE_SLOW": "Slow"}, process=True).start()
     try:
         with service.client() as client:
             holder = client.submit({"spec": _spec(slow)})

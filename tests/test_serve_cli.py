@@ -4,7 +4,6 @@ against a real service process (steps played by FakeBackend)."""
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -13,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from rtest.testing import write_python_pipeline
+from cli_helpers import rtest_here
 from serve_helpers import free_port, running_service, wait_for
 
 OUT, IN = "/opt/ml/processing/output/out", "/opt/ml/processing/input/out"
@@ -24,10 +24,8 @@ def _pipeline(root: Path) -> dict[str, Path]:
     return write_python_pipeline(root, steps, [("First", "Second")])
 
 
-def _rtest(*args: str, cwd: Path, env: dict | None = None, **kwargs) -> subprocess.CompletedProcess:
-    environment = {**os.environ, "RTEST_SERVER": "", **(env or {})}
-    return subprocess.run([sys.executable, "-m", "rtest.cli.main", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=180, env=environment, **kwargs)
+def _rtest(*args: str, cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
+    return rtest_here(*args, cwd=cwd, env={"RTEST_SERVER": "", **(env or {})})
 
 
 @pytest.fixture(scope="module")
@@ -76,6 +74,7 @@ def test_no_service_at_the_url_exits_3(tmp_path):
     assert done.returncode == 3 and "No rtest service answers" in done.stderr
 
 
+@pytest.mark.process
 def test_ctrl_c_cancels_the_remote_run_and_exits_130(tmp_path):
     paths = _pipeline(tmp_path / "p")
     with running_service(tmp_path / "wd", env={"RTEST_FAKE_STEP_S": "120"}) as svc, svc.client() as client:

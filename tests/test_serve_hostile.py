@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from rtest.testing import write_python_pipeline
 from serve_helpers import Service, running_service, wait_for
@@ -30,6 +31,7 @@ def _du(folder: Path) -> int:
     return sum(p.stat().st_blocks * 512 for p in folder.rglob("*") if p.is_file() and not p.is_symlink())
 
 
+@pytest.mark.process  # plan worker processes abort and overrun their 3 s
 def test_code_naming_dags_fail_their_run_with_allow_code_and_the_service_keeps_answering(tmp_path):
     spec = _config(tmp_path / "p")
     with running_service(tmp_path / "wd", flags=("--allow-code", "--plan-timeout", "3")) as svc, svc.client() as client:
@@ -43,9 +45,11 @@ def test_code_naming_dags_fail_their_run_with_allow_code_and_the_service_keeps_a
     assert ends[pausing]["status"] == "failed" and "did not finish within 3 s" in ends[pausing]["message"]
 
 
+@pytest.mark.process
 def test_a_code_naming_run_queued_when_the_service_died_is_failed_not_retried(tmp_path):
     spec = _config(tmp_path / "p")
-    service = Service(tmp_path / "wd", slots=1, flags=("--allow-code", "--plan-timeout", "600")).start()
+    service = Service(tmp_path / "wd", slots=1, flags=("--allow-code", "--plan-timeout", "600"),
+                      process=True).start()
     try:
         with service.client() as client:
             run_id = client.submit({"spec": {"pipeline": {**spec["pipeline"], "dag": "signal:pause"}}})
@@ -123,8 +127,9 @@ def test_a_chunked_body_stops_at_the_limit_and_leaves_nothing(tmp_path):
     assert used < limit and runs == 0
 
 
+@pytest.mark.process
 def test_a_second_service_on_the_same_workdir_exits_2_naming_the_first(tmp_path):
-    with running_service(tmp_path / "wd") as first:
+    with running_service(tmp_path / "wd", process=True) as first:
         second = Service(tmp_path / "wd")
         done = subprocess.run(second.argv(), capture_output=True, text=True, timeout=120,
                               env={**os.environ, "NO_PROXY": "127.0.0.1"})
@@ -134,9 +139,10 @@ def test_a_second_service_on_the_same_workdir_exits_2_naming_the_first(tmp_path)
     assert f"PID {first.process.pid}, port {first.port}" in said and "Traceback" not in said
 
 
+@pytest.mark.process
 def test_rtest_runs_finds_the_local_service_and_its_token_by_itself_and_prunes(tmp_path):
     env = {"RTEST_RUNTIME_DIR": str(tmp_path / "runtime")}
-    with running_service(tmp_path / "wd", env=env) as svc:
+    with running_service(tmp_path / "wd", env=env, process=True) as svc:
         with svc.client() as client:
             run_id = client.submit({"spec": _config(tmp_path / "p"), "submitter": "local"})
             list(client.events(run_id))

@@ -7,15 +7,14 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from rtest.testing import write_python_pipeline
+from cli_helpers import rtest_here
 from serve_helpers import running_service, wait_for
 
 OUT = "/opt/ml/processing/output/out"
@@ -23,9 +22,7 @@ NEEDS_ENV = {"script": "# reads LABEL_FIELD\n", "outputs": {"out": OUT}, "env": 
 
 
 def _rtest(*args: str, cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
-    environment = {**os.environ, "RTEST_SERVER": "", "NO_PROXY": "127.0.0.1", **(env or {})}
-    return subprocess.run([sys.executable, "-m", "rtest.cli.main", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=600, env=environment)
+    return rtest_here(*args, cwd=cwd, env={"RTEST_SERVER": "", "NO_PROXY": "127.0.0.1", **(env or {})})
 
 
 def _only_run(workdir: Path) -> Path:

@@ -19,6 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from properties import examples
 from rtest.errors import UntrustedOutputError
 from rtest.run import untrusted
 from rtest.run.staging import stage_output
@@ -87,7 +88,7 @@ def _copy_is_safe(copy: bytes) -> None:
 
 
 @pytest.mark.timeout(300)
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(300), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(ops=operations)
 def test_any_output_is_refused_whole_or_copied_safely(ops):
     with tempfile.TemporaryDirectory() as tmp:
