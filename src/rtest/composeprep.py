@@ -23,9 +23,8 @@ from rtest.imagebuild import (
     _connect,
     _timed,
     default_cache_dir,
+    ensure_offline_base,
     image_exists,
-    import_root,
-    make_debian_root,
 )
 
 SERVICE_PUBLIC_BASE = "python:3.11-slim-bookworm"  # the compose file's default
@@ -55,24 +54,14 @@ def prepare_compose(repo: Path, offline: bool | None = None, cache_dir: Path | N
     values: dict[str, str] = {}
     if offline:
         cache_dir = Path(cache_dir or default_cache_dir())
-        ensure_service_base(client, cache_dir, log)
+        ensure_offline_base(client, cache_dir, log, image=SERVICE_OFFLINE_BASE, suite=SERVICE_SUITE,
+                            packages="python3")
         _timed(log, "service wheelhouse", lambda: download_service_wheels(repo, repo / "wheels", log))
         values = {"RTEST_PYTHON_IMAGE": SERVICE_OFFLINE_BASE, "RTEST_WHEELHOUSE": WHEELHOUSE_IN_CONTEXT}
     log(f"compose builds FROM {values.get('RTEST_PYTHON_IMAGE', SERVICE_PUBLIC_BASE)}"
         f" ({'offline' if offline else 'online'})")
     update_env_file(repo / ".env", values, log)
     return values
-
-
-def ensure_service_base(client, cache_dir: Path, log: Log) -> None:
-    if image_exists(client, SERVICE_OFFLINE_BASE):
-        log(f"{SERVICE_OFFLINE_BASE} exists; reusing it")
-        return
-    root = cache_dir / f"{SERVICE_SUITE}-root"
-    if not (root / "usr" / "bin" / "python3").is_file():
-        _timed(log, f"debootstrap {SERVICE_SUITE}",
-               lambda: make_debian_root(root, log, suite=SERVICE_SUITE, packages="python3"))
-    _timed(log, f"import {SERVICE_OFFLINE_BASE}", lambda: import_root(client, root, SERVICE_OFFLINE_BASE))
 
 
 def service_requirements(repo: Path) -> list[str]:

@@ -170,14 +170,16 @@ def _timed(log: Log, what: str, step: Callable[[], object]):
 
 # --- offline base: a debootstrap root imported as an image -------------------------------
 
-def ensure_offline_base(client, cache_dir: Path, log: Log) -> None:
-    if image_exists(client, OFFLINE_BASE_IMAGE):
-        log(f"{OFFLINE_BASE_IMAGE} exists; reusing it")
+def ensure_offline_base(client, cache_dir: Path, log: Log, image: str = OFFLINE_BASE_IMAGE,
+                        suite: str = DEBIAN_SUITE, packages: str = DEBIAN_PACKAGES) -> None:
+    """``image`` made from a debootstrap root of ``suite`` (kept in the cache), unless the engine has it."""
+    if image_exists(client, image):
+        log(f"{image} exists; reusing it")
         return
-    root = cache_dir / f"{DEBIAN_SUITE}-root"
+    root = cache_dir / f"{suite}-root"
     if not (root / "usr" / "bin" / "python3").is_file():
-        _timed(log, f"debootstrap {DEBIAN_SUITE}", lambda: make_debian_root(root, log))
-    _timed(log, f"import {OFFLINE_BASE_IMAGE}", lambda: import_root(client, root, OFFLINE_BASE_IMAGE))
+        _timed(log, f"debootstrap {suite}", lambda: make_debian_root(root, log, suite=suite, packages=packages))
+    _timed(log, f"import {image}", lambda: import_root(client, root, image))
 
 
 def make_debian_root(root: Path, log: Log, suite: str = DEBIAN_SUITE, packages: str = DEBIAN_PACKAGES) -> None:

@@ -13,7 +13,7 @@ from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from rtest.errors import OptionError
 from rtest.sizes import parse_log_bytes, parse_memory, parse_output_bytes, parse_step_user
@@ -204,15 +204,10 @@ class RunFlags(BaseModel):
             value = [value] if value else None
         return [n.strip() for v in value for n in str(v).split(",") if n.strip()] if value is not None else None
 
-    @field_validator("memory", mode="before")
+    @field_validator("memory", "max_output_bytes", mode="before")
     @classmethod
-    def _memory(cls, value: Any) -> Any:
-        return parse_memory(value) if isinstance(value, str) else value
-
-    @field_validator("max_output_bytes", mode="before")
-    @classmethod
-    def _output_bytes(cls, value: Any) -> Any:
-        return parse_output_bytes(value) if isinstance(value, str) else value
+    def _sizes(cls, value: Any, info: ValidationInfo) -> Any:
+        return _written(value, info)
 
     @model_validator(mode="before")
     @classmethod
@@ -303,15 +298,10 @@ class LocalFlags(BaseModel):
             return {}
         return {"registry": self.registry, "placement": per_node}
 
-    @field_validator("step_user", mode="before")
+    @field_validator("step_user", "max_log_bytes", mode="before")
     @classmethod
-    def _step_user(cls, value: Any) -> Any:
-        return parse_step_user(value) if isinstance(value, str) else value
-
-    @field_validator("max_log_bytes", mode="before")
-    @classmethod
-    def _log_bytes(cls, value: Any) -> Any:
-        return parse_log_bytes(value) if isinstance(value, str) else value
+    def _bounds(cls, value: Any, info: ValidationInfo) -> Any:
+        return _written(value, info)
 
 
 class ServiceFlags(BaseModel):
@@ -335,6 +325,15 @@ class RunRequest(RunFlags):
 
     def flags(self) -> RunFlags:
         return RunFlags.model_validate(self.model_dump(include=set(RunFlags.model_fields)))
+
+
+# options written as text on a command line (512m, 65534:65534) and the one parser of each
+_PARSERS = {"memory": parse_memory, "max_output_bytes": parse_output_bytes, "max_log_bytes": parse_log_bytes,
+            "step_user": parse_step_user}
+
+
+def _written(value: Any, info: ValidationInfo) -> Any:
+    return _PARSERS[str(info.field_name)](value) if isinstance(value, str) else value
 
 
 def text_or_json(value: str, flag: str = "--format", what: str = "format") -> str:

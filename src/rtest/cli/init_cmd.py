@@ -29,7 +29,9 @@ def init(
 
     Answers may come on standard input, one per line (empty line: the default shown in brackets)."""
     from rtest.init.ask import Asker
+    from rtest.logs import configure_logging
 
+    configure_logging("text", "warning")  # planning's debug lines are not for a dialogue
     asker = Asker(out)
     if new is not None:
         from rtest.init.scaffold import scaffold
