@@ -189,7 +189,7 @@ def test_a_headerless_csv_answer_is_read_in_the_configured_order(job):
     job.package(ALL_FOUR)
     code, results, _ = job.run(accepts="text/csv")
     assert code == 0 and {s["status"] for s in results["samples"]} == {"answered"}, job.log.read_text()
-    code, results, failure = job.run(accepts="text/csv", outputs=[["label", "TEXT"], ["score", "NUMERIC"]])
+    code, results, _ = job.run(accepts="text/csv", outputs=[["label", "TEXT"], ["score", "NUMERIC"]])
     assert code == 1
     assert results["samples"][0]["failure"] == (
         "sample sample.csv (text/csv -> text/csv): output variable 'score' is 'high', not NUMERIC "
