@@ -79,8 +79,9 @@ def _check_csv(body, variables):
                     "variables (%s)" % (missing, len(row), len(names), ", ".join(names)))
         for (name, kind), at in zip(variables, positions):
             problem = _type_problem(name, kind, row[at])
-            if problem:
-                return problem
+            if problem:  # without a header the column is the variable's place in the configured order: say so
+                return problem if header else "%s (CSV column %d of %d, in the configured order: %s)" % (
+                    problem, at + 1, len(row), ", ".join(names))
     return None
 
 

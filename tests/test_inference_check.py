@@ -184,6 +184,18 @@ def test_a_wrongly_typed_output_variable_and_a_wrong_response_type_are_failures(
     assert results["samples"][-1]["failure"].endswith("output variable 'label' is a dict, not TEXT")
 
 
+def test_a_headerless_csv_answer_is_read_in_the_configured_order(job):
+    """ALL_FOUR answers CSV as score,label with no header: each column is the variable at that place."""
+    job.package(ALL_FOUR)
+    code, results, _ = job.run(accepts="text/csv")
+    assert code == 0 and {s["status"] for s in results["samples"]} == {"answered"}, job.log.read_text()
+    code, results, _ = job.run(accepts="text/csv", outputs=[["label", "TEXT"], ["score", "NUMERIC"]])
+    assert code == 1
+    assert results["samples"][0]["failure"] == (
+        "sample sample.csv (text/csv -> text/csv): output variable 'score' is 'high', not NUMERIC "
+        "(CSV column 2 of 2, in the configured order: label, score)")
+
+
 @pytest.mark.parametrize("numpy", [True, False], ids=["with numpy", "an image without numpy"])
 def test_some_functions_the_toolkit_defaults_fill_in_the_rest(job, numpy):
     """model_fn and predict_fn only: the default input_fn decodes JSON, the default output_fn encodes JSON."""

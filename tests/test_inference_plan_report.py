@@ -134,3 +134,38 @@ def test_a_handler_missing_from_disk_skips_the_check_and_plans_the_rest(example_
     assert plan.skipped["Registration"].startswith(
         "no inference check: its handler inference_entry_point='gone_handler.py' is not on disk (searched: ")
     assert "Package" in plan.scripts and "Payload" in plan.scripts
+
+
+def _schema(*pairs: tuple[str, str]) -> dict:
+    """cursus's variable_schema, written beside the variable list when it saves a registration config."""
+    return {"input": {"variables": []}, "output": {"variables": [{"name": n, "type": t} for n, t in pairs]}}
+
+
+def test_output_variables_take_the_schemas_order_as_cursus_saves_the_list_sorted(example_copy):
+    """cursus writes config.json with sorted keys: the {name: type} list comes back alphabetical, while its
+    variable_schema keeps the author's order, the order of a headerless CSV answer's columns (real atoz)."""
+    _edit_registration(example_copy, source_model_inference_output_variable_list={
+        "calibrated-score": "NUMERIC", "custom-output-label": "TEXT", "legacy-score": "NUMERIC"},
+        variable_schema=_schema(("legacy-score", "NUMERIC"), ("calibrated-score", "NUMERIC"),
+                                ("custom-output-label", "TEXT")))
+    spec = _plan(example_copy).scripts["Registration"]
+    assert json.loads(spec.env()["RTEST_INFERENCE_OUTPUTS"]) == [
+        ["legacy-score", "NUMERIC"], ["calibrated-score", "NUMERIC"], ["custom-output-label", "TEXT"]]
+    assert spec.environment["RTEST_INFERENCE_OUTPUTS"].describe() == (
+        "config:source_model_inference_output_variable_list (in variable_schema.output's order)")
+
+
+def test_a_schema_naming_other_variables_than_the_list_is_ignored(example_copy):
+    """The list decides which variables there are; a schema left stale by a hand edit does not order them."""
+    _edit_registration(example_copy, variable_schema=_schema(("calibrated_score", "NUMERIC"), ("old", "TEXT")))
+    spec = _plan(example_copy).scripts["Registration"]
+    assert json.loads(spec.env()["RTEST_INFERENCE_OUTPUTS"]) == [["raw_score", "NUMERIC"],
+                                                                 ["calibrated_score", "NUMERIC"]]
+    assert spec.environment["RTEST_INFERENCE_OUTPUTS"].describe() == \
+        "config:source_model_inference_output_variable_list"
+    _edit_registration(example_copy, source_model_inference_output_variable_list=None,
+                       variable_schema=_schema(("calibrated_score", "NUMERIC"), ("raw_score", "NUMERIC")))
+    spec = _plan(example_copy).scripts["Registration"]  # a schema alone still says what to check
+    assert json.loads(spec.env()["RTEST_INFERENCE_OUTPUTS"]) == [["calibrated_score", "NUMERIC"],
+                                                                 ["raw_score", "NUMERIC"]]
+    assert spec.environment["RTEST_INFERENCE_OUTPUTS"].describe() == "config:variable_schema.output.variables"

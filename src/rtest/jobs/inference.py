@@ -30,6 +30,9 @@ CONFIG_FILE = "inferencecheck.json"
 CONTENT_TYPES_FIELD = "source_model_inference_content_types"
 RESPONSE_TYPES_FIELD = "source_model_inference_response_types"
 OUTPUT_VARIABLES_FIELD = "source_model_inference_output_variable_list"
+# cursus saves the config with sorted keys, so the {name: type} map above comes back alphabetical; the
+# variable_schema it writes beside it keeps the author's order, which is the order of a CSV answer's columns.
+SCHEMA_FIELD = "variable_schema"
 HANDLER_FIELD = "inference_entry_point"
 FRAMEWORK_FIELD = "framework"
 REGISTRATION_WORDS = ("registration", "registermodel")  # step types of model registration, however spelt
@@ -73,9 +76,9 @@ class InferenceCheck(JobKind):
             value = get(field)
             if value:
                 env[name] = (",".join(value) if isinstance(value, (list, tuple)) else str(value), field)
-        variables = output_variables(get(OUTPUT_VARIABLES_FIELD))
+        variables, field = ordered_output_variables(get)
         if variables:
-            env["RTEST_INFERENCE_OUTPUTS"] = (json.dumps(variables), OUTPUT_VARIABLES_FIELD)
+            env["RTEST_INFERENCE_OUTPUTS"] = (json.dumps(variables), field)
         return env
 
     def config_files(self, job: JobFiles) -> dict[str, Any]:
@@ -88,6 +91,31 @@ class InferenceCheck(JobKind):
 def is_payload_input(name: str) -> bool:
     """Which of a registration's inputs holds the payload samples (the other holds the packaged model)."""
     return "payload" in name.lower()
+
+
+def ordered_output_variables(get: Callable[[str], Any]) -> tuple[list[list[str]], str]:
+    """The output variables in the order a CSV answer gives them, and the config field(s) that said so.
+
+    The variable list decides which variables there are; the schema only orders them, and only when it
+    names the same ones (a schema left stale by a hand edit of the list is ignored).
+    """
+    variables = output_variables(get(OUTPUT_VARIABLES_FIELD))
+    schema = schema_output_variables(get(SCHEMA_FIELD))
+    if variables and sorted(schema) == sorted(variables) and schema != variables:
+        return schema, f"{OUTPUT_VARIABLES_FIELD} (in {SCHEMA_FIELD}.output's order)"
+    if variables:
+        return variables, OUTPUT_VARIABLES_FIELD
+    return schema, f"{SCHEMA_FIELD}.output.variables"
+
+
+def schema_output_variables(schema: Any) -> list[list[str]]:
+    """cursus's ``variable_schema.output.variables`` ([{name, type}, ...]) as [[name, type], ...], in order."""
+    output = schema.get("output") if isinstance(schema, dict) else None
+    listed = output.get("variables") if isinstance(output, dict) else None
+    if not isinstance(listed, list):
+        return []
+    return [[str(item["name"]), str(item.get("type") or "TEXT").upper()]
+            for item in listed if isinstance(item, dict) and item.get("name")]
 
 
 def output_variables(value: Any) -> list[list[str]]:
