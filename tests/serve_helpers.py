@@ -78,8 +78,8 @@ class Service:
         """What `rtest serve` does (rtest.serve.server.serve), minus the workdir lock and the signal handler,
         which only a process has: those are tested with ``process=True``."""
         import uvicorn
-        from fake_serve import fake_backend
 
+        from fake_serve import fake_backend
         from rtest.run.backends import register_backend
         from rtest.serve import local
         from rtest.serve.server import ServeOptions, build, resolve_token

@@ -6,8 +6,13 @@ from __future__ import annotations
 import stat
 from pathlib import Path
 
-from rtest.composeprep import (SERVICE_OFFLINE_BASE, WHEELHOUSE_IN_CONTEXT, prepare_compose, service_requirements,
-                               update_env_file)
+from rtest.composeprep import (
+    SERVICE_OFFLINE_BASE,
+    WHEELHOUSE_IN_CONTEXT,
+    prepare_compose,
+    service_requirements,
+    update_env_file,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from rtest.plan.model import InputSpec, OutputSpec, Source, Sourced
-from rtest.run import layout
 from rtest.plan.settings import CommandLine, step_settings
+from rtest.run import layout
 from rtest.run.backends.docker import DockerBackend
 from test_layout import RUN_ID, _v, make_spec, processing_spec, training_spec
 

@@ -20,11 +20,11 @@ from pipelines import raised_message, write_python_pipeline
 from rtest.deps.requirements import DependencyError
 from rtest.deps.resolve import collect, decisions
 from rtest.deps.runtime import DepsOptions, prepare_dependencies
-from rtest.run.diagnose import failure_reason
 from rtest.deps.scan import scan_script
 from rtest.deps.wheelbuild import build_pure_wheel
 from rtest.plan.builder import build_plan, load_pipeline_inputs
 from rtest.plan.userspec import UserSpec
+from rtest.run.diagnose import failure_reason
 
 OUT = "/opt/ml/processing/output/out"
 

@@ -19,8 +19,8 @@ from docker.errors import APIError, NotFound, create_api_error_from_http_excepti
 from cli_helpers import rtest_here
 from rtest.errors import EngineUnavailableError
 from rtest.plan.builder import build_plan, load_pipeline_inputs
-from rtest.plan.userspec import parse_input_flags
 from rtest.plan.settings import CommandLine
+from rtest.plan.userspec import parse_input_flags
 from rtest.run.backends.base import LABEL_NODE
 from rtest.run.backends.docker import DockerBackend, _is_transient, _retry_idempotent
 from rtest.run.engine import RunOptions

@@ -18,8 +18,8 @@ import pytest
 
 from pipelines import write_python_pipeline
 from rtest.plan.builder import build_plan, load_pipeline_inputs
-from rtest.plan.userspec import parse_input_flags
 from rtest.plan.settings import CommandLine
+from rtest.plan.userspec import parse_input_flags
 from rtest.run.backends.base import LABEL_MANAGED, LABEL_NODE
 from rtest.run.engine import RunOptions, run_pipeline
 from rtest.session import run_and_report

@@ -13,12 +13,11 @@ from pathlib import Path
 import pytest
 
 from cli_helpers import rtest_here
-from rtest.errors import OptionError
+from rtest.errors import OptionError, UntrustedOutputError
 from rtest.options import LocalFlags
-from rtest.sizes import parse_step_user
-from rtest.errors import UntrustedOutputError
 from rtest.run import ownership, staging
 from rtest.run.logcap import cap_log
+from rtest.sizes import parse_step_user
 
 BOOTSTRAP = Path(__file__).resolve().parents[1] / "executor" / "bootstrap.py"
 DROPPED = b"bytes of output dropped here"

@@ -22,9 +22,9 @@ import pytest
 
 from pipelines import write_python_pipeline
 from rtest.plan.builder import build_plan, load_pipeline_inputs
+from rtest.plan.settings import CommandLine
 from rtest.plan.userspec import parse_input_flags
 from rtest.run import untrusted
-from rtest.plan.settings import CommandLine
 from rtest.run.engine import RunOptions
 from rtest.session import run_and_report
 

@@ -28,9 +28,8 @@ def test_the_fake_backend_satisfies_the_protocol_with_no_image_store():
 
 
 def test_the_swarm_backend_keeps_its_images_on_the_managers_engine():
-    from test_swarm_contract import NODES, FakeClient, FakeSwarmAPI
-
     from rtest.run.backends.swarm import SwarmBackend
+    from test_swarm_contract import NODES, FakeClient, FakeSwarmAPI
 
     client = FakeClient(FakeSwarmAPI(NODES, []))
     backend = SwarmBackend(client)

@@ -8,8 +8,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-from pipelines import raised_message
 
+from pipelines import raised_message
 from rtest.catalog import IMAGE_CATALOG, choose_image, framework_of
 from rtest.errors import ImageNotFoundError
 from rtest.plan.builder import build_plan, load_pipeline_inputs

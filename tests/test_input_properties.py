@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 from rich.console import Console
 from rich.text import Text
 
-from properties import examples
 from pipelines import write_python_pipeline
+from properties import examples
 from rtest.cli.preflight import MIN_MEMORY_BYTES, OptionError, parse_memory
 from rtest.cli.text import clean, markup_safe
 from rtest.errors import RtestError

@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-from pipelines import raised_message
 
+from pipelines import raised_message
 from rtest.errors import ConfigError
 from rtest.inputs.config import PipelineConfig, StepConfig, load_pipeline_config, unwrap
 

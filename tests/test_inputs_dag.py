@@ -9,8 +9,8 @@ from pathlib import Path
 
 import networkx as nx
 import pytest
-from pipelines import raised_message
 
+from pipelines import raised_message
 from rtest.errors import DagError
 from rtest.inputs.dag import PipelineDAG, load_dag
 

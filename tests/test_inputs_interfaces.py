@@ -7,8 +7,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from pipelines import raised_message
 
+from pipelines import raised_message
 from rtest.errors import InterfaceError
 from rtest.inputs.interfaces import InterfaceRegistry, StepInterface, load_interfaces
 

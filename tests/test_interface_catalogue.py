@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from pipelines import raised_message
 
+from pipelines import raised_message
 from rtest.errors import InterfaceError
 from rtest.inputs.interfaces import load_interfaces
 from rtest.plan.builder import build_plan, load_pipeline_inputs

@@ -11,10 +11,10 @@ import pytest
 
 from rtest.errors import PlanError
 from rtest.plan.container_paths import container_path_problems
-from rtest.plan.model import InputSpec, JobArgument, OutputSpec, ScriptExecutionSpec, Source, Sourced
-from rtest.run import layout
 from rtest.plan.limits import GIB, NANO, host_memory_bytes, instance_shape, limits_for
+from rtest.plan.model import InputSpec, JobArgument, OutputSpec, ScriptExecutionSpec, Source, Sourced
 from rtest.plan.settings import CommandLine, step_settings
+from rtest.run import layout
 from rtest.run.backends.base import Mount, run_labels
 
 RUN_ID = "20240101T000000-abc123"

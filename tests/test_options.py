@@ -240,8 +240,7 @@ def test_the_three_doors_give_the_same_run(tmp_path):
 
 
 def test_without_no_deps_every_door_prepares_dependencies_and_checks_the_network(tmp_path):
-    from rtest.errors import ImageError
-    from rtest.errors import OptionError
+    from rtest.errors import ImageError, OptionError
 
     paths = _pipeline(tmp_path)
     with pytest.raises(ImageError, match="no image store"):  # the factory used to skip nothing but this check

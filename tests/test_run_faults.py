@@ -16,9 +16,9 @@ import pytest
 
 from pipelines import write_python_pipeline
 from rtest.plan.builder import build_plan, load_pipeline_inputs
+from rtest.plan.settings import CommandLine
 from rtest.plan.userspec import parse_input_flags
 from rtest.report.json_report import read_report_json
-from rtest.plan.settings import CommandLine
 from rtest.run.engine import RunOptions
 from rtest.run.events import StepFinished
 from rtest.run.model import StepStatus

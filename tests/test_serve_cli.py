@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from rtest.testing import write_python_pipeline
 from cli_helpers import rtest_here
+from rtest.testing import write_python_pipeline
 from serve_helpers import free_port, running_service, wait_for
 
 OUT, IN = "/opt/ml/processing/output/out", "/opt/ml/processing/input/out"

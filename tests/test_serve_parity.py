@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from rtest.testing import write_python_pipeline
 from cli_helpers import rtest_here
+from rtest.testing import write_python_pipeline
 from serve_helpers import running_service, wait_for
 
 OUT = "/opt/ml/processing/output/out"
@@ -219,12 +219,11 @@ def test_a_step_with_requirements_runs_on_the_service_with_network_none(tmp_path
 def test_images_list_and_prune_know_dependency_images(tmp_path, new_dependency_images):
     import uuid
 
-    from test_deps import make_wheel
-
     from rtest.deps.image import build_dependency_image, dependency_tag
     from rtest.deps.installed import image_info
     from rtest.deps.resolve import probe_cache_dir
     from rtest.run.backends.docker_images import DockerImageStore
+    from test_deps import make_wheel
 
     client = new_dependency_images
     store = DockerImageStore(client)

@@ -19,8 +19,8 @@ from rtest.plan.builder import (
     plan_problems,
     require_complete,
 )
-from rtest.plan.location import locate_pipeline
 from rtest.plan.input_paths import absolute_path
+from rtest.plan.location import locate_pipeline
 from rtest.plan.model import PipelineTestingSpec, ScriptExecutionSpec
 from rtest.plan.userspec import ScriptOverrides, UserSpec, load_user_spec, save_user_spec
 

@@ -20,7 +20,7 @@ def rtest_images(store: ImageStore) -> list[dict[str, Any]]:
     """One row per image: look-alikes first (by name), then dependency images (newest first)."""
     deps = dependency_images(store)
     dep_ids = {image["id"] for image in deps}
-    rows = []
+    rows: list[dict[str, Any]] = []
     for image in store.list_images(f"{LOOKALIKE_LABEL}=1"):
         labels = image.labels
         if image.id in dep_ids or labels.get(KIND_LABEL) == KIND or not image.tags:
@@ -39,6 +39,6 @@ def rtest_images(store: ImageStore) -> list[dict[str, Any]]:
             }
         )
     rows.sort(key=lambda row: (row["tags"] or [row["id"]])[0])
-    for image in sorted(deps, key=lambda image: image["created"] or "", reverse=True):
-        rows.append({**image, "kind": KIND, "tags": sorted(image["tags"]), "name": None})
+    for dep in sorted(deps, key=lambda dep: dep["created"] or "", reverse=True):
+        rows.append({**dep, "kind": KIND, "tags": sorted(dep["tags"]), "name": None})
     return rows

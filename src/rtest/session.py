@@ -9,9 +9,9 @@ differs between the front doors (a console, an event log, nothing) is a ``RunObs
 from __future__ import annotations
 
 import threading
-from dataclasses import replace
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import AbstractContextManager, nullcontext
+from dataclasses import replace
 from pathlib import Path
 
 from rtest.deps.image import Progress
@@ -20,6 +20,7 @@ from rtest.errors import OptionError, RunFaultError
 from rtest.options import LocalFlags, RunFlags
 from rtest.plan.model import PipelineTestingSpec
 from rtest.plan.settings import CommandLine, StepSettings
+from rtest.plan.userspec import UserSpec
 from rtest.report.writers import LiveReportJson, write_reports
 from rtest.run.backends.base import Backend
 from rtest.run.engine import RunOptions, run_pipeline
@@ -27,7 +28,6 @@ from rtest.run.events import Subscriber
 from rtest.run.model import RunReport
 from rtest.run.runner import SlotLimiter
 from rtest.run.untrusted import fault_reason
-from rtest.plan.userspec import UserSpec
 
 Planner = Callable[[], "tuple[PipelineTestingSpec, UserSpec]"]
 

@@ -12,11 +12,11 @@ from rich.console import Console
 from rtest.cli.common import (
     AllowOutsideOpt,
     ConfigClassesOpt,
-    FrameworkPythonOpt,
-    NoConfigClassesOpt,
     ConfigOpt,
     DagOpt,
+    FrameworkPythonOpt,
     InterfacesOpt,
+    NoConfigClassesOpt,
     RowsOpt,
     SeedOpt,
     SourceMapOpt,

@@ -15,17 +15,17 @@ from rich.markup import escape
 from rich.table import Table
 
 from rtest.cli.common import (
+    AllowOutsideOpt,
+    ConfigClassesOpt,
     ConfigOpt,
     DagOpt,
     ExampleOpt,
     FormatOpt,
+    FrameworkPythonOpt,
     ImageMapOpt,
     InputOpt,
     InstallDeclaredOpt,
     InterfacesOpt,
-    AllowOutsideOpt,
-    ConfigClassesOpt,
-    FrameworkPythonOpt,
     NoConfigClassesOpt,
     SourceMapOpt,
     SourceRootOpt,
@@ -33,6 +33,7 @@ from rtest.cli.common import (
     WheelhouseOpt,
     WorkdirOpt,
 )
+
 out = Console()
 
 

@@ -8,8 +8,8 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from rtest.cli.common import FormatOpt
 from rtest.catalog import IMAGE_DIRS
+from rtest.cli.common import FormatOpt
 
 images_app = typer.Typer(
     help="Build the look-alike images (base, sklearn 1.2-1, XGBoost 1.7-1); list and prune dependency images.",

@@ -9,33 +9,33 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 
-from rtest.version import __version__
 from rtest.cli.common import (
     AllowOutsideOpt,
     ConfigClassesOpt,
-    FrameworkPythonOpt,
-    NoConfigClassesOpt,
     ConfigOpt,
     DagOpt,
     ExampleOpt,
     FollowLinksOpt,
     FormatOpt,
+    FrameworkPythonOpt,
     ImageMapOpt,
     InputOpt,
     InterfacesOpt,
+    NoConfigClassesOpt,
+    RowsOpt,
+    SeedOpt,
     SourceMapOpt,
     SourceRootOpt,
     SpecOpt,
     StrictOpt,
-    WorkdirOpt,
-    RowsOpt,
-    SeedOpt,
     SynthesizeInputsOpt,
+    WorkdirOpt,
     load_pipeline,
     options_from,
 )
-from rtest.options import PipelineOptions
 from rtest.errors import RtestError
+from rtest.options import PipelineOptions
+from rtest.version import __version__
 
 app = typer.Typer(
     name="rtest",

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
 out = Console()
 from rtest.cli.common import MaxLogBytesOpt, ServerOpt, StepUserOpt, TokenOpt  # noqa: E402 - declared once, in rtest.options.ServiceFlags
+
 runs_app = typer.Typer(help="Runs of an `rtest serve` service.", no_args_is_help=True)
 
 
@@ -71,7 +72,8 @@ def serve(
 ) -> int:
     """Run rtest as a service: an HTTP API, a web page at /, one pool of step slots for every run."""
     from rtest.logs import configure_logging
-    from rtest.serve.server import ServeOptions, serve as run_service
+    from rtest.serve.server import ServeOptions
+    from rtest.serve.server import serve as run_service
 
     configure_logging("text", "warning")
     from rtest.options import LocalFlags

@@ -3,8 +3,9 @@
 Filling uses ``pip download --only-binary=:all: --python-version X --platform P`` run with the host's
 own pip configuration (a corporate index, certificates and proxies work as they do for the user).
 A package with no wheel at all is fetched as a source archive and built inside a container of the
-step's image (deps/sdistbuild.py: never on the host), accepted only when the result is pure Python. Resolving (which wheels satisfy a set, dependencies included) is a dry-run install
-against the folders alone; its answer is kept on disk, keyed by the folders' listing.
+step's image (deps/sdistbuild.py: never on the host), accepted only when the result is pure Python.
+Resolving (which wheels satisfy a set, dependencies included) is a dry-run install against the
+folders alone; its answer is kept on disk, keyed by the folders' listing.
 """
 
 from __future__ import annotations

@@ -15,19 +15,19 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from rtest.errors import ImageNotFoundError
 from rtest.plan.model import PipelineTestingSpec
+from rtest.plan.selection import SelectedSteps, Selection, select_steps
 from rtest.plan.settings import CommandLine, StepSettings, plan_settings
 from rtest.run import layout
 from rtest.run.backends import DEFAULT_BACKEND, create_backend
 from rtest.run.backends.base import Backend, StepLaunch
 from rtest.run.cache import StepCache
 from rtest.run.events import EventBus, RunFinished, RunStarted, RunWarning, Subscriber, log_event
-from rtest.errors import ImageNotFoundError
-from rtest.plan.selection import SelectedSteps, Selection, select_steps
 from rtest.run.image_check import missing_image_failures, missing_images_message, not_built_notes, present_images
+from rtest.run.logcap import DEFAULT_MAX_LOG_BYTES
 from rtest.run.model import RunReport, StepResult, StepStatus
 from rtest.run.reuse import reused_results
-from rtest.run.logcap import DEFAULT_MAX_LOG_BYTES
 from rtest.run.runner import Runner, SlotLimiter
 from rtest.run.step import RunContext, StepExecutor
 from rtest.run.untrusted import DEFAULT_MAX_BYTES, DEFAULT_MAX_FILES, OutputLimits

@@ -20,8 +20,8 @@ from rtest.run.events import Event, StepCreated, StepStarted
 from rtest.run.inference_results import CACHE_META_KEY, from_value, read_inference_results
 from rtest.run.logcap import DEFAULT_MAX_LOG_BYTES, cap_log
 from rtest.run.model import StepResult, StepStatus
-from rtest.run.untrusted import OutputLimits, fault_reason
 from rtest.run.source_digest import source_digest
+from rtest.run.untrusted import OutputLimits, fault_reason
 
 
 @dataclass

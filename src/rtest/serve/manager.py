@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import structlog
+
 from rtest.errors import RtestError
 from rtest.options import RunRequest
 from rtest.run.backends.base import Backend
@@ -244,7 +245,8 @@ class _Observer:
 
         write_fingerprint(self.manager.workspace.run_dir(self.run_id), plan)
         for warning in plan.warnings:  # before the run, as the CLI prints them; also in the report's plan_warnings
-            events.append(self.run_id, {**event_record(RunWarning(warning.message, warning.node)), "code": warning.code})
+            record = event_record(RunWarning(warning.message, warning.node))
+            events.append(self.run_id, {**record, "code": warning.code})
         for note in plan.notes:  # the run emits them again after it starts: clients show each message once
             events.append(self.run_id, event_record(RunWarning(note)))
 

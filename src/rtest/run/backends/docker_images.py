@@ -69,8 +69,9 @@ class DockerImageStore:
                     raise
                 container.kill()
                 status = 124
+            lines = tail if tail is not None else "all"
             output = streamed if streamed is not None else container.logs(
-                stdout=True, stderr=not stdout_only, tail=tail if tail is not None else "all").decode("utf-8", "replace")
+                stdout=True, stderr=not stdout_only, tail=lines).decode("utf-8", "replace")
             if commit_as and status == 0:
                 repository, _, tag = commit_as.rpartition(":")
                 container.commit(repository=repository, tag=tag, changes=commit_changes or [])

@@ -17,16 +17,32 @@ from pathlib import Path
 import docker
 import structlog
 from docker.errors import APIError, DockerException, ImageNotFound, NotFound
-from docker.types import ContainerSpec, EndpointSpec, Mount, Placement, Resources
-from docker.types import RestartPolicy, ServiceMode, TaskTemplate
+from docker.types import (
+    ContainerSpec,
+    EndpointSpec,
+    Mount,
+    Placement,
+    Resources,
+    RestartPolicy,
+    ServiceMode,
+    TaskTemplate,
+)
 from requests.exceptions import ConnectionError as RequestsConnectionError
 
 from rtest.catalog import missing_image_message
 from rtest.errors import EngineUnavailableError, ImageNotFoundError, PlanError
-from rtest.run.backends.base import LABEL_MANAGED, LABEL_RUN_ID, LABEL_USER, Handle, StepExit, StepLaunch, run_labels
+from rtest.run.backends.base import (
+    LABEL_MANAGED,
+    LABEL_RUN_ID,
+    LABEL_USER,
+    BackendBase,  # issue 20: the protocol's optional parts, with their defaults
+    Handle,
+    StepExit,
+    StepLaunch,
+    run_labels,
+)
 from rtest.run.backends.swarm_placement import GPU_RESOURCE, NodeInfo, check_constraint, plan_placement
 from rtest.run.backends.swarm_probe import SwarmProbe
-from rtest.run.backends.base import BackendBase  # issue 20: the protocol's optional parts, with their defaults
 
 log = structlog.get_logger("rtest.swarm")
 NANO = 10**9

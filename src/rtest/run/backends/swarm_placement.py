@@ -131,7 +131,8 @@ def check_constraint(text: str) -> str | None:
     """None when ``text`` is a constraint Swarm takes (key==value or key!=value), else what is wrong."""
     match = _CONSTRAINT.match(text)
     if not match:
-        return f"'{text}' is not a placement constraint; write it as KEY==VALUE or KEY!=VALUE (e.g. node.hostname==gpu1)"
+        return (f"'{text}' is not a placement constraint; write it as KEY==VALUE or KEY!=VALUE"
+                " (e.g. node.hostname==gpu1)")
     key = match.group(1)
     if not (key in {"node.id", "node.hostname", "node.role", "node.platform.os", "node.platform.arch"}
             or key.startswith(("node.labels.", "engine.labels."))):

@@ -66,7 +66,8 @@ class SwarmProbe:
         try:
             for node, image, pinned in wanted:
                 nonce = secrets.token_hex(8)
-                spec = ContainerSpec(image=pinned, command=["python3", "-c", f"open('{MOUNT}/{nonce}', 'w').write('{nonce}')"],
+                write_nonce = f"open('{MOUNT}/{nonce}', 'w').write('{nonce}')"
+                spec = ContainerSpec(image=pinned, command=["python3", "-c", write_nonce],
                                      mounts=[Mount(target=MOUNT, source=str(folder), type="bind")],
                                      labels={LABEL_MANAGED: "1", LABEL_RUN_ID: run_id})
                 template = TaskTemplate(spec, restart_policy=RestartPolicy(condition="none"),
