@@ -233,7 +233,8 @@ def test_interface_and_import_time_requirements_run_offline_and_a_second_run_bui
     assert again.pipeline_success and calls == []  # nothing built: the tags exist
     assert {n: r.image for n, r in again.steps.items()} == {n: r.image for n, r in steps.items()}
     cached = run_with_deps(plan, tmp_path / "wd", options())
-    assert all(r.status.value == "cached" for r in cached.steps.values())
+    statuses = {n: (r.status.value, r.failure_reason, r.image) for n, r in cached.steps.items()}
+    assert all(status == "cached" for status, _, _ in statuses.values()), statuses
 
 
 @pytest.mark.docker
