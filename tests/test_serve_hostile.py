@@ -53,14 +53,28 @@ def test_a_code_naming_run_queued_when_the_service_died_is_failed_not_retried(tm
     try:
         with service.client() as client:
             run_id = client.submit({"spec": {"pipeline": {**spec["pipeline"], "dag": "signal:pause"}}})
-            wait_for(lambda: (service.workdir / "serve" / "submissions" / run_id / "plan-request.json").exists())
+            request = service.workdir / "serve" / "submissions" / run_id / "plan-request.json"
+            wait_for(lambda: _processes_naming(request))
         service.kill()
+        wait_for(lambda: not _processes_naming(request), timeout_s=10)  # its planning worker ended with it
         service.start()
         with service.client() as client:
             run = client.run(run_id)
     finally:
         service.stop()
     assert run["status"] == "failed" and "not retried" in run["message"]
+
+
+def _processes_naming(path: Path) -> list[int]:
+    """Live processes whose command line names ``path``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and str(path).encode() in (entry / "cmdline").read_bytes():
+                found.append(int(entry.name))
+        except OSError:
+            continue  # ended while we looked
+    return found
 
 
 def _pax_bundle(value_bytes: int = 520_000) -> bytes:

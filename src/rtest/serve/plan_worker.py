@@ -12,6 +12,7 @@ of time ends the run as ``failed`` with a sentence; the service goes on.
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -43,7 +44,8 @@ def plan_in_worker(spec_path: Path, workdir: Path, *, timeout_s: float):
     result.unlink(missing_ok=True)
     request = spec_path.with_name("plan-request.json")
     request.write_text(json.dumps({"spec": str(spec_path), "workdir": str(workdir), "result": str(result),
-                                   "cpu_s": max(1, int(timeout_s)), "memory_bytes": MEMORY_BYTES}))
+                                   "cpu_s": max(1, int(timeout_s)), "memory_bytes": MEMORY_BYTES,
+                                   "service_pid": os.getpid()}))
     argv = [sys.executable, "-m", "rtest.serve.plan_worker", str(request)]
     try:
         done = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
@@ -87,7 +89,7 @@ def _child(request_path: str) -> int:
     from rtest.serve.limits import limit_self
 
     request = json.loads(Path(request_path).read_text())
-    limit_self(request["cpu_s"], request["memory_bytes"])
+    limit_self(request["cpu_s"], request["memory_bytes"], parent=request["service_pid"])
     from rtest.serve.planning import plan_submission
     from rtest.workspace import Workspace
 
