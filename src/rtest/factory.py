@@ -6,6 +6,7 @@ validates each answer at once, and runs the same engine as `rtest sandbox run`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,7 +35,7 @@ class InteractiveRuntimeTestingFactory:
         dag: Any,
         config_path: Path | str,
         *,
-        interface_dirs: list[Path | str] | None = None,
+        interface_dirs: Sequence[Path | str] | None = None,
         source_root: Path | str | None = None,
         workspace_dir: Path | str = ".rtest",
         user_spec: UserSpec | None = None,

@@ -185,10 +185,12 @@ def make_debian_root(root: Path, log: Log, suite: str = DEBIAN_SUITE, packages: 
 
 def import_root(store: ImageStore, root: Path, ref: str) -> None:
     tar = subprocess.Popen(["tar", "-C", str(root), "-c", "."], stdout=subprocess.PIPE)
+    stream = tar.stdout
+    assert stream is not None  # stdout=PIPE
     try:
-        store.import_tarball(tar.stdout, ref, changes=['CMD ["python3"]'])
+        store.import_tarball(stream, ref, changes=['CMD ["python3"]'])
     finally:
-        tar.stdout.close()
+        stream.close()
         tar_rc = tar.wait()
     if tar_rc != 0 or not store.exists(ref):
         raise ImageError(f"Importing {root} as {ref} failed; delete {root} and rerun `{BUILD_COMMAND} --offline`.")

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Mapping
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import replace
 from pathlib import Path
+from typing import Protocol
 
 from rtest.deps.image import Progress
 from rtest.deps.runtime import DepsOptions, PreparedDeps, prepare_dependencies
@@ -32,18 +33,23 @@ from rtest.run.untrusted import fault_reason
 Planner = Callable[[], "tuple[PipelineTestingSpec, UserSpec]"]
 
 
-class RunObserver:
-    """What a front door shows of a run; every hook is optional (the factory shows nothing)."""
+class RunObserver(Protocol):
+    """What a front door shows of a run; every hook is optional (the factory shows nothing). A front door's
+    observer matches by its methods (cli.progress.ConsoleObserver, the service's), or subclasses this class
+    for the hooks it leaves out (each body here is the default: it does nothing)."""
 
     def planned(self, plan: PipelineTestingSpec) -> None:
         """The plan is built: its warnings and notes, before anything runs."""
+        return None
 
     def warning(self, message: str) -> None:
         """Something the user should know before the run (a missing image under --keep-going, a declared
         requirement the image does not meet)."""
+        return None
 
     def starting(self, run_id: str) -> None:
         """The run has its id (before dependency images are built)."""
+        return None
 
     def deps_progress(self) -> AbstractContextManager[Progress | None]:
         """Around building dependency images; yields a progress callback, or None."""
@@ -51,10 +57,15 @@ class RunObserver:
 
     def deps_built(self, tags: list[str]) -> None:
         """Dependency images built for this run."""
+        return None
 
     def running(self, plan: PipelineTestingSpec) -> AbstractContextManager[list[Subscriber]]:
         """Around the run itself; yields the subscribers of its events."""
         return nullcontext([])
+
+
+class SilentObserver(RunObserver):
+    """Shows nothing: the observer of a run given none (the factory's)."""
 
 
 def run_request(planner: Planner, flags: RunFlags, local: LocalFlags | None = None, *, workdir: Path | str,
@@ -68,7 +79,7 @@ def run_request(planner: Planner, flags: RunFlags, local: LocalFlags | None = No
     from rtest.workspace import new_run_id
 
     local = local or LocalFlags()
-    observer = observer or RunObserver()
+    observer = observer or SilentObserver()
     plan, user = planner()
     if flags.skip_inference_check:  # -- issue 21: registration nodes skipped, with the reason
         from rtest.plan.inference_check import skip_inference_checks

@@ -26,7 +26,9 @@ def option(model: type[BaseModel], name: str, **click: Any) -> Any:
     field = model.model_fields[name]
     meta = field.json_schema_extra
     assert isinstance(meta, dict), f"{model.__name__}.{name} is not declared with rtest.options.option"
-    return typer.Option(*meta["flags"], help=field.description, rich_help_panel=PANELS[str(meta["panel"])], **click)
+    flags = meta["flags"]
+    assert isinstance(flags, list), f"{model.__name__}.{name}: its flags are a list (rtest.options.option)"
+    return typer.Option(*map(str, flags), help=field.description, rich_help_panel=PANELS[str(meta["panel"])], **click)
 
 
 def _format(value: str) -> str:

@@ -7,7 +7,7 @@ bars are rtest.cli.progress.ConsoleObserver's.)
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any, Optional, overload
 
 import typer
 from rich.console import Console
@@ -179,6 +179,14 @@ def _status(r: dict[str, Any]) -> str:
     if r["satisfied"]:
         return "[green]satisfied[/]"
     return "[yellow]installs[/]" if r["sagemaker_installs"] else "[bold yellow]unmet, not installed[/]"
+
+
+@overload
+def _short(path: str) -> str: ...
+@overload
+def _short(path: None) -> None: ...
+@overload
+def _short(path: str | None) -> str | None: ...
 
 
 def _short(path: str | None) -> str | None:

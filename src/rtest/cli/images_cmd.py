@@ -118,7 +118,7 @@ def prune(
     return 0
 
 
-def _size(size: int | None) -> str:
+def _size(size: float | None) -> str:
     if size is None:
         return "?"
     for unit in ("B", "KB", "MB", "GB"):

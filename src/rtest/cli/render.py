@@ -198,8 +198,8 @@ def _print_spec(console: Console, spec: ScriptExecutionSpec, wires: dict, missin
         else:
             where = "(optional, not supplied)"
         console.print(f"  in  {safe(item.name)}: {safe(item.container_path)} <- {safe(where)}")
-    for item in spec.outputs.values():
-        console.print(f"  out {safe(item.name)}: {safe(item.container_path)}")
+    for output in spec.outputs.values():
+        console.print(f"  out {safe(output.name)}: {safe(output.container_path)}")
     for var, value in spec.environment.items():
         console.print(f"  env {safe(var)}={safe(_text(value.value))} [dim]({safe(value.describe())})[/]")
     if spec.job_arguments:

@@ -15,6 +15,7 @@ from rtest.cli.text import plain
 from rtest.errors import RtestError
 
 if TYPE_CHECKING:
+    from rtest.cli.progress import LiveStatus
     from rtest.options import LocalFlags, PipelineOptions, RunFlags, ServiceFlags
 
 out = Console()
@@ -104,8 +105,10 @@ def sandbox_run_remote(pipeline: PipelineOptions, flags: RunFlags, local: LocalF
     check_interface_dirs(pipeline.interfaces)  # checked here as a local run checks it: exit 2 before sending
     user = pipeline.user_spec()
     request = RunRequest(**dict(flags), example=pipeline.example)
-    with ServiceClient(service.server, service.token) as client:
-        view = RemoteView(service.server)
+    server = service.server
+    assert server is not None  # run_sandbox sends a run here only with --server
+    with ServiceClient(server, service.token) as client:
+        view = RemoteView(server)
         try:
             outcome = run_remote(client, spec=user, request=request, workdir=pipeline.workdir, junit=local.junit,
                                  upload=service.upload, on_event=view.on_record, cancel=cancel)
@@ -131,7 +134,7 @@ class RemoteView:
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self.live = None
+        self.live: LiveStatus | None = None
         self.said: set[str] = set()  # plan notes come before the run and again from it: each is shown once
 
     def on_record(self, record: dict) -> None:

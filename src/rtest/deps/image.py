@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Collection
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
@@ -110,8 +111,8 @@ def dependency_images(store: ImageStore) -> list[dict]:
             for image in store.list_images(f"{KIND_LABEL}={KIND}")]
 
 
-def prune_dependency_images(store: ImageStore, keep: set[str] = frozenset(), *, older_than_s: float | None = None,
-                            dry_run: bool = False) -> tuple[list[str], list[str]]:
+def prune_dependency_images(store: ImageStore, keep: Collection[str] = frozenset(), *,
+                            older_than_s: float | None = None, dry_run: bool = False) -> tuple[list[str], list[str]]:
     """Remove dependency images whose tags are not in ``keep`` (and, with ``older_than_s``, built longer ago
     than that); returns (removed, kept because a container uses them). ``dry_run``: what would be removed."""
     import time

@@ -22,7 +22,7 @@ from rtest.deps.installed import ImageInfo
 
 def image_environment(info: ImageInfo) -> dict[str, str]:
     """Marker variables as the image's CPython on Linux sees them."""
-    env = dict(default_environment())
+    env = _host_environment()
     env.update(python_version=info.python_minor, python_full_version=info.python, platform_machine=info.machine,
                sys_platform="linux", platform_system="Linux", os_name="posix", implementation_name="cpython",
                platform_python_implementation="CPython")
@@ -32,7 +32,7 @@ def image_environment(info: ImageInfo) -> dict[str, str]:
 def image_only_requirements(wheels: list[Path], info: ImageInfo) -> list[str]:
     """Requirements of ``wheels`` that apply on the image but not on this host, and that no wheel there meets."""
     have = {_wheel_name(w) for w in wheels}
-    target, host = image_environment(info), dict(default_environment())
+    target, host = image_environment(info), _host_environment()
     wanted: dict[str, str] = {}
     for wheel in wheels:
         for req in _requires_dist(wheel):
@@ -41,6 +41,11 @@ def image_only_requirements(wheels: list[Path], info: ImageInfo) -> list[str]:
             if req.marker.evaluate({**target, "extra": ""}) and not req.marker.evaluate({**host, "extra": ""}):
                 wanted.setdefault(canonicalize_name(req.name), f"{req.name}{req.specifier}")
     return sorted(wanted.values())
+
+
+def _host_environment() -> dict[str, str]:
+    """Marker variables as this interpreter sees them (all strings: packaging's TypedDict copies as object values)."""
+    return {name: str(value) for name, value in default_environment().items()}
 
 
 def _wheel_name(wheel: Path) -> str:

@@ -148,6 +148,7 @@ def resolve_images(steps: dict[str, StepDeps]) -> dict[str, StepDeps]:
         specs = install_specs(step)
         key = (step.info.image_id, tuple(specs))
         if key not in by_set:
+            assert step.house is not None  # analyse gives every step its wheelhouse
             try:
                 wheels = ensure_wheels(_with_pip(step), step.house, step.info)
             except DependencyError as exc:

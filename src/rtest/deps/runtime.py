@@ -76,8 +76,10 @@ def prepare_dependencies(plan: PipelineTestingSpec, workdir: Path, store: ImageS
     ``options`` may be already prepared (the CLI prepares before its live display starts), True for
     the defaults, or False/None for no dependency handling at all (``--no-deps``).
     """
-    if isinstance(options, PreparedDeps) or not options:
-        return options or None
+    if isinstance(options, PreparedDeps):
+        return options
+    if not options:
+        return None
     options = options if isinstance(options, DepsOptions) else DepsOptions()
     if not options.enabled or not plan.scripts:
         return None
@@ -102,6 +104,7 @@ def _build_all(store, pending: dict[str, StepDeps], on_progress: Progress | None
 
     def build(item: tuple[str, StepDeps]) -> str:
         tag, step = item
+        assert step.house is not None  # analyse gives every step its wheelhouse
         return build_dependency_image(store, base_ref=step.base_image, info=step.info, tag=tag,
                                       specs=install_specs(step), wheels=step.wheels, dirs=step.house.dirs,
                                       on_progress=on_progress)

@@ -48,8 +48,8 @@ class _Module:
 
 
 def scan_script(script: Path, source_dir: Path) -> ScanResult:
-    modules = [_load(p) for p in local_modules(script, source_dir)]
-    modules = [m for m in modules if m is not None]
+    loaded = [_load(p) for p in local_modules(script, source_dir)]
+    modules = [m for m in loaded if m is not None]
     installers: dict[str, int] = {}  # function name -> index of its packages parameter
     result = ScanResult()
     for _ in range(4):  # installers calling installers: a few rounds reach a fixed point
@@ -72,7 +72,8 @@ def scan_script(script: Path, source_dir: Path) -> ScanResult:
 def local_modules(script: Path, source_dir: Path) -> list[Path]:
     """The script and the modules of its source folder it imports, transitively, found by parsing imports."""
     source_dir = source_dir.resolve()
-    found, queue = [], [script.resolve()]
+    found: list[Path] = []
+    queue = [script.resolve()]
     while queue and len(found) < MAX_MODULES:
         path = queue.pop(0)
         if path in found:
@@ -164,6 +165,8 @@ def _env_reads(node: ast.AST, path: Path) -> list[EnvSwitch]:
     """os.environ.get("X"), os.getenv("X"), os.environ["X"] anywhere inside ``node``."""
     found = []
     for sub in ast.walk(node):
+        if not isinstance(sub, (ast.Call, ast.Subscript)):
+            continue
         name = None
         if (
             isinstance(sub, ast.Call)

@@ -44,9 +44,9 @@ def pip_sources() -> tuple[list[str], list[str]]:
     listing = subprocess.run([sys.executable, "-m", "pip", "config", "list"], capture_output=True, text=True).stdout
     found: dict[str, dict[str, str]] = {}
     for line in listing.splitlines():
-        key, _, value = line.partition("=")
+        key, _, raw = line.partition("=")
         scope, _, name = key.rpartition(".")
-        found.setdefault(name, {})[scope] = value.strip().strip("'\"")
+        found.setdefault(name, {})[scope] = raw.strip().strip("'\"")
 
     def value(name: str) -> str:
         scopes = found.get(name, {})

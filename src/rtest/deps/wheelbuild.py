@@ -9,12 +9,15 @@ from __future__ import annotations
 import base64
 import hashlib
 import zipfile
+from collections.abc import Sequence
 from pathlib import Path
 
 from packaging.utils import canonicalize_name
 
 
-def build_pure_wheel(package_dir: Path, name: str, version: str, out_dir: Path, *, requires: list[str] = ()) -> Path:
+def build_pure_wheel(
+    package_dir: Path, name: str, version: str, out_dir: Path, *, requires: Sequence[str] = ()
+) -> Path:
     """Pack the package folder ``package_dir`` (imported as its folder name) into ``out_dir``."""
     dist = canonicalize_name(name).replace("-", "_")
     info = f"{dist}-{version}.dist-info"

@@ -63,7 +63,12 @@ class StepExecutor:
         with self._lock:
             future = self._prepared.pop(node, None)
         if future is not None:
-            future.add_done_callback(lambda f: f.exception() is None and self.backend.remove(f.result()))
+            future.add_done_callback(self._remove_created)
+
+    def _remove_created(self, future: Future) -> None:
+        """A discarded preparation's container, once created, is removed (a failed creation left none)."""
+        if future.exception() is None:
+            self.backend.remove(future.result())
 
     def close(self) -> None:
         for node in list(self._prepared):
@@ -127,8 +132,9 @@ class StepExecutor:
         layout.write_job_config_files(spec, folders, settings, run_id=self.ctx.run_id)
         base = dict(node=node, image=settings.image.value, log_path=str(folders.log_path), started_at=started)
         key = self._cache_key(spec, folders) if self.cache and settings.cache.value else None
-        meta = self.cache.lookup(key) if key else None
+        meta = self.cache.lookup(key) if self.cache and key else None
         if meta is not None:
+            assert self.cache is not None and key is not None  # a hit was looked up with both
             self.discard_prepared(node)
             outputs = self.stager.restore_cached(self.cache, key, folders)
             self._export(spec, outputs)
@@ -193,10 +199,10 @@ class StepExecutor:
             try:
                 outputs = self._collect_outputs(spec, folders)
                 if self.cache and key:
-                    meta = {"node": spec.node, "run_id": self.ctx.run_id}
+                    stored: dict[str, object] = {"node": spec.node, "run_id": self.ctx.run_id}
                     if result.inference_check is not None:
-                        meta[CACHE_META_KEY] = result.inference_check.model_dump(mode="json")
-                    self.stager.store_cached(self.cache, key, outputs, folders, meta)
+                        stored[CACHE_META_KEY] = result.inference_check.model_dump(mode="json")
+                    self.stager.store_cached(self.cache, key, outputs, folders, stored)
                 self._export(spec, outputs)
             except (UntrustedOutputError, OSError) as exc:  # what the step left breaks the rules: nothing is passed on
                 result.status, result.failure_reason = StepStatus.FAILED, fault_reason(

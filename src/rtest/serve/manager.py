@@ -137,6 +137,7 @@ class RunManager:
 
         spec_path = self._spec_file(run_id, request)
         if not request.example and plans_code(self.policy, spec_path):  # never in this process: see plan_worker
+            assert spec_path is not None  # plans_code is False without a spec
             from rtest.serve.plan_worker import plan_in_worker
 
             return plan_in_worker(spec_path, self.workspace.root, timeout_s=self.plan_timeout_s)
