@@ -46,11 +46,11 @@ def run_init(root: Path, asker: Asker, console: Console, spec_path: Path, workdi
         user.wheelhouse = _relative(found.wheelhouses[0].path, spec_path.parent)
         console.print(f"Using the wheelhouse {user.wheelhouse} for the steps' packages.", highlight=False)
     inputs = _load(user, spec_path.parent)
+    if adopt_source_maps(inputs, user, console, spec_path.parent):  # before the listing: its warnings are settled
+        inputs = _load(user, spec_path.parent)
     from rtest.cli.render import print_discovery
 
     print_discovery(console, inputs)
-    if adopt_source_maps(inputs, user, console, spec_path.parent):
-        inputs = _load(user, spec_path.parent)
     pending = pending_inputs(inputs, user, spec_path.parent, found.root)
     if not pending:
         console.print("Every input is wired or given by the config: nothing to ask.")
