@@ -11,6 +11,7 @@ the service listens beyond loopback inside its container and refuses to start wi
 
 from __future__ import annotations
 
+import os
 import secrets
 import subprocess
 import sys
@@ -80,7 +81,10 @@ def download_service_wheels(repo: Path, wheelhouse: Path, log: Log) -> None:
 
 
 def update_env_file(path: Path, values: dict[str, str], log: Log) -> None:
-    """Set ``values`` in compose's .env, keeping other lines; add a service token once."""
+    """Set ``values`` in compose's .env, keeping other lines; add a service token once, and leave the note
+    that lets this machine's `rtest` clients use it with no --token (rtest.serve.local)."""
+    from rtest.serve.local import remember_compose
+
     lines = path.read_text().splitlines() if path.is_file() else []
     kept = [line for line in lines if line.split("=", 1)[0].strip() not in values]
     if not any(line.startswith("RTEST_TOKEN=") for line in kept):
@@ -89,6 +93,10 @@ def update_env_file(path: Path, values: dict[str, str], log: Log) -> None:
     kept += [f"{key}={value}" for key, value in values.items()]
     path.write_text("\n".join(kept) + "\n")
     path.chmod(0o600)
+    settings = dict(line.split("=", 1) for line in kept if "=" in line and not line.lstrip().startswith("#"))
+    port = os.environ.get("RTEST_PORT") or settings.get("RTEST_PORT") or "8080"  # as docker-compose.yml reads it
+    if port.isdigit():
+        remember_compose(int(port), settings["RTEST_TOKEN"])
 
 
 def main(argv: list[str] | None = None) -> int:

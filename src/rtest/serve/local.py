@@ -2,7 +2,9 @@
 
 The token lives in ``<workdir>/serve/token`` (0600). The note, ``<runtime dir>/serve-<port>.json`` (0600,
 the folder 0700), tells a CLI client on the same machine the token of the service on that port, so
-`rtest sandbox run --server` and `rtest runs` need no --token (as Jupyter's runtime files do). The lock
+`rtest sandbox run --server` and `rtest runs` need no --token (as Jupyter's runtime files do). The compose
+service runs in a container and cannot leave one: ``compose-<port>.json``, written with compose's ``.env``
+(rtest.composeprep), says the same of the published port; it counts while that port answers. The lock
 (``<workdir>/serve/lock``, flock) is held for the service's life: a second service on the same workdir
 would recover the first one's runs, so it exits 2 instead, naming the first.
 """
@@ -12,6 +14,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import socket
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -59,6 +62,15 @@ def announce(port: int, token: str | None) -> Path:
     return note
 
 
+def remember_compose(port: int, token: str) -> Path:
+    """The note of the compose service on ``port`` (its token is the one compose's ``.env`` gives it)."""
+    folder = runtime_dir()
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    note = folder / f"compose-{port}.json"
+    write_secret(note, json.dumps({"port": port, "token": token, "by": "docker compose"}))
+    return note
+
+
 def retract(port: int) -> None:
     note = _note(port)
     try:
@@ -80,29 +92,42 @@ def _alive(pid: object) -> bool:
     return True
 
 
+def _live_notes() -> list[dict]:
+    """The notes of services that are up: a process note whose pid lives, a compose note whose port answers."""
+    notes = []
+    for path in sorted([*runtime_dir().glob("serve-*.json"), *runtime_dir().glob("compose-*.json")]):
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        if not isinstance(data, dict) or not isinstance(data.get("port"), int):
+            continue
+        live = _alive(data.get("pid")) if path.name.startswith("serve-") else _answers(data["port"])
+        if live:
+            notes.append(data)
+    return notes
+
+
+def _answers(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.3):
+            return True
+    except OSError:
+        return False
+
+
 def local_token(url: str) -> str | None:
     """The token of the live service this machine runs at ``url`` (a loopback URL), if it left a note."""
     parts = urlsplit(url)
     if (parts.hostname or "") not in ("127.0.0.1", "localhost", "::1") or parts.port is None:
         return None
-    try:
-        note = json.loads(_note(parts.port).read_text())
-    except (OSError, ValueError):
-        return None
-    return note.get("token") if isinstance(note, dict) and _alive(note.get("pid")) else None
+    tokens = [note.get("token") for note in _live_notes() if note["port"] == parts.port]
+    return tokens[0] if tokens else None
 
 
 def local_services() -> list[str]:
     """URLs of the live services on this machine (their notes), for `rtest runs` without --server."""
-    found = []
-    for note in sorted(runtime_dir().glob("serve-*.json")):
-        try:
-            data = json.loads(note.read_text())
-        except (OSError, ValueError):
-            continue
-        if isinstance(data, dict) and _alive(data.get("pid")) and isinstance(data.get("port"), int):
-            found.append(f"http://127.0.0.1:{data['port']}")
-    return found
+    return sorted({f"http://127.0.0.1:{note['port']}" for note in _live_notes()})
 
 
 def hold_workdir(workdir: Path, port: int) -> int:
