@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,10 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 # width it saw then: a command run in-process (tests/cli_helpers.py) would wrap at 80 whatever its test asks for.
 if os.environ.get("PYTEST_XDIST_WORKER"):
     os.environ.pop("COLUMNS", None)
+
+# Services started by tests (some killed on purpose, so they leave their note behind) and compose preparation
+# write client notes (rtest.serve.local): into the session's own folder, never the user's ~/.cache/rtest.
+os.environ["RTEST_RUNTIME_DIR"] = tempfile.mkdtemp(prefix="rtest-test-runtime-")
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 

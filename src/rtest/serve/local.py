@@ -102,9 +102,13 @@ def _live_notes() -> list[dict]:
             continue
         if not isinstance(data, dict) or not isinstance(data.get("port"), int):
             continue
-        live = _alive(data.get("pid")) if path.name.startswith("serve-") else _answers(data["port"])
-        if live:
+        if path.name.startswith("compose-"):
+            if _answers(data["port"]):
+                notes.append(data)
+        elif _alive(data.get("pid")):
             notes.append(data)
+        else:  # a service killed before it could take its note back
+            path.unlink(missing_ok=True)
     return notes
 
 
