@@ -40,11 +40,27 @@ class ScanResult:
 
 
 @dataclass
+class _Scope:
+    """A module or one of its functions, walked once: the installer rounds read it many times."""
+
+    node: ast.AST
+    function: ast.FunctionDef | ast.AsyncFunctionDef | None  # None: the module itself
+    loops: dict[str, ast.expr]
+    lists: dict[str, ast.expr]
+    calls: list[ast.Call]
+
+
+@dataclass
 class _Module:
     path: Path
     tree: ast.Module
     constants: dict[str, list[tuple[str, int]]]  # module-level NAME = "x" / ["x", "y"] -> strings with lines
     env_vars: dict[str, list[EnvSwitch]]  # module-level NAME = <expr reading env> -> the env reads
+    scopes: list[_Scope] = field(default_factory=list)  # the module first, then every function
+
+    @property
+    def functions(self) -> list[_Scope]:
+        return self.scopes[1:]
 
 
 def scan_script(script: Path, source_dir: Path) -> ScanResult:
@@ -112,16 +128,56 @@ def _module_file(base: Path, dotted: str) -> Path | None:
     return None
 
 
-def _parse(path: Path) -> ast.Module | None:
+# Parsed files and their modules, by (path, mtime, size): a pipeline's scripts share their folder's modules,
+# and each script's scan would otherwise parse and walk them again.
+_PARSED: dict[tuple[Path, int, int], ast.Module | None] = {}
+_LOADED: dict[tuple[Path, int, int], _Module | None] = {}
+_MEMO_LIMIT = 2000
+
+
+def _file_key(path: Path) -> tuple[Path, int, int] | None:
     try:
-        if path.is_symlink() or path.stat().st_size > MAX_BYTES:
+        if path.is_symlink():
             return None
-        return ast.parse(path.read_text(encoding="utf-8", errors="replace"), filename=str(path))
-    except (OSError, SyntaxError, ValueError):
+        st = path.stat()
+    except OSError:
         return None
+    return (path, st.st_mtime_ns, st.st_size)
+
+
+def _memo(table: dict, key, make):
+    if key not in table:
+        if len(table) >= _MEMO_LIMIT:
+            table.clear()
+        table[key] = make()
+    return table[key]
+
+
+def _parse(path: Path) -> ast.Module | None:
+    key = _file_key(path)
+    if key is None or key[2] > MAX_BYTES:
+        return None
+
+    def parse() -> ast.Module | None:
+        try:
+            return ast.parse(path.read_text(encoding="utf-8", errors="replace"), filename=str(path))
+        except (OSError, SyntaxError, ValueError):
+            return None
+
+    return _memo(_PARSED, key, parse)
 
 
 def _load(path: Path) -> _Module | None:
+    key = _file_key(path)
+    return None if key is None else _memo(_LOADED, key, lambda: _build_module(path))
+
+
+def _scope(node: ast.AST, function: ast.FunctionDef | ast.AsyncFunctionDef | None) -> _Scope:
+    return _Scope(node, function, loop_targets(node), local_lists(node),
+                  [n for n in ast.walk(node) if isinstance(n, ast.Call)])
+
+
+def _build_module(path: Path) -> _Module | None:
     tree = _parse(path)
     if tree is None:
         return None
@@ -138,7 +194,8 @@ def _load(path: Path) -> _Module | None:
                         constants[target.id] = strings
                     if reads:
                         env_vars[target.id] = reads
-    return _Module(path, tree, constants, env_vars)
+    scopes = [_scope(tree, None), *(_scope(func, func) for func in _functions(tree))]
+    return _Module(path, tree, constants, env_vars, scopes)
 
 
 def _strings(node: ast.AST, names: dict[str, list[tuple[str, int]]]) -> list[tuple[str, int]] | None:
@@ -196,25 +253,24 @@ def _params(func: ast.FunctionDef | ast.AsyncFunctionDef) -> list[str]:
 
 def _find_installers(module: _Module, installers: dict[str, int]) -> None:
     """Functions whose pip install (or installer call) takes its packages from one of their parameters."""
-    for func in _functions(module.tree):
+    for scope in module.functions:
+        func = scope.function
+        assert func is not None  # module.functions holds function scopes only
         params = _params(func)
-        loops, lists = loop_targets(func), local_lists(func)
-        for call in (n for n in ast.walk(func) if isinstance(n, ast.Call)):
-            for node in call_packages(call, installers, lists):
-                node = loops.get(node.id, node) if isinstance(node, ast.Name) else node
+        for call in scope.calls:
+            for node in call_packages(call, installers, scope.lists):
+                node = scope.loops.get(node.id, node) if isinstance(node, ast.Name) else node
                 if isinstance(node, ast.Name) and node.id in params and func.name not in installers:
                     installers[func.name] = params.index(node.id)
 
 
 def _installed_specs(module: _Module, installers: dict[str, int]):
     """(spec text, line, call) for every literal package a pip call or installer call in this module names."""
-    for scope in [module.tree, *_functions(module.tree)]:  # each call is read with its own function's local lists
-        loops, lists = loop_targets(scope), local_lists(scope)
-        for call in (n for n in ast.walk(scope) if isinstance(n, ast.Call)):
-            for node in call_packages(call, installers, lists):
-                node = (
-                    loops.get(node.id, node) if isinstance(node, ast.Name) and node.id not in module.constants else node
-                )
+    for scope in module.scopes:  # each call is read with its own function's local lists
+        for call in scope.calls:
+            for node in call_packages(call, installers, scope.lists):
+                if isinstance(node, ast.Name) and node.id not in module.constants:
+                    node = scope.loops.get(node.id, node)
                 for text, line in _strings(node, module.constants) or []:
                     if text.strip() and not text.startswith("-") and text not in (".",):
                         yield text, line, call
@@ -223,9 +279,10 @@ def _installed_specs(module: _Module, installers: dict[str, int]):
 def _switches(module: _Module, installers: dict[str, int]) -> list[EnvSwitch]:
     """Env vars read inside installer functions, or by module-level variables those functions use."""
     found: list[EnvSwitch] = []
-    for func in _functions(module.tree):
-        lists = local_lists(func)
-        installs = any(call_packages(c, installers, lists) for c in ast.walk(func) if isinstance(c, ast.Call))
+    for scope in module.functions:
+        func = scope.function
+        assert func is not None
+        installs = any(call_packages(c, installers, scope.lists) for c in scope.calls)
         if func.name not in installers and not installs:
             continue
         found += _env_reads(func, module.path)

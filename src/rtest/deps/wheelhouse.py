@@ -65,10 +65,11 @@ def ensure_wheels(reqs: list[Requirement], house: Wheelhouse, info: ImageInfo) -
         extra = image_only_requirements(list(found or []), info) if found is not None else []
         if not extra:
             break
-        if house.download:
-            _download(extra, house, info)
         specs = sorted({*specs, *extra})
-        found, failure = resolve_wheels(specs, house, info)
+        found, failure = resolve_wheels(specs, house, info)  # the folders may hold them already (a rerun)
+        if found is None and house.download:
+            _download(extra, house, info)
+            found, failure = resolve_wheels(specs, house, info)
     if found is None:
         raise _unsatisfiable(reqs, failure, house, info)
     return found
