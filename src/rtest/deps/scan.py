@@ -21,6 +21,7 @@ from pathlib import Path
 
 from rtest.deps.pipcalls import call_packages, local_lists, loop_targets
 from rtest.deps.requirements import Requirement, parse_requirement
+from rtest.pyparse import parse_module
 
 MAX_MODULES = 200
 MAX_BYTES = 2_000_000
@@ -160,7 +161,7 @@ def _parse(path: Path) -> ast.Module | None:
 
     def parse() -> ast.Module | None:
         try:
-            return ast.parse(path.read_text(encoding="utf-8", errors="replace"), filename=str(path))
+            return parse_module(path.read_text(encoding="utf-8", errors="replace"), filename=str(path))
         except (OSError, SyntaxError, ValueError):
             return None
 

@@ -19,6 +19,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from rtest.pyparse import parse_module
+
 MAX_FILES = 400
 MAX_FILE_BYTES = 2_000_000
 ENV_NAME = re.compile(r"^[A-Z][A-Z0-9_]+$")
@@ -75,7 +77,7 @@ class ClassSource:
             return
         self._parsed.add(path)
         try:
-            tree = ast.parse(path.read_text(encoding="utf-8", errors="replace"))
+            tree = parse_module(path.read_text(encoding="utf-8", errors="replace"), filename=str(path))
         except (SyntaxError, ValueError, OSError):
             return
         imports = self._imports.setdefault(path, {})

@@ -17,6 +17,7 @@ import os
 from pathlib import Path, PurePosixPath
 
 from rtest import jobs
+from rtest.pyparse import parse_module
 from rtest.run.cache import tree_digest
 
 MAX_FILES = 5000  # a folder this size is hashed whole rather than parsed
@@ -69,7 +70,7 @@ def _references(module: Path, root: Path, search: list[Path]) -> list[Path]:
     try:
         if module.stat().st_size > MAX_PARSE_BYTES:
             return []
-        tree = ast.parse(module.read_bytes(), filename=str(module))
+        tree = parse_module(module.read_bytes(), filename=str(module))
     except (OSError, SyntaxError, ValueError):
         return []  # the step will fail on it anyway; the file itself is already counted
     found: list[Path] = []
