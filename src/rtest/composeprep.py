@@ -25,6 +25,7 @@ from rtest.imagebuild import (
     Log,
     _connect,
     _timed,
+    choose_offline,
     default_cache_dir,
     ensure_offline_base,
 )
@@ -40,15 +41,11 @@ SERVICE_WHEEL_TARGET = ["--python-version", "3.11", "--implementation", "cp",
                         "--platform", "manylinux2014_x86_64", "--only-binary=:all:"]
 
 
-def public_base_available(store: ImageStore) -> bool:
-    return store.exists(SERVICE_PUBLIC_BASE) or store.pull(SERVICE_PUBLIC_BASE)
-
-
 def prepare_compose(repo: Path, offline: bool | None = None, cache_dir: Path | None = None,
                     store: ImageStore | None = None, log: Log = print) -> dict[str, str]:
     """Write ``repo/.env`` so `docker compose up -d` builds and starts; returns the values written."""
     store = store or _connect()
-    offline = (not public_base_available(store)) if offline is None else offline
+    offline = choose_offline(offline, store, public=SERVICE_PUBLIC_BASE)
     values: dict[str, str] = {}
     if offline:
         cache_dir = Path(cache_dir or default_cache_dir())

@@ -75,11 +75,11 @@ def select_images(names: Iterable[str] | None) -> list[str]:
     return [tag for tag in IMAGE_DIRS if tag in wanted]
 
 
-def choose_offline(offline: bool | None, store: ImageStore) -> bool:
-    """Offline when asked, or when the public base image is neither local nor pullable."""
+def choose_offline(offline: bool | None, store: ImageStore, public: str = PUBLIC_BASE_IMAGE) -> bool:
+    """Offline when asked, or when the ``public`` base image is neither local nor pullable."""
     if offline is not None:
         return offline
-    return not (store.exists(PUBLIC_BASE_IMAGE) or store.pull(PUBLIC_BASE_IMAGE))
+    return not (store.exists(public) or store.pull(public))
 
 
 def build_images(names: Iterable[str] | None = None, *, offline: bool | None = None,

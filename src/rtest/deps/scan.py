@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ast
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 from rtest.deps.pipcalls import call_packages, local_lists, loop_targets
@@ -45,7 +46,8 @@ class _Scope:
     """A module or one of its functions, walked once: the installer rounds read it many times."""
 
     node: ast.AST
-    function: ast.FunctionDef | ast.AsyncFunctionDef | None  # None: the module itself
+    name: str  # the function's name; "" for the module
+    params: list[str]  # the function's positional parameters
     loops: dict[str, ast.expr]
     lists: dict[str, ast.expr]
     calls: list[ast.Call]
@@ -129,14 +131,8 @@ def _module_file(base: Path, dotted: str) -> Path | None:
     return None
 
 
-# Parsed files and their modules, by (path, mtime, size): a pipeline's scripts share their folder's modules,
-# and each script's scan would otherwise parse and walk them again.
-_PARSED: dict[tuple[Path, int, int], ast.Module | None] = {}
-_LOADED: dict[tuple[Path, int, int], _Module | None] = {}
-_MEMO_LIMIT = 2000
-
-
 def _file_key(path: Path) -> tuple[Path, int, int] | None:
+    """(path, mtime, size): what the memos below are keyed by, so an edited file is read again."""
     try:
         if path.is_symlink():
             return None
@@ -146,39 +142,36 @@ def _file_key(path: Path) -> tuple[Path, int, int] | None:
     return (path, st.st_mtime_ns, st.st_size)
 
 
-def _memo(table: dict, key, make):
-    if key not in table:
-        if len(table) >= _MEMO_LIMIT:
-            table.clear()
-        table[key] = make()
-    return table[key]
-
-
 def _parse(path: Path) -> ast.Module | None:
     key = _file_key(path)
-    if key is None or key[2] > MAX_BYTES:
-        return None
-
-    def parse() -> ast.Module | None:
-        try:
-            return parse_module(path.read_text(encoding="utf-8", errors="replace"), filename=str(path))
-        except (OSError, SyntaxError, ValueError):
-            return None
-
-    return _memo(_PARSED, key, parse)
+    return None if key is None or key[2] > MAX_BYTES else _parse_file(key)
 
 
 def _load(path: Path) -> _Module | None:
     key = _file_key(path)
-    return None if key is None else _memo(_LOADED, key, lambda: _build_module(path))
+    return None if key is None else _build_module(key)
 
 
-def _scope(node: ast.AST, function: ast.FunctionDef | ast.AsyncFunctionDef | None) -> _Scope:
-    return _Scope(node, function, loop_targets(node), local_lists(node),
+# A pipeline's scripts share their folder's modules: each file is parsed and walked once per process.
+@lru_cache(maxsize=2000)
+def _parse_file(key: tuple[Path, int, int]) -> ast.Module | None:
+    try:
+        return parse_module(key[0].read_text(encoding="utf-8", errors="replace"), filename=str(key[0]))
+    except (OSError, SyntaxError, ValueError):
+        return None
+
+
+def _scope(node: ast.AST) -> _Scope:
+    name, params = "", []
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        name, params = node.name, _params(node)
+    return _Scope(node, name, params, loop_targets(node), local_lists(node),
                   [n for n in ast.walk(node) if isinstance(n, ast.Call)])
 
 
-def _build_module(path: Path) -> _Module | None:
+@lru_cache(maxsize=2000)
+def _build_module(key: tuple[Path, int, int]) -> _Module | None:
+    path = key[0]
     tree = _parse(path)
     if tree is None:
         return None
@@ -195,7 +188,7 @@ def _build_module(path: Path) -> _Module | None:
                         constants[target.id] = strings
                     if reads:
                         env_vars[target.id] = reads
-    scopes = [_scope(tree, None), *(_scope(func, func) for func in _functions(tree))]
+    scopes = [_scope(tree), *(_scope(func) for func in _functions(tree))]
     return _Module(path, tree, constants, env_vars, scopes)
 
 
@@ -255,14 +248,11 @@ def _params(func: ast.FunctionDef | ast.AsyncFunctionDef) -> list[str]:
 def _find_installers(module: _Module, installers: dict[str, int]) -> None:
     """Functions whose pip install (or installer call) takes its packages from one of their parameters."""
     for scope in module.functions:
-        func = scope.function
-        assert func is not None  # module.functions holds function scopes only
-        params = _params(func)
         for call in scope.calls:
             for node in call_packages(call, installers, scope.lists):
                 node = scope.loops.get(node.id, node) if isinstance(node, ast.Name) else node
-                if isinstance(node, ast.Name) and node.id in params and func.name not in installers:
-                    installers[func.name] = params.index(node.id)
+                if isinstance(node, ast.Name) and node.id in scope.params and scope.name not in installers:
+                    installers[scope.name] = scope.params.index(node.id)
 
 
 def _installed_specs(module: _Module, installers: dict[str, int]):
@@ -281,12 +271,10 @@ def _switches(module: _Module, installers: dict[str, int]) -> list[EnvSwitch]:
     """Env vars read inside installer functions, or by module-level variables those functions use."""
     found: list[EnvSwitch] = []
     for scope in module.functions:
-        func = scope.function
-        assert func is not None
         installs = any(call_packages(c, installers, scope.lists) for c in scope.calls)
-        if func.name not in installers and not installs:
+        if scope.name not in installers and not installs:
             continue
-        found += _env_reads(func, module.path)
-        for name in {n.id for n in ast.walk(func) if isinstance(n, ast.Name)}:
+        found += _env_reads(scope.node, module.path)
+        for name in {n.id for n in ast.walk(scope.node) if isinstance(n, ast.Name)}:
             found += module.env_vars.get(name, [])
     return found

@@ -49,26 +49,25 @@ def runtime_dir() -> Path:
     return Path(base) / "rtest"
 
 
-def _note(port: int) -> Path:
-    return runtime_dir() / f"serve-{port}.json"
+def _note(port: int, kind: str = "serve") -> Path:
+    """``serve-<port>.json`` of an `rtest serve` on this machine, ``compose-<port>.json`` of the compose one."""
+    return runtime_dir() / f"{kind}-{port}.json"
+
+
+def _leave_note(note: Path, data: dict) -> Path:
+    note.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    write_secret(note, json.dumps(data))
+    return note
 
 
 def announce(port: int, token: str | None) -> Path:
     """Leave the note for local clients (removed by ``retract`` when the service stops)."""
-    folder = runtime_dir()
-    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-    note = _note(port)
-    write_secret(note, json.dumps({"pid": os.getpid(), "port": port, "token": token}))
-    return note
+    return _leave_note(_note(port), {"pid": os.getpid(), "port": port, "token": token})
 
 
 def remember_compose(port: int, token: str) -> Path:
     """The note of the compose service on ``port`` (its token is the one compose's ``.env`` gives it)."""
-    folder = runtime_dir()
-    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-    note = folder / f"compose-{port}.json"
-    write_secret(note, json.dumps({"port": port, "token": token, "by": "docker compose"}))
-    return note
+    return _leave_note(_note(port, "compose"), {"port": port, "token": token, "by": "docker compose"})
 
 
 def retract(port: int) -> None:
@@ -92,24 +91,21 @@ def _alive(pid: object) -> bool:
     return True
 
 
-def _live_notes() -> list[dict]:
-    """The notes of services that are up: a process note whose pid lives, a compose note whose port answers."""
-    notes = []
-    for path in sorted([*runtime_dir().glob("serve-*.json"), *runtime_dir().glob("compose-*.json")]):
-        try:
-            data = json.loads(path.read_text())
-        except (OSError, ValueError):
-            continue
-        if not isinstance(data, dict) or not isinstance(data.get("port"), int):
-            continue
-        if path.name.startswith("compose-"):
-            if _answers(data["port"]):
-                notes.append(data)
-        elif _alive(data.get("pid")):
-            notes.append(data)
-        else:  # a service killed before it could take its note back
-            path.unlink(missing_ok=True)
-    return notes
+def _live(note: Path) -> dict | None:
+    """The note's data when its service is up: a process note whose pid lives, a compose note whose port
+    answers. A process note whose service was killed before it could take it back is removed."""
+    try:
+        data = json.loads(note.read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict) or not isinstance(data.get("port"), int):
+        return None
+    if note.name.startswith("compose-"):
+        return data if _answers(data["port"]) else None
+    if _alive(data.get("pid")):
+        return data
+    note.unlink(missing_ok=True)
+    return None
 
 
 def _answers(port: int) -> bool:
@@ -125,13 +121,17 @@ def local_token(url: str) -> str | None:
     parts = urlsplit(url)
     if (parts.hostname or "") not in ("127.0.0.1", "localhost", "::1") or parts.port is None:
         return None
-    tokens = [note.get("token") for note in _live_notes() if note["port"] == parts.port]
-    return tokens[0] if tokens else None
+    for kind in ("serve", "compose"):  # only this port's notes: a client call reads no others
+        data = _live(_note(parts.port, kind))
+        if data is not None:
+            return data.get("token")
+    return None
 
 
 def local_services() -> list[str]:
     """URLs of the live services on this machine (their notes), for `rtest runs` without --server."""
-    return sorted({f"http://127.0.0.1:{note['port']}" for note in _live_notes()})
+    notes = [*runtime_dir().glob("serve-*.json"), *runtime_dir().glob("compose-*.json")]
+    return sorted({f"http://127.0.0.1:{data['port']}" for data in map(_live, notes) if data is not None})
 
 
 def hold_workdir(workdir: Path, port: int) -> int:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterable
 from typing import IO
 
 import docker
 from docker.errors import APIError, ImageNotFound, NotFound
+from docker.utils import parse_repository_tag
 
 from rtest.catalog import missing_image_message
 from rtest.errors import ImageError, ImageNotFoundError
@@ -73,7 +75,7 @@ class DockerImageStore:
             output = streamed if streamed is not None else container.logs(
                 stdout=True, stderr=not stdout_only, tail=lines).decode("utf-8", "replace")
             if commit_as and status == 0:
-                repository, _, tag = commit_as.rpartition(":")
+                repository, tag = parse_repository_tag(commit_as)
                 container.commit(repository=repository, tag=tag, changes=commit_changes or [])
         finally:
             container.remove(force=True)
@@ -94,9 +96,8 @@ class DockerImageStore:
         return "removed"
 
     def pull(self, ref: str) -> bool:
-        repository, _, tag = ref.rpartition(":")
         try:
-            self.client.images.pull(repository, tag=tag)
+            self.client.images.pull(ref)  # the SDK splits the ref (a registry's port, a digest, no tag: latest)
         except Exception:  # noqa: BLE001 - any registry failure means: not pullable
             return False
         return True
@@ -113,15 +114,15 @@ class DockerImageStore:
             raise ImageError(f"Building {tag} failed: {exc.explanation or exc}; see the build log above.") from exc
 
     def import_tarball(self, stream: IO[bytes], ref: str, changes: list[str]) -> None:
-        repository, _, tag = ref.rpartition(":")
+        repository, tag = parse_repository_tag(ref)
         self.client.api.import_image_from_stream(stream, repository=repository, tag=tag, changes=changes)
 
 
 def _follow(container, on_line: LineSink, keep: int) -> str:
     """Every output line to ``on_line`` as it comes; the last ``keep`` lines kept."""
-    lines: list[str] = []
+    lines: deque[str] = deque(maxlen=keep)
     for raw in container.logs(stream=True, follow=True):
         for line in raw.decode("utf-8", "replace").splitlines():
-            lines = (lines + [line])[-keep:]
+            lines.append(line)
             on_line(line)
     return "\n".join(lines)
