@@ -28,6 +28,7 @@ from rtest.example import (
     example_paths,
     generate_example_inputs,
 )
+from rtest.yamltext import load_yaml
 
 PATHS = example_paths()
 SCRIPT_JOB_TYPES = {"Processing", "Training"}
@@ -60,7 +61,7 @@ def step_type_of(node: str) -> str:
 
 
 def interfaces() -> dict[str, dict]:
-    loaded = (yaml.safe_load(p.read_text()) for p in sorted(PATHS.interfaces.glob("*.step.yaml")))
+    loaded = (load_yaml(p.read_text()) for p in sorted(PATHS.interfaces.glob("*.step.yaml")))
     return {doc["step_type"]: doc for doc in loaded}
 
 

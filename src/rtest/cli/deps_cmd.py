@@ -203,6 +203,7 @@ def _add(node: str, text: str, spec_file: Path | None) -> int:
     import yaml
 
     from rtest.deps.requirements import parse_requirement
+    from rtest.yamltext import load_yaml
 
     requirement = parse_requirement(text, "user", "--add")
     if spec_file is None:
@@ -214,7 +215,7 @@ def _add(node: str, text: str, spec_file: Path | None) -> int:
             highlight=False,
         )
         return 2
-    raw = yaml.safe_load(spec_file.read_text(encoding="utf-8")) or {}
+    raw = load_yaml(spec_file.read_text(encoding="utf-8")) or {}
     scripts = raw.setdefault("scripts", {}) or {}
     raw["scripts"] = scripts
     entry = scripts.setdefault(node, {}) or {}

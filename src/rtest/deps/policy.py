@@ -20,6 +20,7 @@ import yaml
 
 from rtest.deps.requirements import Requirement
 from rtest.plan.model import ScriptExecutionSpec
+from rtest.yamltext import load_yaml
 
 DECLARED_WARNING = "declared-requirement-unmet"
 
@@ -54,7 +55,7 @@ def compute_kind(interface_file: Path | None) -> str | None:
         return None
     try:
         text = interface_file.read_text(encoding="utf-8")
-        data = json.loads(text) if interface_file.suffix == ".json" else yaml.safe_load(text)
+        data = json.loads(text) if interface_file.suffix == ".json" else load_yaml(text)
     except (OSError, ValueError, yaml.YAMLError):
         return None  # the interface loader already reported it
     compute = data.get("compute") if isinstance(data, dict) else None

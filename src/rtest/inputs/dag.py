@@ -90,8 +90,10 @@ def _parse(text: str, path: Path) -> Any:
     if path.suffix.lower() in _YAML_SUFFIXES:
         import yaml  # only for YAML DAGs: JSON ones start faster without it
 
+        from rtest.yamltext import load_yaml
+
         try:
-            return yaml.safe_load(text)
+            return load_yaml(text)
         except yaml.MarkedYAMLError as exc:
             mark = exc.problem_mark
             raise DagError(

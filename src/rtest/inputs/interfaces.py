@@ -35,6 +35,7 @@ from rtest.inputs.interface_schema import (  # noqa: F401  (re-exported: the pub
     SpecOutputDecl,
     StepInterface,
 )
+from rtest.yamltext import load_yaml
 
 INTERFACE_PATTERNS = ("*.yaml", "*.yml", "*.json")  # *.step.yaml is a *.yaml
 VARIANT_SECTIONS = ("spec", "contract", "patterns")
@@ -255,7 +256,7 @@ def _parse(path: Path, text: str) -> Any:
                 f"Interface file {path} is not valid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}."
             ) from exc
     try:
-        return yaml.safe_load(text)
+        return load_yaml(text)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         raise InterfaceError(

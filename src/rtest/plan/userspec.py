@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
 from rtest.errors import PlanError, SpecFileError, SpecFileNotFoundError
 from rtest.plan.input_paths import absolute_path
+from rtest.yamltext import load_yaml
 
 
 class ScriptOverrides(BaseModel):
@@ -99,7 +100,7 @@ def load_user_spec(path: Path | str) -> UserSpec:
         raise SpecFileNotFoundError(f"Spec file not found: {path}")
     text = path.read_text(encoding="utf-8")
     try:
-        raw = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+        raw = json.loads(text) if path.suffix == ".json" else load_yaml(text)
     except json.JSONDecodeError as exc:
         raise SpecFileError(
             f"Spec file {path} is not valid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}."
