@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
-import yaml
 
 from rtest.testing import write_python_pipeline  # noqa: F401 - re-exported for the tests
+from rtest.yamltext import dump_yaml
 
 PREPROCESS_INTERFACE = {
     "step_type": "Preprocess",
@@ -99,7 +99,7 @@ def write_pipeline(root: Path, *, extra_specific: dict | None = None, drop_scrip
     }
     (root / "interfaces").mkdir(parents=True, exist_ok=True)
     for iface in (PREPROCESS_INTERFACE, TRAIN_INTERFACE, EVAL_INTERFACE, DATALOAD_INTERFACE, REGISTER_INTERFACE):
-        (root / "interfaces" / f"{iface['step_type'].lower()}.step.yaml").write_text(yaml.safe_dump(iface))
+        (root / "interfaces" / f"{iface['step_type'].lower()}.step.yaml").write_text(dump_yaml(iface))
     scripts = root / "code" / "scripts"
     scripts.mkdir(parents=True, exist_ok=True)
     files = {scripts / "preprocess.py": "print('pre')\n", root / "code" / "train.py": "print('train')\n",

@@ -10,12 +10,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
 from rtest import jobs
 from rtest.errors import ImageNotFoundError
 from rtest.jobs.base import SM_OUTPUT_PATH
 from rtest.run.backends.base import BackendBase, Handle, StepExit, StepLaunch
+from rtest.yamltext import dump_yaml
 
 
 def write_python_pipeline(root: Path, steps: dict[str, dict], edges: list[tuple[str, str]], *,
@@ -43,7 +42,7 @@ def write_python_pipeline(root: Path, steps: dict[str, dict], edges: list[tuple[
             },
             "spec": {"outputs": {o: {"aliases": a} for o, a in step.get("aliases", {}).items()}},
         }
-        (root / "interfaces" / f"{node}.step.yaml").write_text(yaml.safe_dump(iface))
+        (root / "interfaces" / f"{node}.step.yaml").write_text(dump_yaml(iface))
         folder = root / "src" / node
         folder.mkdir(exist_ok=True)
         (folder / "main.py").write_text(step["script"])

@@ -12,8 +12,14 @@ from typing import Any
 import yaml
 
 _SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_SAFE_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 
 def load_yaml(text: str) -> Any:
     """``yaml.safe_load(text)``, through libyaml when it is there."""
     return yaml.load(text, Loader=_SAFE_LOADER)  # noqa: S506 - a safe loader, only faster
+
+
+def dump_yaml(data: Any, **options: Any) -> str:
+    """``yaml.safe_dump(data, **options)``, through libyaml when it is there."""
+    return yaml.dump(data, Dumper=_SAFE_DUMPER, **options)
