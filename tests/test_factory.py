@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import networkx as nx
 import pytest
 
 from pipelines import write_pipeline
@@ -79,6 +78,8 @@ def test_configure_then_save_and_reload_spec(factory, pipeline, tmp_path):
 
 
 def test_dag_may_be_a_digraph(pipeline, tmp_path):
+    import networkx as nx  # here, not at the top: collecting the module on every worker should not pay for it
+
     graph = nx.DiGraph([("Preprocess_training", "Train"), ("Train", "Evaluate")])
     factory = InteractiveRuntimeTestingFactory(graph, pipeline["config"], interface_dirs=[pipeline["interfaces"]])
     assert factory.get_scripts_requiring_testing() == ["Preprocess_training", "Train", "Evaluate"]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 import uuid
 from pathlib import Path
 
@@ -50,17 +49,6 @@ def test_a_backend_refuses_options_it_does_not_take_before_it_connects(monkeypat
         create_backend("plain-test", registry="host:5000", placement=None)
     assert made == []
     assert isinstance(create_backend("plain-test", registry=None), FakeBackend) and made == [1]
-
-
-def test_only_backend_modules_import_docker():
-    importers = []
-    for path in SRC.rglob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text(), str(path))):
-            names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
-                [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
-            if any(name == "docker" or name.startswith("docker.") for name in names):
-                importers.append(path.relative_to(SRC).as_posix())
-    assert importers and all(p.startswith("run/backends/") for p in importers), sorted(set(importers))
 
 
 def test_nothing_outside_the_backend_and_its_registry_line_names_swarm_in_code():

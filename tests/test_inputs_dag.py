@@ -7,7 +7,6 @@ import sys
 import textwrap
 from pathlib import Path
 
-import networkx as nx
 import pytest
 
 from pipelines import raised_message
@@ -92,7 +91,15 @@ def test_repeated_edge_is_kept_once(tmp_path):
     assert load_dag(path).edges == [("A", "B")]
 
 
-def test_networkx_digraph():
+@pytest.fixture
+def nx():
+    """networkx, imported by the tests that use it: collecting this module on every worker should not pay for it."""
+    import networkx
+
+    return networkx
+
+
+def test_networkx_digraph(nx):
     graph = nx.DiGraph()
     graph.add_edges_from([("A", "B"), ("B", "C")])
     dag = load_dag(graph)
@@ -111,7 +118,7 @@ def test_object_with_nodes_and_edges_attributes():
     assert dag.nodes == ["X", "Y"] and dag.edges == [("X", "Y")]
 
 
-def test_pipeline_dag_is_returned_as_is(tmp_path):
+def test_pipeline_dag_is_returned_as_is(tmp_path, nx):
     graph = nx.DiGraph([("A", "B")])
     original = PipelineDAG(graph=graph, origin="somewhere")
     assert load_dag(original) is original
@@ -271,7 +278,7 @@ def test_node_that_is_not_a_name(tmp_path):
     assert dag_error(path) == f"DAG {path} has a node 7 that is not a step name; node names must be non-empty strings."
 
 
-def test_cyclic_digraph_object():
+def test_cyclic_digraph_object(nx):
     graph = nx.DiGraph([("A", "B"), ("B", "A")])
     assert dag_error(graph) == "The DAG object has a cycle: A -> B -> A; remove one of these edges."
 

@@ -6,8 +6,6 @@ import hashlib
 import json
 from pathlib import Path
 
-import pyarrow.csv as pcsv
-import pyarrow.parquet as pq
 import pytest
 
 from pipelines import raised_message, write_pipeline
@@ -51,6 +49,18 @@ def planned(tmp_path: Path, loader: dict, hyper: dict | None = None, user: UserS
     return build_synthesized_plan(inputs, calibration.merged_with(user or UserSpec()), tmp_path / "work", SynthOptions(rows=rows, seed=seed))
 
 
+def _read_parquet(path: Path):
+    import pyarrow.parquet as pq  # here, not at the top: collecting this module on every worker should not pay for it
+
+    return pq.read_table(path)
+
+
+def _csv():
+    import pyarrow.csv as pcsv
+
+    return pcsv
+
+
 def data_of(plan) -> Path:
     return Path(next(s.path for s in plan.synthesized if s.input == "DATA"))
 
@@ -60,7 +70,7 @@ def test_parquet_shards_named_as_the_service_names_them_hold_exactly_the_rows(tm
     shards = sorted(data_of(plan).iterdir())
     assert [p.name[:11] for p in shards] == ["part-00000-", "part-00001-", "part-00002-"]
     assert all(p.name.endswith("-c000.parquet") and ".snappy." not in p.name for p in shards)
-    table = pq.read_table(data_of(plan))
+    table = _read_parquet(data_of(plan))
     assert table.num_rows == 600
     assert table.column_names == [n.replace(".", "__DOT__") for n in FIELDS]
     assert str(table.schema.field("Abuse__DOT__n_claims").type) == "double"  # refined by tab_field_list
@@ -83,7 +93,7 @@ def test_signature_and_metadata_as_the_framework_loader_writes_them(tmp_path):
 
 
 def test_keep_dot_true_keeps_the_dots(tmp_path):
-    table = pq.read_table(data_of(planned(tmp_path, loader_config(keep_dot=True))))
+    table = _read_parquet(data_of(planned(tmp_path, loader_config(keep_dot=True))))
     assert "Abuse.n_claims" in table.column_names
 
 
@@ -95,8 +105,8 @@ def test_csv_with_and_without_header(tmp_path, header):
     line = first.read_text().splitlines()[0]
     assert line.startswith('"Abuse__DOT__n_claims"') == header
     names = [n.replace(".", "__DOT__") for n in FIELDS]
-    options = pcsv.ReadOptions(column_names=None if header else names)
-    assert sum(pcsv.read_csv(p, read_options=options).num_rows for p in folder.iterdir()) == 600
+    options = _csv().ReadOptions(column_names=None if header else names)
+    assert sum(_csv().read_csv(p, read_options=options).num_rows for p in folder.iterdir()) == 600
 
 
 def test_json_lines(tmp_path):
@@ -106,7 +116,7 @@ def test_json_lines(tmp_path):
 
 
 def test_label_carries_a_signal_a_model_can_learn(tmp_path):
-    table = pq.read_table(data_of(planned(tmp_path, loader_config(), rows=3000)))
+    table = _read_parquet(data_of(planned(tmp_path, loader_config(), rows=3000)))
     label, feature = table.column("is_abuse").to_pylist(), table.column("Abuse__DOT__n_claims").to_pylist()
     pairs = [(f, y) for f, y in zip(feature, label) if f is not None]
     ranked = sorted(pairs)
@@ -120,7 +130,7 @@ def test_label_carries_a_signal_a_model_can_learn(tmp_path):
 def test_multiclass_labels_take_every_category(tmp_path):
     hyper = {**TRAIN_HYPER, "is_binary": False, "multiclass_categories": ["low", "mid", "high", "severe"]}
     plan = planned(tmp_path, loader_config(), hyper, rows=400)
-    labels = pq.read_table(data_of(plan)).column("is_abuse").to_pylist()
+    labels = _read_parquet(data_of(plan)).column("is_abuse").to_pylist()
     assert {label: labels.count(label) >= 20 for label in ["low", "mid", "high", "severe"]} == \
         dict.fromkeys(["low", "mid", "high", "severe"], True)
     assert "Train:hyperparameters.multiclass_categories" in plan.synthesized[0].fields
@@ -196,7 +206,7 @@ def test_report_json_and_html_say_what_was_synthesized(tmp_path):
         [(s.node, s.input, 600, s.seed) for s in plan.synthesized]
     page = render_report_html(report, plan)
     assert "Synthesized inputs (2)" in page and "DataLoading_training:output_spec.output_schema" in page
-    first_id = pq.read_table(data_of(plan)).column("Abuse__DOT__n_claims").to_pylist()[0]
+    first_id = _read_parquet(data_of(plan)).column("Abuse__DOT__n_claims").to_pylist()[0]
     assert f"<td>{first_id}</td>" in page or first_id is None
 
 
@@ -230,5 +240,5 @@ def test_a_spec_file_turns_synthesis_on_and_hyperparameter_files_are_read(tmp_pa
     (hyper_dir / "hyperparameters_NA.json").write_text(json.dumps(TRAIN_HYPER))
     plan = planned(tmp_path, loader_config(), hyper={"max_depth": 3}, rows=120)
     assert "code/hyperparams/hyperparameters_NA.json:tab_field_list" in plan.synthesized[0].fields
-    table = pq.read_table(data_of(plan))
+    table = _read_parquet(data_of(plan))
     assert str(table.schema.field("amount").type) == "double" and table.num_rows == 120

@@ -313,11 +313,11 @@ def test_copy_refuses_a_tree_larger_than_the_free_space(tmp_path):
 def test_a_huge_folder_is_not_listed_whole(tmp_path):
     out = tmp_path / "out"
     out.mkdir()
-    for i in range(5000):
+    for i in range(1000):
         (out / f"f{i:05d}").touch()
     listed = list(untrusted.walk(out, budget=100))
     assert len(listed) == 101  # one past the budget: enough to know the cap is exceeded
-    assert len(list(untrusted.walk(out))) == 5000
+    assert len(list(untrusted.walk(out))) == 1000
     assert "holds more than 100 files" in _refusal(out, limits=OutputLimits(max_files=100))
 
 

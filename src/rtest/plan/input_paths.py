@@ -48,6 +48,8 @@ def special_kind(mode: int) -> str | None:
 def absolute_path(value: str | Path, base: Path | None = None) -> str:
     """``value`` made absolute (links resolved where they resolve); a looping path stays as written,
     for the check to name."""
+    if "\x00" in str(value):  # "~user\0" would reach the password database and raise ValueError there
+        raise InputPathError(f"path {str(value)!r} holds a NUL character, which no file name can have")
     try:
         path = (base or Path.cwd()) / Path(value).expanduser()
     except RuntimeError:  # "~name" of a user who does not exist
