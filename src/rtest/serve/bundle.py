@@ -16,11 +16,12 @@ import os
 import shutil
 import tarfile
 from pathlib import Path, PurePosixPath
-from typing import overload
+from typing import TYPE_CHECKING, overload
 
 from rtest.errors import RtestError
-from rtest.plan.input_paths import input_path_problem
-from rtest.plan.userspec import UserSpec, load_user_spec
+
+if TYPE_CHECKING:  # the unpacking worker imports this module and needs neither pydantic nor the planner
+    from rtest.plan.userspec import UserSpec
 
 SPEC_NAME = "spec.json"
 MAX_BYTES = 1 << 30  # unpacked
@@ -76,6 +77,8 @@ class _Packer:
 
 def pack(spec: UserSpec, target: Path, *, skip: tuple[Path, ...] = ()) -> Path:
     """Write ``target`` (tar.gz) with every path ``spec`` names; ``spec`` holds absolute paths."""
+    from rtest.plan.input_paths import input_path_problem
+
     relative = spec.model_copy(deep=True)
     where = relative.pipeline
     default_interfaces = Path(where.config).resolve().parent / "interfaces" if where.config else None
@@ -220,8 +223,10 @@ def _write_member(tar: tarfile.TarFile, member: tarfile.TarInfo, target: Path) -
 
 def load_bundle_spec(root: Path) -> UserSpec:
     """The bundle's spec, every path checked to stay inside the bundle."""
-    spec = load_user_spec(root / SPEC_NAME)
+    from rtest.plan.userspec import load_user_spec
     from rtest.serve.policy import named_paths
+
+    spec = load_user_spec(root / SPEC_NAME)
 
     where, real_root = spec.pipeline, root.resolve()
     if where.allow_source_outside_root:  # it would reach the service's own folders, not the submitter's

@@ -4,7 +4,7 @@ The multipart body is parsed as it arrives (python-multipart's streaming parser)
 arrives: a body without Content-Length stops at the limit instead of being spooled whole. The bundle
 part goes straight to ``<submission>/upload.tar.gz``; the ``request`` part (the RunRequest JSON) is kept
 in memory, bounded. Unpacking then runs in a worker process with CPU-time and memory limits
-(``python -m rtest.serve.upload``), so a hostile archive costs that worker, never the service.
+(``python -m rtest.serve.unpack_worker``), so a hostile archive costs that worker, never the service.
 """
 
 from __future__ import annotations
@@ -17,12 +17,11 @@ from typing import Any, BinaryIO
 
 from python_multipart.multipart import MultipartParser, parse_options_header
 
-from rtest.serve.bundle import MAX_BYTES, MAX_FILES, BundleError, unpack
+from rtest.serve.bundle import BundleError
+from rtest.serve.unpack_worker import UNPACK_CPU_S, UNPACK_MEMORY
 
 MAX_UPLOAD = 512 << 20
 MAX_REQUEST_FIELD = 1 << 20
-UNPACK_CPU_S = 60
-UNPACK_MEMORY = 1 << 30
 UNPACK_WALL_S = 180.0
 
 
@@ -121,7 +120,7 @@ async def receive(request, folder: Path, *, max_upload: int = MAX_UPLOAD) -> str
 async def unpack_in_worker(archive: Path, target: Path) -> None:
     """``bundle.unpack`` in a child process with CPU-time and memory limits; its BundleError comes back as ours."""
     worker = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "rtest.serve.upload", str(archive), str(target),
+        sys.executable, "-m", "rtest.serve.unpack_worker", str(archive), str(target),
         stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
     try:
         _, err = await asyncio.wait_for(worker.communicate(), UNPACK_WALL_S)
@@ -137,19 +136,3 @@ async def unpack_in_worker(archive: Path, target: Path) -> None:
         raise BundleError(message[-1][:2000])
     raise BundleError(f"The bundle could not be unpacked within the service's limits ({UNPACK_CPU_S} s of CPU, "
                       f"{UNPACK_MEMORY >> 20} MiB of memory); leave out what the run does not need.")
-
-
-def _worker(archive: str, target: str) -> int:
-    from rtest.serve.limits import limit_self
-
-    limit_self(UNPACK_CPU_S, UNPACK_MEMORY)
-    try:
-        unpack(Path(archive), Path(target), max_bytes=MAX_BYTES, max_files=MAX_FILES)
-    except BundleError as exc:
-        print(str(exc).replace(str(Path(target).parent), "<submission>"), file=sys.stderr)
-        return 3
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(_worker(sys.argv[1], sys.argv[2]))
