@@ -25,6 +25,8 @@ print_timings() {
 }
 trap print_timings EXIT
 fail() { echo "setup: $*" >&2; exit 1; }
+# shellcheck source=scripts/pidfile.sh
+source scripts/pidfile.sh
 
 install_system_packages() {
   # docker.io: the engine; debootstrap: offline base images; chromium: the HTML report's browser test.
@@ -46,15 +48,22 @@ ensure_docker_engine() {
   if [[ $(id -u) -ne 0 ]]; then
     fail "no Docker engine answers; start it (sudo systemctl start docker) and run this again"
   fi
-  echo "starting dockerd (log: /var/log/rtest-dockerd.log)"
-  nohup dockerd >/var/log/rtest-dockerd.log 2>&1 </dev/null &
+  clear_stale_pidfile /var/run/docker.pid dockerd
+  clear_stale_pidfile /var/run/docker/containerd/containerd.pid containerd
+  local running
+  if running=$(live_pid /var/run/docker.pid dockerd); then
+    echo "dockerd (pid $running) is running but does not answer yet; waiting for it"
+  else
+    echo "starting dockerd (log: /var/log/rtest-dockerd.log)"
+    nohup dockerd >/var/log/rtest-dockerd.log 2>&1 </dev/null &
+  fi
   local waited
   for waited in $(seq 1 60); do
     if docker info >/dev/null 2>&1; then echo "docker engine answers after ${waited} s"; return; fi
     sleep 1
   done
   tail -n 20 /var/log/rtest-dockerd.log >&2 || true
-  fail "dockerd did not answer within 60 s"
+  fail "dockerd did not answer within 60 s; its log is /var/log/rtest-dockerd.log"
 }
 
 install_rtest() {

@@ -19,6 +19,8 @@ WORKER_SOCK="$STATE/worker/docker.sock"
 REGISTRY="$MANAGER_IP:5000"
 WORKER_DOCKER=(docker -H "unix://$WORKER_SOCK")
 
+# shellcheck source=scripts/pidfile.sh
+source "$(dirname "$0")/pidfile.sh"
 say() { echo "swarm-lab: $*" >&2; }
 die() { say "$*"; exit 1; }
 
@@ -73,6 +75,8 @@ worker_up() {
   echo "{\"insecure-registries\": [\"$REGISTRY\"], \"node-generic-resources\": [\"NVIDIA-GPU=lab-gpu0\"]}" \
     > "$STATE/worker/daemon.json"
   if ! "${WORKER_DOCKER[@]}" info >/dev/null 2>&1; then
+    clear_stale_pidfile "$STATE/worker/dockerd.pid" dockerd
+    clear_stale_pidfile "$STATE/worker/exec/containerd/containerd.pid" containerd
     # ip netns exec would hide the cgroup mounts; nsenter keeps them. unshare --uts: own hostname.
     nohup nsenter --net="/run/netns/$NS" unshare --uts sh -c "hostname $WORKER_NAME; exec dockerd \
       --config-file $STATE/worker/daemon.json --data-root /var/lib/rtest-lab-worker \
@@ -131,13 +135,13 @@ down() {
   docker service ls -q --filter label=rtest.managed=1 2>/dev/null | xargs -r docker service rm >/dev/null 2>&1 || true
   "${WORKER_DOCKER[@]}" swarm leave --force >/dev/null 2>&1 || true
   docker swarm leave --force >/dev/null 2>&1 || true
-  if [[ -f $STATE/worker/dockerd.pid ]]; then
-    local pid; pid=$(cat "$STATE/worker/dockerd.pid")
+  local pid
+  if pid=$(live_pid "$STATE/worker/dockerd.pid" dockerd); then
     kill "$pid" 2>/dev/null || true
     for _ in $(seq 1 80); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
     kill -9 "$pid" 2>/dev/null || true
   fi
-  [[ -f $STATE/registry.pid ]] && kill "$(cat "$STATE/registry.pid")" 2>/dev/null || true
+  if pid=$(live_pid "$STATE/registry.pid" docker-registry); then kill "$pid" 2>/dev/null || true; fi
   ip link del "$HOST_IF" 2>/dev/null || true
   ip netns del "$NS" 2>/dev/null || true
   unmount_leftovers
