@@ -4,7 +4,7 @@
 # teardown that kills the number would kill a stranger. So a pid counts only while
 # /proc/PID/comm names the program that wrote the file.
 
-# Prints the pid in FILE when that process is PROGRAM; fails otherwise.
+# Prints the pid in FILE when that process is PROGRAM and alive; fails otherwise.
 live_pid() {  # FILE PROGRAM
   local file=$1 program=$2 pid comm
   [[ -f $file ]] || return 1
@@ -12,6 +12,8 @@ live_pid() {  # FILE PROGRAM
   [[ -n $pid ]] || return 1
   comm=$(cat "/proc/$pid/comm" 2>/dev/null) || return 1
   [[ $comm == "$program" ]] || return 1
+  # a zombie (killed, its parent gone, and no init here reaps it) still has its /proc entry
+  [[ $(sed 's/.*) //' "/proc/$pid/stat" 2>/dev/null | cut -d' ' -f1) != Z ]] || return 1
   echo "$pid"
 }
 

@@ -37,7 +37,13 @@ need_tools() {
 }
 
 net_up() {
-  ip netns list | grep -qw "$NS" || ip netns add "$NS"
+  # After a reboot that kept /run, the namespace's file is left without its namespace (ip then fails
+  # with "Peer netns reference is invalid"): make both ends anew.
+  if ! ip netns exec "$NS" true 2>/dev/null; then
+    ip netns del "$NS" 2>/dev/null || rm -f "/run/netns/$NS"
+    ip link del "$HOST_IF" 2>/dev/null || true
+    ip netns add "$NS"
+  fi
   if ! ip link show "$HOST_IF" >/dev/null 2>&1; then
     ip link add "$HOST_IF" type veth peer name "$PEER_IF"
     ip link set "$PEER_IF" netns "$NS"
@@ -110,18 +116,34 @@ YML
 }
 
 swarm_up() {
-  if [[ $(docker info --format '{{.Swarm.LocalNodeState}}') != active ]]; then
-    docker swarm init --advertise-addr "$MANAGER_IP" --listen-addr "$MANAGER_IP:2377" >/dev/null
-  fi
+  # A swarm kept from before a reboot comes back as "error" (the engine started before the veth
+  # address existed) or "pending": leave it and make a new one; a worker in any state but active rejoins.
+  local state
+  state=$(docker info --format '{{.Swarm.LocalNodeState}}')
+  case $state in
+    active) ;;
+    inactive) swarm_init ;;
+    *) say "the manager's swarm is $state; making a new one"; docker swarm leave --force >/dev/null; swarm_init ;;
+  esac
   if [[ $("${WORKER_DOCKER[@]}" info --format '{{.Swarm.LocalNodeState}}') != active ]]; then
+    "${WORKER_DOCKER[@]}" swarm leave --force >/dev/null 2>&1 || true
     "${WORKER_DOCKER[@]}" swarm join --token "$(docker swarm join-token -q worker)" "$MANAGER_IP:2377" >/dev/null
   fi
   local i
   for i in $(seq 1 40); do
-    [[ $(docker node ls --filter "name=$WORKER_NAME" --format '{{.Status}}') == Ready ]] && return
+    if docker node ls --filter "name=$WORKER_NAME" --format '{{.Status}}' | grep -qx Ready; then
+      # a rejoined worker leaves its old self behind, Down, under the same name
+      docker node ls --filter "name=$WORKER_NAME" --format '{{.ID}} {{.Status}}' | awk '$2 == "Down" {print $1}' |
+        xargs -r docker node rm --force >/dev/null
+      return
+    fi
     sleep 0.5
   done
   die "the worker did not become Ready in the swarm"
+}
+
+swarm_init() {
+  docker swarm init --advertise-addr "$MANAGER_IP" --listen-addr "$MANAGER_IP:2377" >/dev/null
 }
 
 up() {
