@@ -13,9 +13,10 @@ from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from rtest.errors import OptionError
+from rtest.modelbase import Model
 from rtest.sizes import parse_log_bytes, parse_memory, parse_output_bytes, parse_step_user
 
 if TYPE_CHECKING:  # planning loads only when a command runs
@@ -40,7 +41,7 @@ def option(default: Any, help: str, panel: str, *flags: str, **limits: Any) -> A
     return Field(default, description=help, json_schema_extra={"panel": panel, "flags": list(flags)}, **limits)
 
 
-class PipelineOptions(BaseModel):
+class PipelineOptions(Model):
     """Which pipeline, and how its paths and values resolve: a spec file's `pipeline:` section, made explicit."""
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
@@ -156,7 +157,7 @@ class PipelineOptions(BaseModel):
                       use_config_classes=not self.no_config_classes)
 
 
-class RunFlags(BaseModel):
+class RunFlags(Model):
     """What a run is asked to do; the same on this machine, in the factory and on a service."""
 
     jobs: int | None = option(None, "Steps run at once. Default: the number of CPUs.", "run", "--jobs", "-j", ge=1)
@@ -250,7 +251,7 @@ _OLDER_NAMES = {"cache": ("no_cache", True), "use_cache": ("no_cache", True), "l
                 "memory_bytes": ("memory", False)}
 
 
-class LocalFlags(BaseModel):
+class LocalFlags(Model):
     """What only a run on this machine takes (a service has its own backend and writes its own reports)."""
 
     backend: str = option("docker", "Where steps run: docker (the default) or swarm (the Swarm whose manager "
@@ -301,7 +302,7 @@ class LocalFlags(BaseModel):
         return _written(value, info)
 
 
-class ServiceFlags(BaseModel):
+class ServiceFlags(Model):
     """Hand the run to an `rtest serve` service instead (a client's flags; the service never sees them)."""
 
     server: str | None = option(None, "Run on an `rtest serve` service at this URL.", "service", "--server")

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from rtest.jobs.registry import DEFAULT_KIND, is_runnable_step_type, job_kind_for, runnable_step_types
+from rtest.modelbase import Model
 
 # Why SageMaker runs no script of the user's for these job types (lower-cased).
 NOT_A_SCRIPT = {
@@ -33,7 +34,7 @@ def as_text(value: Any) -> Any:
     return value
 
 
-class Section(BaseModel):
+class Section(Model):
     """A part of an interface; unknown keys are kept (and warned about by the loader)."""
 
     model_config = ConfigDict(extra="allow")

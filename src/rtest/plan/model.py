@@ -11,9 +11,10 @@ from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, field_validator
 
 from rtest import jobs
+from rtest.modelbase import Model
 
 if TYPE_CHECKING:
     from rtest.graph import Digraph
@@ -32,7 +33,7 @@ class Source(str, Enum):
         return self.value
 
 
-class Sourced(BaseModel):
+class Sourced(Model):
     """A value plus where it came from."""
 
     model_config = ConfigDict(frozen=True)
@@ -45,7 +46,7 @@ class Sourced(BaseModel):
         return f"{self.source.value}:{self.field}" if self.field else self.source.value
 
 
-class InputSpec(BaseModel):
+class InputSpec(Model):
     name: str
     container_path: str
     required: bool = True
@@ -54,14 +55,14 @@ class InputSpec(BaseModel):
     host_path: Sourced | None = None
 
 
-class OutputSpec(BaseModel):
+class OutputSpec(Model):
     name: str
     container_path: str
     declared_by: Source = Source.INTERFACE
     export_to: str | None = None  # a host folder the user wants the output copied to after the run
 
 
-class JobArgument(BaseModel):
+class JobArgument(Model):
     flag: str
     value: Sourced | None = None  # None: a bare flag, or a field the config lacks
     required: bool = True
@@ -72,7 +73,7 @@ class JobArgument(BaseModel):
         return [self.flag, str(self.value.value)]
 
 
-class ScriptExecutionSpec(BaseModel):
+class ScriptExecutionSpec(Model):
     """How one DAG node's script runs: the one thing a runner needs per step."""
 
     node: str
@@ -138,7 +139,7 @@ def format_env_value(value: Any) -> str:
 MatchKind = Literal["name", "alias", "semantic", "edge"]  # edge: the one output into the one input (no interface)
 
 
-class Wire(BaseModel):
+class Wire(Model):
     """An upstream output feeding a downstream input along a DAG edge."""
 
     source_node: str
@@ -153,7 +154,7 @@ class Wire(BaseModel):
         return f"{self.source_node}.{self.source_output} -> {self.target_node}.{self.target_input} ({how})"
 
 
-class PlanWarning(BaseModel):
+class PlanWarning(Model):
     """A guess or a gap the plan made visible: never silent, an error under --strict."""
 
     model_config = ConfigDict(frozen=True)
@@ -164,7 +165,7 @@ class PlanWarning(BaseModel):
     subject: str | None = None  # the value it is about: "environment.ID_FIELD", "inputs.DATA", ...
 
 
-class SynthesizedInput(BaseModel):
+class SynthesizedInput(Model):
     """An input fed with sample data rtest synthesized from a skipped loader's config (rtest.synth)."""
 
     node: str
@@ -180,7 +181,7 @@ class SynthesizedInput(BaseModel):
     preview: list[list[str]] = Field(default_factory=list)  # a few rows, as text
 
 
-class PipelineTestingSpec(BaseModel):
+class PipelineTestingSpec(Model):
     """The whole plan: specs per script node, wires, and what was skipped and why."""
 
     dag_nodes: list[str]

@@ -12,8 +12,9 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import ConfigDict
 
+from rtest.modelbase import Model
 from rtest.plan.limits import NANO, limits_for
 from rtest.plan.model import PipelineTestingSpec, ScriptExecutionSpec, Source, Sourced
 
@@ -33,7 +34,7 @@ class CommandLine:
     user: str | None = None  # "uid:gid" (--step-user); default: invoking_user()
 
 
-class StepSettings(BaseModel):
+class StepSettings(Model):
     """The effective settings of one step, each with its source."""
 
     model_config = ConfigDict(frozen=True)

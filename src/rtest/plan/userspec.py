@@ -12,14 +12,15 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
+from pydantic import ConfigDict, Field, PrivateAttr, ValidationError
 
 from rtest.errors import PlanError, SpecFileError, SpecFileNotFoundError
+from rtest.modelbase import Model
 from rtest.plan.input_paths import absolute_path
 from rtest.yamltext import load_yaml
 
 
-class ScriptOverrides(BaseModel):
+class ScriptOverrides(Model):
     model_config = ConfigDict(extra="forbid")
 
     inputs: dict[str, str] = Field(default_factory=dict)  # logical name -> host path
@@ -33,7 +34,7 @@ class ScriptOverrides(BaseModel):
     placement: list[str] = Field(default_factory=list)  # a cluster's placement constraints, "node.hostname==gpu1"
 
 
-class PipelineLocation(BaseModel):
+class PipelineLocation(Model):
     model_config = ConfigDict(extra="forbid")
 
     dag: str | None = None
@@ -49,7 +50,7 @@ class PipelineLocation(BaseModel):
     seed: int | None = None
 
 
-class UserSpec(BaseModel):
+class UserSpec(Model):
     model_config = ConfigDict(extra="forbid")
 
     version: int = 1

@@ -9,8 +9,9 @@ from __future__ import annotations
 from enum import Enum
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
+from rtest.modelbase import Model
 from rtest.plan.model import PlanWarning, SynthesizedInput
 
 
@@ -34,7 +35,7 @@ class StepStatus(str, Enum):
         return self not in (StepStatus.PENDING, StepStatus.RUNNING)
 
 
-class SampleResult(BaseModel):
+class SampleResult(Model):
     """One payload sample sent to the inference handler (see rtest.jobs.inference)."""
 
     file: str
@@ -45,7 +46,7 @@ class SampleResult(BaseModel):
     failure: str | None = None
 
 
-class InferenceCheckResult(BaseModel):
+class InferenceCheckResult(Model):
     """What the inference check found: the model loaded, each sample's answer, each failure as a sentence."""
 
     handler: str | None = None
@@ -66,7 +67,7 @@ class InferenceCheckResult(BaseModel):
         return sum(1 for s in self.samples if s.status != "not-sent")
 
 
-class StepResult(BaseModel):
+class StepResult(Model):
     node: str
     status: StepStatus
     exit_code: int | None = None
@@ -87,7 +88,7 @@ class StepResult(BaseModel):
     host_id: str | None = None
 
 
-class RunReport(BaseModel):
+class RunReport(Model):
     run_id: str
     pipeline_success: bool
     steps: dict[str, StepResult]

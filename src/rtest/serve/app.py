@@ -12,7 +12,7 @@ from pathlib import Path
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import Field, ValidationError
 
 from rtest.errors import RtestError
 from rtest.serve import files
@@ -27,6 +27,7 @@ from rtest.serve.models import (
     RunPage,
     RunView,
     ServiceInfo,
+    ServiceModel,
     SlotState,
     Submitted,
 )
@@ -48,7 +49,7 @@ _SUBMIT_BODY = {"requestBody": {"required": True, "content": {
 }}}
 
 
-class PruneRequest(BaseModel):
+class PruneRequest(ServiceModel):
     keep_runs: int | None = Field(default=None, ge=0, le=MAX_NUMBER)
     keep_days: float | None = Field(default=None, ge=0, le=100_000)
 

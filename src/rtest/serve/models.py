@@ -4,17 +4,25 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import ConfigDict
+
+from rtest.modelbase import Model
 
 
-class Health(BaseModel):
+class ServiceModel(Model):
+    # FastAPI wraps each body and response model in an adapter of its own when the service starts: deferring buys a
+    # long-running service nothing, and a deferred model makes pydantic warn about the adapter's alias.
+    model_config = ConfigDict(defer_build=False)
+
+
+class Health(ServiceModel):
     """Open to anyone: only that the service is up, and its version."""
 
     status: str
     version: str
 
 
-class ServiceInfo(BaseModel):
+class ServiceInfo(ServiceModel):
     """For token holders (GET /api/service)."""
 
     version: str
@@ -23,12 +31,12 @@ class ServiceInfo(BaseModel):
     slots: int
 
 
-class Submitted(BaseModel):
+class Submitted(ServiceModel):
     id: str
     url: str
 
 
-class StepRow(BaseModel):
+class StepRow(ServiceModel):
     node: str
     status: str
     started_at: float | None = None
@@ -39,7 +47,7 @@ class StepRow(BaseModel):
     host: str | None = None  # where it ran: the engine's host name, or a cluster node's
 
 
-class RunRow(BaseModel):
+class RunRow(ServiceModel):
     id: str
     status: str
     submitter: str | None = None
@@ -55,7 +63,7 @@ class RunRow(BaseModel):
     steps_total: int | None = None
 
 
-class RunPage(BaseModel):
+class RunPage(ServiceModel):
     runs: list[RunRow]
     total: int
     limit: int
@@ -63,7 +71,7 @@ class RunPage(BaseModel):
     pipelines: list[str] = []  # every pipeline with a run, for the page's filter
 
 
-class RunChanges(BaseModel):
+class RunChanges(ServiceModel):
     """A run against the previous run of the same pipeline (``previous`` None: its first run)."""
 
     run: str
@@ -81,7 +89,7 @@ class RunDetail(RunRow):
     dag: dict[str, Any] | None = None
 
 
-class SlotState(BaseModel):
+class SlotState(ServiceModel):
     slots: int
     in_use: int
     peak: int
@@ -89,7 +97,7 @@ class SlotState(BaseModel):
     queue: list[dict[str, str]]
 
 
-class RunView(BaseModel):
+class RunView(ServiceModel):
     """What the web page redraws: the DAG and the timeline as SVG, the warnings so far."""
 
     dag_svg: str
@@ -98,7 +106,7 @@ class RunView(BaseModel):
     status: str
 
 
-class PathStat(BaseModel):
+class PathStat(ServiceModel):
     exists: bool
     size: int | None = None
     mtime_ns: int | None = None

@@ -14,9 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from rtest.errors import PlanError
+from rtest.modelbase import Model
 
 if TYPE_CHECKING:
     from rtest.run.artifacts import Stager
@@ -34,7 +35,7 @@ def run_labels(run_id: str, node: str) -> dict[str, str]:
     return {LABEL_MANAGED: "1", LABEL_RUN_ID: run_id, LABEL_NODE: node, LABEL_USER: str(os.getuid())}
 
 
-class Mount(BaseModel):
+class Mount(Model):
     """A staged folder (or file) seen by the step at ``container``; where it lives is the stager's business."""
 
     host: Path
@@ -42,7 +43,7 @@ class Mount(BaseModel):
     read_only: bool = False
 
 
-class StepLaunch(BaseModel):
+class StepLaunch(Model):
     """Everything needed to start ONE step's container or job; a backend never sees the DAG."""
 
     run_id: str
@@ -81,7 +82,7 @@ class StepLaunch(BaseModel):
                                        "environment": {**self.environment, **(environment or {})}})
 
 
-class StepExit(BaseModel):
+class StepExit(Model):
     """What the engine reported about one finished (or abandoned) container."""
 
     exit_code: int | None
