@@ -336,6 +336,48 @@ def test_an_image_without_pip_gets_pip_from_the_wheelhouse(tmp_path, docker_clie
         docker_client.images.remove(tag, force=True)
 
 
+@pytest.mark.docker
+def test_a_replaced_distribution_is_deleted_before_pip_and_the_image_ends_as_pips_own_upgrade(tmp_path, docker_client):
+    """rtest.deps.replaced deletes what pip replaces (pip's own uninstall copies every file on overlay2): the image
+    holds exactly the files that pip's upgrade leaves, a module only the old version had included."""
+    from rtest.deps.image import build_dependency_image, dependency_tag
+    from rtest.deps.installed import image_info
+    from rtest.deps.resolve import probe_cache_dir
+    from rtest.run.backends.base import Mount
+    from rtest.run.backends.docker_images import DockerImageStore
+
+    old_module = tmp_path / "src" / "old" / "tinyrepl"
+    old_module.mkdir(parents=True)
+    (old_module / "__init__.py").write_text(f"VERSION = '1.0.0'\nBUILT_FOR = {str(tmp_path)!r}\n")
+    (old_module / "old_only.py").write_text("GONE_IN_2 = True\n")
+    old = build_pure_wheel(old_module, "tinyrepl", "1.0.0", tmp_path / "wheels")
+    new = make_wheel(tmp_path, "tinyrepl", "2.0.0")
+    store = DockerImageStore(docker_client)
+
+    def build(base: str, spec: str, wheel: Path, lines: list[str]) -> str:
+        info = image_info(store, base, store.image_id(base), probe_cache_dir())
+        tag = dependency_tag(info.image_id, [spec], {wheel: wheel.name})
+        return build_dependency_image(store, base_ref=base, info=info, tag=tag, specs=[spec], wheels=[wheel],
+                                      dirs=[wheel.parent], on_progress=lambda *a: lines.append(a[3]))
+
+    first = build("rtest/sagemaker-base:py3", "tinyrepl==1.0.0", old, [])
+    lines: list[str] = []
+    upgraded = build(first, "tinyrepl==2.0.0", new, lines)
+    assert any(line.startswith("rtest: removed tinyrepl 1.0.0") for line in lines), lines
+
+    listing = "find / -xdev -path '*tinyrepl*' | sort"
+    by_pip = store.run_command(first, ["sh", "-c", "python3 -m pip install -q --no-index --find-links /w "
+                                       f"tinyrepl==2.0.0 2>/dev/null && {listing}"],
+                               user="0:0", mounts=[Mount(host=new.parent, container="/w", read_only=True)],
+                               environment={"PIP_BREAK_SYSTEM_PACKAGES": "1"}, stdout_only=True)
+    ours = store.run_command(upgraded, ["sh", "-c", f"python3 -c 'import tinyrepl; print(tinyrepl.VERSION)' && {listing}"],
+                             stdout_only=True)
+    assert by_pip.exit_code == 0 and ours.exit_code == 0, (by_pip.output, ours.output)
+    version, *files = ours.output.split()
+    assert version == "2.0.0" and files and files == by_pip.output.split()
+    assert not [f for f in files if f.endswith("old_only.py") or "tinyrepl-1.0.0" in f]
+
+
 def test_python_in_framework_requirements_is_the_interpreter_not_a_package():
     """The cursus catalogue writes `python: '>=3.7'`; it is checked against the image, never looked up as a wheel."""
     from rtest.deps.installed import ImageInfo

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Collection
+from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
@@ -26,6 +27,7 @@ REPOSITORY = "rtest/deps"
 KIND_LABEL = "rtest.kind"
 KIND = "deps"
 MOUNT_ROOT = "/opt/rtest/wheelhouse"
+_REPLACED = resources.files("rtest.deps").joinpath("replaced.py")
 Progress = Callable[[str, int, int, str], None]  # (tag, done, total, what) per pip line
 
 
@@ -53,7 +55,7 @@ def build_dependency_image(store: ImageStore, *, base_ref: str, info: ImageInfo,
     links = " ".join(f"--find-links {m.container}" for m in mounts)
     pip = "python3 -m pip" if info.has_pip else f"python3 {_pip_wheel(wheels, [m.host for m in mounts])}/pip"
     quoted = " ".join("'" + s.replace("'", "'\\''") + "'" for s in specs)
-    command = f"{pip} install --no-index {links} --no-cache-dir --disable-pip-version-check --progress-bar off {quoted}"
+    command = _install_command(pip, f"--no-index {links} --no-cache-dir --disable-pip-version-check {quoted}")
     total = len(wheels) + 1
     done = 0
 
@@ -64,7 +66,7 @@ def build_dependency_image(store: ImageStore, *, base_ref: str, info: ImageInfo,
         if on_progress:
             on_progress(tag, done, total, line.strip()[:80])
 
-    ran = store.run_command(base_ref, ["sh", "-c", command], user="0:0", mounts=mounts,
+    ran = store.run_command(base_ref, ["sh", "-c", command, "sh", _REPLACED.read_text()], user="0:0", mounts=mounts,
                             labels={KIND_LABEL: "deps-build"}, environment={"PIP_BREAK_SYSTEM_PACKAGES": "1"},
                             on_line=progress, tail=40, commit_as=tag,
                             commit_changes=_restore_config(store, base_ref, specs, info))
@@ -77,6 +79,16 @@ def build_dependency_image(store: ImageStore, *, base_ref: str, info: ImageInfo,
     if on_progress:
         on_progress(tag, total, total, "done")
     return tag
+
+
+def _install_command(pip: str, arguments: str) -> str:
+    """pip install, after rtest.deps.replaced has deleted what pip would replace (``$1`` is that module's source):
+    pip's own uninstall copies every file on overlay2. A pip without ``--dry-run --report`` (before 22.2), or any
+    failure on that way, leaves the uninstall to pip. The report is removed: it must not be committed."""
+    report = "/tmp/rtest-pip-report.json"
+    return (f"{pip} install --dry-run --quiet --report {report} {arguments} >/dev/null 2>&1"
+            f" && python3 -c \"$1\" {report};"
+            f" {pip} install --progress-bar off {arguments}; status=$?; rm -f {report}; exit $status")
 
 
 def _restore_config(store: ImageStore, base_ref: str, specs: list[str], info: ImageInfo) -> list[str]:
