@@ -67,16 +67,16 @@ class _Module:
 
 
 def scan_script(script: Path, source_dir: Path) -> ScanResult:
-    loaded = [_load(p) for p in local_modules(script, source_dir)]
-    modules = [m for m in loaded if m is not None]
+    paths = local_modules(script, source_dir)
     installers: dict[str, int] = {}  # function name -> index of its packages parameter
     result = ScanResult()
     for _ in range(4):  # installers calling installers: a few rounds reach a fixed point
         before = dict(installers)
-        for module in modules:
+        for module in _installing(paths, installers):
             _find_installers(module, installers)
         if installers == before:
             break
+    modules = list(_installing(paths, installers))
     seen: set[tuple[str, str, int]] = set()
     for module in modules:
         for text, line, _node in _installed_specs(module, installers):
@@ -86,6 +86,18 @@ def scan_script(script: Path, source_dir: Path) -> ScanResult:
         result.switches += _switches(module, installers)
     result.switches = sorted(set(result.switches), key=lambda s: (s.file, s.line, s.name))
     return result
+
+
+def _installing(paths: list[Path], installers: dict[str, int]):
+    """The modules that can install, walked as they are reached: a pip call needs the word "pip" in the source and
+    an installer call the installer's name, so most of a pipeline's modules are never walked. ``installers`` is read
+    at each module, as it grows, so the rounds above find what walking every module would."""
+    for path in paths:
+        text = _text(path)
+        if text is not None and ("pip" in text or any(name in text for name in installers)):
+            module = _load(path)
+            if module is not None:
+                yield module
 
 
 def local_modules(script: Path, source_dir: Path) -> list[Path]:
@@ -152,12 +164,26 @@ def _load(path: Path) -> _Module | None:
     return None if key is None else _build_module(key)
 
 
-# A pipeline's scripts share their folder's modules: each file is parsed and walked once per process.
+def _text(path: Path) -> str | None:
+    key = _file_key(path)
+    return None if key is None or key[2] > MAX_BYTES else _read(key)
+
+
+# A pipeline's scripts share their folder's modules: each file is read, parsed and walked once per process.
+@lru_cache(maxsize=2000)
+def _read(key: tuple[Path, int, int]) -> str | None:
+    try:
+        return key[0].read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+
+
 @lru_cache(maxsize=2000)
 def _parse_file(key: tuple[Path, int, int]) -> ast.Module | None:
+    text = _read(key)
     try:
-        return parse_module(key[0].read_text(encoding="utf-8", errors="replace"), filename=str(key[0]))
-    except (OSError, SyntaxError, ValueError):
+        return None if text is None else parse_module(text, filename=str(key[0]))
+    except (SyntaxError, ValueError):
         return None
 
 
