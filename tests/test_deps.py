@@ -109,6 +109,20 @@ def test_scan_follows_local_helpers_constants_loops_and_shell_calls(tmp_path):
     assert [(s.name, s.line) for s in found.switches] == [("USE_SECURE_PYPI", line_of(script, "USE_SECURE_PYPI = "))]
 
 
+def test_installers_are_followed_through_modules_that_never_name_pip(tmp_path):
+    """Only modules naming pip or a known installer are walked: a chain of wrappers is still followed to the end."""
+    (tmp_path / "fetching.py").write_text("import subprocess, sys\n\ndef fetch(packages):\n"
+                                          "    subprocess.check_call([sys.executable, '-m', 'pip', 'install', *packages])\n")
+    (tmp_path / "wrapper.py").write_text("from fetching import fetch\n\ndef prepare(extra):\n"
+                                         "    fetch(extra)\n\nfetch(['first-pkg==1'])\n")
+    (tmp_path / "unrelated.py").write_text("def prepare_data():\n    return 'no installs here'\n")
+    script = tmp_path / "main.py"
+    script.write_text("from wrapper import prepare\nimport unrelated\n\nprepare(['second-pkg==2'])\n")
+    found = scan_script(script, tmp_path)
+    assert {(r.text, Path(r.file).name, r.line) for r in found.requirements} == {
+        ("first-pkg==1", "wrapper.py", 6), ("second-pkg==2", "main.py", 4)}
+
+
 def test_requirement_sources_carry_file_and_line_and_conflicts_name_both(tmp_path):
     p = write_python_pipeline(tmp_path / "p", {"A": {"script": "import tinyfmt\n", "outputs": {"out": OUT}}}, [])
     interface = add_framework_requirements(p, "A", {"tinyfmt": ">=1.0,<2", "plainpkg": None})
