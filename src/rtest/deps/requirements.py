@@ -18,6 +18,7 @@ from packaging.requirements import Requirement as PackagingRequirement
 from packaging.utils import canonicalize_name
 
 from rtest.errors import PlanError
+from rtest.yamltext import compose_yaml
 
 REQUIREMENTS_FILE = re.compile(r"requirements[\w.-]*\.txt")
 
@@ -72,7 +73,7 @@ def from_interface(interface_file: Path | None) -> list[Requirement]:
     if interface_file is None or interface_file.suffix not in (".yaml", ".yml") or not interface_file.is_file():
         return _from_json_interface(interface_file)
     try:
-        root = yaml.compose(interface_file.read_text(encoding="utf-8"))
+        root = compose_yaml(interface_file.read_text(encoding="utf-8"))
     except yaml.YAMLError:
         return []  # the interface loader already reported it
     block = _mapping_child(_mapping_child(root, "contract"), "framework_requirements")
