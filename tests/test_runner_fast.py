@@ -90,12 +90,25 @@ def test_a_child_is_created_ahead_while_its_parent_runs(tmp_path):
     assert backend.calls.count(("prepare", "B")) == 1  # the container made ahead is the one started
 
 
+def test_below_a_cached_step_a_child_is_still_created_ahead_once_a_step_runs(tmp_path):
+    plan = _plan(tmp_path, ["A", "B", "C"], [("A", "B"), ("B", "C")])
+    _run(plan, tmp_path, FakeBackend())
+    script = plan.scripts["B"].script_path
+    script.write_text(script.read_text() + "# edited\n")  # B reruns; A stays cached
+    changed = FakeBackend({"B": FakeStep(duration_s=0.1)})
+    report = _run(plan, tmp_path, changed)
+    assert _status(report) == {"A": "cached", "B": "succeeded", "C": "cached"}  # B wrote what it wrote before
+    assert ("prepare", "A") not in changed.calls and ("prepare", "B") in changed.calls  # B: made when it started
+    assert changed.calls.index(("prepare", "C")) < changed.calls.index(("finish", "B"))  # C: ahead, while B ran
+
+
 def test_an_unchanged_rerun_is_served_from_the_cache(tmp_path):
     plan = _plan(tmp_path, ["A", "B"], [("A", "B")])
     first, second = FakeBackend(), FakeBackend()
     _run(plan, tmp_path, first)
     again = _run(plan, tmp_path, second)
     assert _status(again) == {"A": "cached", "B": "cached"} and second.started() == []
+    assert second.calls == []  # no container was made ahead for a step the cache then served
     assert (tmp_path / "wd" / "runs" / again.run_id / "B" / "input" / "out" / "out.txt").read_text() == \
         "made by a fake step\n"  # the cached output still feeds its consumer
     off = _run(plan, tmp_path, FakeBackend(), settings=CommandLine(cache=False))

@@ -2,8 +2,10 @@
 
 It walks the plan's script graph, runs every ready step on a worker thread (at
 most ``jobs`` at once), and creates the containers of steps about to become
-ready ahead of time, since their mounts are known in advance. Each step itself
-is carried out by ``StepExecutor``; the backend it uses sees one container only.
+ready ahead of time, since their mounts are known in advance: once a step of the
+run has gone past the cache to a container, so a run served from the cache
+creates none. Each step itself is carried out by ``StepExecutor``; the backend
+it uses sees one container only.
 """
 
 from __future__ import annotations
@@ -61,15 +63,19 @@ class Runner:
             if node not in state.results:
                 self._record(state, node, result)
         with ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="rtest-step") as pool:
+            launched = self.executor.first_launch
             while True:
                 if not cancel.is_set():
                     self._submit_ready(pool, state, cancel)
-                    self._prepare_upcoming(state)
+                    if launched.done():
+                        self._prepare_upcoming(state)
                 if not state.running:
                     break
-                done, _ = wait(list(state.running), timeout=0.5, return_when=FIRST_COMPLETED)
+                watched = [*state.running, *([] if launched.done() else [launched])]  # a first launch wakes us
+                done, _ = wait(watched, timeout=0.5, return_when=FIRST_COMPLETED)
                 for future in done:
-                    self._finish(state, state.running.pop(future), future)
+                    if future in state.running:
+                        self._finish(state, state.running.pop(future), future)
         self._close_unstarted(state, cancel)
         return {node: state.results[node] for node in self.order}
 
