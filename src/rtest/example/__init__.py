@@ -9,6 +9,8 @@ the example's source root.
 from __future__ import annotations
 
 import csv
+import hashlib
+import json
 import math
 import random
 import shutil
@@ -125,8 +127,6 @@ def _fresh_copy(source: Path, target: Path) -> Path:
 
 
 def _example_digest(source: Path) -> str:
-    import hashlib
-
     digest = hashlib.sha256()
     for path in sorted(p for p in source.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
         digest.update(str(path.relative_to(source)).encode() + b"\0" + path.read_bytes() + b"\0")
@@ -144,18 +144,41 @@ def generate_example_inputs(target_dir: Path, *, rows: int = 2000, seed: int = 7
     target_dir = Path(target_dir)
     inputs: dict[str, Path] = {}
     plans = (("training", rows, seed, 2), ("calibration", max(rows // 2, 20), seed + 1, 1))
+    for job_type, *_ in plans:
+        inputs[f"Preprocess_{job_type}.DATA"] = target_dir / job_type / "data"
+        inputs[f"Preprocess_{job_type}.SIGNATURE"] = target_dir / job_type / "signature"
+    stamp, recipe = target_dir / ".rtest-generated", _recipe(rows, seed)
+    if _still_generated(stamp, recipe, target_dir):  # every cached rerun of the example: nothing to write
+        return inputs
     for job_type, count, job_seed, parts in plans:
-        data_dir = target_dir / job_type / "data"
-        signature_dir = target_dir / job_type / "signature"
+        data_dir, signature_dir = inputs[f"Preprocess_{job_type}.DATA"], inputs[f"Preprocess_{job_type}.SIGNATURE"]
         data_dir.mkdir(parents=True, exist_ok=True)
         signature_dir.mkdir(parents=True, exist_ok=True)
         records = _transactions(random.Random(job_seed), count, id_offset=0 if job_type == "training" else 10**6)
         _write_parts(data_dir, records, parts)
         (signature_dir / "signature").write_text(",".join(COLUMNS) + "\n", encoding="utf-8")
-        node = f"Preprocess_{job_type}"
-        inputs[f"{node}.DATA"] = data_dir
-        inputs[f"{node}.SIGNATURE"] = signature_dir
+    stamp.write_text(json.dumps({"recipe": recipe, "files": _file_digests(target_dir)}), encoding="utf-8")
     return inputs
+
+
+def _recipe(rows: int, seed: int) -> str:
+    """What the files are made from: the generator's own source (a development checkout edits it) and its knobs."""
+    return hashlib.sha256(Path(__file__).read_bytes() + f"\0{rows}\0{seed}".encode()).hexdigest()[:16]
+
+
+def _still_generated(stamp: Path, recipe: str, target_dir: Path) -> bool:
+    """The stamp's recipe, and every file as it was written: an edited or extra file means write them again."""
+    try:
+        recorded = json.loads(stamp.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(recorded, dict) and recorded.get("recipe") == recipe and \
+        recorded.get("files") == _file_digests(target_dir)
+
+
+def _file_digests(target_dir: Path) -> dict[str, str]:
+    return {str(path.relative_to(target_dir)): hashlib.sha256(path.read_bytes()).hexdigest()
+            for path in sorted(target_dir.rglob("*")) if path.is_file() and path.name != ".rtest-generated"}
 
 
 def _write_parts(data_dir: Path, records: list[list[str]], parts: int) -> None:
