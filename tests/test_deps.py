@@ -29,11 +29,14 @@ from rtest.run.diagnose import failure_reason
 OUT = "/opt/ml/processing/output/out"
 
 
-def make_wheel(folder: Path, name: str, version: str, body: str = "") -> Path:
-    """A real wheel of a one-module package named ``name`` (import name: dashes become underscores)."""
+def make_wheel(folder: Path, name: str, version: str, body: str = "", modules: dict[str, str] | None = None) -> Path:
+    """A real wheel of a package named ``name`` (import name: dashes become underscores), with ``modules`` beside
+    its ``__init__``."""
     module = folder / "src" / f"{name}-{version}" / name.replace("-", "_")
     module.mkdir(parents=True, exist_ok=True)
     (module / "__init__.py").write_text(f"VERSION = {version!r}\nBUILT_FOR = {str(folder)!r}\n{body}")  # unique bytes per test
+    for file_name, text in (modules or {}).items():
+        (module / file_name).write_text(text)
     return build_pure_wheel(module, name, version, folder / "wheels")
 
 
@@ -360,11 +363,7 @@ def test_a_replaced_distribution_is_deleted_before_pip_and_the_image_ends_as_pip
     from rtest.run.backends.base import Mount
     from rtest.run.backends.docker_images import DockerImageStore
 
-    old_module = tmp_path / "src" / "old" / "tinyrepl"
-    old_module.mkdir(parents=True)
-    (old_module / "__init__.py").write_text(f"VERSION = '1.0.0'\nBUILT_FOR = {str(tmp_path)!r}\n")
-    (old_module / "old_only.py").write_text("GONE_IN_2 = True\n")
-    old = build_pure_wheel(old_module, "tinyrepl", "1.0.0", tmp_path / "wheels")
+    old = make_wheel(tmp_path, "tinyrepl", "1.0.0", modules={"old_only.py": "GONE_IN_2 = True\n"})
     new = make_wheel(tmp_path, "tinyrepl", "2.0.0")
     store = DockerImageStore(docker_client)
 

@@ -154,9 +154,15 @@ def _file_key(path: Path) -> tuple[Path, int, int] | None:
     return (path, st.st_mtime_ns, st.st_size)
 
 
-def _parse(path: Path) -> ast.Module | None:
+def _small_key(path: Path) -> tuple[Path, int, int] | None:
+    """The file's key when it is a file rtest reads at all (no link, at most MAX_BYTES)."""
     key = _file_key(path)
-    return None if key is None or key[2] > MAX_BYTES else _parse_file(key)
+    return None if key is None or key[2] > MAX_BYTES else key
+
+
+def _parse(path: Path) -> ast.Module | None:
+    key = _small_key(path)
+    return None if key is None else _parse_file(key)
 
 
 def _load(path: Path) -> _Module | None:
@@ -165,8 +171,8 @@ def _load(path: Path) -> _Module | None:
 
 
 def _text(path: Path) -> str | None:
-    key = _file_key(path)
-    return None if key is None or key[2] > MAX_BYTES else _read(key)
+    key = _small_key(path)
+    return None if key is None else _read(key)
 
 
 # A pipeline's scripts share their folder's modules: each file is read, parsed and walked once per process.
